@@ -1,0 +1,1 @@
+"""Application state without Qt: session, project store, autosave, undo, jobs."""

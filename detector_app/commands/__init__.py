@@ -1,0 +1,1 @@
+"""One module per ``detector-app`` subcommand (see ``detector_app.cli``)."""

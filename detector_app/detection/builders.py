@@ -1,0 +1,200 @@
+"""Model builders on torchvision's ``FasterRCNN`` classes.
+
+Every builder takes a :class:`ModelConfig` and returns a
+``torchvision.models.detection.FasterRCNN`` with random weights. Nothing is
+ever downloaded: torchvision builders get ``weights=None, weights_backbone=None``.
+
+Builders:
+    paper: VGG-16 up to conv5_3 (stride 16, 512 channels), one feature map,
+        anchors 3 scales (128, 256, 512) x 3 ratios (0.5, 1, 2) = 9 per cell,
+        RoI *max* pooling to 7x7 (``torchvision.ops.roi_pool``), two 4096-unit
+        fully connected layers, sibling class and box layers: the seed's model.
+    small: ResNet-18 up to layer3 (stride 16) + 1x1 conv to 128 channels,
+        one feature map, 3 x 3 anchors, RoIAlign 7x7, a 256-unit two-layer head,
+        200 test proposals. CPU-friendly; the bundled default model.
+    resnet50_fpn, resnet50_fpn_v2, mobilenet_v3_large_fpn,
+    mobilenet_v3_large_320_fpn: exactly torchvision's architectures.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torchvision.models import resnet18, vgg16
+from torchvision.models.detection import faster_rcnn as tv_frcnn
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FasterRCNN, FastRCNNPredictor, TwoMLPHead
+from torchvision.ops import MultiScaleRoIAlign, roi_pool
+from torchvision.ops.poolers import _infer_scale
+
+from detector_app.detection.config import ConfigError, ModelConfig
+
+#: Defaults of the two project builders (torchvision's own builders keep theirs).
+PAPER_DEFAULTS: dict[str, Any] = {
+    "min_size": 600,
+    "max_size": 1000,
+    "anchor_sizes": ((128.0, 256.0, 512.0),),
+    "aspect_ratios": ((0.5, 1.0, 2.0),),
+    "representation_size": 4096,
+}
+SMALL_DEFAULTS: dict[str, Any] = {
+    "min_size": 512,
+    "max_size": 683,
+    "anchor_sizes": ((32.0, 80.0, 200.0),),
+    "aspect_ratios": ((0.5, 1.0, 2.0),),
+    "representation_size": 256,
+    "rpn_pre_nms_top_n_test": 600,
+    "rpn_post_nms_top_n_test": 200,
+    "rpn_pre_nms_top_n_train": 1200,
+    "rpn_post_nms_top_n_train": 600,
+}
+
+
+class RoIMaxPool(MultiScaleRoIAlign):
+    """RoI max pooling (Fast R-CNN's layer) on a single feature map.
+
+    A drop-in for ``MultiScaleRoIAlign`` inside ``FasterRCNN``: each proposal's
+    region of the feature map is divided into ``output_size`` sub-windows and
+    each is max-pooled (``torchvision.ops.roi_pool``).
+
+    Shapes: features ``{name: float[N, Ch, Hf, Wf]}``, boxes ``list[float[R_i, 4]]``
+    in resized-image pixels, output ``float[sum R_i, Ch, 7, 7]``.
+    """
+
+    def forward(  # type: ignore[override]
+        self,
+        x: dict[str, torch.Tensor],
+        boxes: list[torch.Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> torch.Tensor:
+        if len(self.featmap_names) != 1:
+            raise ValueError("RoIMaxPool pools a single feature map")
+        feature = x[self.featmap_names[0]]
+        max_h = max(s[0] for s in image_shapes)
+        max_w = max(s[1] for s in image_shapes)
+        scale = _infer_scale(feature, [max_h, max_w])
+        return roi_pool(feature, boxes, self.output_size, scale)
+
+
+class _SingleMap(nn.Module):
+    """Wraps a feature extractor so it returns ``{"0": float[N, Ch, H, W]}``."""
+
+    def __init__(self, body: nn.Module, out_channels: int) -> None:
+        super().__init__()
+        self.body = body
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return OrderedDict([("0", self.body(x))])
+
+
+def _pick(cfg: ModelConfig, defaults: dict[str, Any], key: str) -> Any:
+    value = getattr(cfg, key)
+    return defaults.get(key) if value is None else value
+
+
+def _common_kwargs(cfg: ModelConfig, defaults: dict[str, Any]) -> dict[str, Any]:
+    """FasterRCNN keyword arguments the config sets (or the defaults do)."""
+    out: dict[str, Any] = {}
+    for key in (
+        "min_size", "max_size",
+        "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
+        "rpn_pre_nms_top_n_train", "rpn_post_nms_top_n_train",
+        "box_score_thresh", "box_nms_thresh", "box_detections_per_img",
+    ):
+        value = _pick(cfg, defaults, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _anchor_generator(cfg: ModelConfig, defaults: dict[str, Any]) -> AnchorGenerator:
+    sizes = _pick(cfg, defaults, "anchor_sizes")
+    ratios = _pick(cfg, defaults, "aspect_ratios")
+    if len(sizes) != 1:
+        raise ConfigError(f"builder {cfg.builder!r} has one feature map: give one tuple of anchor sizes")
+    return AnchorGenerator(sizes=tuple(tuple(s) for s in sizes), aspect_ratios=tuple(tuple(r) for r in ratios))
+
+
+def build_paper(cfg: ModelConfig) -> FasterRCNN:
+    """The seed's Faster R-CNN: VGG-16 conv5_3, 9 anchors, RoI max pooling 7x7."""
+    features = vgg16(weights=None).features
+    body = nn.Sequential(*list(features.children())[:30])  # through conv5_3 + ReLU, stride 16
+    backbone = _SingleMap(body, out_channels=512)
+    rep = int(_pick(cfg, PAPER_DEFAULTS, "representation_size"))
+    return FasterRCNN(
+        backbone,
+        num_classes=None,
+        rpn_anchor_generator=_anchor_generator(cfg, PAPER_DEFAULTS),
+        box_roi_pool=RoIMaxPool(featmap_names=["0"], output_size=7, sampling_ratio=0),
+        box_head=TwoMLPHead(512 * 7 * 7, rep),
+        box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
+        **_common_kwargs(cfg, PAPER_DEFAULTS),
+    )
+
+
+def build_small(cfg: ModelConfig) -> FasterRCNN:
+    """CPU-friendly: ResNet-18 to layer3, 128-channel map, 256-unit head."""
+    net = resnet18(weights=None)
+    channels = int(cfg.extra.get("channels", 128))
+    body = nn.Sequential(
+        net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
+        nn.Conv2d(256, channels, kernel_size=1),
+        nn.ReLU(inplace=True),
+    )
+    backbone = _SingleMap(body, out_channels=channels)
+    rep = int(_pick(cfg, SMALL_DEFAULTS, "representation_size"))
+    return FasterRCNN(
+        backbone,
+        num_classes=None,
+        rpn_anchor_generator=_anchor_generator(cfg, SMALL_DEFAULTS),
+        box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(channels * 7 * 7, rep),
+        box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
+        **_common_kwargs(cfg, SMALL_DEFAULTS),
+    )
+
+
+def _torchvision_builder(fn: Callable[..., FasterRCNN]) -> Callable[[ModelConfig], FasterRCNN]:
+    def build(cfg: ModelConfig) -> FasterRCNN:
+        kwargs = _common_kwargs(cfg, {})
+        if cfg.anchor_sizes is not None:
+            kwargs["rpn_anchor_generator"] = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
+        return fn(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)
+
+    build.__doc__ = f"torchvision's ``{fn.__name__}`` with random weights (nothing downloaded)."
+    return build
+
+
+BUILDERS: dict[str, Callable[[ModelConfig], FasterRCNN]] = {
+    "paper": build_paper,
+    "small": build_small,
+    "resnet50_fpn": _torchvision_builder(tv_frcnn.fasterrcnn_resnet50_fpn),
+    "resnet50_fpn_v2": _torchvision_builder(tv_frcnn.fasterrcnn_resnet50_fpn_v2),
+    "mobilenet_v3_large_fpn": _torchvision_builder(tv_frcnn.fasterrcnn_mobilenet_v3_large_fpn),
+    "mobilenet_v3_large_320_fpn": _torchvision_builder(tv_frcnn.fasterrcnn_mobilenet_v3_large_320_fpn),
+}
+
+
+def build_model(cfg: ModelConfig) -> FasterRCNN:
+    """Build the model ``cfg`` describes, random weights, in eval mode."""
+    try:
+        builder = BUILDERS[cfg.builder]
+    except KeyError:
+        raise ConfigError(f"unknown model builder {cfg.builder!r}") from None
+    model = builder(cfg)
+    model.eval()
+    return model
+
+
+def select_device(requested: str | None = None) -> torch.device:
+    """CUDA when available, else CPU; ``requested`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) overrides."""
+    if requested in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA GPU is available here")
+    return device

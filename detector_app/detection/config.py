@@ -1,0 +1,112 @@
+"""Typed model configuration that round-trips through JSON.
+
+A config names a builder (see ``detector_app.detection.builders.BUILDERS``)
+and the few knobs the project changes. ``None`` means the builder's default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from detector_app.domain.errors import UserError
+
+#: Builders whose architecture is exactly torchvision's (state dicts load unchanged).
+TORCHVISION_BUILDERS = (
+    "resnet50_fpn",
+    "resnet50_fpn_v2",
+    "mobilenet_v3_large_fpn",
+    "mobilenet_v3_large_320_fpn",
+)
+ALL_BUILDERS = ("paper", "small", *TORCHVISION_BUILDERS)
+
+
+class ConfigError(UserError, ValueError):
+    """A model config that cannot be built."""
+
+
+@dataclass
+class ModelConfig:
+    """What to build. ``num_classes`` counts the background class.
+
+    Anchor ``anchor_sizes`` holds one tuple of sizes (resized-image pixels) per
+    feature level; ``aspect_ratios`` one tuple of ``h / w`` ratios per level.
+    """
+
+    builder: str = "small"
+    num_classes: int = 6
+    min_size: int | None = None
+    max_size: int | None = None
+    anchor_sizes: tuple[tuple[float, ...], ...] | None = None
+    aspect_ratios: tuple[tuple[float, ...], ...] | None = None
+    rpn_pre_nms_top_n_test: int | None = None
+    rpn_post_nms_top_n_test: int | None = None
+    rpn_pre_nms_top_n_train: int | None = None
+    rpn_post_nms_top_n_train: int | None = None
+    box_score_thresh: float | None = None
+    box_nms_thresh: float | None = None
+    box_detections_per_img: int | None = None
+    representation_size: int | None = None  # box head width (paper, small)
+    extra: dict[str, Any] = field(default_factory=dict)  # builder-specific
+
+    def __post_init__(self) -> None:
+        if self.builder not in ALL_BUILDERS:
+            raise ConfigError(
+                f"unknown model builder {self.builder!r}; choose one of {', '.join(ALL_BUILDERS)}"
+            )
+        if int(self.num_classes) < 2:
+            raise ConfigError(f"num_classes counts the background and must be >= 2, got {self.num_classes}")
+        if self.anchor_sizes is not None:
+            self.anchor_sizes = tuple(tuple(float(s) for s in lv) for lv in self.anchor_sizes)
+        if self.aspect_ratios is not None:
+            self.aspect_ratios = tuple(tuple(float(r) for r in lv) for lv in self.aspect_ratios)
+        if (self.anchor_sizes is None) != (self.aspect_ratios is None):
+            raise ConfigError("anchor_sizes and aspect_ratios must be given together")
+        if self.anchor_sizes is not None and len(self.anchor_sizes) != len(self.aspect_ratios or ()):
+            raise ConfigError("anchor_sizes and aspect_ratios need one entry per feature level")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("anchor_sizes", "aspect_ratios"):
+            if out[key] is not None:
+                out[key] = [list(v) for v in out[key]]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"model config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("model config JSON must be an object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_arg(cls, arg: str, num_classes: int | None = None) -> "ModelConfig":
+        """A builder name or a path to a config JSON file (CLI ``--config``)."""
+        if arg in ALL_BUILDERS:
+            cfg = cls(builder=arg)
+        else:
+            path = Path(arg)
+            if not path.is_file():
+                raise ConfigError(
+                    f"--config {arg!r} is neither a builder ({', '.join(ALL_BUILDERS)}) nor a JSON file"
+                )
+            cfg = cls.from_json(path.read_text(encoding="utf-8"))
+        if num_classes is not None:
+            cfg.num_classes = num_classes
+        return cfg

@@ -1,0 +1,1 @@
+"""Annotation file formats (COCO, Pascal VOC, YOLO, LabelMe import): pure read/write."""

@@ -1,0 +1,100 @@
+"""Imports flow one way: qt -> app -> detection | formats -> domain.
+
+Checked statically (every import statement of every module, including ones
+inside functions) and dynamically (importing the non-Qt layers loads no Qt).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "detector_app"
+STDLIB = set(sys.stdlib_module_names)
+QT = {"PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6"}
+
+# layer -> (allowed detector_app layers, allowed third-party top-level packages)
+RULES: dict[str, tuple[set[str], set[str]]] = {
+    "domain": ({"domain"}, {"numpy"}),
+    "formats": ({"domain", "formats"}, {"numpy"}),
+    "detection": ({"domain", "formats", "detection"}, {"numpy", "torch", "torchvision", "cv2", "pycocotools"}),
+    "app": ({"domain", "formats", "detection", "app"}, {"numpy", "cv2", "torch", "torchvision"}),
+}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            found.append((node.lineno, "<relative>"))
+    return found
+
+
+def _violations(layer: str) -> list[str]:
+    allowed_layers, allowed_pkgs = RULES[layer]
+    bad: list[str] = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        for lineno, module in _imports(path):
+            top = module.split(".")[0]
+            where = f"{path.relative_to(PACKAGE.parent)}:{lineno} imports {module}"
+            if module == "<relative>":
+                bad.append(where + " (use absolute imports)")
+            elif top == "detector_app":
+                parts = module.split(".")
+                sub = parts[1] if len(parts) > 1 else ""
+                if sub not in allowed_layers:
+                    bad.append(where)
+            elif top in STDLIB or top == "__future__":
+                continue
+            elif top not in allowed_pkgs:
+                bad.append(where)
+    return bad
+
+
+@pytest.mark.parametrize("layer", sorted(RULES))
+def test_layer_imports_only_what_it_may(layer: str) -> None:
+    assert _violations(layer) == []
+
+
+def test_only_qt_layer_imports_qt() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "qt":
+            continue
+        for lineno, module in _imports(path):
+            if module.split(".")[0] in QT:
+                # cli.py and commands/gui.py may import the qt layer, never Qt itself
+                offenders.append(f"{rel}:{lineno} imports {module}")
+    assert offenders == []
+
+
+def test_core_layers_do_not_load_qt_at_runtime() -> None:
+    code = (
+        "import sys, importlib, pkgutil, detector_app\n"
+        "for layer in ('domain', 'formats', 'detection', 'app'):\n"
+        "    pkg = importlib.import_module('detector_app.' + layer)\n"
+        "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
+        "        importlib.import_module(m.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
+        "print(','.join(bad))\n" % (sorted(QT),)
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_rule_checker_catches_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "detector_app"
+    (fake / "domain").mkdir(parents=True)
+    (fake / "domain" / "bad.py").write_text("import torch\nfrom detector_app.qt import x\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert len(_violations("domain")) == 2
