@@ -2,7 +2,7 @@
 
 Layers (imports flow one way, enforced by ``tests/test_architecture.py``)::
 
-    qt -> app -> detection | formats -> domain
+    qt -> app -> detection -> formats | media -> domain
 """
 
 __version__ = "0.1.0"

@@ -21,8 +21,9 @@ QT = {"PySide6", "shiboken6", "pyqtgraph", "PyQt5", "PyQt6"}
 RULES: dict[str, tuple[set[str], set[str]]] = {
     "domain": ({"domain"}, {"numpy"}),
     "formats": ({"domain", "formats"}, {"numpy"}),
-    "detection": ({"domain", "formats", "detection"}, {"numpy", "torch", "torchvision", "cv2", "pycocotools"}),
-    "app": ({"domain", "formats", "detection", "app"}, {"numpy", "cv2", "torch", "torchvision"}),
+    "media": ({"domain", "media"}, {"numpy", "cv2"}),
+    "detection": ({"domain", "formats", "media", "detection"}, {"numpy", "torch", "torchvision", "cv2", "pycocotools"}),
+    "app": ({"domain", "formats", "media", "detection", "app"}, {"numpy", "cv2", "torch", "torchvision"}),
 }
 
 
@@ -81,7 +82,7 @@ def test_only_qt_layer_imports_qt() -> None:
 def test_core_layers_do_not_load_qt_at_runtime() -> None:
     code = (
         "import sys, importlib, pkgutil, detector_app\n"
-        "for layer in ('domain', 'formats', 'detection', 'app'):\n"
+        "for layer in ('domain', 'formats', 'media', 'detection', 'app'):\n"
         "    pkg = importlib.import_module('detector_app.' + layer)\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
