@@ -1,0 +1,414 @@
+"""The training / fine-tuning engine (CLI ``detector-app train`` and the GUI).
+
+:func:`train` is a plain long job: ``train(cfg, progress, cancel) -> TrainResult``.
+SGD (momentum 0.9, weight decay 1e-4), linear warm-up then cosine or step
+decay, seeded horizontal flips, a checkpoint after every epoch (atomic), a
+CSV + JSON log of the loss curves, validation mAP per epoch when a
+validation set is given, AMP on CUDA, a NaN/inf guard, and
+DistributedDataParallel when launched by ``torchrun``.
+
+Model inputs are lists of ``float32[3, H, W]`` images in 0..1; targets
+``{"boxes": float32[N, 4] (x1, y1, x2, y2, original pixels), "labels": int64[N]}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from detector_app.detection import distributed as ddp
+from detector_app.detection.builders import build_model, select_device
+from detector_app.detection.config import ModelConfig
+from detector_app.detection.datasets import (
+    DetectionData,
+    TorchDetectionDataset,
+    collate,
+    load_detection_data,
+)
+from detector_app.domain.errors import Cancelled, UserError
+from detector_app.domain.progress import ProgressFn, report
+
+LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg")
+
+
+class TrainingError(UserError, RuntimeError):
+    """Training cannot go on (bad settings, diverged loss, ...)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. ``model`` is a builder name or a config
+    JSON path (``ModelConfig.from_arg``); ``model_config`` overrides it.
+    ``iters`` (when set) caps the total number of iterations."""
+
+    data: str
+    out: str
+    model: str | None = None
+    model_config: ModelConfig | None = None
+    init: str | None = None
+    epochs: int = 10
+    iters: int | None = None
+    batch: int = 4
+    lr: float = 0.02
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_iters: int = 100
+    schedule: str = "cosine"  # "cosine" | "step" | "constant"
+    grad_clip: float | None = 10.0
+    val: str | None = None
+    val_limit: int | None = None
+    resume: bool = False
+    seed: int = 0
+    workers: int = 0
+    device: str | None = None
+    amp: bool = False
+    hflip: bool = True
+    log_every: int = 10
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    checkpoint: Path | None
+    best_checkpoint: Path | None
+    iterations: int
+    epochs_done: int
+    stopped: str  # "finished" | "cancelled" | "iters"
+    history: list[dict[str, Any]] = field(default_factory=list)
+    val_history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+CHECKPOINT_FORMAT = "detector_app.checkpoint"
+
+
+def make_checkpoint(model: torch.nn.Module, mconf: ModelConfig, class_names: list[str],
+                    meta: dict[str, Any]) -> dict[str, Any]:
+    """The project's checkpoint dict (see docs/architecture.md), weights on CPU."""
+    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+    return {"format": CHECKPOINT_FORMAT, "version": 1, "config": mconf.to_dict(),
+            "class_names": list(class_names), "state_dict": state, "meta": dict(meta)}
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
+    """Read a project checkpoint with ``weights_only=True``; float16 weights
+    (the compact bundled model) come back as float32."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
+        raise TrainingError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not a detector_app checkpoint (missing format tag)")
+    for key in ("config", "class_names", "state_dict"):
+        if key not in ckpt:
+            raise TrainingError(f"{path}: checkpoint lacks {key!r}")
+    ckpt["state_dict"] = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    return ckpt
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_factor(it: int, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at iteration ``it`` (0-based)."""
+    warm = 1.0
+    if warmup > 0 and it < warmup:
+        alpha = it / warmup
+        warm = 0.001 * (1 - alpha) + alpha
+    if schedule == "cosine":
+        decay = 0.5 * (1.0 + math.cos(math.pi * min(it, total) / max(total, 1)))
+        decay = max(decay, 0.01)
+    elif schedule == "step":
+        decay = 0.1 ** sum(it >= int(total * f) for f in (2 / 3, 8 / 9))
+    elif schedule == "constant":
+        decay = 1.0
+    else:
+        raise TrainingError(f"unknown schedule {schedule!r}; choose cosine, step or constant")
+    return warm * decay
+
+
+def _resolve_model_config(cfg: TrainConfig, data: DetectionData, init: dict[str, Any] | None) -> ModelConfig:
+    num_classes = len(data.class_names) + 1
+    if cfg.model_config is not None:
+        mc = ModelConfig.from_dict(cfg.model_config.to_dict())
+        mc.num_classes = num_classes
+        return mc
+    if cfg.model:
+        return ModelConfig.from_arg(cfg.model, num_classes=num_classes)
+    if init is not None:
+        mc = ModelConfig.from_dict(dict(init["config"]))
+        mc.num_classes = num_classes
+        return mc
+    return ModelConfig(builder="small", num_classes=num_classes)
+
+
+def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names: list[str]) -> list[str]:
+    """Copy a checkpoint's weights into ``model`` (fine-tuning).
+
+    When the checkpoint's class list differs from ``class_names`` (background
+    first) the box predictor (``roi_heads.box_predictor.*``) keeps its fresh
+    initialisation. Returns the names of the parameters *not* copied.
+    Raises :class:`TrainingError` when the rest of the architecture differs.
+    """
+    state = ckpt["state_dict"]
+    same_classes = list(ckpt.get("class_names") or []) == list(class_names)
+    own = model.state_dict()
+    skipped = []
+    load = {}
+    for key, value in state.items():
+        if not same_classes and key.startswith("roi_heads.box_predictor."):
+            skipped.append(key)
+            continue
+        if key not in own:
+            raise TrainingError(f"--init checkpoint has a layer this model lacks: {key}")
+        if tuple(own[key].shape) != tuple(value.shape):
+            raise TrainingError(
+                f"--init checkpoint layer {key} has shape {tuple(value.shape)}, "
+                f"the model needs {tuple(own[key].shape)} (different architecture?)"
+            )
+        load[key] = value.to(own[key].dtype)
+    missing = [k for k in own if k not in load and k not in skipped]
+    if [k for k in missing if not k.startswith("roi_heads.box_predictor.")]:
+        raise TrainingError(f"--init checkpoint lacks layers: {', '.join(missing[:5])}")
+    model.load_state_dict(load, strict=False)
+    return skipped or missing
+
+
+def _log_paths(out: Path) -> tuple[Path, Path, Path]:
+    stem = out.with_suffix("")
+    return (Path(f"{stem}.log.csv"), Path(f"{stem}.log.json"), Path(f"{stem}.train-state.pt"))
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, progress: ProgressFn | None = None,
+          cancel: threading.Event | None = None) -> TrainResult:
+    """Train (or fine-tune, or resume) a detector; see the module docstring.
+
+    Writes ``cfg.out`` (checkpoint, every epoch), ``<out>.best.pt`` (best
+    validation AP, when ``cfg.val``), ``<out>.log.csv`` / ``<out>.log.json``
+    and ``<out>.train-state.pt`` (optimizer etc., for ``--resume``).
+    """
+    t0 = time.monotonic()
+    if cfg.batch < 1 or cfg.epochs < 1 or cfg.lr <= 0:
+        raise TrainingError("--batch and --epochs must be >= 1 and --lr > 0")
+    device = select_device(cfg.device)
+    info = ddp.init_distributed(device)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    try:
+        return _train(cfg, device, info, progress, cancel, t0)
+    finally:
+        ddp.cleanup(info)
+
+
+def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress: ProgressFn | None,
+           cancel: threading.Event | None, t0: float) -> TrainResult:
+    seed_everything(cfg.seed + info.rank)
+    out = Path(cfg.out)
+    csv_path, json_path, state_path = _log_paths(out)
+    best_path = Path(f"{out.with_suffix('')}.best.pt")
+    data = load_detection_data(cfg.data)
+    if data.num_boxes() == 0:
+        raise TrainingError(f"{cfg.data}: the dataset has no boxes to learn from")
+    val_data = load_detection_data(cfg.val) if cfg.val else None
+    if val_data is not None and cfg.val_limit:
+        val_data.samples = val_data.samples[: cfg.val_limit]
+
+    init_ckpt = load_checkpoint_dict(cfg.init) if cfg.init else None
+    resume_state: dict[str, Any] | None = None
+    if cfg.resume:
+        if not out.is_file() or not state_path.is_file():
+            raise TrainingError(f"--resume: {out} and {state_path} must both exist")
+        init_ckpt = load_checkpoint_dict(out)
+        resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
+    mconf = _resolve_model_config(cfg, data, init_ckpt)
+    model = build_model(mconf)
+    class_names = data.model_classes
+    if init_ckpt is not None:
+        load_init_weights(model, init_ckpt, class_names)
+    model.to(device)
+    model.train()
+
+    dataset = TorchDetectionDataset(data, hflip=cfg.hflip, seed=cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if info.enabled:
+        sampler: Any = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
+                                          shuffle=True, seed=cfg.seed, drop_last=False)
+    else:
+        sampler = RandomSampler(dataset, generator=gen)
+    loader = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
+                        collate_fn=collate, drop_last=len(dataset) > cfg.batch * info.world_size,
+                        persistent_workers=cfg.workers > 0)
+    iters_per_epoch = len(loader)
+    total = iters_per_epoch * cfg.epochs
+    if cfg.iters is not None:
+        total = min(total, int(cfg.iters))
+    net: torch.nn.Module = model
+    if info.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[info.local_rank] if device.type == "cuda" else None)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    use_amp = bool(cfg.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history: list[dict[str, Any]] = []
+    val_history: list[dict[str, Any]] = []
+    it = 0
+    start_epoch = 0
+    best_ap = -1.0
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        if use_amp and resume_state.get("scaler"):
+            scaler.load_state_dict(resume_state["scaler"])
+        it = int(resume_state["iteration"])
+        start_epoch = int(resume_state["epoch"])
+        best_ap = float(resume_state.get("best_ap", -1.0))
+        if json_path.is_file():
+            logged = json.loads(json_path.read_text(encoding="utf-8"))
+            history = [h for h in logged.get("history", []) if h["iteration"] <= it]
+            val_history = list(logged.get("val", []))
+
+    if info.is_main:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if resume_state is None or not csv_path.is_file():
+            with open(csv_path, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerow(["iteration", "epoch", "lr", "loss", *LOSS_TERMS, "seconds"])
+
+    stopped = "finished"
+    epoch = start_epoch
+    last_ckpt: Path | None = out if out.is_file() and resume_state is not None else None
+    smooth: dict[str, float] = {}
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            if it >= total:
+                stopped = "iters" if cfg.iters is not None else "finished"
+                break
+            dataset.set_epoch(epoch)
+            if isinstance(sampler, DistributedSampler):
+                sampler.set_epoch(epoch)
+            else:
+                gen.manual_seed(cfg.seed * 1000 + epoch)
+            model.train()
+            for images, targets in loader:
+                if it >= total:
+                    break
+                stop = cancel is not None and cancel.is_set()
+                if ddp.broadcast_flag(info, stop, device):
+                    raise Cancelled("cancelled")
+                for g in optimizer.param_groups:
+                    g["lr"] = cfg.lr * lr_factor(it, total, cfg.warmup_iters, cfg.schedule)
+                images = [im.to(device, non_blocking=True) for im in images]
+                targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+                with torch.autocast(device_type=device.type, enabled=use_amp):
+                    loss_dict = net(images, targets)
+                losses = torch.stack([loss_dict[k].float() for k in LOSS_TERMS if k in loss_dict])
+                if not ddp.all_finite(info, losses):
+                    bad = [f"{k}={float(v):g}" for k, v in loss_dict.items() if not torch.isfinite(v).all()]
+                    raise TrainingError(
+                        f"loss is not finite at iteration {it + 1} (epoch {epoch + 1}): "
+                        f"{', '.join(bad) or 'on another process'}; stopped. Try a lower --lr. "
+                        f"Last good checkpoint: {last_ckpt or 'none yet'}"
+                    )
+                loss = losses.sum()
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                it += 1
+                terms = {k: float(loss_dict[k].detach()) for k in LOSS_TERMS if k in loss_dict}
+                terms["loss"] = float(loss.detach())
+                terms = ddp.mean_over_ranks(info, terms, device)
+                for k, v in terms.items():
+                    smooth[k] = v if k not in smooth else 0.9 * smooth[k] + 0.1 * v
+                row = {"iteration": it, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+                       **terms, "seconds": round(time.monotonic() - t0, 2)}
+                history.append(row)
+                if info.is_main and (it % cfg.log_every == 0 or it == total or it == 1):
+                    with open(csv_path, "a", newline="", encoding="utf-8") as f:
+                        csv.writer(f).writerow([row["iteration"], row["epoch"], f"{row['lr']:.6g}",
+                                                f"{row['loss']:.6g}", *(f"{row.get(k, 0.0):.6g}" for k in LOSS_TERMS),
+                                                row["seconds"]])
+                report(progress, it, total, f"epoch {epoch + 1}/{cfg.epochs}",
+                       **{k: round(v, 4) for k, v in smooth.items()})
+            # ---- end of epoch: validate, checkpoint, log
+            val_row = None
+            if val_data is not None and info.is_main:
+                from detector_app.detection.evaluation import evaluate_model
+
+                metrics = evaluate_model(model, val_data, device=device)
+                val_row = {"epoch": epoch + 1, "iteration": it,
+                           **{k: metrics[k] for k in ("AP", "AP50", "AP75")}}
+                val_history.append(val_row)
+                model.train()
+                report(progress, it, total, f"epoch {epoch + 1}: val AP {metrics['AP']:.3f} AP50 {metrics['AP50']:.3f}")
+            if info.is_main:
+                meta = {"epoch": epoch + 1, "iteration": it, "seed": cfg.seed, "lr": cfg.lr,
+                        "batch": cfg.batch * info.world_size, "train_data": str(cfg.data),
+                        "train_seconds": round(time.monotonic() - t0, 1),
+                        "val": val_row, "init": cfg.init}
+                ckpt = make_checkpoint(model, mconf, class_names, meta)
+                atomic_torch_save(ckpt, out)
+                last_ckpt = out
+                if val_row is not None and val_row["AP"] > best_ap:
+                    best_ap = float(val_row["AP"])
+                    atomic_torch_save(ckpt, best_path)
+                atomic_torch_save({"optimizer": optimizer.state_dict(),
+                                   "scaler": scaler.state_dict() if use_amp else {},
+                                   "iteration": it, "epoch": epoch + 1, "best_ap": best_ap}, state_path)
+                _write_json(json_path, {"config": {k: (v.to_dict() if isinstance(v, ModelConfig) else v)
+                                                   for k, v in asdict(cfg).items()},
+                                        "model_config": mconf.to_dict(), "class_names": class_names,
+                                        "history": history, "val": val_history})
+            ddp.barrier(info)
+        else:
+            epoch = cfg.epochs
+        if it >= total and cfg.iters is not None and total < iters_per_epoch * cfg.epochs:
+            stopped = "iters"
+    except Cancelled:
+        stopped = "cancelled"
+    return TrainResult(
+        checkpoint=last_ckpt, best_checkpoint=best_path if best_path.is_file() and val_data else None,
+        iterations=it, epochs_done=epoch, stopped=stopped, history=history, val_history=val_history,
+        seconds=time.monotonic() - t0,
+    )
