@@ -161,3 +161,39 @@ def format_table(metrics: dict[str, Any]) -> str:
         ap50 = "-" if row["AP50"] is None else f"{row['AP50']:.3f}"
         lines.append(f"{name:<16}{ap:>8}{ap50:>8}{row['num_gt']:>8}")
     return "\n".join(lines)
+
+
+def remap_labels(dets: list[Detections], model_classes: list[str], data: DetectionData) -> list[Detections]:
+    """Translate model label ids (index into ``model_classes``, background 0)
+    to the dataset's label ids by class name; classes the dataset lacks are dropped."""
+    to_data = {i: data.class_names.index(n) + 1 for i, n in enumerate(model_classes) if n in data.class_names}
+    out = []
+    for d in dets:
+        keep = np.array([int(lab) in to_data for lab in d.labels], bool).reshape(-1)
+        labels = np.array([to_data[int(lab)] for lab in np.asarray(d.labels)[keep]], np.int64)
+        out.append(Detections(np.asarray(d.boxes).reshape(-1, 4)[keep], labels, np.asarray(d.scores)[keep]))
+    return out
+
+
+def evaluate_checkpoint(checkpoint: str, data: DetectionData, device: torch.device | str = "cpu",
+                        batch: int = 4, progress: ProgressFn | None = None,
+                        cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Load a checkpoint, detect on ``data``, match classes by name, score."""
+    from detector_app.detection.builders import build_model
+    from detector_app.detection.config import ModelConfig
+    from detector_app.detection.training import TrainingError, load_checkpoint_dict
+
+    ckpt = load_checkpoint_dict(checkpoint)
+    model_classes = list(ckpt["class_names"])
+    if not set(model_classes) & set(data.class_names):
+        raise TrainingError(
+            f"{checkpoint}: the model's classes ({', '.join(model_classes[1:])}) share none "
+            f"with the dataset's ({', '.join(data.class_names)})"
+        )
+    model = build_model(ModelConfig.from_dict(dict(ckpt["config"])))
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device)
+    dets = predict(model, data, device, batch, progress, cancel)
+    metrics = coco_metrics(data, remap_labels(dets, model_classes, data))
+    metrics["model_classes"] = model_classes
+    return metrics

@@ -341,7 +341,7 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                     loss_dict = net(images, targets)
                 losses = torch.stack([loss_dict[k].float() for k in LOSS_TERMS if k in loss_dict])
                 if not ddp.all_finite(info, losses):
-                    bad = [f"{k}={float(v):g}" for k, v in loss_dict.items() if not torch.isfinite(v).all()]
+                    bad = [f"{k}={float(v.detach()):g}" for k, v in loss_dict.items() if not torch.isfinite(v).all()]
                     raise TrainingError(
                         f"loss is not finite at iteration {it + 1} (epoch {epoch + 1}): "
                         f"{', '.join(bad) or 'on another process'}; stopped. Try a lower --lr. "

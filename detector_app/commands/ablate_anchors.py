@@ -1,0 +1,36 @@
+"""``detector-app ablate-anchors``: train briefly with 1x1, 3x1, 1x3, 3x3 anchors, compare AP."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "anchor ablation (paper Table 8): short training runs with 1x1, 1x3, 3x1, 3x3 anchors, AP side by side"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="training dataset")
+    parser.add_argument("--val", required=True, help="validation dataset")
+    parser.add_argument("--config", default="small", help="base model: builder name or config JSON (default small)")
+    parser.add_argument("--iters", type=int, default=300, help="training iterations per variant (default 300)")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--val-limit", type=int, help="validate on the first N images only")
+    parser.add_argument("--out-dir", default="runs/ablate-anchors", help="checkpoints and ablation.json go here")
+    parser.add_argument("--device", help="cpu, cuda (default: cuda if available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from detector_app.detection.ablation import ablate_anchors, format_rows
+    from detector_app.detection.config import ModelConfig
+    from detector_app.detection.datasets import load_detection_data
+    from detector_app.textprogress import TextProgressBar
+
+    n_classes = len(load_detection_data(args.data).class_names) + 1
+    base = ModelConfig.from_arg(args.config, num_classes=n_classes)
+    rows = ablate_anchors(args.data, args.val, args.out_dir, base, iters=args.iters, batch=args.batch,
+                          lr=args.lr, seed=args.seed, val_limit=args.val_limit, device=args.device,
+                          progress=TextProgressBar("ablate"))
+    print(format_rows(rows))
+    print(f"table: {args.out_dir}/ablation.json")
+    return 0

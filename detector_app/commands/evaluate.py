@@ -1,0 +1,43 @@
+"""``detector-app evaluate``: COCO mAP of a model on a dataset (pycocotools)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "COCO AP@[.5:.95], AP50, AP75, per-class AP and PR curves of a model on a dataset"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="dataset with ground truth (COCO folder or JSON, ...)")
+    parser.add_argument("--model", required=True, help="checkpoint file (.pt)")
+    parser.add_argument("--json", metavar="OUT", help="write all metrics (and PR curves) as JSON here")
+    parser.add_argument("--device", help="cpu, cuda (default: cuda if available)")
+    parser.add_argument("--limit", type=int, help="evaluate on the first N images only")
+    parser.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    from detector_app.detection.builders import select_device
+    from detector_app.detection.datasets import load_detection_data
+    from detector_app.detection.evaluation import evaluate_checkpoint, format_table
+    from detector_app.textprogress import TextProgressBar
+
+    data = load_detection_data(args.data)
+    if args.limit:
+        data.samples = data.samples[: args.limit]
+    metrics = evaluate_checkpoint(args.model, data, select_device(args.device), args.batch,
+                                  progress=TextProgressBar("evaluate"))
+    print(format_table(metrics))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps({"data": str(args.data), "model": str(args.model), **metrics}, indent=1),
+                       encoding="utf-8")
+        os.replace(tmp, out)
+        print(f"wrote {out}")
+    return 0

@@ -1,0 +1,190 @@
+"""Training engine: loss goes down, reproducible, logs and checkpoints, fine-tuning,
+resume, cancel, NaN guard, bad boxes, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from detector_app.cli import main
+from detector_app.detection.builders import build_model
+from detector_app.detection.datasets import DatasetError, TorchDetectionDataset, load_detection_data
+from detector_app.detection.training import (
+    LOSS_TERMS,
+    TrainConfig,
+    TrainingError,
+    load_checkpoint_dict,
+    load_init_weights,
+    lr_factor,
+    train,
+)
+from detector_app.domain.progress import Progress
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _cfg(data: Path, out: Path, mc, **kw) -> TrainConfig:  # type: ignore[no-untyped-def]
+    base = dict(data=str(data), out=str(out), model_config=mc, epochs=1, batch=2, lr=0.01,
+                warmup_iters=0, schedule="constant", seed=0, log_every=1)
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_lr_schedule() -> None:
+    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.001)
+    assert lr_factor(5, 100, 10, "constant") == pytest.approx(0.5 * 0.001 + 0.5)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))
+    assert lr_factor(99, 100, 0, "cosine") == pytest.approx(0.01)  # floor
+    assert lr_factor(70, 90, 0, "step") == pytest.approx(0.1)
+    assert lr_factor(85, 90, 0, "step") == pytest.approx(0.01)
+    with pytest.raises(TrainingError):
+        lr_factor(0, 10, 0, "linear")
+
+
+def test_overfit_two_images_loss_goes_down(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "m.pt"
+    result = train(_cfg(tiny_coco, out, tiny_config(), epochs=30, lr=0.01, hflip=False))
+    losses = [h["loss"] for h in result.history]
+    assert result.stopped == "finished" and result.iterations == 30
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])
+    for term in LOSS_TERMS:
+        assert np.isfinite([h[term] for h in result.history]).all()
+    # checkpoint: project format, loadable with weights_only, builds the same model
+    raw = torch.load(out, map_location="cpu", weights_only=True)
+    assert raw["format"] == "detector_app.checkpoint" and raw["version"] == 1
+    assert raw["class_names"][0] == "__background__" and len(raw["class_names"]) == 6
+    assert raw["meta"]["epoch"] == 30 and raw["meta"]["iteration"] == 30
+    model = build_model(tiny_config())
+    model.load_state_dict(raw["state_dict"])
+    # logs: CSV per iteration (log_every=1) and JSON history
+    rows = list(csv.DictReader(open(tmp_path / "m.log.csv", encoding="utf-8")))
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 31))
+    assert float(rows[0]["loss"]) == pytest.approx(losses[0], rel=1e-4)
+    log = json.loads((tmp_path / "m.log.json").read_text())
+    assert len(log["history"]) == 30 and log["model_config"]["min_size"] == 128
+
+
+def test_same_seed_same_losses(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a = train(_cfg(tiny_coco, tmp_path / "a.pt", tiny_config(), epochs=3, batch=1))
+    b = train(_cfg(tiny_coco, tmp_path / "b.pt", tiny_config(), epochs=3, batch=1))
+    la, lb = [h["loss"] for h in a.history], [h["loss"] for h in b.history]
+    assert len(la) == 6
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+
+
+def test_hflip_is_seeded_and_flips_boxes(tiny_coco: Path) -> None:
+    data = load_detection_data(tiny_coco)
+    plain = TorchDetectionDataset(data, hflip=False)
+    flips = TorchDetectionDataset(data, hflip=True, seed=3)
+    seen_flip = False
+    for epoch in range(6):
+        flips.set_epoch(epoch)
+        img, tgt = flips[0]
+        img0, tgt0 = plain[0]
+        if torch.equal(img, img0):
+            assert torch.equal(tgt["boxes"], tgt0["boxes"])
+        else:
+            seen_flip = True
+            assert torch.equal(img, img0.flip(-1))
+            w = img.shape[-1]
+            expect = torch.stack([w - tgt0["boxes"][:, 2], tgt0["boxes"][:, 1], w - tgt0["boxes"][:, 0],
+                                  tgt0["boxes"][:, 3]], 1)
+            assert torch.allclose(tgt["boxes"], expect)
+        again = TorchDetectionDataset(data, hflip=True, seed=3)
+        again.set_epoch(epoch)
+        assert torch.equal(again[0][0], img)
+    assert seen_flip
+
+
+def test_finetune_with_other_classes_replaces_predictor(tiny_coco: Path, tiny_coco_two_classes: Path,
+                                                         tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = tmp_path / "base.pt"
+    train(_cfg(tiny_coco, base, tiny_config(), epochs=1))
+    init = load_checkpoint_dict(base)
+    model = build_model(tiny_config(3))
+    skipped = load_init_weights(model, init, ["__background__", "round", "angular"])
+    assert sorted(skipped) == sorted(k for k in init["state_dict"] if k.startswith("roi_heads.box_predictor."))
+    own = model.state_dict()
+    assert torch.equal(own["backbone.body.0.weight"], init["state_dict"]["backbone.body.0.weight"])
+    assert own["roi_heads.box_predictor.cls_score.weight"].shape == (3, 256)
+    # through train(): config comes from the --init checkpoint, num_classes from the data
+    out = tmp_path / "ft.pt"
+    result = train(TrainConfig(data=str(tiny_coco_two_classes), out=str(out), init=str(base), iters=1,
+                               batch=2, epochs=1, warmup_iters=0))
+    assert result.iterations == 1
+    ft = load_checkpoint_dict(out)
+    assert ft["class_names"] == ["__background__", "round", "angular"]
+    assert ft["config"]["num_classes"] == 3 and ft["config"]["min_size"] == 128
+    assert ft["state_dict"]["roi_heads.box_predictor.bbox_pred.weight"].shape == (12, 256)
+    # same classes: everything is copied, nothing skipped
+    assert load_init_weights(build_model(tiny_config()), init, init["class_names"]) == []
+
+
+def test_init_with_other_architecture_is_refused(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    base = tmp_path / "base.pt"
+    train(_cfg(tiny_coco, base, tiny_config(), iters=1))
+    other = tiny_config()
+    other.representation_size = 128
+    with pytest.raises(TrainingError, match="shape"):
+        load_init_weights(build_model(other), load_checkpoint_dict(base), load_checkpoint_dict(base)["class_names"])
+
+
+def test_resume_continues_the_run(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "r.pt"
+    first = train(_cfg(tiny_coco, out, tiny_config(), epochs=1, batch=1))
+    assert first.iterations == 2
+    second = train(_cfg(tiny_coco, out, tiny_config(), epochs=3, batch=1, resume=True))
+    assert second.iterations == 6 and second.history[0]["iteration"] == 1
+    assert load_checkpoint_dict(out)["meta"]["epoch"] == 3
+    with pytest.raises(TrainingError, match="--resume"):
+        train(_cfg(tiny_coco, tmp_path / "none.pt", tiny_config(), resume=True))
+
+
+def test_cancel_keeps_last_good_checkpoint(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "c.pt"
+    cancel = threading.Event()
+
+    def progress(p: Progress) -> None:
+        if p.done >= 1:
+            cancel.set()
+
+    result = train(_cfg(tiny_coco, out, tiny_config(), epochs=5, batch=2), progress=progress, cancel=cancel)
+    assert result.stopped == "cancelled" and result.iterations == 1
+    assert result.checkpoint == out
+    assert load_checkpoint_dict(out)["meta"]["epoch"] == 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_nan_guard_names_iteration_and_term(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TrainingError, match=r"not finite at iteration \d+ .*loss_\w+=(nan|inf)"):
+        train(_cfg(tiny_coco, tmp_path / "n.pt", tiny_config(), epochs=20, batch=1, lr=1e12, grad_clip=None))
+
+
+def test_degenerate_box_is_rejected_up_front(tiny_coco: Path, tmp_path: Path) -> None:
+    data = json.loads((tiny_coco / "annotations.json").read_text())
+    data["annotations"][0]["bbox"][2] = 0.0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_coco / "images", target_is_directory=True)
+    with pytest.raises(DatasetError, match=r"bad\.json.*000000\.png.*degenerate box"):
+        load_detection_data(bad)
+
+
+def test_cli_train_and_bad_input(tiny_coco: Path, tiny_config_json: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.pt"
+    code = main(["train", "--data", str(tiny_coco), "--config", str(tiny_config_json), "--iters", "2",
+                 "--batch", "1", "--out", str(out), "--val", str(tiny_coco), "--warmup", "0"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "after 2 iterations" in text and "epoch 1: AP" in text
+    assert load_checkpoint_dict(out)["meta"]["val"]["AP"] >= 0.0
+    assert (tmp_path / "cli.best.pt").is_file()
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert "missing" in capsys.readouterr().err
