@@ -1,0 +1,112 @@
+"""Anchor study and the anchor ablation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+from detector_app.cli import main
+from detector_app.detection.ablation import AnchorVariant, ablate_anchors, default_variants, format_rows
+from detector_app.detection.anchor_study import (
+    centred_iou,
+    grid_shapes,
+    kmeans_iou,
+    model_anchors,
+    plot_study,
+    resize_scale,
+    study_anchors,
+)
+from detector_app.detection.builders import build_model
+from detector_app.detection.config import ModelConfig
+from detector_app.detection.datasets import DetectionData, Sample
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_model_anchors_are_torchvisions() -> None:
+    cfg = ModelConfig(builder="small", min_size=256, max_size=256)
+    model = build_model(cfg)
+    anchors, scale = model_anchors(model, 128, 128)  # upscaled to 256: a 16 x 16 grid at stride 16
+    assert scale == pytest.approx(2.0) == resize_scale(128, 128, 256, 256)
+    assert anchors.shape == (16 * 16 * 9, 4)
+    gen = AnchorGenerator(((32.0, 80.0, 200.0),), ((0.5, 1.0, 2.0),))
+    cell = gen.generate_anchors([32.0, 80.0, 200.0], [0.5, 1.0, 2.0]).round()
+    np.testing.assert_allclose(anchors[:9], cell.numpy())
+    np.testing.assert_allclose(anchors[9:18], cell.numpy() + np.array([16, 0, 16, 0]))  # next cell
+
+
+def _data_with_boxes(boxes: np.ndarray, size: int = 128) -> DetectionData:
+    return DetectionData(Path("mem"), ["x"], [Sample(Path("a.png"), size, size, boxes.astype(np.float32),
+                                                     np.ones(len(boxes), np.int64), 1)])
+
+
+def test_boxes_equal_to_anchors_have_iou_one_and_tiny_boxes_are_counted() -> None:
+    cfg = ModelConfig(builder="small", num_classes=2, min_size=128, max_size=128,
+                      anchor_sizes=((16.0, 32.0, 64.0),), aspect_ratios=((0.5, 1.0, 2.0),))
+    anchors, _ = model_anchors(build_model(cfg), 128, 128)
+    inside = anchors[(anchors[:, 0] >= 0) & (anchors[:, 1] >= 0) & (anchors[:, 2] <= 128) & (anchors[:, 3] <= 128)]
+    picked = inside[:: max(1, len(inside) // 20)]
+    study = study_anchors(_data_with_boxes(picked), cfg)
+    np.testing.assert_allclose(study.best_iou, 1.0, atol=1e-6)
+    assert study.summary["boxes_without_anchor_ge_0.7"] == 0
+    tiny = np.array([[40, 40, 43, 43], [10, 10, 14, 12]], np.float32)  # 3 px and 4x2 px boxes
+    s2 = study_anchors(_data_with_boxes(np.concatenate([picked, tiny])), cfg)
+    assert s2.summary["boxes_without_anchor_ge_0.7"] == 2 and s2.summary["boxes_without_anchor_ge_0.3"] == 2
+    assert plot_study(s2).shape[2] == 3
+
+
+def test_kmeans_iou_recovers_clusters() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.array([[20, 20], [40, 80], [160, 80]], float)
+    shapes = np.concatenate([t * rng.uniform(0.95, 1.05, (50, 2)) for t in truth])
+    centres = kmeans_iou(shapes, 3, seed=0)
+    np.testing.assert_allclose(centres, truth, rtol=0.06)
+    assert centred_iou(truth, truth).diagonal() == pytest.approx([1, 1, 1])
+    g = grid_shapes((32.0,), (0.25, 1.0))
+    np.testing.assert_allclose(g, [[64, 16], [32, 32]])
+
+
+def test_suggestions_follow_the_data() -> None:
+    rng = np.random.default_rng(1)
+    w = np.exp(rng.uniform(np.log(100), np.log(110), 60))
+    boxes = np.stack([np.full(60, 5.0), np.full(60, 5.0), 5 + w, 5 + w * 0.5], 1)  # ~105 x 52 boxes
+    cfg = ModelConfig(builder="small", num_classes=2, min_size=128, max_size=128)
+    study = study_anchors(_data_with_boxes(boxes), cfg, n_scales=1, n_ratios=1)
+    assert study.suggested_sizes[0] == pytest.approx(74, rel=0.05)  # sqrt(105 * 52)
+    assert study.suggested_ratios[0] == pytest.approx(0.5, rel=0.05)
+    assert study.suggested_best_iou_mean > 0.9 > study.current_best_iou_mean_centred
+
+
+def test_cli_anchors(tiny_coco: Path, tiny_config_json: Path, tmp_path: Path,
+                     capsys: pytest.CaptureFixture[str]) -> None:
+    plot, js = tmp_path / "a.png", tmp_path / "a.json"
+    assert main(["anchors", "--data", str(tiny_coco), "--config", str(tiny_config_json),
+                 "--plot", str(plot), "--json", str(js)]) == 0
+    text = capsys.readouterr().out
+    assert "no anchor IoU >= 0.7" in text and "suggested" in text
+    assert plot.stat().st_size > 1000
+    summary = json.loads(js.read_text())
+    assert summary["num_images"] == 2 and summary["anchor_sizes"] == [16.0, 32.0, 64.0]
+
+
+def test_default_variants_are_the_papers_four() -> None:
+    v = default_variants((24.0, 64.0, 160.0), (0.5, 1.0, 2.0))
+    assert [(x.sizes, x.ratios) for x in v] == [
+        ((64.0,), (1.0,)), ((64.0,), (0.5, 1.0, 2.0)), ((24.0, 64.0, 160.0), (1.0,)),
+        ((24.0, 64.0, 160.0), (0.5, 1.0, 2.0))]
+
+
+def test_ablation_runs_each_variant(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    variants = [AnchorVariant("1x1", (32.0,), (1.0,)), AnchorVariant("1x3", (32.0,), (0.5, 1.0, 2.0))]
+    rows = ablate_anchors(str(tiny_coco), str(tiny_coco), tmp_path, tiny_config(), variants, iters=2, batch=2)
+    assert [r.name for r in rows] == ["1x1", "1x3"] and [r.anchors_per_cell for r in rows] == [1, 3]
+    assert all(0.0 <= r.AP <= 1.0 and r.iterations == 2 for r in rows)
+    ck = torch.load(tmp_path / "variant1.pt", weights_only=True)
+    assert ck["config"]["aspect_ratios"] == [[0.5, 1.0, 2.0]]
+    table = json.loads((tmp_path / "ablation.json").read_text())
+    assert len(table["rows"]) == 2 and "1x3" in format_rows(rows)
