@@ -269,6 +269,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; data files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
