@@ -33,9 +33,15 @@ def rects_from_boxes(boxes: np.ndarray) -> list[QRectF]:
     return [QRectF(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in b.tolist()]
 
 
-def draw_tag(painter: QPainter, anchor: QPointF, text: str, color: QColor, font_px: int, above: bool = True) -> QRectF:
-    """A filled label tag at scene point ``anchor`` (its lower-left corner when
-    ``above``), sized in device pixels. Returns the tag rect in device space."""
+def draw_tag(
+    painter: QPainter, anchor: QPointF, text: str, color: QColor, font_px: int,
+    above: bool = True, align_right: bool = False,
+) -> QRectF:
+    """A filled label tag at scene point ``anchor``, sized in device pixels.
+
+    ``anchor`` is the tag's lower-left corner (``above``) or upper-left corner;
+    with ``align_right`` it is the right-hand corner instead. Returns the tag
+    rect in device space."""
     device_pt = painter.worldTransform().map(anchor)
     painter.save()
     painter.resetTransform()
@@ -46,7 +52,8 @@ def draw_tag(painter: QPainter, anchor: QPointF, text: str, color: QColor, font_
     w = metrics.horizontalAdvance(text) + 6
     h = metrics.height() + 2
     top = device_pt.y() - h if above else device_pt.y()
-    rect = QRectF(device_pt.x(), top, w, h)
+    left = device_pt.x() - w if align_right else device_pt.x()
+    rect = QRectF(left, top, w, h)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QBrush(color))
     painter.drawRect(rect)
@@ -333,9 +340,16 @@ class HighlightLayer(OverlayItem):
         for (ra, ca, _, _), (rb, _, _, _) in zip(chain, chain[1:]):
             _arrow(painter, ra.center(), rb.center(), ca)
         painter.restore()
-        for r, color, _, label in boxes:
+        # Tags where they do not collide: anchor below-left, proposal above-left,
+        # refined box below-right (it often sits on a detection whose tag is above-left).
+        places = (
+            (lambda r: r.bottomLeft(), False, False),
+            (lambda r: r.topLeft(), True, False),
+            (lambda r: r.bottomRight(), False, True),
+        )
+        for (r, color, _, label), (corner, above, right) in zip(boxes, places):
             if r is not None and label:
-                draw_tag(painter, r.topLeft(), label, color, style.tag_font_px)
+                draw_tag(painter, corner(r), label, color, style.tag_font_px, above=above, align_right=right)
 
 
 def _corners(r: QRectF) -> list[QPointF]:

@@ -62,6 +62,7 @@ class LegendWidget(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(6)
         self._grid.setVerticalSpacing(2)
+        self._grid.setColumnStretch(2, 1)  # keep names next to their swatches
         outer = QVBoxLayout(self)
         outer.addLayout(self._grid)
         outer.addStretch(1)

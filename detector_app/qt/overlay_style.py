@@ -40,7 +40,7 @@ class OverlayStyle:
     max_negative_labels: int = 400  # negatives shown by the anchor-label layer
     max_ignored_labels: int = 200  # ignored anchors shown by the anchor-label layer
 
-    grid_color: QColor = field(default_factory=lambda: QColor(255, 255, 255))
+    grid_color: QColor = field(default_factory=lambda: QColor(255, 255, 255, 110))  # ~20-200 lines: alpha is affordable
     cell_fill: QColor = field(default_factory=lambda: QColor(255, 255, 0, 60))  # hovered / pinned cell
     positive_color: QColor = field(default_factory=lambda: QColor(40, 220, 60))
     negative_color: QColor = field(default_factory=lambda: QColor(230, 40, 40))

@@ -22,6 +22,13 @@ from detector_app.domain.trace import DetectionTrace, Fate, PostprocessResult
 from detector_app.qt.colors import bin_colors
 
 HIST_BINS = 20
+_FATE_LABELS = {
+    Fate.DETECTED: "became a detection",
+    Fate.BELOW_SCORE: "below score threshold",
+    Fate.TOO_SMALL: "box too small",
+    Fate.SUPPRESSED: "suppressed by NMS",
+    Fate.OVER_CAP: "over the per-image cap",
+}
 SOURCES = ("proposals", "anchors")
 
 
@@ -128,10 +135,9 @@ class StatsPanel(QWidget):
                 rows.append(("Fate of the proposals", "count", True))
                 counts = Counter(int(f) for f in fate)
                 for f in Fate:
-                    label = "became a detection" if f is Fate.DETECTED else f.describe(-1).replace(" (a box past the cap)", "")
-                    rows.append((f"  {label}", f"{counts.get(int(f), 0):,}", False))
-            rows.append((f"  image {t.image_size[1]}\u00d7{t.image_size[0]} \u2192 resized "
-                         f"{t.resized_size[1]}\u00d7{t.resized_size[0]}", "", False))
+                    rows.append((f"  {_FATE_LABELS[f]}", f"{counts.get(int(f), 0):,}", False))
+            rows.insert(0, (f"Image {t.image_size[1]}\u00d7{t.image_size[0]} \u2192 model input "
+                            f"{t.resized_size[1]}\u00d7{t.resized_size[0]}", "", False))
         self._table.setRowCount(len(rows))
         for r, (name, value, header) in enumerate(rows):
             a, b = QTableWidgetItem(name), QTableWidgetItem(value)

@@ -41,16 +41,16 @@ def test_rows_show_timings_counts_and_fates(panel, fake_trace):
     assert rows["  proposals (after RPN NMS)"] == "6"
     assert rows["  detections"] == "2"
     assert rows["  became a detection"] == "2"
-    assert rows["  dropped: below score threshold"] == "1"
+    assert rows["  below score threshold"] == "1"
     assert rows["  suppressed by NMS"] == "1"
-    assert rows["  dropped: box too small"] == "1"
-    assert rows["  dropped: over the detections-per-image cap"] == "1"
+    assert rows["  box too small"] == "1"
+    assert rows["  over the per-image cap"] == "1"
 
 
 def test_live_thresholds_update_counts(panel, fake_trace):
     panel.set_result(fake_trace.postprocess(score_thresh=0.85))
     rows = dict(panel.rows())
-    assert rows["  detections"] == "1" and rows["  dropped: below score threshold"] == "5"
+    assert rows["  detections"] == "1" and rows["  below score threshold"] == "5"
 
 
 def test_empty_panel(qtbot):
