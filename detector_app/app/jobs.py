@@ -1,0 +1,105 @@
+"""Job functions the GUI runs off its thread: load a model, detect one image,
+label anchors for the current annotations, fine-tune on the project.
+
+Plain Python (torch imported lazily inside the functions), so the CLI and the
+tests call the same code the window does.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from detector_app.domain.annotations import Annotation
+from detector_app.domain.errors import UserError
+from detector_app.domain.trace import DetectionTrace
+
+#: Anything that turns ``uint8[H, W, 3]`` RGB into a trace (a real model or a test fake).
+Detector = Callable[[np.ndarray], DetectionTrace]
+
+
+@dataclass
+class ModelInfo:
+    """What the window shows about the model in use."""
+
+    name: str  # short display name
+    class_names: list[str]  # background first (the trace's class list)
+    device: str = "cpu"
+    path: str | None = None  # checkpoint file, when there is one
+    builder: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label_names(self) -> list[str]:
+        """Class names without the background (the project's label list)."""
+        return [c for c in self.class_names[1:] if c not in ("N/A", "__background__")]
+
+
+def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTrace:
+    """One forward pass with every intermediate kept.
+
+    ``rgb``: ``uint8[H, W, 3]``; returns a :class:`DetectionTrace` in
+    original-image pixels (``detection.tracing.trace``).
+    """
+    import torch
+
+    from detector_app.detection.tracing import trace
+
+    with torch.inference_mode():
+        return trace(model, rgb, device=device)
+
+
+def _loaded_from(resolved: Any, device: Any) -> Any:
+    """``hub.resolve_model`` may hand back a path or an already built model."""
+    from detector_app.detection.checkpoints import load_checkpoint
+
+    if isinstance(resolved, (str, Path)):
+        return load_checkpoint(resolved, device)
+    if hasattr(resolved, "model"):
+        return resolved
+    path = getattr(resolved, "path", None)
+    if path is not None:
+        return load_checkpoint(path, device)
+    raise UserError(f"cannot use model {resolved!r}")
+
+
+def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector, ModelInfo]:
+    """Load the model ``spec`` names (``None``/``"default"``: the bundled model;
+    a checkpoint or torchvision file; a builder name) on ``device``
+    (``None``/``"auto"``: CUDA when present). Raises a ``UserError`` subclass
+    with a clear message when it cannot."""
+    from detector_app.detection.builders import select_device
+    from detector_app.detection.hub import resolve_model
+
+    dev = select_device(device)
+    loaded = _loaded_from(resolve_model(spec), dev)
+    model = loaded.model.to(dev).eval()
+    config = getattr(loaded, "config", None)
+    path = getattr(loaded, "path", None)
+    if path is None and spec not in (None, "", "default") and Path(str(spec)).is_file():
+        path = str(spec)
+    name = Path(str(path)).name if path else (spec or "default")
+    info = ModelInfo(
+        name=str(name),
+        class_names=list(loaded.class_names),
+        device=str(dev),
+        path=None if path is None else str(path),
+        builder=getattr(config, "builder", None),
+        meta=dict(getattr(loaded, "meta", None) or {}),
+    )
+    return functools.partial(detect_item, model, device=dev), info
+
+
+def anchor_labels(trace: DetectionTrace, annotations: Sequence[Annotation],
+                  fg_iou: float = 0.7, bg_iou: float = 0.3) -> np.ndarray:
+    """``int8[A]``: how the RPN would label each anchor of ``trace`` against the
+    annotation boxes as ground truth (1 positive, 0 negative, -1 ignored)."""
+    from detector_app.detection.anchor_labels import label_anchors
+
+    gt = np.array([a.box.to_tuple() for a in annotations], np.float32).reshape(-1, 4)
+    labels, _matched = label_anchors(trace.anchors, gt, fg_iou, bg_iou)
+    return np.asarray(labels, np.int8)
