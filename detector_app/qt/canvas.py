@@ -27,10 +27,11 @@ from PySide6.QtWidgets import QGraphicsView, QWidget
 from detector_app.domain.annotations import Annotation
 from detector_app.domain.boxes import Box, BoxError
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
-from detector_app.qt.box_items import CURSORS, AnnotationLayer, Handle, apply_drag, hit_test
+from detector_app.qt.box_items import CURSORS, Handle, apply_drag, hit_test
 from detector_app.qt.layers import OverlayItem
 from detector_app.qt.overlay_scene import LAYER_NAMES, OverlayScene
 from detector_app.qt.overlay_style import DEFAULT_STYLE, OverlayStyle
+
 _MIN_ZOOM, _MAX_ZOOM = 0.01, 64.0
 _DRAG_THRESHOLD_PX = 3.0
 
@@ -217,7 +218,9 @@ class ImageCanvas(QGraphicsView):
 
     # -- mouse ----------------------------------------------------------------
     def _scene_point(self, event: QMouseEvent | QWheelEvent) -> QPointF:
-        return self.mapToScene(event.position().toPoint())
+        """Image coordinates of the event, sub-pixel (``mapToScene`` rounds to view pixels)."""
+        inverse, _ok = self.viewportTransform().inverted()
+        return inverse.map(event.position())
 
     def _clamp(self, p: QPointF) -> tuple[float, float]:
         w, h = self._overlays.image_size or (0, 0)
@@ -228,10 +231,13 @@ class ImageCanvas(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
         button = event.button()
+        if self._drag is not None:  # a second button during a drag: ignore it
+            event.accept()
+            return
         if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton) or (
             button == Qt.MouseButton.LeftButton and self._space
         ):
-            self._drag = {"kind": "pan", "last": event.position()}
+            self._drag = {"kind": "pan", "last": event.position(), "button": button}
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
@@ -241,7 +247,7 @@ class ImageCanvas(QGraphicsView):
         p = self._scene_point(event)
         x, y = self._clamp(p)
         if self._draw_mode:
-            self._drag = {"kind": "draw", "start": (x, y), "screen": event.position()}
+            self._drag = {"kind": "draw", "start": (x, y), "screen": event.position(), "button": button}
             event.accept()
             return
         layer = self._overlays.annotations
@@ -254,13 +260,14 @@ class ImageCanvas(QGraphicsView):
                 layer.set_selected(ident)
                 self.annotationSelected.emit(ident)
             self._drag = {"kind": "edit", "id": ident, "handle": handle, "start": (p.x(), p.y()),
-                          "box": layer.box_of(ident), "screen": event.position(), "moved": False}
+                          "box": layer.box_of(ident), "screen": event.position(), "moved": False,
+                          "button": button}
             event.accept()
             return
         if layer.selected is not None:
             layer.set_selected(None)
             self.annotationSelected.emit(None)
-        self._drag = {"kind": "click"}
+        self._drag = {"kind": "click", "button": button}
         self._click_overlays(p.x(), p.y())
         event.accept()
 
@@ -308,10 +315,11 @@ class ImageCanvas(QGraphicsView):
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        drag, self._drag = self._drag, None
-        if drag is None:
-            super().mouseReleaseEvent(event)
+        drag = self._drag
+        if drag is None or event.button() != drag["button"]:
+            event.accept() if drag is not None else super().mouseReleaseEvent(event)
             return
+        self._drag = None
         layer = self._overlays.annotations
         if drag["kind"] == "draw":
             box = layer.drawing
@@ -429,3 +437,5 @@ _NUDGE = {
     Qt.Key.Key_Left: (-1.0, 0.0), Qt.Key.Key_Right: (1.0, 0.0),
     Qt.Key.Key_Up: (0.0, -1.0), Qt.Key.Key_Down: (0.0, 1.0),
 }
+
+__all__ = ["LAYER_NAMES", "ImageCanvas", "qimage_from_rgb"]

@@ -299,3 +299,39 @@ def test_mouse_position_signal_in_image_pixels(qtbot, canvas):
     with qtbot.waitSignal(canvas.imageMouseMoved) as sig:
         qtbot.mouseMove(canvas.viewport(), _at(canvas, 33, 44))
     assert sig.args == pytest.approx([33, 44], abs=0.5)
+
+
+def test_escape_cancels_a_drag_and_other_buttons_do_not_end_it(qtbot, canvas):
+    ann = Annotation(Box(40, 40, 100, 100), "cat")
+    canvas.set_annotations([ann], NAMES)
+    _zoom2(canvas)
+    vp = canvas.viewport()
+    edits = []
+    canvas.annotationEdited.connect(lambda i, b: edits.append(b))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=_at(canvas, 60, 60))
+    qtbot.mouseMove(vp, _at(canvas, 65, 60))
+    qtbot.mousePress(vp, Qt.MouseButton.RightButton, pos=_at(canvas, 65, 60))  # ignored mid-drag
+    qtbot.mouseRelease(vp, Qt.MouseButton.RightButton, pos=_at(canvas, 65, 60))
+    qtbot.mouseMove(vp, _at(canvas, 70, 62))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=_at(canvas, 70, 62))
+    assert [b.to_tuple() for b in edits] == [pytest.approx((50, 42, 110, 102), abs=0.5)]
+    # Esc in the middle of drawing: nothing is drawn.
+    canvas.set_draw_mode(True)
+    canvas.setFocus()
+    with qtbot.assertNotEmitted(canvas.annotationDrawn):
+        qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=_at(canvas, 150, 120))
+        qtbot.mouseMove(vp, _at(canvas, 200, 170))
+        qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+        qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=_at(canvas, 200, 170))
+    assert canvas.overlays.annotations.drawing is None and canvas.draw_mode
+
+
+def test_space_drag_pans(qtbot, canvas):
+    canvas.set_zoom(4.0)
+    canvas.centerOn(150, 100)
+    canvas.setFocus()
+    before = canvas.mapToScene(QPoint(100, 100))
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    _drag(qtbot, canvas, QPoint(300, 200), QPoint(260, 200))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.mapToScene(QPoint(100, 100)).x() - before.x() == pytest.approx(10, abs=1)
