@@ -152,7 +152,12 @@ def _from_formats(path: Path) -> DetectionData | None:
         from detector_app.formats import load_dataset  # type: ignore[attr-defined]
     except ImportError:
         return None
-    ds = load_dataset(path)
+    try:
+        ds = load_dataset(path)
+    except DatasetError:
+        raise
+    except FormatError as exc:
+        raise DatasetError(str(exc)) from None
     names = list(ds.label_map.names)
     samples = []
     for k, rec in enumerate(ds.images):

@@ -1,1 +1,104 @@
-"""Annotation file formats (COCO, Pascal VOC, YOLO, LabelMe import): pure read/write."""
+"""Annotation file formats (COCO, Pascal VOC, YOLO, LabelMe import): pure read/write.
+
+Entry point: :func:`load_dataset` reads any supported dataset into a
+:class:`Dataset` (images resolved as ``dataset.root / record.path``).
+Every malformed input raises :class:`FormatError` naming the file and problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from detector_app.domain.errors import FormatError
+from detector_app.formats.coco import find_coco_json, read_coco, write_coco
+from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the format of a dataset file or folder.
+
+    * ``coco``: a ``.json`` file with an ``images`` list, or a folder holding
+      ``annotations.json`` (or ``instances.json``, ``annotations/*.json``);
+    * ``voc``: a folder with ``Annotations/`` or ``.xml`` files;
+    * ``yolo``: a folder with ``data.yaml`` or ``classes.txt``;
+    * ``labelme``: a folder of LabelMe ``.json`` files (or one such file).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: no such dataset file or folder")
+    if path.is_file():
+        if path.suffix.lower() == ".json":
+            return "labelme" if _looks_like_labelme(path) else "coco"
+        if path.suffix.lower() == ".xml":
+            return "voc"
+        if path.name.lower() in ("data.yaml", "data.yml", "classes.txt"):
+            return "yolo"
+        raise FormatError(f"{path}: unknown dataset file type {path.suffix!r} (give --from FORMAT)")
+    if find_coco_json(path) is not None:
+        return "coco"
+    if (path / "Annotations").is_dir():
+        return "voc"
+    if any((path / n).is_file() for n in ("data.yaml", "data.yml", "classes.txt")):
+        return "yolo"
+    if any(path.glob("*.xml")):
+        return "voc"
+    jsons = sorted(path.glob("*.json"))
+    if jsons:
+        return "labelme" if _looks_like_labelme(jsons[0]) else "coco"
+    if (path / "labels").is_dir() and (path / "images").is_dir():
+        return "yolo"
+    raise FormatError(
+        f"{path}: cannot tell the dataset format (no annotations.json, Annotations/, "
+        "data.yaml/classes.txt or LabelMe .json files); give the format explicitly"
+    )
+
+
+def _looks_like_labelme(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    return b'"shapes"' in head and b'"images"' not in head
+
+
+def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool = False) -> Dataset:
+    """Read a dataset in any supported format (autodetected when ``fmt`` is None).
+
+    Images are at ``dataset.root / record.path``; labels are class names
+    (``dataset.label_map.id_of(name)`` is the 1-based class id).
+    Raises :class:`FormatError` naming the file and the problem.
+    """
+    path = Path(path)
+    fmt = (fmt or detect_format(path)).lower()
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown dataset format {fmt!r}; known: {', '.join(FORMATS)}")
+    if not path.exists():
+        raise FormatError(f"{path}: no such dataset file or folder")
+    if fmt == "coco":
+        return read_coco(path, keep_crowd=keep_crowd)
+    raise FormatError(f"{path}: reading {fmt} is not available in this build")
+
+
+def write_dataset(dataset: Dataset, fmt: str, out: str | Path) -> Path:
+    """Write ``dataset`` in ``fmt`` to ``out`` (a folder; COCO writes ``out/annotations.json``)."""
+    fmt = fmt.lower()
+    out = Path(out)
+    if fmt not in WRITABLE_FORMATS:
+        raise FormatError(f"cannot write format {fmt!r}; writable: {', '.join(WRITABLE_FORMATS)}")
+    if fmt == "coco":
+        return write_coco(dataset, out / "annotations.json" if out.suffix.lower() != ".json" else out)
+    raise FormatError(f"writing {fmt} is not available in this build")
+
+
+__all__ = [
+    "FORMATS",
+    "WRITABLE_FORMATS",
+    "Dataset",
+    "FormatError",
+    "detect_format",
+    "load_dataset",
+    "read_coco",
+    "write_coco",
+    "write_dataset",
+]

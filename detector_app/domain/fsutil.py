@@ -1,0 +1,62 @@
+"""Atomic file writes (standard library only).
+
+Every file the application writes for people (annotation exports, project
+store snapshots, settings) goes through :func:`atomic_write_bytes`: the data
+is written to a temporary file in the same folder, flushed and ``fsync``-ed,
+then ``os.replace``-d over the target and the folder entry ``fsync``-ed. A
+crash at any moment leaves either the old file or the new one, never a torn
+mixture.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """``fsync`` a folder so a rename inside it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(str(folder), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``).
+
+    The parent folder must exist. Raises ``OSError`` (e.g. ``PermissionError``)
+    when the folder is not writable; the target is then untouched.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(folder))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(folder)
+
+
+def atomic_write_text(path: str | Path, text: str, *, encoding: str = "utf-8", mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode(encoding), mode=mode)
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir"]

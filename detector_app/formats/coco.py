@@ -1,0 +1,265 @@
+"""COCO detection JSON: read any valid file, write one ``pycocotools`` loads.
+
+Conventions (what :func:`write_coco` writes, what :func:`read_coco` expects):
+
+* ``bbox`` is ``[x, y, width, height]`` as floats in original-image pixels
+  (top-left corner plus size), so ``x1 = x``, ``x2 = x + width``.
+* image ids and annotation ids start at 1; category ids are ``1..C`` in
+  :class:`LabelMap` order, i.e. equal to the model's class ids.
+* every annotation has ``area = width * height`` and ``iscrowd = 0``;
+  accepted model boxes carry ``score`` and ``attributes.source``.
+* ``file_name`` is the image path relative to the JSON file's folder.
+
+On reading, categories are mapped by *name* (ids need not be contiguous),
+crowd boxes (``iscrowd = 1``) are skipped unless ``keep_crowd``, boxes are
+clipped to the image, and every problem raises :class:`FormatError` naming
+the file and the entry (JSON line/column for syntax errors).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+from detector_app.domain.annotations import AnnotationSource, ImageRecord
+from detector_app.domain.errors import FormatError
+from detector_app.domain.fsutil import atomic_write_text
+from detector_app.domain.labels import LabelMap
+from detector_app.formats.dataset import (
+    Dataset,
+    check_size,
+    is_number,
+    make_annotation,
+    make_box,
+    relpath_posix,
+)
+
+#: File names looked for when a COCO dataset is given as a folder.
+COCO_JSON_NAMES = ("annotations.json", "instances.json", "_annotations.coco.json")
+
+
+def find_coco_json(path: Path) -> Path | None:
+    """The COCO JSON file of ``path`` (the file itself, or one inside a folder)."""
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in COCO_JSON_NAMES:
+            if (path / name).is_file():
+                return path / name
+        if (path / "annotations").is_dir():
+            found = sorted((path / "annotations").glob("*.json"))
+            if len(found) == 1:
+                return found[0]
+    return None
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file; :class:`FormatError` with line/column on bad syntax."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise FormatError(f"{path}: invalid JSON (nested too deeply)") from None
+
+
+def _req(where: str, obj: dict[str, Any], key: str, kind: str) -> Any:
+    """``obj[key]`` checked to be of ``kind`` ('int', 'str', 'list', 'number')."""
+    if key not in obj:
+        raise FormatError(f"{where}: missing key {key!r}")
+    v = obj[key]
+    ok = {
+        "int": isinstance(v, int) and not isinstance(v, bool),
+        "str": isinstance(v, str),
+        "list": isinstance(v, list),
+        "number": is_number(v),
+    }[kind]
+    if not ok:
+        raise FormatError(f"{where}: {key!r} must be {'an' if kind == 'int' else 'a'} {kind}, got {v!r:.60}")
+    return v
+
+
+def _image_prefix(root: Path, images: list[dict[str, Any]]) -> str:
+    """Where image files are relative to the JSON folder ('' or 'images/'...)."""
+    for img in images[:20]:
+        name = img.get("file_name")
+        if not isinstance(name, str) or not name:
+            continue
+        for prefix in ("", "images/", "../images/", "../"):
+            try:
+                if (root / (prefix + name)).is_file():
+                    return prefix
+            except (OSError, ValueError):
+                break
+    return ""
+
+
+def read_coco(path: str | Path, keep_crowd: bool = False) -> Dataset:
+    """Read a COCO detection JSON file (or a folder holding ``annotations.json``).
+
+    Returns a :class:`Dataset` rooted at the JSON file's folder. Crowd boxes
+    are skipped (counted in ``warnings``) unless ``keep_crowd``.
+    """
+    given = Path(path)
+    jpath = find_coco_json(given)
+    if jpath is None:
+        raise FormatError(f"{given}: no COCO annotation file found (expected {COCO_JSON_NAMES[0]})")
+    data = load_json(jpath)
+    if not isinstance(data, dict):
+        raise FormatError(f"{jpath}: a COCO file is a JSON object, found {type(data).__name__}")
+    images = _req(str(jpath), data, "images", "list")
+    anns = data.get("annotations", [])
+    cats = data.get("categories", [])
+    if not isinstance(anns, list):
+        raise FormatError(f"{jpath}: 'annotations' must be a list")
+    if not isinstance(cats, list):
+        raise FormatError(f"{jpath}: 'categories' must be a list")
+
+    cat_name: dict[int, str] = {}
+    for k, cat in enumerate(cats):
+        where = f"{jpath}: categories[{k}]"
+        if not isinstance(cat, dict):
+            raise FormatError(f"{where}: must be an object")
+        cid = _req(where, cat, "id", "int")
+        name = _req(where, cat, "name", "str").strip()
+        if not name:
+            raise FormatError(f"{where}: empty category name")
+        if cid in cat_name:
+            raise FormatError(f"{where}: duplicate category id {cid}")
+        if name in cat_name.values():
+            raise FormatError(f"{where}: duplicate category name {name!r}")
+        cat_name[cid] = name
+    label_map = LabelMap([cat_name[c] for c in sorted(cat_name)])
+
+    root = jpath.parent
+    prefix = _image_prefix(root, images)
+    records: dict[int, ImageRecord] = {}
+    seen_paths: set[str] = set()
+    for k, img in enumerate(images):
+        where = f"{jpath}: images[{k}]"
+        if not isinstance(img, dict):
+            raise FormatError(f"{where}: must be an object")
+        iid = _req(where, img, "id", "int")
+        name = _req(where, img, "file_name", "str")
+        if not name.strip():
+            raise FormatError(f"{where}: empty file_name")
+        if iid in records:
+            raise FormatError(f"{where}: duplicate image id {iid}")
+        rel = prefix + name.replace("\\", "/")
+        if rel in seen_paths:
+            raise FormatError(f"{where}: duplicate file_name {name!r}")
+        seen_paths.add(rel)
+        width, height = check_size(where, img.get("width"), img.get("height"))
+        records[iid] = ImageRecord(path=rel, width=width, height=height)
+
+    warnings: list[str] = []
+    ann_ids: set[int] = set()
+    for k, ann in enumerate(anns):
+        where = f"{jpath}: annotations[{k}]"
+        if not isinstance(ann, dict):
+            raise FormatError(f"{where}: must be an object")
+        aid = _req(where, ann, "id", "int")
+        if aid in ann_ids:
+            raise FormatError(f"{where}: duplicate annotation id {aid}")
+        ann_ids.add(aid)
+        where = f"{jpath}: annotation id {aid}"
+        iid = _req(where, ann, "image_id", "int")
+        cid = _req(where, ann, "category_id", "int")
+        if iid not in records:
+            raise FormatError(f"{where}: unknown image_id {iid}")
+        if cid not in cat_name:
+            raise FormatError(f"{where}: unknown category_id {cid}")
+        crowd = ann.get("iscrowd", 0)
+        if crowd not in (0, 1):
+            raise FormatError(f"{where}: 'iscrowd' must be 0 or 1, got {crowd!r:.40}")
+        if crowd == 1 and not keep_crowd:
+            warnings.append(f"{where}: crowd box skipped")
+            continue
+        bbox = _req(where, ann, "bbox", "list")
+        if len(bbox) != 4 or not all(is_number(v) for v in bbox):
+            raise FormatError(f"{where}: 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r:.80}")
+        x, y, w, h = (float(v) for v in bbox)
+        rec = records[iid]
+        where = f"{jpath}: annotation id {aid} (image {rec.path})"
+        box = make_box(where, x, y, x + w, y + h, rec.width, rec.height)
+        score = ann.get("score")
+        if score is not None and not is_number(score):
+            raise FormatError(f"{where}: 'score' must be a number, got {score!r:.40}")
+        attrs = ann.get("attributes")
+        source = attrs.get("source") if isinstance(attrs, dict) else None
+        if source not in {s.value for s in AnnotationSource}:
+            source = None
+        rec.annotations.append(make_annotation(where, box, cat_name[cid], score, source))
+    return Dataset(root=root, label_map=label_map, images=list(records.values()), format="coco",
+                   source=jpath, warnings=warnings)
+
+
+def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
+    """The COCO JSON object for ``dataset`` with ``file_name`` relative to ``json_dir``.
+
+    Raises :class:`FormatError` for records with an unknown size or a label
+    missing from the label map.
+    """
+    json_dir = Path(json_dir)
+    label_map = dataset.label_map
+    categories = [{"id": label_map.id_of(n), "name": n, "supercategory": "none"} for n in label_map]
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image_id, rec in enumerate(dataset.images, start=1):
+        if rec.width is None or rec.height is None:
+            raise FormatError(f"{rec.key}: image size unknown; cannot write COCO width/height")
+        images.append({
+            "id": image_id,
+            "file_name": relpath_posix(dataset.root / rec.path, json_dir),
+            "width": int(rec.width),
+            "height": int(rec.height),
+        })
+        for ann in rec.annotations:
+            if ann.label not in label_map:
+                raise FormatError(f"{rec.key}: label {ann.label!r} is not in the label map")
+            x, y, w, h = ann.box.to_xywh()
+            entry: dict[str, Any] = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": label_map.id_of(ann.label),
+                "bbox": [x, y, w, h],
+                "area": w * h,
+                "iscrowd": 0,
+            }
+            if ann.score is not None:
+                entry["score"] = ann.score
+            if ann.source is not AnnotationSource.MANUAL:
+                entry["attributes"] = {"source": ann.source.value}
+            annotations.append(entry)
+    return {
+        "info": {
+            "description": "exported by Faster R-CNN Studio (detector_app)",
+            "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+
+
+def write_coco(dataset: Dataset, json_path: str | Path) -> Path:
+    """Write ``dataset`` as COCO JSON to ``json_path`` (atomically); returns the path."""
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(coco_dict(dataset, json_path.parent), ensure_ascii=False)
+    atomic_write_text(json_path, text + "\n")
+    return json_path
+
+
+__all__ = ["COCO_JSON_NAMES", "coco_dict", "find_coco_json", "load_json", "read_coco", "write_coco"]

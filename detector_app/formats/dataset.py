@@ -1,0 +1,152 @@
+"""The in-memory dataset every format reads into and writes from.
+
+A :class:`Dataset` is a root folder, a :class:`LabelMap` and a list of
+:class:`ImageRecord` whose ``path`` is relative to ``root`` (POSIX
+separators): the image of ``record`` is ``dataset.root / record.path``.
+Boxes are in the project's one convention (float ``x1, y1, x2, y2`` in
+original-image pixels); each format converts at its edge.
+
+Also here: the helpers every reader shares to turn bad input into a
+:class:`FormatError` naming the file and the element.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from detector_app.domain.annotations import Annotation, AnnotationSource, ImageRecord
+from detector_app.domain.boxes import MIN_BOX_SIZE, Box, BoxError
+from detector_app.domain.errors import FormatError
+from detector_app.domain.labels import LabelMap
+
+#: Format names accepted by :func:`detector_app.formats.load_dataset` and the writers.
+FORMATS = ("coco", "voc", "yolo", "labelme")
+#: Formats that can be written (LabelMe is import only).
+WRITABLE_FORMATS = ("coco", "voc", "yolo")
+
+
+@dataclass
+class Dataset:
+    """Images with their boxes, read from or about to be written to a format.
+
+    ``split`` maps a record's ``key`` to ``"train"``/``"val"`` where the
+    format recorded one (YOLO folders, VOC image sets); ``warnings`` lists
+    things skipped on import (crowd boxes, LabelMe polygons).
+    """
+
+    root: Path
+    label_map: LabelMap
+    images: list[ImageRecord] = field(default_factory=list)
+    format: str = ""
+    source: Path | None = None
+    split: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def image_path(self, record: ImageRecord) -> Path:
+        """Absolute-ish path of a record's image (``root / record.path``)."""
+        return self.root / record.path
+
+    def num_annotations(self) -> int:
+        return sum(len(r.annotations) for r in self.images)
+
+
+# -- shared reader helpers --------------------------------------------------
+def is_number(value: Any) -> bool:
+    """A JSON number (not a bool), finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def make_box(where: str, x1: float, y1: float, x2: float, y2: float,
+             width: int | None, height: int | None) -> Box:
+    """A valid box, clipped to the image when its size is known.
+
+    Raises :class:`FormatError` (prefixed with ``where``) for non-finite or
+    degenerate boxes and for boxes with nothing inside the image.
+    """
+    values = (x1, y1, x2, y2)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        raise FormatError(f"{where}: box coordinates must be finite numbers, got {list(values)}")
+    if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
+        raise FormatError(
+            f"{where}: degenerate box (zero or negative size) x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g}"
+        )
+    try:
+        box = Box(float(x1), float(y1), float(x2), float(y2))
+        if width is not None and height is not None:
+            box = box.clipped(width, height)
+    except BoxError as exc:
+        raise FormatError(f"{where}: {exc}") from None
+    return box
+
+
+def make_annotation(where: str, box: Box, label: str, score: Any = None,
+                    source: str | None = None) -> Annotation:
+    """An :class:`Annotation`, with bad labels/scores turned into :class:`FormatError`."""
+    try:
+        src = AnnotationSource(source) if source else (
+            AnnotationSource.MODEL if score is not None else AnnotationSource.MANUAL
+        )
+        return Annotation(box, label, source=src, score=None if score is None else float(score))
+    except (ValueError, TypeError) as exc:
+        raise FormatError(f"{where}: {exc}") from None
+
+
+def check_size(where: str, width: Any, height: Any) -> tuple[int | None, int | None]:
+    """Validate an image size read from a file: positive integers, or both absent."""
+    if width is None and height is None:
+        return None, None
+    for name, v in (("width", width), ("height", height)):
+        if not is_number(v) or float(v) != int(v) or int(v) <= 0:
+            raise FormatError(f"{where}: image {name} must be a positive integer, got {v!r}")
+    return int(width), int(height)
+
+
+def relpath_posix(target: Path, start: Path) -> str:
+    """``target`` relative to folder ``start`` with POSIX separators."""
+    rel = os.path.relpath(os.path.abspath(target), os.path.abspath(start))
+    return Path(rel).as_posix()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def unique_stems(records: list[ImageRecord]) -> list[str]:
+    """A distinct, filesystem-safe file stem per record (same order).
+
+    ``a/b/cat.jpg`` -> ``a__b__cat``; video frame 12 of ``v.mp4`` ->
+    ``v_f000012``; clashes get ``_2``, ``_3``... appended.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    for rec in records:
+        p = Path(rec.path)
+        parts = [*p.parent.parts, p.stem] if str(p.parent) not in ("", ".") else [p.stem]
+        stem = "__".join(_UNSAFE.sub("_", part) for part in parts if part not in ("", "/", ".."))
+        stem = stem.strip("._") or "image"
+        if rec.frame_index is not None:
+            stem = f"{stem}_f{rec.frame_index:06d}"
+        candidate, n = stem, 1
+        while candidate.lower() in seen:
+            n += 1
+            candidate = f"{stem}_{n}"
+        seen.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+__all__ = [
+    "Dataset",
+    "FORMATS",
+    "WRITABLE_FORMATS",
+    "check_size",
+    "is_number",
+    "make_annotation",
+    "make_box",
+    "relpath_posix",
+    "unique_stems",
+]
