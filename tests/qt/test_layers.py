@@ -234,3 +234,16 @@ def test_rect_layer_count_scales(qapp, n):
     layer = RectLayer()
     layer.set_boxes(_random_boxes(n, seed=n), np.zeros(n, int), [cosmetic_pen(QColor("red"))])
     assert _paint(layer).rects == n
+
+
+def test_fake_trace_anchor_layout_is_torchvisions(fake_trace):
+    """The fixture's anchors (hence every cell/anchor test here) follow
+    torchvision's AnchorGenerator order and geometry."""
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    gen = AnchorGenerator(sizes=((32.0, 64.0),), aspect_ratios=((0.5, 1.0, 2.0),))
+    images = ImageList(torch.zeros(1, 3, 112, 160), [(100, 150)])
+    feature = torch.zeros(1, 8, 7, 10)  # stride 16 on the padded 112 x 160 batch
+    anchors = gen(images, [feature])[0].numpy()
+    np.testing.assert_allclose(fake_trace.anchors * 0.5, anchors, atol=1e-4)  # trace: original pixels
