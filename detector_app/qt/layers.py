@@ -52,6 +52,8 @@ def draw_tag(
     w = metrics.horizontalAdvance(text) + 6
     h = metrics.height() + 2
     top = device_pt.y() - h if above else device_pt.y()
+    if above and top < 0:  # no room above (box at the top of the view): tuck it inside
+        top = device_pt.y()
     left = device_pt.x() - w if align_right else device_pt.x()
     rect = QRectF(left, top, w, h)
     painter.setPen(Qt.PenStyle.NoPen)
