@@ -1,0 +1,513 @@
+"""The project store: a folder of images/videos plus ``<folder>/.detector_app/``.
+
+Storage: SQLite (``project.sqlite``) in WAL mode with ``synchronous=FULL``:
+one row per :class:`ImageRecord` (its JSON, never image bytes) and a ``meta``
+table (labels, schema version, edit sequence number). Each flush is one
+transaction, so a crash (even ``kill -9``) at any moment leaves the last
+committed state, complete and readable.
+
+Edits apply to the in-memory records at once and reach the disk within
+``autosave_interval`` seconds (default 0.25 s) from a background thread
+(:class:`detector_app.app.autosave.Autosaver`); :meth:`ProjectStore.flush`
+writes synchronously. ``saved_seq`` / ``seq`` count committed / made edits.
+
+A lock file keeps a second instance out (:class:`StoreError`, stale locks of
+dead processes are taken over). A read-only folder opens with
+``read_only = True``: edits stay in memory, and :meth:`flush` raises a
+:class:`StoreError` saying so.
+
+Records are *live* objects: read them freely, change them only through the
+store's methods (or the undo commands in :mod:`detector_app.app.undo`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from detector_app.app.autosave import DEFAULT_INTERVAL, Autosaver
+from detector_app.app.lockfile import ProjectLock
+from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
+from detector_app.domain.boxes import BoxError
+from detector_app.domain.errors import MediaError, StoreError
+from detector_app.domain.labels import LabelMap
+from detector_app.media.images import IMAGE_EXTENSIONS
+from detector_app.media.imagesize import image_size
+from detector_app.media.video import VIDEO_EXTENSIONS
+
+STORE_DIR = ".detector_app"
+DB_NAME = "project.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """What changed: ``kind`` is ``annotations``, ``state``, ``size`` or ``labels``;
+    ``key`` the record (``None`` for labels)."""
+
+    kind: str
+    key: str | None
+
+
+Listener = Callable[[StoreEvent], None]
+
+
+def _natural_key(path: str) -> list[object]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
+
+
+def scan_media(root: Path) -> list[str]:
+    """Image and video files under ``root`` (recursive, hidden entries skipped),
+    as POSIX paths relative to ``root`` in natural order. Decodes nothing."""
+    exts = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
+    found: list[str] = []
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((Path(entry.path), f"{prefix}{name}/"))
+                elif os.path.splitext(name)[1].lower() in exts and entry.is_file():
+                    found.append(prefix + name)
+            except OSError:
+                continue
+    found.sort(key=_natural_key)
+    return found
+
+
+def probe_writable(store_dir: Path) -> str | None:
+    """``None`` if ``store_dir`` can be created and written, else why not."""
+    try:
+        store_dir.mkdir(exist_ok=True)
+        probe = store_dir / f".probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"{store_dir} is not writable ({exc.strerror or exc})"
+    return None
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """``"clip.mp4#12"`` -> ``("clip.mp4", 12)``; an image key -> ``(path, None)``."""
+    path, sep, frame = key.rpartition("#")
+    if sep and frame.isdigit() and os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS:
+        return path, int(frame)
+    return key, None
+
+
+class ProjectStore:
+    """Annotations of one project folder, saved as they are made. See the module docstring."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        files: Iterable[str] | None = None,
+        autosave_interval: float | None = DEFAULT_INTERVAL,
+        require_writable: bool = False,
+        read_only: bool = False,
+    ) -> None:
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise StoreError(f"{root}: not a folder")
+        self.store_dir = self.root / STORE_DIR
+        self.db_path = self.store_dir / DB_NAME
+        self.label_map = LabelMap()
+        self.read_only = False
+        self.read_only_reason = ""
+        self.seq = 0  # edits made
+        self.saved_seq = 0  # edits committed to disk
+        self._lock = threading.RLock()
+        self._db_lock = threading.Lock()
+        self._records: dict[str, ImageRecord] = {}
+        self._dirty: set[str] = set()
+        self._labels_dirty = False
+        self._listeners: list[Listener] = []
+        self._error_listeners: list[Callable[[Exception], None]] = []
+        self._db: sqlite3.Connection | None = None
+        self._autosaver: Autosaver | None = None
+        self._closed = False
+        self._lock_file: ProjectLock | None = None
+
+        self.files: list[str] = list(files) if files is not None else scan_media(self.root)
+        self._file_set = set(self.files)
+        self._open_storage(require_writable, read_only)
+        if not self.read_only and autosave_interval is not None:
+            self._autosaver = Autosaver(self._autosave_flush, autosave_interval, self._report_error)
+
+    # -- opening ----------------------------------------------------------------
+    def _open_storage(self, require_writable: bool, force_read_only: bool) -> None:
+        reason = "opened read-only" if force_read_only else probe_writable(self.store_dir)
+        if reason is not None:
+            self.read_only_reason = reason
+            if require_writable:
+                raise StoreError(f"{self.root}: read-only project folder: {self.read_only_reason}")
+            self.read_only = True
+            if self.db_path.is_file():
+                uri = "file:" + urllib.parse.quote(str(self.db_path)) + "?mode=ro&immutable=1"
+                self._load(lambda: sqlite3.connect(uri, uri=True), keep=False)
+            return
+        self._lock_file = ProjectLock(self.store_dir, self.root)
+        self._lock_file.acquire()
+        try:
+            self._load(lambda: sqlite3.connect(str(self.db_path), timeout=10, check_same_thread=False),
+                       keep=True)
+        except BaseException:
+            self._lock_file.release()
+            raise
+
+    def _load(self, connect: Callable[[], sqlite3.Connection], keep: bool) -> None:
+        db: sqlite3.Connection | None = None
+        try:
+            db = connect()
+            if keep:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            rows = db.execute("SELECT key, data FROM records").fetchall()
+        except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
+            raise StoreError(
+                f"{self.db_path}: the project store cannot be read ({exc}); "
+                "move the .detector_app folder away to start afresh"
+            ) from None
+        try:
+            version = int(meta.get("schema", SCHEMA_VERSION))
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.db_path}: written by a newer version (schema {version})")
+            self.label_map = LabelMap(json.loads(meta.get("labels", "[]")))
+            self.seq = self.saved_seq = int(meta.get("seq", 0))
+        except (ValueError, TypeError) as exc:
+            db.close()
+            raise StoreError(f"{self.db_path}: damaged project metadata ({exc})") from None
+        for key, data in rows:
+            try:
+                rec = ImageRecord.from_dict(json.loads(data))
+            except (ValueError, KeyError, TypeError, BoxError) as exc:
+                db.close()
+                raise StoreError(f"{self.db_path}: damaged record {key!r} ({exc})") from None
+            self._records[key] = rec
+        if keep:
+            if "schema" not in meta:
+                with db:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            self._db = db
+        else:
+            db.close()
+
+    @classmethod
+    def open(cls, root: str | Path, **kwargs: object) -> "ProjectStore":
+        """Open (creating if needed) the store of a project folder."""
+        return cls(root, **kwargs)  # type: ignore[arg-type]
+
+    # -- events -----------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(StoreEvent)`` after every edit (in the editing thread)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def on_save_error(self, fn: Callable[[Exception], None]) -> None:
+        """Call ``fn(exc)`` (from the autosave thread) when saving fails."""
+        self._error_listeners.append(fn)
+
+    def _report_error(self, exc: Exception) -> None:
+        for fn in list(self._error_listeners):
+            fn(exc)
+
+    def _emit(self, kind: str, key: str | None) -> None:
+        event = StoreEvent(kind, key)
+        for fn in list(self._listeners):
+            fn(event)
+
+    # -- records ----------------------------------------------------------------
+    def is_video(self, path: str) -> bool:
+        return os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS
+
+    def has(self, key: str) -> bool:
+        with self._lock:
+            return key in self._records
+
+    def record(self, key: str) -> ImageRecord:
+        """The live record of ``key`` (an image path or ``video#frame``), created empty if new.
+
+        Raises :class:`StoreError` for a key that is neither a project file
+        nor an existing record.
+        """
+        with self._lock:
+            rec = self._records.get(key)
+            if rec is not None:
+                return rec
+            path, frame = split_key(key)
+            if path not in self._file_set and not (self.root / path).is_file():
+                raise StoreError(f"{key}: not a file of the project {self.root}")
+            if frame is None and self.is_video(path):
+                raise StoreError(f"{key}: a video has records per frame; use {key}#<frame>")
+            rec = ImageRecord(path=path, frame_index=frame)
+            self._records[key] = rec
+            return rec
+
+    def frame_record(self, video: str, frame: int) -> ImageRecord:
+        """The live record of frame ``frame`` of ``video``."""
+        return self.record(f"{video}#{int(frame)}")
+
+    def records(self, keys: Iterable[str] | None = None) -> list[ImageRecord]:
+        """Records that exist (edited, detected or sized), in file order; or those of ``keys``."""
+        with self._lock:
+            if keys is not None:
+                return [self.record(k) for k in keys]
+            order = {p: i for i, p in enumerate(self.files)}
+            return sorted(self._records.values(),
+                          key=lambda r: (order.get(r.path, len(order)), r.path, r.frame_index or 0))
+
+    def frames_of(self, video: str) -> list[int]:
+        """Frame indices of ``video`` that have records, sorted."""
+        with self._lock:
+            return sorted(r.frame_index for r in self._records.values()
+                          if r.path == video and r.frame_index is not None)
+
+    def ensure_size(self, key: str) -> tuple[int, int] | None:
+        """Fill in a record's image size from the file header (``None`` if unreadable)."""
+        rec = self.record(key)
+        if rec.width is not None and rec.height is not None:
+            return rec.width, rec.height
+        if rec.frame_index is not None:
+            return None  # video frames get their size when the frame is read
+        try:
+            w, h = image_size(self.root / rec.path)
+        except MediaError:
+            return None
+        self.set_size(key, w, h)
+        return w, h
+
+    # -- edits (each is on disk within the autosave interval) ------------------
+    def _mark(self, key: str | None) -> None:
+        """Count an edit and mark it for saving; call with ``_lock`` held, in the
+        same critical section as the change (so a snapshot never splits them)."""
+        self.seq += 1
+        if key is None:
+            self._labels_dirty = True
+        else:
+            self._dirty.add(key)
+
+    def _notify(self, *events: tuple[str, str | None]) -> None:
+        """After the change (outside ``_lock``): wake the autosaver, tell listeners."""
+        if self._autosaver is not None:
+            self._autosaver.touch()
+        for kind, key in events:
+            self._emit(kind, key)
+
+    def _check_label(self, label: str) -> bool:
+        """Add a new label (``_lock`` held); ``True`` if it was new."""
+        if label in self.label_map:
+            return False
+        self.label_map.add(label)
+        self._labels_dirty = True
+        return True
+
+    def add_annotation(self, key: str, ann: Annotation, index: int | None = None) -> Annotation:
+        """Add ``ann`` (its box clipped to the image) at ``index`` (default: last).
+
+        Returns the annotation as stored. Raises :class:`BoxError` if the box lies
+        outside the image, :class:`StoreError` if its id is already used.
+        """
+        with self._lock:
+            rec = self.record(key)
+            box = rec.validated_box(ann.box)
+            if box != ann.box:
+                ann = Annotation(box, ann.label, ann.source, ann.score, ann.id)
+            if any(a.id == ann.id for a in rec.annotations):
+                raise StoreError(f"{key}: annotation id {ann.id} already exists")
+            pos = len(rec.annotations) if index is None else max(0, min(int(index), len(rec.annotations)))
+            rec.annotations.insert(pos, ann)
+            new_label = self._check_label(ann.label)
+            self._mark(key)
+        self._notify(("annotations", key), *([("labels", None)] if new_label else []))
+        return ann
+
+    def remove_annotation(self, key: str, annotation_id: str) -> tuple[int, Annotation]:
+        """Remove an annotation; returns ``(index, annotation)`` for undo. ``KeyError`` if absent."""
+        with self._lock:
+            rec = self.record(key)
+            i = rec.find(annotation_id)
+            ann = rec.annotations.pop(i)
+            self._mark(key)
+        self._notify(("annotations", key))
+        return i, ann
+
+    def replace_annotation(self, key: str, ann: Annotation) -> Annotation:
+        """Replace the annotation with ``ann.id`` (box clipped); returns the old one."""
+        with self._lock:
+            rec = self.record(key)
+            i = rec.find(ann.id)
+            box = rec.validated_box(ann.box)
+            if box != ann.box:
+                ann = Annotation(box, ann.label, ann.source, ann.score, ann.id)
+            old = rec.annotations[i]
+            rec.annotations[i] = ann
+            new_label = self._check_label(ann.label)
+            self._mark(key)
+        self._notify(("annotations", key), *([("labels", None)] if new_label else []))
+        return old
+
+    def set_annotations(self, key: str, annotations: list[Annotation]) -> list[Annotation]:
+        """Replace all annotations of a record; returns the old list."""
+        with self._lock:
+            rec = self.record(key)
+            ids = [a.id for a in annotations]
+            if len(set(ids)) != len(ids):
+                raise StoreError(f"{key}: duplicate annotation ids")
+            new = []
+            for a in annotations:
+                box = rec.validated_box(a.box)
+                new.append(a if box == a.box else Annotation(box, a.label, a.source, a.score, a.id))
+            old = rec.annotations
+            rec.annotations = new
+            new_label = any([self._check_label(a.label) for a in new])
+            self._mark(key)
+        self._notify(("annotations", key), *([("labels", None)] if new_label else []))
+        return old
+
+    def set_state(self, key: str, state: ItemState) -> ItemState:
+        """Set a record's review state; returns the old one."""
+        with self._lock:
+            rec = self.record(key)
+            old = rec.state
+            rec.state = ItemState(state)
+            if old is not rec.state:
+                self._mark(key)
+        if old is not rec.state:
+            self._notify(("state", key))
+        return old
+
+    def set_size(self, key: str, width: int, height: int) -> None:
+        """Record the image size (pixels) of a record."""
+        if int(width) <= 0 or int(height) <= 0:
+            raise StoreError(f"{key}: image size must be positive, got {width}x{height}")
+        with self._lock:
+            rec = self.record(key)
+            if (rec.width, rec.height) == (int(width), int(height)):
+                return
+            rec.width, rec.height = int(width), int(height)
+            self._mark(key)
+        self._notify(("size", key))
+
+    def add_label(self, name: str) -> int:
+        """Add a class name (if new); returns its 1-based id."""
+        with self._lock:
+            new = name.strip() not in self.label_map
+            class_id = self.label_map.add(name)
+            if new:
+                self._mark(None)
+        if new:
+            self._notify(("labels", None))
+        return class_id
+
+    def set_labels(self, names: list[str]) -> None:
+        """Replace the ordered label list (labels in use are kept, appended)."""
+        with self._lock:
+            used = [a.label for r in self._records.values() for a in r.annotations]
+            lm = LabelMap(list(names))
+            for label in used:
+                lm.add(label)
+            self.label_map = lm
+            self._mark(None)
+        self._notify(("labels", None))
+
+    # -- saving -----------------------------------------------------------------
+    @property
+    def dirty(self) -> bool:
+        with self._lock:
+            return bool(self._dirty) or self._labels_dirty
+
+    def flush(self) -> None:
+        """Write all pending edits now (one transaction).
+
+        Raises :class:`StoreError` if the project is read-only or the write
+        fails; the edits then stay in memory (and are retried).
+        """
+        with self._db_lock:
+            with self._lock:
+                if not self._dirty and not self._labels_dirty:
+                    return
+                if self.read_only or self._db is None:
+                    raise StoreError(
+                        f"{self.root}: cannot save, the project is read-only ({self.read_only_reason}); "
+                        f"{self.seq - self.saved_seq} edits are kept in memory only"
+                    )
+                keys = set(self._dirty)
+                rows = [(k, json.dumps(self._records[k].to_dict())) for k in keys if k in self._records]
+                labels = json.dumps(self.label_map.names)
+                seq = self.seq
+                self._dirty.clear()
+                self._labels_dirty = False
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", rows)
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', ?)", (labels,))
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
+            except sqlite3.Error as exc:
+                with self._lock:
+                    self._dirty |= keys
+                    self._labels_dirty = True
+                raise StoreError(f"{self.db_path}: cannot save ({exc}); edits are kept in memory") from None
+            self.saved_seq = seq
+
+    def _autosave_flush(self) -> None:
+        if not self._closed:
+            self.flush()
+
+    def close(self) -> None:
+        """Flush, stop autosaving, release the lock. A read-only store with unsaved
+        edits raises :class:`StoreError` (after closing)."""
+        if self._closed:
+            return
+        error: StoreError | None = None
+        if self._autosaver is not None:
+            self._autosaver.stop()
+        try:
+            self.flush()
+        except StoreError as exc:
+            error = exc
+        self._closed = True
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+        if self._lock_file is not None:
+            self._lock_file.release()
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> "ProjectStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["DB_NAME", "STORE_DIR", "ProjectStore", "StoreEvent", "scan_media", "split_key"]

@@ -1,0 +1,318 @@
+"""Undo/redo of every annotation edit, as plain command objects (no Qt).
+
+Each command has ``do(store)`` / ``undo(store)`` against a
+:class:`detector_app.app.store.ProjectStore` and a ``text`` for menus.
+:class:`UndoStack` keeps unlimited history, merges consecutive
+:class:`MoveResize` of the same box into one step (a drag is one undo), and
+calls its listeners after every change so a GUI can refresh its actions.
+
+Editing commands move an item that is ``not-seen`` or ``detected`` to
+``edited`` (undo restores the old state); ``verified`` stays verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from detector_app.domain.annotations import Annotation, AnnotationSource, ItemState
+from detector_app.domain.boxes import Box
+
+#: The store interface the commands use (``ProjectStore``; duck-typed for tests).
+Store = Any
+
+
+class Command:
+    """One undoable edit."""
+
+    text = "edit"
+
+    def do(self, store: Store) -> None:
+        raise NotImplementedError
+
+    def undo(self, store: Store) -> None:
+        raise NotImplementedError
+
+    def merge(self, other: "Command") -> bool:
+        """Absorb ``other`` (done right after this one); ``True`` if merged."""
+        return False
+
+
+@dataclass
+class _Edit(Command):
+    """Base of commands that edit one record's annotations."""
+
+    key: str
+    _old_state: ItemState | None = field(default=None, init=False, repr=False)
+
+    def _mark_edited(self, store: Store) -> None:
+        rec = store.record(self.key)
+        self._old_state = rec.state
+        if rec.state in (ItemState.NOT_SEEN, ItemState.DETECTED):
+            store.set_state(self.key, ItemState.EDITED)
+
+    def _restore_state(self, store: Store) -> None:
+        if self._old_state is not None:
+            store.set_state(self.key, self._old_state)
+
+
+@dataclass
+class AddAnnotation(_Edit):
+    """Add a (hand-drawn) annotation; ``index`` is its position (default last)."""
+
+    annotation: Annotation | None = None
+    index: int | None = None
+    text = "add box"
+
+    def do(self, store: Store) -> None:
+        assert self.annotation is not None
+        self.annotation = store.add_annotation(self.key, self.annotation, self.index)
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self.annotation is not None
+        store.remove_annotation(self.key, self.annotation.id)
+        self._restore_state(store)
+
+
+@dataclass
+class DeleteAnnotation(_Edit):
+    """Delete the annotation ``annotation_id``."""
+
+    annotation_id: str = ""
+    _removed: tuple[int, Annotation] | None = field(default=None, init=False, repr=False)
+    text = "delete box"
+
+    def do(self, store: Store) -> None:
+        self._removed = store.remove_annotation(self.key, self.annotation_id)
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self._removed is not None
+        index, ann = self._removed
+        store.add_annotation(self.key, ann, index)
+        self._restore_state(store)
+
+
+@dataclass
+class MoveResize(_Edit):
+    """Give annotation ``annotation_id`` a new box (an accepted model box becomes
+    ``model-corrected``). Consecutive moves of the same box with the same
+    ``drag_id`` merge into one step."""
+
+    annotation_id: str = ""
+    box: Box | None = None
+    drag_id: object = None
+    _old: Annotation | None = field(default=None, init=False, repr=False)
+    text = "move box"
+
+    def do(self, store: Store) -> None:
+        assert self.box is not None
+        rec = store.record(self.key)
+        current = rec.annotations[rec.find(self.annotation_id)]
+        old = store.replace_annotation(self.key, current.with_box(self.box))
+        if self._old is None:  # a merged or redone move keeps the box before the drag
+            self._old = old
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self._old is not None
+        store.replace_annotation(self.key, self._old)
+        self._restore_state(store)
+
+    def merge(self, other: Command) -> bool:
+        if (isinstance(other, MoveResize) and other.key == self.key
+                and other.annotation_id == self.annotation_id and other.drag_id == self.drag_id):
+            self.box = other.box
+            return True
+        return False
+
+
+@dataclass
+class Relabel(_Edit):
+    """Change the label of annotation ``annotation_id``."""
+
+    annotation_id: str = ""
+    label: str = ""
+    _old: Annotation | None = field(default=None, init=False, repr=False)
+    text = "change label"
+
+    def do(self, store: Store) -> None:
+        rec = store.record(self.key)
+        current = rec.annotations[rec.find(self.annotation_id)]
+        self._old = store.replace_annotation(self.key, current.with_label(self.label))
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self._old is not None
+        store.replace_annotation(self.key, self._old)
+        self._restore_state(store)
+
+
+def detection_annotation(box: Box, label: str, score: float | None) -> Annotation:
+    """A model detection as an accepted annotation (source ``model``)."""
+    return Annotation(box, label, AnnotationSource.MODEL,
+                      None if score is None else min(1.0, max(0.0, float(score))))
+
+
+@dataclass
+class AcceptDetection(_Edit):
+    """Turn one model detection (box, label, score) into an annotation (source ``model``)."""
+
+    box: Box | None = None
+    label: str = ""
+    score: float | None = None
+    annotation: Annotation | None = field(default=None, init=False)
+    text = "accept detection"
+
+    def do(self, store: Store) -> None:
+        assert self.box is not None
+        if self.annotation is None:
+            self.annotation = detection_annotation(self.box, self.label, self.score)
+        self.annotation = store.add_annotation(self.key, self.annotation)
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self.annotation is not None
+        store.remove_annotation(self.key, self.annotation.id)
+        self._restore_state(store)
+
+
+@dataclass
+class AcceptAll(_Edit):
+    """Accept many detections at once: ``detections`` is a list of
+    ``(box, label, score)``; one undo step removes them all."""
+
+    detections: list[tuple[Box, str, float | None]] = field(default_factory=list)
+    _old: list[Annotation] | None = field(default=None, init=False, repr=False)
+    added: list[Annotation] = field(default_factory=list, init=False)
+    text = "accept all detections"
+
+    def do(self, store: Store) -> None:
+        if not self.added:
+            self.added = [detection_annotation(b, lbl, s) for b, lbl, s in self.detections]
+        rec = store.record(self.key)
+        self._old = store.set_annotations(self.key, [*rec.annotations, *self.added])
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self._old is not None
+        store.set_annotations(self.key, self._old)
+        self._restore_state(store)
+
+
+@dataclass
+class SetState(Command):
+    """Set an item's review state (e.g. mark it verified)."""
+
+    key: str
+    state: ItemState = ItemState.VERIFIED
+    _old: ItemState | None = field(default=None, init=False, repr=False)
+
+    @property
+    def text(self) -> str:  # type: ignore[override]
+        return "mark verified" if self.state is ItemState.VERIFIED else f"mark {self.state.value}"
+
+    def do(self, store: Store) -> None:
+        self._old = store.set_state(self.key, self.state)
+
+    def undo(self, store: Store) -> None:
+        assert self._old is not None
+        store.set_state(self.key, self._old)
+
+
+class UndoStack:
+    """Unlimited undo/redo of :class:`Command` objects against one store."""
+
+    def __init__(self, store: Store, listener: Callable[["UndoStack"], None] | None = None) -> None:
+        self.store = store
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+        self._can_merge = False
+        self._listeners: list[Callable[[UndoStack], None]] = []
+        if listener is not None:
+            self._listeners.append(listener)
+
+    def subscribe(self, listener: Callable[["UndoStack"], None]) -> None:
+        """Call ``listener(stack)`` after every push, undo, redo or clear."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for fn in list(self._listeners):
+            fn(self)
+
+    def push(self, command: Command) -> Command:
+        """Do ``command`` and record it (merged into the previous step when it allows).
+
+        If ``do`` raises (bad box, unknown id), nothing is recorded and the
+        exception propagates.
+        """
+        command.do(self.store)
+        if self._can_merge and self._done and self._done[-1].merge(command):
+            command = self._done[-1]
+        else:
+            self._done.append(command)
+        self._undone.clear()
+        self._can_merge = True
+        self._changed()
+        return command
+
+    def end_merge(self) -> None:
+        """Close the current step: the next command never merges into it (call at drag end)."""
+        self._can_merge = False
+
+    def undo(self) -> Command | None:
+        if not self._done:
+            return None
+        command = self._done.pop()
+        command.undo(self.store)
+        self._undone.append(command)
+        self._can_merge = False
+        self._changed()
+        return command
+
+    def redo(self) -> Command | None:
+        if not self._undone:
+            return None
+        command = self._undone.pop()
+        command.do(self.store)
+        self._done.append(command)
+        self._can_merge = False
+        self._changed()
+        return command
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self._can_merge = False
+        self._changed()
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def undo_text(self) -> str:
+        return self._done[-1].text if self._done else ""
+
+    @property
+    def redo_text(self) -> str:
+        return self._undone[-1].text if self._undone else ""
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+
+def make_undo_stack(project: Any, on_change: Callable[[UndoStack], None] | None = None) -> UndoStack:
+    """An :class:`UndoStack` over ``project`` (a :class:`Project` or a ``ProjectStore``)."""
+    return UndoStack(getattr(project, "store", project), on_change)
+
+
+__all__ = [
+    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "DeleteAnnotation", "MoveResize",
+    "Relabel", "SetState", "UndoStack", "detection_annotation", "make_undo_stack",
+]

@@ -1,0 +1,158 @@
+"""Image width/height from the first bytes of a file, without decoding pixels.
+
+Standard library only, so the project store can list 10,000 images quickly
+and the YOLO reader (``formats``, which may not use OpenCV) can convert
+normalised boxes. Supports PNG, JPEG (EXIF orientation 5-8 swaps width and
+height, as the decoder rotates the image upright), BMP, GIF and WebP
+(VP8, VP8L, VP8X). Anything else or anything truncated gives ``None``;
+``detector_app.media.imagesize.image_size`` then falls back to decoding.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+#: How far into a JPEG we look for the frame header (EXIF thumbnails come first).
+JPEG_SCAN_LIMIT = 4 * 1024 * 1024
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _positive(w: int, h: int) -> tuple[int, int] | None:
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def _png(head: bytes) -> tuple[int, int] | None:
+    if len(head) < 24 or head[12:16] != b"IHDR":
+        return None
+    w, h = struct.unpack(">II", head[16:24])
+    return _positive(w, h)
+
+
+def _gif(head: bytes) -> tuple[int, int] | None:
+    if len(head) < 10:
+        return None
+    w, h = struct.unpack("<HH", head[6:10])
+    return _positive(w, h)
+
+
+def _bmp(head: bytes) -> tuple[int, int] | None:
+    if len(head) < 26:
+        return None
+    (dib,) = struct.unpack("<I", head[14:18])
+    if dib == 12:
+        w, h = struct.unpack("<HH", head[18:22])
+    else:
+        w, h = struct.unpack("<ii", head[18:26])
+    return _positive(abs(w), abs(h))
+
+
+def _webp(head: bytes) -> tuple[int, int] | None:
+    if len(head) < 30:
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        w, h = struct.unpack("<HH", head[26:30])
+        return _positive(w & 0x3FFF, h & 0x3FFF)
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        (bits,) = struct.unpack("<I", head[21:25])
+        return _positive((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8X":
+        w = int.from_bytes(head[24:27], "little") + 1
+        h = int.from_bytes(head[27:30], "little") + 1
+        return _positive(w, h)
+    return None
+
+
+def exif_orientation(tiff: bytes) -> int:
+    """EXIF orientation (1..8) from a TIFF block (APP1 payload after ``Exif\\0\\0``); 1 if absent."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    end = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(end + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack(end + "H", tiff[ifd:ifd + 2])
+    for i in range(count):
+        off = ifd + 2 + 12 * i
+        if off + 12 > len(tiff):
+            break
+        tag, typ = struct.unpack(end + "HH", tiff[off:off + 4])
+        if tag == 0x0112 and typ == 3:
+            (value,) = struct.unpack(end + "H", tiff[off + 8:off + 10])
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def _jpeg(fh: BinaryIO) -> tuple[int, int] | None:
+    fh.seek(2)
+    orientation = 1
+    pos = 2
+    while pos < JPEG_SCAN_LIMIT:
+        byte = fh.read(1)
+        if not byte:
+            return None
+        if byte != b"\xff":
+            return None  # lost sync: corrupt
+        marker = fh.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = fh.read(1)
+        if not marker:
+            return None
+        m = marker[0]
+        if m in (0x01, *range(0xD0, 0xD8)):  # standalone markers
+            pos = fh.tell()
+            continue
+        if m in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            return None
+        raw = fh.read(2)
+        if len(raw) < 2:
+            return None
+        (length,) = struct.unpack(">H", raw)
+        if length < 2:
+            return None
+        if m in _SOF:
+            seg = fh.read(5)
+            if len(seg) < 5:
+                return None
+            h, w = struct.unpack(">HH", seg[1:5])
+            if orientation in (5, 6, 7, 8):
+                w, h = h, w
+            return _positive(w, h)
+        if m == 0xE1 and orientation == 1:
+            payload = fh.read(length - 2)
+            if payload[:6] == b"Exif\x00\x00":
+                orientation = exif_orientation(payload[6:])
+        else:
+            fh.seek(length - 2, 1)
+        pos = fh.tell()
+    return None
+
+
+def read_header_size(path: str | Path) -> tuple[int, int] | None:
+    """``(width, height)`` of an image file from its header, or ``None``.
+
+    ``None`` for unsupported formats (e.g. TIFF), truncated or corrupt
+    headers; ``OSError`` propagates for missing/unreadable files.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+        try:
+            if head.startswith(b"\x89PNG\r\n\x1a\n"):
+                return _png(head)
+            if head[:2] == b"\xff\xd8":
+                return _jpeg(fh)
+            if head[:6] in (b"GIF87a", b"GIF89a"):
+                return _gif(head)
+            if head[:2] == b"BM":
+                return _bmp(head)
+            if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+                return _webp(head)
+        except (struct.error, IndexError, ValueError):
+            return None
+    return None
+
+
+__all__ = ["JPEG_SCAN_LIMIT", "exif_orientation", "read_header_size"]

@@ -1,0 +1,216 @@
+"""Project store: listing, lazy sizes, edits on disk within a second, reopen,
+lock file, read-only folders, damaged stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from detector_app.app import store as store_mod
+from detector_app.app.lockfile import pid_alive
+from detector_app.app.project import open_project
+from detector_app.app.store import DB_NAME, STORE_DIR, ProjectStore, StoreEvent, split_key
+from detector_app.domain import Annotation, Box, BoxError, ItemState
+from detector_app.domain.errors import StoreError
+
+
+def _db_records(root: Path) -> dict[str, dict]:
+    db = sqlite3.connect(str(root / STORE_DIR / DB_NAME))
+    try:
+        return {k: json.loads(v) for k, v in db.execute("SELECT key, data FROM records")}
+    finally:
+        db.close()
+
+
+def test_lists_images_and_videos_in_natural_order(project_dir: Path) -> None:
+    (project_dir / "notes.txt").write_text("x")
+    (project_dir / ".hidden.png").write_bytes(b"")
+    with ProjectStore(project_dir) as store:
+        assert store.files == ["clip.avi", "img1.png", "img2.png", "sub/img10.png"]
+        assert store.is_video("clip.avi") and not store.is_video("img1.png")
+        assert store.records() == []  # nothing decoded, nothing created
+
+
+def test_sizes_are_read_lazily_from_headers(project_dir: Path) -> None:
+    with ProjectStore(project_dir) as store:
+        rec = store.record("img2.png")
+        assert (rec.width, rec.height) == (None, None)
+        assert store.ensure_size("img2.png") == (80, 30)
+        assert (rec.width, rec.height) == (80, 30)
+
+
+def test_edit_is_on_disk_within_a_second(project_dir: Path) -> None:
+    with ProjectStore(project_dir) as store:
+        store.ensure_size("img1.png")
+        t0 = time.monotonic()
+        ann = store.add_annotation("img1.png", Annotation(Box(1, 2, 30, 20), "cat"))
+        while time.monotonic() - t0 < 1.0:
+            data = _db_records(project_dir)
+            if data.get("img1.png", {}).get("annotations"):
+                break
+            time.sleep(0.02)
+        latency = time.monotonic() - t0
+        assert latency < 1.0, f"edit reached the disk after {latency:.2f}s"
+        assert data["img1.png"]["annotations"][0]["id"] == ann.id
+        assert store.saved_seq == store.seq
+
+
+def test_reopen_restores_records_labels_and_states(project_dir: Path) -> None:
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.set_labels(["dog", "cat"])
+        store.set_size("img1.png", 60, 40)
+        a = store.add_annotation("img1.png", Annotation(Box(-5, 1, 30, 20), "cat"))
+        assert a.box == Box(0, 1, 30, 20)  # clipped to the image
+        store.add_annotation("clip.avi#3", Annotation(Box(1, 1, 9, 9), "emu"))
+        store.set_state("img1.png", ItemState.VERIFIED)
+    with ProjectStore(project_dir) as again:
+        assert again.label_map.names == ["dog", "cat", "emu"]
+        rec = again.record("img1.png")
+        assert rec.state is ItemState.VERIFIED and rec.annotations == [a]
+        assert again.frames_of("clip.avi") == [3]
+        assert again.record("clip.avi#3").frame_index == 3
+
+
+def test_events_and_bad_edits(project_dir: Path) -> None:
+    events: list[StoreEvent] = []
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.subscribe(events.append)
+        store.set_size("img1.png", 60, 40)
+        a = store.add_annotation("img1.png", Annotation(Box(1, 1, 5, 5), "cat"))
+        assert [(e.kind, e.key) for e in events] == [("size", "img1.png"), ("annotations", "img1.png"),
+                                                     ("labels", None)]
+        with pytest.raises(BoxError, match="outside"):
+            store.add_annotation("img1.png", Annotation(Box(100, 1, 120, 5), "cat"))
+        with pytest.raises(StoreError, match="already exists"):
+            store.add_annotation("img1.png", a)
+        with pytest.raises(StoreError, match="not a file of the project"):
+            store.record("missing.png")
+        with pytest.raises(StoreError, match="records per frame"):
+            store.record("clip.avi")
+        with pytest.raises(KeyError):
+            store.remove_annotation("img1.png", "nope")
+
+
+def test_split_key() -> None:
+    assert split_key("a/clip.mp4#12") == ("a/clip.mp4", 12)
+    assert split_key("photo#1.png") == ("photo#1.png", None)
+    assert split_key("odd#name.jpg") == ("odd#name.jpg", None)
+
+
+_HOLDER = """
+import sys, time
+from detector_app.app.store import ProjectStore
+s = ProjectStore(sys.argv[1])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_second_instance_gets_clear_error_and_stale_lock_is_taken_over(project_dir: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(project_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match=rf"already open in another .*pid {proc.pid}"):
+            ProjectStore(project_dir)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (project_dir / STORE_DIR / "lock").exists()  # stale: its process is gone
+    with ProjectStore(project_dir) as store:
+        assert store.files
+    assert not (project_dir / STORE_DIR / "lock").exists()
+
+
+def test_same_process_cannot_open_twice(project_dir: Path) -> None:
+    with ProjectStore(project_dir):
+        with pytest.raises(StoreError, match="already open in this program"):
+            ProjectStore(project_dir)
+
+
+def test_zombie_pid_counts_as_dead() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while pid_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)  # exited but not reaped: a zombie
+    assert not pid_alive(proc.pid)
+    proc.wait()
+    assert pid_alive(os.getpid())
+
+
+def test_read_only_folder_keeps_edits_in_memory(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.add_annotation("img1.png", Annotation(Box(1, 1, 5, 5), "cat"))
+    monkeypatch.setattr(store_mod, "probe_writable", lambda d: f"{d} is not writable (Read-only file system)")
+    with pytest.raises(StoreError, match="read-only project folder"):
+        ProjectStore(project_dir, require_writable=True)
+    store = ProjectStore(project_dir)
+    assert store.read_only and "Read-only" in store.read_only_reason
+    assert store.record("img1.png").annotations[0].label == "cat"  # existing data readable
+    store.add_annotation("img2.png", Annotation(Box(1, 1, 5, 5), "dog"))
+    assert store.record("img2.png").annotations[0].label == "dog"  # kept in memory
+    with pytest.raises(StoreError, match="read-only.*1 edits are kept in memory"):
+        store.flush()
+    with pytest.raises(StoreError):
+        store.close()
+    assert "img2.png" not in _db_records(project_dir)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can write anywhere")
+def test_really_read_only_folder(project_dir: Path) -> None:  # pragma: no cover - not as root
+    os.chmod(project_dir, 0o555)
+    try:
+        store = ProjectStore(project_dir)
+        assert store.read_only
+    finally:
+        os.chmod(project_dir, 0o755)
+
+
+def test_damaged_store_gives_store_error(project_dir: Path) -> None:
+    (project_dir / STORE_DIR).mkdir()
+    (project_dir / STORE_DIR / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=rf"{DB_NAME}: the project store cannot be read"):
+        ProjectStore(project_dir)
+    assert not (project_dir / STORE_DIR / "lock").exists()
+
+
+def test_damaged_record_names_it(project_dir: Path) -> None:
+    ProjectStore(project_dir, autosave_interval=None).close()
+    db = sqlite3.connect(str(project_dir / STORE_DIR / DB_NAME))
+    with db:
+        db.execute("INSERT INTO records VALUES ('img1.png', '{\"path\": \"img1.png\", \"annotations\": [{}]}')")
+    db.close()
+    with pytest.raises(StoreError, match="damaged record 'img1.png'"):
+        ProjectStore(project_dir)
+
+
+def test_open_project_folder_files_and_errors(project_dir: Path) -> None:
+    with open_project([project_dir]) as project:
+        assert [i.path for i in project.items] == ["clip.avi", "img1.png", "img2.png", "sub/img10.png"]
+        video = project.items[0]
+        assert project.is_video(video) and project.item_state(video) is ItemState.NOT_SEEN
+        rec = project.record_for(video, 5, 64, 48)
+        assert rec.key == "clip.avi#5" and (rec.width, rec.height) == (64, 48)
+        project.store.set_state(rec.key, ItemState.EDITED)
+        assert project.item_state(video) is ItemState.EDITED
+        rgb = project.read_image(project.items[2])
+        assert rgb.shape == (30, 80, 3)
+        project.mark_detected(project.items[1])
+        assert project.item_state(project.items[1]) is ItemState.DETECTED
+        assert project.initial_index == 0
+        with project.open_video(video) as reader:
+            assert reader.frame_count == 12
+    with open_project([project_dir / "img2.png", project_dir / "sub" / "img10.png"]) as project:
+        assert project.root == project_dir.resolve()
+        assert [i.path for i in project.items] == ["img2.png", "sub/img10.png"]
+    with pytest.raises(StoreError, match="nope: no such file"):
+        open_project([project_dir / "nope"])
+    (project_dir / "a.txt").write_text("x")
+    with pytest.raises(StoreError, match="not an image or video"):
+        open_project([project_dir / "a.txt"])
