@@ -103,3 +103,63 @@ def anchor_labels(trace: DetectionTrace, annotations: Sequence[Annotation],
     gt = np.array([a.box.to_tuple() for a in annotations], np.float32).reshape(-1, 4)
     labels, _matched = label_anchors(trace.anchors, gt, fg_iou, bg_iou)
     return np.asarray(labels, np.int8)
+
+
+@dataclass
+class ModelChoice:
+    """One entry of the model picker."""
+
+    label: str
+    spec: str | None  # what ``load_detector`` takes (None: the bundled model)
+    tooltip: str = ""
+    available: bool = True
+
+
+def bundled_model_path() -> Path:
+    """``<repo>/models/default.pt`` (the model trained for this project)."""
+    return Path(__file__).resolve().parents[2] / "models" / "default.pt"
+
+
+def hub_model_files() -> list[Path]:
+    """torchvision Faster R-CNN weight files in the torch hub cache
+    (``$TORCH_HOME/hub/checkpoints``); nothing is downloaded."""
+    try:
+        from detector_app.detection import hub
+    except ImportError:
+        hub = None  # type: ignore[assignment]
+    lister = getattr(hub, "list_hub_checkpoints", None) or getattr(hub, "hub_checkpoints", None)
+    if lister is not None:
+        return [Path(getattr(f, "path", f)) for f in lister()]
+    import torch
+
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".pth", ".pt") and "fasterrcnn" in p.name)
+
+
+def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
+    """The bundled model, recently used checkpoint files, then hub files."""
+    bundled = bundled_model_path()
+    out = [ModelChoice(
+        "Bundled default (shapes)", None,
+        str(bundled) if bundled.is_file() else f"{bundled} is missing: train it or pick a checkpoint",
+        bundled.is_file(),
+    )]
+    seen = {str(bundled)}
+    for spec in recent:
+        if spec and spec not in seen and Path(spec).is_file():
+            seen.add(spec)
+            out.append(ModelChoice(Path(spec).name, spec, spec))
+    for path in hub_model_files():
+        if str(path) not in seen:
+            seen.add(str(path))
+            out.append(ModelChoice(f"torchvision: {path.name}", str(path), str(path)))
+    return out
+
+
+def available_devices() -> list[str]:
+    """``auto``, ``cpu``, and ``cuda:N`` for each visible GPU."""
+    import torch
+
+    return ["auto", "cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]

@@ -1,0 +1,601 @@
+"""``Session``: the GUI's state in plain Python (no Qt), tested without a window.
+
+It holds the open project (a :class:`ProjectStore`, which autosaves), the
+current item (an image, or a frame of a video), its pixels and
+:class:`DetectionTrace`, the live post-processing under the score / NMS
+thresholds, the overlay toggles, the selection and the label in use. Edits
+(``add_box``, ``move_box``, ...) are undo commands pushed on the data layer's
+:class:`UndoStack`. The window subscribes to events and forwards user input;
+it decides nothing.
+
+Events (``session.subscribe(name, fn)``; arguments in brackets):
+    items []                  the item list changed (a project was opened)
+    item_state [index]        one item's review state changed
+    current []                another item / frame is current (image and record changed)
+    trace []                  ``trace`` and ``result`` changed (trace may be None)
+    result []                 ``result`` changed (thresholds moved)
+    annotations []            the current record's annotations changed
+    selection []              selected annotation / detection changed
+    labels []                 the label list or the current label changed
+    overlays []               an overlay toggle changed
+    anchor_labels []          ``anchor_labels`` changed
+    detect [key, rgb, group]  run the detector (the window hands it to the worker)
+    status [message]          a line for the status bar
+    error [message]           a problem for the status bar and the log
+    save_error [message]      saving failed (called from the autosave thread!)
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from detector_app.app.store import ProjectStore, StoreEvent, split_key
+from detector_app.app.undo import (
+    AcceptAll, AcceptDetection, AddAnnotation, Command, DeleteAnnotation, MoveResize, Relabel, SetState,
+    UndoStack,
+)
+from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
+from detector_app.domain.boxes import Box, BoxError, box_iou
+from detector_app.domain.errors import UserError
+from detector_app.domain.labels import LabelMap
+from detector_app.domain.trace import DetectionTrace, PostprocessResult
+from detector_app.media.images import IMAGE_EXTENSIONS, read_image
+from detector_app.media.video import VideoReader, is_video_path
+
+#: Overlay layers (the canvas's layer names) and whether they start visible.
+OVERLAYS: dict[str, bool] = {
+    "detections": True, "annotations": True, "proposals": False,
+    "anchors": False, "grid": False, "anchor_labels": False,
+}
+TRACE_CACHE = 64
+#: A detection overlapping an annotation of its label this much is already accepted.
+DUPLICATE_IOU = 0.7
+_NOT_LABELS = ("N/A", "__background__")
+
+
+def open_store(paths: Sequence[str | Path]) -> ProjectStore:
+    """A folder opens as a project; image / video files open as a project of
+    their common parent folder listing only them. ``UserError`` names a bad path."""
+    if not paths:
+        raise UserError("nothing to open: give a folder, image files or a video")
+    resolved = [Path(p).expanduser().resolve() for p in paths]
+    for p in resolved:
+        if not p.exists():
+            raise UserError(f"{p}: no such file or folder")
+    if len(resolved) == 1 and resolved[0].is_dir():
+        return ProjectStore(resolved[0])
+    for p in resolved:
+        if p.is_dir():
+            raise UserError(f"{p}: open one folder, or files, not both")
+        if p.suffix.lower() not in IMAGE_EXTENSIONS and not is_video_path(p):
+            raise UserError(f"{p}: not an image or video file (unknown extension {p.suffix or 'none'!r})")
+    root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    return ProjectStore(root, files=[p.relative_to(root).as_posix() for p in resolved])
+
+
+@dataclass
+class CopyAnnotations(Command):
+    """Add copies (new ids, same label / box / source) of annotations to one record."""
+
+    key: str
+    copies: list[Annotation] = field(default_factory=list)
+    _old: list[Annotation] | None = field(default=None, init=False, repr=False)
+    _old_state: ItemState | None = field(default=None, init=False, repr=False)
+    text = "copy boxes"
+
+    def do(self, store: Any) -> None:
+        rec = store.record(self.key)
+        self._old_state = rec.state
+        self._old = store.set_annotations(self.key, [*rec.annotations, *self.copies])
+        if rec.state in (ItemState.NOT_SEEN, ItemState.DETECTED):
+            store.set_state(self.key, ItemState.EDITED)
+
+    def undo(self, store: Any) -> None:
+        store.set_annotations(self.key, list(self._old or []))
+        store.set_state(self.key, self._old_state or ItemState.NOT_SEEN)
+
+
+class Session:
+    """See the module docstring."""
+
+    def __init__(self, score_thresh: float = 0.5, nms_thresh: float = 0.5, detect_on_open: bool = True) -> None:
+        self._listeners: dict[str, list[Callable[..., None]]] = {}
+        self.store: ProjectStore | None = None
+        self.undo_stack: UndoStack | None = None
+        self.index: int | None = None  # current item
+        self.frame: int | None = None  # current frame of a video item
+        self.video: VideoReader | None = None
+        self.image: np.ndarray | None = None  # uint8[H, W, 3]
+        self.record: ImageRecord | None = None  # live store record (or a transient one for a frame)
+        self.trace: DetectionTrace | None = None
+        self.result: PostprocessResult | None = None
+        self.score_thresh = float(score_thresh)
+        self.nms_thresh = float(nms_thresh)
+        self.detect_on_open = detect_on_open
+        self.overlays: dict[str, bool] = dict(OVERLAYS)
+        self.anchor_labels: np.ndarray | None = None
+        self.selected_annotation: str | None = None
+        self.selected_detection: int | None = None
+        self.model_classes: list[str] = []  # background first
+        self.labels = LabelMap()  # model classes (in model order), then project-only labels
+        self.current_label: str | None = None
+        self.state_filter: ItemState | None = None
+        self._traces: OrderedDict[str, DetectionTrace] = OrderedDict()
+        self._index_of: dict[str, int] = {}
+
+    # -- events ---------------------------------------------------------------
+    def subscribe(self, event: str, fn: Callable[..., None]) -> None:
+        self._listeners.setdefault(event, []).append(fn)
+
+    def emit(self, event: str, *args: Any) -> None:
+        for fn in list(self._listeners.get(event, ())):
+            fn(*args)
+
+    def _status(self, message: str) -> None:
+        self.emit("status", message)
+
+    def _error(self, message: str) -> None:
+        self.emit("error", message)
+
+    # -- the project ------------------------------------------------------------
+    @property
+    def items(self) -> list[str]:
+        """Project files (POSIX paths relative to the root), images and videos."""
+        return [] if self.store is None else self.store.files
+
+    @property
+    def key(self) -> str | None:
+        """Record key of what is shown: ``path`` or ``path#frame``."""
+        return None if self.record is None else self.record.key
+
+    @property
+    def can_undo(self) -> bool:
+        return self.undo_stack is not None and self.undo_stack.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.undo_stack is not None and self.undo_stack.can_redo
+
+    def open_paths(self, paths: Sequence[str | Path]) -> None:
+        """Open a folder, image files or a video; shows the first item.
+        Raises a ``UserError`` (bad path, project locked by another instance)."""
+        store = open_store(paths)
+        if not store.files:
+            store.close()
+            raise UserError(f"{store.root}: no images or videos in this folder")
+        self.close()
+        self.store = store
+        self.undo_stack = UndoStack(store)
+        store.subscribe(self._store_changed)
+        store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
+        self._index_of = {path: i for i, path in enumerate(store.files)}
+        self._traces.clear()
+        self._rebuild_labels()
+        self.emit("items")
+        self._status(f"opened {store.root} ({len(store.files)} items)"
+                     + (f"; read-only: {store.read_only_reason}" if store.read_only else ""))
+        first = 0
+        if len(paths) == 1 and Path(paths[0]).is_file():
+            first = store.files.index(Path(paths[0]).resolve().relative_to(store.root).as_posix())
+        self.go_to(first)
+
+    def close(self) -> None:
+        """Close the project (flushes the store; a save error is reported)."""
+        store, self.store = self.store, None
+        if store is not None:
+            try:
+                store.close()
+            except UserError as exc:
+                self._error(str(exc))
+        if self.video is not None:
+            self.video.close()
+        self.undo_stack = self.video = None
+        self.index = self.frame = None
+        self.image = self.record = self.trace = self.result = None
+        self.anchor_labels = None
+        self.selected_annotation = self.selected_detection = None
+
+    def item_name(self, index: int) -> str:
+        return self.items[index]
+
+    def is_video(self, index: int | None = None) -> bool:
+        index = self.index if index is None else index
+        return index is not None and self.store is not None and self.store.is_video(self.items[index])
+
+    def item_state(self, index: int) -> ItemState:
+        """Review state of an item; a video's summarises its annotated frames."""
+        store, path = self.store, self.items[index]
+        if not store.is_video(path):
+            return store.record(path).state if store.has(path) else ItemState.NOT_SEEN
+        states = {store.record(f"{path}#{f}").state for f in store.frames_of(path)}
+        if not states or states == {ItemState.NOT_SEEN}:
+            return ItemState.NOT_SEEN
+        if states == {ItemState.VERIFIED}:
+            return ItemState.VERIFIED
+        return ItemState.EDITED if states & {ItemState.EDITED, ItemState.VERIFIED} else ItemState.DETECTED
+
+    def _store_changed(self, event: StoreEvent) -> None:
+        if event.kind == "labels":
+            self._rebuild_labels()
+            return
+        if event.key is None or self.store is None:
+            return
+        if event.key == self.key:
+            if event.kind == "annotations":
+                self.emit("annotations")
+                self._update_anchor_labels()
+        if event.kind in ("annotations", "state"):
+            index = self._index_of.get(split_key(event.key)[0])
+            if index is not None:
+                self.emit("item_state", index)
+
+    # -- navigation -------------------------------------------------------------
+    def go_to(self, index: int, frame: int | None = None, group: str | None = None) -> None:
+        """Make item ``index`` current (``frame`` of a video, default 0): read the
+        pixels, show a cached trace or ask for detection (in ``group``)."""
+        if self.store is None or not 0 <= index < len(self.items):
+            return
+        path = self.items[index]
+        try:
+            if self.store.is_video(path):
+                if self.index != index or self.video is None:
+                    if self.video is not None:
+                        self.video.close()
+                    self.video = None
+                    self.video = VideoReader(self.store.root / path)
+                frame = 0 if frame is None else min(max(int(frame), 0), self.video.frame_count - 1)
+                rgb, key = self.video.read(frame), f"{path}#{frame}"
+            else:
+                rgb, key, frame = read_image(self.store.root / path), path, None
+        except UserError as exc:
+            self._error(str(exc))
+            return
+        if frame is None and self.video is not None:
+            self.video.close()
+            self.video = None
+        self.index, self.frame, self.image = index, frame, rgb
+        h, w = rgb.shape[:2]
+        if frame is None or self.store.has(key):
+            self.store.set_size(key, w, h)
+            self.record = self.store.record(key)
+        else:  # unannotated frames stay out of the store until edited
+            self.record = ImageRecord(path=path, width=w, height=h, frame_index=frame)
+        self.selected_annotation = self.selected_detection = None
+        self.trace = self._traces.get(key)
+        self._refresh_result()
+        for event in ("current", "annotations", "selection", "trace"):
+            self.emit(event)
+        self._update_anchor_labels()
+        if self.trace is None and self.detect_on_open:
+            self.request_detection(group)
+
+    def go_frame(self, frame: int, playing: bool = False) -> None:
+        """Another frame of the current video; while ``playing`` detection is
+        requested in the ``video`` group (the worker keeps only the newest)."""
+        if self.is_video():
+            self.go_to(self.index, frame, group="video" if playing else None)  # type: ignore[arg-type]
+
+    def step(self, delta: int) -> None:
+        """Previous / next item among those passing ``state_filter`` (A / D)."""
+        order = self.visible_indices()
+        cur = self.index
+        if cur is None:
+            later = order
+        elif delta > 0:
+            later = [i for i in order if i > cur]
+        else:
+            later = [i for i in reversed(order) if i < cur]
+        if not later:
+            self._status("no next item" if delta > 0 else "no previous item")
+            return
+        self.go_to(later[0])
+
+    def visible_indices(self) -> list[int]:
+        f = self.state_filter
+        return [i for i in range(len(self.items)) if f is None or self.item_state(i) is f]
+
+    def set_state_filter(self, state: ItemState | None) -> None:
+        self.state_filter = state
+
+    # -- detection ----------------------------------------------------------------
+    def request_detection(self, group: str | None = None) -> None:
+        """Ask (via the ``detect`` event) for a trace of the current pixels."""
+        if self.record is not None and self.image is not None:
+            self.emit("detect", self.record.key, self.image, group)
+
+    def on_trace(self, key: str, trace: DetectionTrace) -> None:
+        """A trace arrived from the worker (for ``key``, maybe no longer current)."""
+        self._traces[key] = trace
+        self._traces.move_to_end(key)
+        while len(self._traces) > TRACE_CACHE:
+            self._traces.popitem(last=False)
+        if trace.class_names != self.model_classes:
+            self.set_model_classes(trace.class_names)
+        if key != self.key:
+            return
+        self.trace = trace
+        self.selected_detection = None
+        self._refresh_result()
+        self.emit("trace")
+        self._update_anchor_labels()
+        rec = self.record
+        if rec is not None and rec.state is ItemState.NOT_SEEN and rec.frame_index is None:
+            self.store.set_state(rec.key, ItemState.DETECTED)  # not an edit: no undo step
+
+    def forget_traces(self) -> None:
+        """Drop cached traces (the model changed); the current one is re-requested."""
+        self._traces.clear()
+        if self.record is not None:
+            self.trace = None
+            self._refresh_result()
+            self.emit("trace")
+            self._update_anchor_labels()
+            self.request_detection()
+
+    def set_thresholds(self, score_thresh: float | None = None, nms_thresh: float | None = None) -> None:
+        """Re-derive detections from the trace (no network) under new thresholds."""
+        if score_thresh is not None:
+            self.score_thresh = float(score_thresh)
+        if nms_thresh is not None:
+            self.nms_thresh = float(nms_thresh)
+        self._refresh_result()
+        if self.selected_detection is not None:
+            self.selected_detection = None
+            self.emit("selection")
+        self.emit("result")
+
+    def _refresh_result(self) -> None:
+        t = self.trace
+        self.result = None if t is None else t.postprocess(self.score_thresh, self.nms_thresh)
+
+    def set_model_classes(self, class_names: Sequence[str]) -> None:
+        """The model's classes (background first) lead the label list."""
+        self.model_classes = list(class_names)
+        self._rebuild_labels()
+
+    def _rebuild_labels(self) -> None:
+        names = [c for c in self.model_classes[1:] if c not in _NOT_LABELS]
+        if self.store is not None:
+            names += [n for n in self.store.label_map.names if n not in names]
+        self.labels = LabelMap(names)
+        if self.current_label not in self.labels:
+            self.current_label = names[0] if names else None
+        self.emit("labels")
+
+    # -- overlays ---------------------------------------------------------------
+    def set_overlay(self, name: str, visible: bool) -> None:
+        if name not in self.overlays:
+            raise KeyError(f"unknown overlay {name!r}; known: {', '.join(self.overlays)}")
+        if self.overlays[name] != bool(visible):
+            self.overlays[name] = bool(visible)
+            self.emit("overlays")
+            self._update_anchor_labels()
+
+    def _update_anchor_labels(self) -> None:
+        labels = None
+        if self.overlays["anchor_labels"] and self.trace is not None and self.record is not None:
+            from detector_app.app.jobs import anchor_labels
+
+            labels = anchor_labels(self.trace, self.record.annotations)
+        if labels is not None or self.anchor_labels is not None:
+            self.anchor_labels = labels
+            self.emit("anchor_labels")
+
+    # -- selection and labels -------------------------------------------------------
+    def select_annotation(self, ident: str | None) -> None:
+        """Select an annotation (the label list follows its label)."""
+        self.selected_annotation = ident
+        ann = self._annotation(ident)
+        if ann is not None:
+            self.selected_detection = None
+            if ann.label != self.current_label:
+                self.current_label = ann.label
+                self.emit("labels")
+        self.emit("selection")
+
+    def select_detection(self, index: int | None) -> None:
+        self.selected_detection = index
+        if index is not None:
+            self.selected_annotation = None
+        self.emit("selection")
+
+    def choose_label(self, name: str) -> None:
+        """Use ``name`` for new boxes and relabel the selected annotation
+        (a new name joins the project's labels)."""
+        name = name.strip()
+        if not name or self.store is None:
+            return
+        if name not in self.labels:
+            self.store.add_label(name)  # emits "labels" via the store event
+        self.current_label = name
+        self.emit("labels")
+        ann = self._annotation(self.selected_annotation)
+        if ann is not None and ann.label != name:
+            self._push(Relabel(self.record.key, annotation_id=ann.id, label=name))
+
+    def choose_label_number(self, number: int) -> bool:
+        """Number key 1-9: the label at that position."""
+        if 1 <= number <= min(9, len(self.labels)):
+            self.choose_label(self.labels.names[number - 1])
+            return True
+        return False
+
+    def _annotation(self, ident: str | None) -> Annotation | None:
+        if ident is None or self.record is None:
+            return None
+        return next((a for a in self.record.annotations if a.id == ident), None)
+
+    # -- edits (undo commands; the store autosaves) -------------------------------------
+    def _push(self, command: Command) -> Command | None:
+        """Push on the undo stack; a frame's record joins the store first."""
+        if self.store is None or self.undo_stack is None or self.record is None:
+            return None
+        key = self.record.key
+        if not self.store.has(key):
+            self.store.set_size(key, self.record.width or 1, self.record.height or 1)
+            self.record = self.store.record(key)
+        try:
+            done = self.undo_stack.push(command)
+        except (UserError, KeyError) as exc:
+            self._error(f"{key}: {exc}")
+            return None
+        self.undo_stack.end_merge()  # one canvas drag = one step, never merged with the next
+        return done
+
+    def _clip(self, box: Box) -> Box | None:
+        try:
+            return self.record.validated_box(box)  # type: ignore[union-attr]
+        except BoxError as exc:
+            self._error(str(exc))
+            return None
+
+    def add_box(self, box: Box) -> str | None:
+        """A new manual annotation with the current label; returns its id."""
+        if self.record is None:
+            return None
+        if not self.current_label:
+            self._error("pick a label first: type a class name in the label list and press Enter")
+            return None
+        box = self._clip(box)
+        if box is None:
+            return None
+        done = self._push(AddAnnotation(self.record.key, annotation=Annotation(box, self.current_label)))
+        if done is None:
+            return None
+        self.select_annotation(done.annotation.id)  # type: ignore[attr-defined]
+        return done.annotation.id  # type: ignore[attr-defined]
+
+    def move_box(self, ident: str, box: Box) -> None:
+        """Moved or resized on the canvas (one call at the end of a drag)."""
+        ann = self._annotation(ident)
+        box = None if ann is None else self._clip(box)
+        if ann is not None and box is not None and box != ann.box:
+            self._push(MoveResize(self.record.key, annotation_id=ident, box=box))  # type: ignore[union-attr]
+
+    def delete_annotation(self, ident: str | None = None) -> None:
+        """Delete ``ident`` (default: the selected annotation)."""
+        ident = self.selected_annotation if ident is None else ident
+        if self._annotation(ident) is None:
+            return
+        self._push(DeleteAnnotation(self.record.key, annotation_id=ident))  # type: ignore[union-attr,arg-type]
+        if self.selected_annotation == ident:
+            self.select_annotation(None)
+
+    def _detection(self, d: int) -> tuple[Box, str, float] | None:
+        r, t = self.result, self.trace
+        if r is None or t is None or not 0 <= d < len(r.scores):
+            return None
+        box = self._clip(Box.from_array(r.boxes[d]))
+        return None if box is None else (box, t.class_names[int(r.labels[d])], float(r.scores[d]))
+
+    @staticmethod
+    def _is_duplicate(box: Box, label: str, others: Sequence[tuple[Box, str]]) -> bool:
+        same = [b.to_tuple() for b, lbl in others if lbl == label]
+        if not same:
+            return False
+        ious = box_iou(np.array([box.to_tuple()], np.float32), np.array(same, np.float32))
+        return bool(ious.max() >= DUPLICATE_IOU)
+
+    def _existing(self) -> list[tuple[Box, str]]:
+        return [(a.box, a.label) for a in self.record.annotations] if self.record is not None else []
+
+    def accept_detection(self, d: int | None = None) -> str | None:
+        """Detection ``d`` (default: the selected one) becomes an annotation (Enter)."""
+        d = self.selected_detection if d is None else d
+        det = None if d is None else self._detection(d)
+        if det is None:
+            return None
+        if self._is_duplicate(det[0], det[1], self._existing()):
+            self._status(f"detection {d} is already an annotation")
+            return None
+        done = self._push(AcceptDetection(self.record.key, box=det[0], label=det[1], score=det[2]))  # type: ignore[union-attr]
+        if done is None:
+            return None
+        self.select_annotation(done.annotation.id)  # type: ignore[attr-defined]
+        return done.annotation.id  # type: ignore[attr-defined]
+
+    def accept_all(self) -> int:
+        """Every detection above the score threshold that is not yet an annotation."""
+        if self.result is None or self.record is None:
+            return 0
+        new: list[tuple[Box, str, float]] = []
+        for d in range(len(self.result.scores)):
+            det = self._detection(d)
+            if det is not None and not self._is_duplicate(det[0], det[1], [*self._existing(), *[n[:2] for n in new]]):
+                new.append(det)
+        if new:
+            self._push(AcceptAll(self.record.key, detections=list(new)))  # type: ignore[arg-type]
+        self._status(f"accepted {len(new)} detection(s)")
+        return len(new)
+
+    def verify_and_next(self) -> None:
+        """Mark the current item (frame) verified and go to the next (Space)."""
+        if self.record is None:
+            return
+        if self.record.state is not ItemState.VERIFIED:
+            self._push(SetState(self.record.key, ItemState.VERIFIED))
+        if self.video is not None and self.frame is not None and self.frame + 1 < self.video.frame_count:
+            self.go_frame(self.frame + 1)
+        else:
+            self.step(+1)
+
+    def previous_record(self) -> ImageRecord | None:
+        """The record to copy from: the previous annotated frame of this video,
+        else the previous image item."""
+        store, rec = self.store, self.record
+        if store is None or rec is None:
+            return None
+        if rec.frame_index is not None:
+            frames = [f for f in store.frames_of(rec.path) if f < rec.frame_index]
+            annotated = [f for f in frames if store.record(f"{rec.path}#{f}").annotations]
+            return store.record(f"{rec.path}#{annotated[-1]}") if annotated else None
+        i = self.index or 0
+        while i > 0:
+            i -= 1
+            path = self.items[i]
+            if not store.is_video(path):
+                return store.record(path) if store.has(path) else None
+        return None
+
+    def copy_from_previous(self) -> int:
+        """Copy the annotations of :meth:`previous_record` (skipping duplicates)."""
+        source = self.previous_record()
+        if source is None or not source.annotations:
+            self._status("nothing to copy: the previous image / frame has no boxes")
+            return 0
+        copies: list[Annotation] = []
+        for a in source.annotations:
+            box = self._clip(a.box)
+            if box is not None and not self._is_duplicate(box, a.label, [*self._existing(), *((c.box, c.label) for c in copies)]):
+                copies.append(Annotation(box, a.label, a.source, a.score))
+        if copies:
+            self._push(CopyAnnotations(self.record.key, copies))  # type: ignore[union-attr]
+        self._status(f"copied {len(copies)} box(es) from {source.key}")
+        return len(copies)
+
+    def undo(self) -> None:
+        self._undo_redo(True)
+
+    def redo(self) -> None:
+        self._undo_redo(False)
+
+    def _undo_redo(self, undo: bool) -> None:
+        stack = self.undo_stack
+        if stack is None or not (stack.can_undo if undo else stack.can_redo):
+            return
+        command = stack.undo() if undo else stack.redo()
+        key = getattr(command, "key", None)
+        if key is not None and key != self.key:  # show where the change happened
+            path, frame = split_key(key)
+            if path in self._index_of:
+                self.go_to(self._index_of[path], frame)
+        if self._annotation(self.selected_annotation) is None and self.selected_annotation is not None:
+            self.select_annotation(None)
+        self.emit("annotations")
+        self._status(f"{'undid' if undo else 'redid'} {command.text}" if command else "")

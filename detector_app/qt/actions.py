@@ -1,0 +1,129 @@
+"""The main window's actions (menu entries, toolbar buttons, shortcuts) as one
+table, and the menus built from it.
+
+Keys (shown in Help > Keyboard shortcuts):
+    A / D           previous / next item (respecting the state filter)
+    W               draw mode (drag a new box)
+    Del             delete the selected annotation
+    1-9             label the selected box (and the next ones) with class N
+    Enter           accept the selected detection as an annotation
+    Shift+Enter     accept every detection above the score threshold
+    Space           mark verified and go to the next item (Space+drag pans)
+    Ctrl+Shift+V    copy the boxes of the previous image / frame
+    Ctrl+Z / Ctrl+Shift+Z   undo / redo
+    R               detect again;  F / Ctrl+0: zoom to fit / 1:1
+    P, ',' '.'      video: play/pause, previous / next frame (canvas focused)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+from detector_app.app.session import OVERLAYS
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    text: str
+    shortcuts: tuple[str, ...] = ()
+    tip: str = ""
+    checkable: bool = False
+
+
+OVERLAY_TEXT = {
+    "detections": ("Detections", "Final detections under the current thresholds"),
+    "annotations": ("Annotations", "Your boxes (editable)"),
+    "proposals": ("Proposals", "RPN proposals, best objectness first (top N)"),
+    "anchors": ("Anchors", "Anchors of the cell under the mouse (click pins a cell)"),
+    "grid": ("Grid", "The feature-map cells the RPN slides over"),
+    "anchor_labels": ("Anchor labels", "How training would label anchors against your boxes: "
+                                       "positive / negative / ignored"),
+}
+
+SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec("open_folder", "Open &folder\u2026", ("Ctrl+O",), "Open a folder of images and videos"),
+    ActionSpec("open_files", "Open &images or video\u2026", ("Ctrl+Shift+O",), "Open image files or a video"),
+    ActionSpec("export", "&Export dataset\u2026", ("Ctrl+E",), "Write COCO / VOC / YOLO"),
+    ActionSpec("quit", "&Quit", ("Ctrl+Q",)),
+    ActionSpec("undo", "&Undo", ("Ctrl+Z",)),
+    ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y")),
+    ActionSpec("draw", "&Draw box", ("W",), "Drag on the image to draw a new box (W)", True),
+    ActionSpec("delete", "De&lete box", ("Del", "Backspace"), "Delete the selected annotation"),
+    ActionSpec("accept", "&Accept detection", ("Return", "Enter"), "The selected detection becomes an annotation"),
+    ActionSpec("accept_all", "Accept &all detections", ("Shift+Return", "Shift+Enter"),
+               "Every detection above the score threshold becomes an annotation"),
+    ActionSpec("copy_previous", "&Copy boxes from previous", ("Ctrl+Shift+V",),
+               "Copy the annotations of the previous image or frame"),
+    ActionSpec("verify_next", "&Verified, next", ("Space",), "Mark this item verified and go to the next"),
+    ActionSpec("prev_item", "&Previous item", ("A",)),
+    ActionSpec("next_item", "&Next item", ("D",)),
+    ActionSpec("zoom_fit", "Zoom to &fit", ("F",)),
+    ActionSpec("zoom_actual", "Zoom &1:1", ("Ctrl+0",)),
+    ActionSpec("detect", "&Detect", ("R",), "Run the detector on this image again"),
+    ActionSpec("detect_on_open", "Detect on &open", (), "Run the detector whenever an item is shown", True),
+    ActionSpec("open_model", "Open &checkpoint\u2026", (), "Load a model checkpoint file"),
+    ActionSpec("finetune", "&Fine-tune on this project\u2026", (), "Train the model on your verified boxes"),
+    ActionSpec("play", "&Play / pause", ("P",)),
+    ActionSpec("prev_frame", "Previous frame", (",",)),
+    ActionSpec("next_frame", "Next frame", (".",)),
+    ActionSpec("shortcuts", "&Keyboard shortcuts", ("F1",)),
+    *(ActionSpec(f"overlay_{n}", OVERLAY_TEXT[n][0], (), OVERLAY_TEXT[n][1], True) for n in OVERLAYS),
+    *(ActionSpec(f"label_{i}", f"Label {i}", (str(i),)) for i in range(1, 10)),
+)
+
+#: Video actions only work while the canvas (or the video bar) has focus, so
+#: that ',' / '.' still step proposals in the stepper.
+CANVAS_ONLY = ("play", "prev_frame", "next_frame")
+
+MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("&File", ("open_folder", "open_files", "-", "export", "-", "quit")),
+    ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "-",
+               "verify_next")),
+    ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",
+               "zoom_actual", "-", "play", "prev_frame", "next_frame", "-", "@docks")),
+    ("&Model", ("detect", "detect_on_open", "-", "open_model", "-", "finetune")),
+    ("&Help", ("shortcuts",)),
+)
+
+
+def make_actions(window: QMainWindow) -> dict[str, QAction]:
+    """Create every action of :data:`SPECS` (parented to ``window``)."""
+    actions: dict[str, QAction] = {}
+    for spec in SPECS:
+        act = QAction(spec.text, window)
+        act.setObjectName(spec.name)
+        if spec.shortcuts:
+            act.setShortcuts([QKeySequence(s) for s in spec.shortcuts])
+            keys = " / ".join(spec.shortcuts)
+            plain = spec.text.replace("&", "").rstrip(".\u2026")
+            act.setToolTip(f"{spec.tip or plain}  ({keys})")
+        elif spec.tip:
+            act.setToolTip(spec.tip)
+        act.setStatusTip(spec.tip)
+        act.setCheckable(spec.checkable)
+        actions[spec.name] = act
+    return actions
+
+
+def build_menus(window: QMainWindow, actions: dict[str, QAction], docks_menu: QMenu | None = None) -> None:
+    bar = window.menuBar()
+    for title, names in MENUS:
+        menu = bar.addMenu(title)
+        for name in names:
+            if name == "-":
+                menu.addSeparator()
+            elif name == "@docks":
+                if docks_menu is not None:
+                    menu.addMenu(docks_menu)
+            else:
+                menu.addAction(actions[name])
+
+
+def shortcut_help() -> str:
+    """The module docstring's key table (Help > Keyboard shortcuts)."""
+    doc = __doc__ or ""
+    return doc[doc.index("Keys"):].strip()

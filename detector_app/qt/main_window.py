@@ -1,0 +1,377 @@
+"""``MainWindow``: wires the session, the worker and the views together.
+
+It decides nothing: user input goes to :class:`~detector_app.app.session.Session`
+methods; session events update the views with signals blocked (so views and
+session never loop); detection requests go to the :class:`InferenceWorker`
+and its traces come back to the session. Layout: canvas (with the video bar)
+in the middle, files on the left, labels / proposal stepper / stats / legend
+on the right, the log at the bottom.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+
+from detector_app.app import jobs
+from detector_app.app.session import Session
+from detector_app.app.settings import Settings
+from detector_app.domain.errors import UserError
+from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
+from detector_app.qt.canvas import ImageCanvas
+from detector_app.qt.panels import Panels
+from detector_app.qt.worker import InferenceWorker
+
+SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
+FILE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mov *.mkv);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """See the module docstring. ``worker`` may be given (tests inject one with a fake model)."""
+
+    def __init__(self, model: str | None = None, device: str | None = None,
+                 worker: InferenceWorker | None = None, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Faster R-CNN Studio")
+        self.settings = settings or Settings()
+        s = self.settings
+        self.session = Session(score_thresh=float(s.get("score_thresh")), nms_thresh=float(s.get("nms_thresh")),
+                               detect_on_open=bool(s.get("detect_on_open")))
+        self.canvas = ImageCanvas()
+        self.actions = make_actions(self)
+        self.panels = Panels(self, self.actions)
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.canvas, 1)
+        lay.addWidget(self.panels.video)
+        self.setCentralWidget(central)
+        build_menus(self, self.actions, self.createPopupMenu())
+        for name in CANVAS_ONLY:
+            self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            central.addAction(self.actions[name])
+        self._space = {"down": False, "dragged": False}
+        self.canvas.installEventFilter(self)
+        self.canvas.viewport().installEventFilter(self)
+
+        self.model_spec: str | None = model if model is not None else s.get("model")
+        self.device = device or s.get("device") or "auto"
+        self.worker = worker or InferenceWorker(parent=self)
+        self._own_worker = worker is None
+        self._wire()
+        self.panels.set_thresholds(self.session.score_thresh, self.session.nms_thresh)
+        self.panels.proposal_top_n.setValue(int(s.get("proposal_top_n")))
+        for name, on in (s.get("overlays") or {}).items():
+            if name in self.session.overlays:
+                self.session.set_overlay(name, bool(on))
+        self._sync_overlays()
+        self._restore_layout()
+        if not self.worker.isRunning():
+            self.worker.start()
+
+    # -- start-up ---------------------------------------------------------------
+    def open_initial(self, paths: list[str]) -> None:
+        """What ``detector-app gui`` does: load the model, open ``paths`` (or the samples)."""
+        self.refresh_models()
+        self.load_model(self.model_spec)
+        if paths:
+            self.open_paths(paths)
+        elif SAMPLES.is_dir():
+            self.open_paths([str(SAMPLES)])
+
+    def refresh_models(self) -> None:
+        self.panels.model_picker.set_models(jobs.model_choices(self.settings.get("recent_models") or []),
+                                            self.model_spec)
+        try:
+            devices = jobs.available_devices()
+        except Exception:  # noqa: BLE001 - torch missing a backend: CPU is always there
+            devices = ["auto", "cpu"]
+        self.panels.model_picker.set_devices(devices, self.device)
+
+    def load_model(self, spec: str | None, device: str | None = None) -> None:
+        """Ask the worker to load ``spec`` (None: bundled); a missing bundled model is
+        reported in the status bar, and the user picks another."""
+        if device is not None:
+            self.device = device
+        if spec in (None, "", "default") and not jobs.bundled_model_path().is_file():
+            self._report_error(f"bundled model {jobs.bundled_model_path()} is missing: "
+                               "pick a checkpoint in the model list (Model > Open checkpoint)")
+            return
+        self.model_spec = spec
+        self.panels.model_picker.set_current_model(spec)
+        self._status(f"loading model {spec or 'default'} on {self.device}\u2026")
+        self.worker.load_model(spec, self.device)
+
+    def open_paths(self, paths: list[str]) -> bool:
+        try:
+            self.session.open_paths(paths)
+        except UserError as exc:
+            self._report_error(str(exc))
+            return False
+        for p in paths[:1]:
+            self.settings.add_recent(p)
+        return True
+
+    # -- wiring -----------------------------------------------------------------
+    def _wire(self) -> None:
+        ss, a, p, c, w = self.session, self.actions, self.panels, self.canvas, self.worker
+        for event in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
+                      "labels", "overlays", "anchor_labels", "detect", "status", "error"):
+            ss.subscribe(event, getattr(self, f"_on_{event}"))
+        w.traceReady.connect(self._trace_ready)
+        w.failed.connect(self._worker_failed)
+        w.modelReady.connect(self._model_ready)
+        w.busyChanged.connect(p.set_busy)
+        c.annotationDrawn.connect(ss.add_box)
+        c.annotationEdited.connect(ss.move_box)
+        c.annotationDeleteRequested.connect(ss.delete_annotation)
+        c.annotationSelected.connect(ss.select_annotation)
+        c.detectionClicked.connect(self._detection_clicked)
+        c.proposalClicked.connect(p.stepper.set_current)
+        c.drawModeChanged.connect(lambda on: _set_checked(a["draw"], on))
+        c.imageMouseMoved.connect(p.show_position)
+        p.stepper.currentProposalChanged.connect(c.highlight_proposal)
+        p.file_list.itemActivated.connect(ss.go_to)
+        p.file_list.filterChanged.connect(ss.set_state_filter)
+        p.label_list.labelChosen.connect(ss.choose_label)
+        p.model_picker.modelChosen.connect(self._model_chosen)
+        p.model_picker.deviceChosen.connect(lambda d: self.load_model(self.model_spec, d))
+        p.score.valueChanged.connect(lambda v: ss.set_thresholds(score_thresh=v / 100.0))
+        p.nms.valueChanged.connect(lambda v: ss.set_thresholds(nms_thresh=v / 100.0))
+        p.proposal_top_n.valueChanged.connect(c.set_proposal_top_n)
+        p.anchor_mode.currentTextChanged.connect(c.set_anchor_mode)
+        p.video.frameRequested.connect(lambda f: ss.go_frame(f, playing=p.video.playing))
+        p.video.playingChanged.connect(lambda on: None if on else w.cancel("video"))
+        for name in ss.overlays:
+            a[f"overlay_{name}"].toggled.connect(lambda on, n=name: ss.set_overlay(n, on))
+        for i in range(1, 10):
+            a[f"label_{i}"].triggered.connect(lambda _=False, n=i: ss.choose_label_number(n))
+        simple = {
+            "undo": ss.undo, "redo": ss.redo, "delete": lambda: ss.delete_annotation(),
+            "accept": lambda: ss.accept_detection(), "accept_all": ss.accept_all,
+            "copy_previous": ss.copy_from_previous, "verify_next": ss.verify_and_next,
+            "prev_item": lambda: ss.step(-1), "next_item": lambda: ss.step(1),
+            "zoom_fit": c.zoom_fit, "zoom_actual": c.zoom_actual, "detect": ss.request_detection,
+            "open_folder": self._ask_folder, "open_files": self._ask_files, "quit": self.close,
+            "open_model": lambda: p.model_picker.choose_model(_ask_file(self, "Open a model checkpoint",
+                                                                           "Checkpoints (*.pt *.pth)")),
+            "play": p.video.toggle, "prev_frame": lambda: p.video.step(-1), "next_frame": lambda: p.video.step(1),
+            "shortcuts": lambda: QMessageBox.information(self, "Keyboard shortcuts", shortcut_help()),
+            "export": self._export, "finetune": self._finetune,
+        }
+        for name, fn in simple.items():
+            a[name].triggered.connect(lambda _=False, f=fn: f())
+        a["draw"].toggled.connect(c.set_draw_mode)
+        a["detect_on_open"].setChecked(ss.detect_on_open)
+        a["detect_on_open"].toggled.connect(lambda on: setattr(ss, "detect_on_open", on))
+
+    # -- session -> views -----------------------------------------------------------
+    def _on_items(self) -> None:
+        ss = self.session
+        self.panels.file_list.set_items([ss.item_name(i) for i in range(len(ss.items))],
+                                        [ss.item_state(i) for i in range(len(ss.items))])
+        self.setWindowTitle(f"Faster R-CNN Studio \u2014 {ss.store.root}")
+
+    def _on_item_state(self, index: int) -> None:
+        self.panels.file_list.set_state(index, self.session.item_state(index))
+
+    def _on_current(self) -> None:
+        ss = self.session
+        self.canvas.set_image(ss.image)
+        self.panels.file_list.set_current(ss.index)
+        video = ss.video if ss.is_video() else None
+        self.panels.show_video(video, ss.frame)
+        self.panels.set_item_text(ss.record.key if ss.record is not None else "")
+
+    def _on_trace(self) -> None:
+        ss, p = self.session, self.panels
+        self.canvas.set_trace(ss.trace)
+        names = ss.trace.class_names if ss.trace is not None else []
+        self.canvas.set_detections(ss.result, names)
+        p.stepper.set_trace(ss.trace, ss.result)
+        p.stepper.set_result(ss.result, ss.score_thresh)
+        p.stats.set_trace(ss.trace, ss.result)
+        p.update_legend(ss)
+        if ss.trace is not None and p.stepper.current() is not None and ss.overlays["proposals"]:
+            self.canvas.highlight_proposal(p.stepper.current())
+        else:
+            self.canvas.highlight_proposal(None)
+
+    def _on_result(self) -> None:
+        ss, p = self.session, self.panels
+        names = ss.trace.class_names if ss.trace is not None else []
+        self.canvas.set_detections(ss.result, names)
+        p.stepper.set_result(ss.result, ss.score_thresh)
+        p.stats.set_result(ss.result)
+        p.set_thresholds(ss.score_thresh, ss.nms_thresh)
+
+    def _on_annotations(self) -> None:
+        ss = self.session
+        anns = ss.record.annotations if ss.record is not None else []
+        self.canvas.set_annotations(list(anns), list(ss.labels.names))
+        self.canvas.select_annotation(ss.selected_annotation)
+        self.panels.update_legend(ss)
+        self.actions["undo"].setEnabled(ss.can_undo)
+        self.actions["redo"].setEnabled(ss.can_redo)
+
+    def _on_selection(self) -> None:
+        ss = self.session
+        self.canvas.select_annotation(ss.selected_annotation)
+        self.canvas.select_detection(ss.selected_detection)
+
+    def _on_labels(self) -> None:
+        ss = self.session
+        self.panels.label_list.set_labels(list(ss.labels.names))
+        self.panels.label_list.set_current(ss.current_label)
+
+    def _on_overlays(self) -> None:
+        self._sync_overlays()
+
+    def _sync_overlays(self) -> None:
+        ov = self.session.overlays
+        for name, on in ov.items():
+            _set_checked(self.actions[f"overlay_{name}"], on)
+            self.canvas.set_layer_visible(name, on)
+        self.panels.update_legend(self.session)
+
+    def _on_anchor_labels(self) -> None:
+        self.canvas.set_anchor_labels(self.session.anchor_labels)
+
+    def _on_detect(self, key: str, rgb: Any, group: str | None) -> None:
+        if self.worker.info is None and not self.worker.is_busy():
+            self._status("no model loaded: pick one in the model list")
+            return
+        self._status(f"detecting {key}\u2026")
+        self.worker.submit(key, rgb, group)
+
+    def _on_status(self, message: str) -> None:
+        self._status(message)
+
+    def _on_error(self, message: str) -> None:
+        self._report_error(message)
+
+    # -- worker -> session --------------------------------------------------------
+    def _trace_ready(self, key: str, trace: Any, seconds: float) -> None:
+        self.session.on_trace(key, trace)
+        if key == self.session.key and self.session.result is not None:
+            n = len(self.session.result.scores)
+            self._status(f"{key}: {n} detection(s) in {seconds * 1000:.0f} ms")
+
+    def _worker_failed(self, key: Any, message: str, details: str) -> None:
+        self._report_error(message if key is None else f"{key}: {message}", details)
+
+    def _model_ready(self, info: jobs.ModelInfo) -> None:
+        self.panels.set_model_text(f"{info.name} ({info.device})")
+        self.panels.log.log(f"model {info.name} loaded on {info.device}: classes {', '.join(info.label_names)}")
+        self._status(f"model {info.name} ready on {info.device}")
+        if info.path and info.path != str(jobs.bundled_model_path()):
+            recent = [info.path, *[r for r in self.settings.get("recent_models") or [] if r != info.path]]
+            self.settings.set("recent_models", recent[:8])
+        self.session.set_model_classes(info.class_names)
+        self.session.forget_traces()
+
+    def _model_chosen(self, spec: str | None) -> None:
+        self.load_model(spec)
+
+    def _detection_clicked(self, d: int) -> None:
+        self.session.select_detection(d)
+        self.panels.stepper.select_detection(d)
+
+    # -- dialogs ---------------------------------------------------------------
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images / videos")
+        if folder:
+            self.open_paths([folder])
+
+    def _ask_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images or a video", "", FILE_FILTER)
+        if files:
+            self.open_paths(files)
+
+    def _export(self) -> None:
+        from detector_app.qt.export_dialog import ExportDialog
+
+        if self.session.store is None:
+            self._report_error("open a project first")
+            return
+        ExportDialog(self.session, self).exec()
+
+    def _finetune(self) -> None:
+        from detector_app.qt.finetune_dialog import FinetuneDialog
+
+        if self.session.store is None:
+            self._report_error("open a project first")
+            return
+        dialog = FinetuneDialog(self.session, self.worker.info, self.device, self)
+        dialog.modelAccepted.connect(lambda path: self.panels.model_picker.choose_model(path))
+        dialog.exec()
+
+    # -- status and log ----------------------------------------------------------
+    def _status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    def _report_error(self, message: str, details: str = "") -> None:
+        self.statusBar().showMessage(f"\u26a0 {message}", 15000)
+        self.panels.log.log(message, "error", details)
+
+    # -- Space: verify & next, unless it was held for a Space+drag pan ----------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+        t = event.type()
+        if obj is self.canvas and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Space:
+            if t == QEvent.Type.ShortcutOverride:
+                event.accept()  # the canvas gets the key (Space+drag pans) ...
+                if not event.isAutoRepeat():
+                    self._space = {"down": True, "dragged": False}
+            elif t == QEvent.Type.KeyRelease and not event.isAutoRepeat() and self._space["down"]:
+                dragged = self._space["dragged"]
+                self._space = {"down": False, "dragged": False}
+                if not dragged:  # ... and a plain tap means "verified, next"
+                    self.actions["verify_next"].trigger()
+        elif t == QEvent.Type.MouseButtonPress and self._space["down"]:
+            self._space["dragged"] = True
+        return False
+
+    # -- closing ---------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self.panels.video.pause()
+        s, ss = self.settings, self.session
+        s.set("score_thresh", ss.score_thresh)
+        s.set("nms_thresh", ss.nms_thresh)
+        s.set("overlays", dict(ss.overlays))
+        s.set("detect_on_open", ss.detect_on_open)
+        s.set("proposal_top_n", self.panels.proposal_top_n.value())
+        s.set("model", self.model_spec)
+        s.set("device", self.device)
+        s.set("window_geometry", bytes(self.saveGeometry().toBase64()).decode("ascii"))
+        s.set("window_state", bytes(self.saveState().toBase64()).decode("ascii"))
+        s.save()
+        ss.close()
+        if self._own_worker:
+            self.worker.stop()
+        super().closeEvent(event)
+
+    def _restore_layout(self) -> None:
+        from PySide6.QtCore import QByteArray
+
+        geo, state = self.settings.get("window_geometry"), self.settings.get("window_state")
+        if geo:
+            self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii")))
+        else:
+            self.resize(1400, 900)
+        if state:
+            self.restoreState(QByteArray.fromBase64(state.encode("ascii")))
+
+
+def _set_checked(action: Any, on: bool) -> None:
+    action.blockSignals(True)
+    action.setChecked(bool(on))
+    action.blockSignals(False)
+
+
+def _ask_file(parent: QWidget, title: str, filt: str) -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", filt)
+    return path or None

@@ -1,0 +1,176 @@
+"""The main window's docks, toolbars and status-bar widgets (built here so
+``main_window`` only wires). Every ``set_*`` / ``show_*`` here updates widgets
+with their signals blocked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox, QDockWidget, QLabel, QMainWindow, QSlider, QSpinBox, QToolBar, QWidget,
+)
+
+from detector_app.qt.file_list import FileList
+from detector_app.qt.label_list import LabelList
+from detector_app.qt.legend import LegendWidget
+from detector_app.qt.log_panel import LogPanel
+from detector_app.qt.model_picker import ModelPicker
+from detector_app.qt.stats_panel import StatsPanel
+from detector_app.qt.stepper import ProposalStepper
+from detector_app.qt.video_controls import VideoControls
+
+
+def _slider(tip: str) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(0, 100)
+    s.setFixedWidth(120)
+    s.setToolTip(tip)
+    return s
+
+
+def _blocked_set(widget: Any, value: Any) -> None:
+    widget.blockSignals(True)
+    widget.setValue(value)
+    widget.blockSignals(False)
+
+
+class Panels:
+    """Creates and owns the widgets around the canvas."""
+
+    def __init__(self, window: QMainWindow, actions: dict[str, QAction]) -> None:
+        self.window = window
+        self.file_list = FileList()
+        self.label_list = LabelList()
+        self.stepper = ProposalStepper()
+        self.stats = StatsPanel()
+        self.legend = LegendWidget()
+        self.log = LogPanel()
+        self.video = VideoControls()
+        self.video.hide()
+        self.model_picker = ModelPicker()
+
+        self.docks: dict[str, QDockWidget] = {}
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self._dock("files", "Files", self.file_list, left)
+        self._dock("labels", "Labels", self.label_list, left)
+        self._dock("stepper", "Proposal stepper", self.stepper, right)
+        self._dock("stats", "Stats", self.stats, right)
+        self._dock("legend", "Legend", self.legend, right)
+        self._dock("log", "Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea)
+        window.tabifyDockWidget(self.docks["stepper"], self.docks["stats"])
+        window.tabifyDockWidget(self.docks["stats"], self.docks["legend"])
+        self.docks["stepper"].raise_()
+        window.resizeDocks([self.docks["files"], self.docks["stepper"]], [240, 380], Qt.Orientation.Horizontal)
+        window.resizeDocks([self.docks["log"]], [110], Qt.Orientation.Vertical)
+
+        self.score = _slider("Score threshold: detections need a class probability above it")
+        self.nms = _slider("NMS IoU: a box overlapping a better one of its class more than this is suppressed")
+        self.score_label = QLabel()
+        self.nms_label = QLabel()
+        self.proposal_top_n = QSpinBox()
+        self.proposal_top_n.setRange(1, 5000)
+        self.proposal_top_n.setPrefix("top ")
+        self.proposal_top_n.setToolTip("How many proposals the proposals overlay draws (best objectness first)")
+        self.anchor_mode = QComboBox()
+        self.anchor_mode.addItems(["cell", "grid"])
+        self.anchor_mode.setToolTip("Anchors of the cell under the mouse, or over the whole grid (thinned)")
+
+        main = self._toolbar("main", "Main")
+        for name in ("open_folder", "open_files"):
+            main.addAction(actions[name])
+        main.addSeparator()
+        main.addWidget(self.model_picker)
+        main.addAction(actions["detect"])
+        main.addSeparator()
+        main.addWidget(QLabel(" Score "))
+        main.addWidget(self.score)
+        main.addWidget(self.score_label)
+        main.addWidget(QLabel("  NMS IoU "))
+        main.addWidget(self.nms)
+        main.addWidget(self.nms_label)
+
+        window.addToolBarBreak()
+        view = self._toolbar("view", "Overlays and editing")
+        for name in ("detections", "annotations", "proposals"):
+            view.addAction(actions[f"overlay_{name}"])
+        view.addWidget(self.proposal_top_n)
+        for name in ("anchors", "grid", "anchor_labels"):
+            view.addAction(actions[f"overlay_{name}"])
+        view.addWidget(self.anchor_mode)
+        view.addSeparator()
+        for name in ("prev_item", "next_item", "-", "draw", "accept_all", "copy_previous", "verify_next", "-",
+                     "undo", "redo", "-", "zoom_fit", "zoom_actual"):
+            if name == "-":
+                view.addSeparator()
+            else:
+                view.addAction(actions[name])
+
+        bar = window.statusBar()
+        self.item_label = QLabel()
+        self.position_label = QLabel()
+        self.position_label.setMinimumWidth(110)
+        self.model_label = QLabel("no model")
+        self.busy_label = QLabel()
+        self.busy_label.setMinimumWidth(80)
+        for w in (self.item_label, self.position_label, self.model_label, self.busy_label):
+            bar.addPermanentWidget(w)
+
+    def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self.window)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        self.window.addDockWidget(area, dock)
+        self.docks[name] = dock
+
+    def _toolbar(self, name: str, title: str) -> QToolBar:
+        tb = self.window.addToolBar(title)
+        tb.setObjectName(f"toolbar_{name}")
+        tb.setMovable(True)
+        return tb
+
+    # -- updates from the session (signals blocked) ------------------------------------
+    def set_thresholds(self, score: float, nms: float) -> None:
+        _blocked_set(self.score, int(round(score * 100)))
+        _blocked_set(self.nms, int(round(nms * 100)))
+        self.score_label.setText(f"{score:.2f}")
+        self.nms_label.setText(f"{nms:.2f}")
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy_label.setText("\u23f3 detecting" if busy else "")
+
+    def show_position(self, x: float, y: float) -> None:
+        self.position_label.setText(f"x {x:7.1f}  y {y:7.1f}")
+
+    def set_model_text(self, text: str) -> None:
+        self.model_label.setText(text)
+
+    def set_item_text(self, text: str) -> None:
+        self.item_label.setText(text)
+
+    def show_video(self, video: Any, frame: int | None) -> None:
+        """Show the video bar for a video item (``video`` has ``frame_count``, ``fps``)."""
+        if video is None:
+            self.video.pause()
+            self.video.hide()
+            return
+        if self.video.isHidden() or self.video.frame_count != video.frame_count:
+            self.video.set_video(video.frame_count, video.fps)
+            self.video.show()
+        self.video.set_frame(frame or 0)
+
+    def update_legend(self, session: Any) -> None:
+        names = list(session.labels.names)
+        counts: dict[str, int] = {}
+        if session.record is not None:
+            for a in session.record.annotations:
+                counts[a.label] = counts.get(a.label, 0) + 1
+        self.legend.set_classes(names, counts)
+        ov = session.overlays
+        trace = session.trace
+        sizes = sorted({s for lv in trace.levels for s in lv.sizes}) if trace is not None and ov["anchors"] else None
+        self.legend.set_anchor_scales(sizes)
+        self.legend.set_show_anchor_labels(ov["anchor_labels"])
+        self.legend.set_show_objectness(ov["proposals"])
