@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", help="start every variant from this checkpoint (RPN output layers re-initialised)")
     parser.add_argument("--val-limit", type=int, help="validate on the first N images only")
     parser.add_argument("--out-dir", default="runs/ablate-anchors", help="checkpoints and ablation.json go here")
     parser.add_argument("--device", help="cpu, cuda (default: cuda if available)")
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     n_classes = len(load_detection_data(args.data).class_names) + 1
     base = ModelConfig.from_arg(args.config, num_classes=n_classes)
     rows = ablate_anchors(args.data, args.val, args.out_dir, base, iters=args.iters, batch=args.batch,
-                          lr=args.lr, seed=args.seed, val_limit=args.val_limit, device=args.device,
+                          lr=args.lr, seed=args.seed, val_limit=args.val_limit, device=args.device, init=args.init,
                           progress=TextProgressBar("ablate"))
     print(format_rows(rows))
     print(f"table: {args.out_dir}/ablation.json")

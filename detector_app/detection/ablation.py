@@ -60,10 +60,15 @@ class AblationRow:
 def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: ModelConfig | None = None,
                    variants: list[AnchorVariant] | None = None, iters: int = 300, batch: int = 4,
                    lr: float = 0.02, seed: int = 0, val_limit: int | None = None, device: str | None = None,
+                   init: str | None = None,
                    progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[AblationRow]:
     """Train and evaluate one model per anchor variant; returns one row each.
 
     Checkpoints go to ``out_dir/<k>.pt``; the table to ``out_dir/ablation.json``.
+    With ``init`` every variant starts from that checkpoint's weights (its RPN
+    output layers re-initialised when the anchor count differs, see
+    ``training.load_init_weights``): a short budget then compares anchor settings
+    on a trained backbone instead of on barely trained ones.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,7 +94,8 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
 
         t0 = time.monotonic()
         result = train(TrainConfig(data=train_data, out=str(ckpt), model_config=mc, epochs=10_000, iters=iters,
-                                   batch=batch, lr=lr, seed=seed, device=device, warmup_iters=min(100, iters // 5)),
+                                   batch=batch, lr=lr, seed=seed, device=device, warmup_iters=min(100, iters // 5),
+                                   init=init),
                        progress=relay, cancel=cancel)
         seconds = time.monotonic() - t0
         if result.stopped == "cancelled":
@@ -98,7 +104,7 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
         rows.append(AblationRow(var.name, tuple(var.sizes), tuple(var.ratios), len(var.sizes) * len(var.ratios),
                                 metrics["AP"], metrics["AP50"], metrics["AP75"], round(seconds, 1), result.iterations))
         _write_table(out_dir / "ablation.json", rows, {"train": train_data, "val": val_data, "iters": iters,
-                                                        "batch": batch, "lr": lr, "seed": seed})
+                                                        "batch": batch, "lr": lr, "seed": seed, "init": init})
     return rows
 
 

@@ -40,6 +40,8 @@ from detector_app.detection.datasets import (
 from detector_app.domain.errors import Cancelled, UserError
 from detector_app.domain.progress import ProgressFn, report
 
+#: RPN layers whose shape depends on the number of anchors per cell.
+RPN_ANCHOR_LAYERS = ("rpn.head.cls_logits.", "rpn.head.bbox_pred.")
 LOSS_TERMS = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg")
 
 
@@ -179,7 +181,8 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
 
     When the checkpoint's class list differs from ``class_names`` (background
     first) the box predictor (``roi_heads.box_predictor.*``) keeps its fresh
-    initialisation. Returns the names of the parameters *not* copied.
+    initialisation; when the number of anchors per cell differs, so do the
+    RPN's per-anchor output layers (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``). Returns the names of the parameters *not* copied.
     Raises :class:`TrainingError` when the rest of the architecture differs.
     """
     state = ckpt["state_dict"]
@@ -193,6 +196,9 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
             continue
         if key not in own:
             raise TrainingError(f"--init checkpoint has a layer this model lacks: {key}")
+        if key.startswith(RPN_ANCHOR_LAYERS) and tuple(own[key].shape) != tuple(value.shape):
+            skipped.append(key)  # another number of anchors per cell: fresh RPN output layers
+            continue
         if tuple(own[key].shape) != tuple(value.shape):
             raise TrainingError(
                 f"--init checkpoint layer {key} has shape {tuple(value.shape)}, "
@@ -200,7 +206,7 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
             )
         load[key] = value.to(own[key].dtype)
     missing = [k for k in own if k not in load and k not in skipped]
-    if [k for k in missing if not k.startswith("roi_heads.box_predictor.")]:
+    if [k for k in missing if not k.startswith(("roi_heads.box_predictor.", *RPN_ANCHOR_LAYERS))]:
         raise TrainingError(f"--init checkpoint lacks layers: {', '.join(missing[:5])}")
     model.load_state_dict(load, strict=False)
     return skipped or missing
@@ -301,6 +307,8 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
         it = int(resume_state["iteration"])
         start_epoch = int(resume_state["epoch"])
         best_ap = float(resume_state.get("best_ap", -1.0))
+        if "torch_rng" in resume_state:  # the RPN / RoI samplers draw from it
+            torch.set_rng_state(resume_state["torch_rng"])
         if json_path.is_file():
             logged = json.loads(json_path.read_text(encoding="utf-8"))
             history = [h for h in logged.get("history", []) if h["iteration"] <= it]
@@ -311,6 +319,12 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
         if resume_state is None or not csv_path.is_file():
             with open(csv_path, "w", newline="", encoding="utf-8") as f:
                 csv.writer(f).writerow(["iteration", "epoch", "lr", "loss", *LOSS_TERMS, "seconds"])
+        else:  # drop rows logged after the checkpoint we resume from
+            with open(csv_path, newline="", encoding="utf-8") as f:
+                rows = list(csv.reader(f))
+            kept = [rows[0], *(r for r in rows[1:] if r and int(r[0]) <= it)]
+            with open(csv_path, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows(kept)
 
     stopped = "finished"
     epoch = start_epoch
@@ -395,7 +409,8 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                     atomic_torch_save(ckpt, best_path)
                 atomic_torch_save({"optimizer": optimizer.state_dict(),
                                    "scaler": scaler.state_dict() if use_amp else {},
-                                   "iteration": it, "epoch": epoch + 1, "best_ap": best_ap}, state_path)
+                                   "iteration": it, "epoch": epoch + 1, "best_ap": best_ap,
+                                   "torch_rng": torch.get_rng_state()}, state_path)
                 _write_json(json_path, {"config": {k: (v.to_dict() if isinstance(v, ModelConfig) else v)
                                                    for k, v in asdict(cfg).items()},
                                         "model_config": mconf.to_dict(), "class_names": class_names,

@@ -110,3 +110,25 @@ def test_ablation_runs_each_variant(tiny_coco: Path, tiny_config, tmp_path: Path
     assert ck["config"]["aspect_ratios"] == [[0.5, 1.0, 2.0]]
     table = json.loads((tmp_path / "ablation.json").read_text())
     assert len(table["rows"]) == 2 and "1x3" in format_rows(rows)
+
+
+def test_init_with_other_anchor_count_reinitialises_rpn_outputs(tiny_coco: Path, tiny_config,
+                                                                  tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from detector_app.detection.training import TrainConfig, load_checkpoint_dict, load_init_weights, train
+
+    base = tmp_path / "base.pt"
+    train(TrainConfig(data=str(tiny_coco), out=str(base), model_config=tiny_config(), iters=1, batch=2,
+                      warmup_iters=0))
+    init = load_checkpoint_dict(base)
+    one = tiny_config()
+    one.anchor_sizes, one.aspect_ratios = ((32.0,),), ((1.0,),)
+    model = build_model(one)
+    skipped = load_init_weights(model, init, init["class_names"])
+    assert sorted(skipped) == ["rpn.head.bbox_pred.bias", "rpn.head.bbox_pred.weight",
+                               "rpn.head.cls_logits.bias", "rpn.head.cls_logits.weight"]
+    own = model.state_dict()
+    assert own["rpn.head.cls_logits.weight"].shape[0] == 1
+    assert torch.equal(own["rpn.head.conv.0.0.weight"], init["state_dict"]["rpn.head.conv.0.0.weight"])
+    rows = ablate_anchors(str(tiny_coco), str(tiny_coco), tmp_path / "abl", tiny_config(),
+                          [AnchorVariant("1x1", (32.0,), (1.0,))], iters=1, batch=2, init=str(base))
+    assert len(rows) == 1 and json.loads((tmp_path / "abl" / "ablation.json").read_text())["settings"]["init"]
