@@ -27,7 +27,6 @@ Events (``session.subscribe(name, fn)``; arguments in brackets):
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from detector_app.app.project import Project, open_project
 from detector_app.app.store import ProjectStore, StoreEvent, split_key
 from detector_app.app.undo import (
     AcceptAll, AcceptDetection, AddAnnotation, Command, DeleteAnnotation, MoveResize, Relabel, SetState,
@@ -45,38 +45,17 @@ from detector_app.domain.boxes import Box, BoxError, box_iou
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
-from detector_app.media.images import IMAGE_EXTENSIONS, read_image
-from detector_app.media.video import VideoReader, is_video_path
+from detector_app.media.video import VideoReader
 
 #: Overlay layers (the canvas's layer names) and whether they start visible.
 OVERLAYS: dict[str, bool] = {
     "detections": True, "annotations": True, "proposals": False,
     "anchors": False, "grid": False, "anchor_labels": False,
 }
-TRACE_CACHE = 64
+TRACE_CACHE = 16
 #: A detection overlapping an annotation of its label this much is already accepted.
 DUPLICATE_IOU = 0.7
 _NOT_LABELS = ("N/A", "__background__")
-
-
-def open_store(paths: Sequence[str | Path]) -> ProjectStore:
-    """A folder opens as a project; image / video files open as a project of
-    their common parent folder listing only them. ``UserError`` names a bad path."""
-    if not paths:
-        raise UserError("nothing to open: give a folder, image files or a video")
-    resolved = [Path(p).expanduser().resolve() for p in paths]
-    for p in resolved:
-        if not p.exists():
-            raise UserError(f"{p}: no such file or folder")
-    if len(resolved) == 1 and resolved[0].is_dir():
-        return ProjectStore(resolved[0])
-    for p in resolved:
-        if p.is_dir():
-            raise UserError(f"{p}: open one folder, or files, not both")
-        if p.suffix.lower() not in IMAGE_EXTENSIONS and not is_video_path(p):
-            raise UserError(f"{p}: not an image or video file (unknown extension {p.suffix or 'none'!r})")
-    root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
-    return ProjectStore(root, files=[p.relative_to(root).as_posix() for p in resolved])
 
 
 @dataclass
@@ -106,6 +85,7 @@ class Session:
 
     def __init__(self, score_thresh: float = 0.5, nms_thresh: float = 0.5, detect_on_open: bool = True) -> None:
         self._listeners: dict[str, list[Callable[..., None]]] = {}
+        self.project: Project | None = None
         self.store: ProjectStore | None = None
         self.undo_stack: UndoStack | None = None
         self.index: int | None = None  # current item
@@ -163,34 +143,34 @@ class Session:
         return self.undo_stack is not None and self.undo_stack.can_redo
 
     def open_paths(self, paths: Sequence[str | Path]) -> None:
-        """Open a folder, image files or a video; shows the first item.
-        Raises a ``UserError`` (bad path, project locked by another instance)."""
-        store = open_store(paths)
-        if not store.files:
-            store.close()
-            raise UserError(f"{store.root}: no images or videos in this folder")
+        """Open a folder, image files or a video; shows the first item not yet
+        verified. Raises a ``UserError`` (bad path, project locked by another instance)."""
+        project = open_project(paths)
+        if not project.items:
+            project.close()
+            raise UserError(f"{project.root}: no images or videos in this folder")
         self.close()
-        self.store = store
-        self.undo_stack = UndoStack(store)
-        store.subscribe(self._store_changed)
-        store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
-        self._index_of = {path: i for i, path in enumerate(store.files)}
+        self.project, self.store = project, project.store
+        self.undo_stack = UndoStack(project.store)
+        project.store.subscribe(self._store_changed)
+        project.store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
+        self._index_of = {path: i for i, path in enumerate(project.store.files)}
         self._traces.clear()
         self._rebuild_labels()
         self.emit("items")
-        self._status(f"opened {store.root} ({len(store.files)} items)"
-                     + (f"; read-only: {store.read_only_reason}" if store.read_only else ""))
-        first = 0
+        self._status(f"opened {project.root} ({len(project.items)} items)"
+                     + (f"; read-only: {project.store.read_only_reason}" if project.read_only else ""))
+        first = project.initial_index
         if len(paths) == 1 and Path(paths[0]).is_file():
-            first = store.files.index(Path(paths[0]).resolve().relative_to(store.root).as_posix())
+            first = self._index_of[Path(paths[0]).resolve().relative_to(project.root).as_posix()]
         self.go_to(first)
 
     def close(self) -> None:
         """Close the project (flushes the store; a save error is reported)."""
-        store, self.store = self.store, None
-        if store is not None:
+        project, self.project, self.store = self.project, None, None
+        if project is not None:
             try:
-                store.close()
+                project.close()
             except UserError as exc:
                 self._error(str(exc))
         if self.video is not None:
@@ -209,16 +189,8 @@ class Session:
         return index is not None and self.store is not None and self.store.is_video(self.items[index])
 
     def item_state(self, index: int) -> ItemState:
-        """Review state of an item; a video's summarises its annotated frames."""
-        store, path = self.store, self.items[index]
-        if not store.is_video(path):
-            return store.record(path).state if store.has(path) else ItemState.NOT_SEEN
-        states = {store.record(f"{path}#{f}").state for f in store.frames_of(path)}
-        if not states or states == {ItemState.NOT_SEEN}:
-            return ItemState.NOT_SEEN
-        if states == {ItemState.VERIFIED}:
-            return ItemState.VERIFIED
-        return ItemState.EDITED if states & {ItemState.EDITED, ItemState.VERIFIED} else ItemState.DETECTED
+        """Review state of an item; a video's is that of its most advanced frame."""
+        return self.project.item_state(self.project.items[index])  # type: ignore[union-attr]
 
     def _store_changed(self, event: StoreEvent) -> None:
         if event.kind == "labels":
@@ -241,18 +213,18 @@ class Session:
         pixels, show a cached trace or ask for detection (in ``group``)."""
         if self.store is None or not 0 <= index < len(self.items):
             return
-        path = self.items[index]
+        item, path = self.project.items[index], self.items[index]  # type: ignore[union-attr]
         try:
-            if self.store.is_video(path):
+            if self.project.is_video(item):  # type: ignore[union-attr]
                 if self.index != index or self.video is None:
                     if self.video is not None:
                         self.video.close()
                     self.video = None
-                    self.video = VideoReader(self.store.root / path)
+                    self.video = self.project.open_video(item)  # type: ignore[union-attr]
                 frame = 0 if frame is None else min(max(int(frame), 0), self.video.frame_count - 1)
                 rgb, key = self.video.read(frame), f"{path}#{frame}"
             else:
-                rgb, key, frame = read_image(self.store.root / path), path, None
+                rgb, key, frame = self.project.read_image(item), path, None  # type: ignore[union-attr]
         except UserError as exc:
             self._error(str(exc))
             return
@@ -325,8 +297,8 @@ class Session:
         self.emit("trace")
         self._update_anchor_labels()
         rec = self.record
-        if rec is not None and rec.state is ItemState.NOT_SEEN and rec.frame_index is None:
-            self.store.set_state(rec.key, ItemState.DETECTED)  # not an edit: no undo step
+        if rec is not None and rec.frame_index is None:
+            self.project.mark_detected(rec)  # type: ignore[union-attr]  # not an edit: no undo step
 
     def forget_traces(self) -> None:
         """Drop cached traces (the model changed); the current one is re-requested."""

@@ -1,0 +1,338 @@
+"""The GUI session without Qt: opening, navigation, traces and live thresholds,
+undoable edits saved by the store, video frames, labels."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detector_app.app.session import Session
+from detector_app.app.store import DB_NAME, STORE_DIR
+from detector_app.domain.annotations import AnnotationSource, ItemState
+from detector_app.domain.boxes import Box
+from detector_app.domain.errors import UserError
+from detector_app.domain.trace import Fate
+from tests.qt.conftest import make_fake_trace
+
+W, H = 300, 200  # the fake trace's image size
+
+
+def write_image(path: Path, value: int = 30) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.full((H, W, 3), value, np.uint8)
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def write_video(path: Path, frames: int = 6) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
+    assert w.isOpened()
+    for i in range(frames):
+        w.write(np.full((H, W, 3), 20 * i, np.uint8))
+    w.release()
+    return path
+
+
+class Recorder:
+    """Collects session events as (name, args)."""
+
+    def __init__(self, session: Session) -> None:
+        self.events: list[tuple[str, tuple]] = []
+        for name in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
+                     "labels", "overlays", "anchor_labels", "detect", "status", "error"):
+            session.subscribe(name, lambda *args, n=name: self.events.append((n, args)))
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.events]
+
+    def of(self, name: str) -> list[tuple]:
+        return [a for n, a in self.events if n == name]
+
+    def clear(self) -> None:
+        self.events.clear()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    for i, name in enumerate(("a.png", "b.png", "c.png")):
+        write_image(root / name, 40 * i)
+    return root
+
+
+@pytest.fixture
+def session(folder: Path):
+    s = Session(score_thresh=0.5, nms_thresh=0.5)
+    yield s
+    s.close()
+
+
+def saved_records(root: Path) -> dict[str, dict]:
+    """Read the project store straight from disk (what survives a crash)."""
+    db = sqlite3.connect(str(root / STORE_DIR / DB_NAME))
+    try:
+        return {k: json.loads(v) for k, v in db.execute("SELECT key, data FROM records")}
+    finally:
+        db.close()
+
+
+def wait_saved(session: Session, timeout: float = 1.0) -> float:
+    t0 = time.monotonic()
+    while session.store.saved_seq != session.store.seq:
+        assert time.monotonic() - t0 < timeout, "edit not on disk within 1 s"
+        time.sleep(0.01)
+    return time.monotonic() - t0
+
+
+def test_open_folder_shows_first_item_and_asks_for_detection(session, folder):
+    rec = Recorder(session)
+    session.open_paths([folder])
+    assert session.items == ["a.png", "b.png", "c.png"]
+    assert session.index == 0 and session.key == "a.png"
+    assert session.image.shape == (H, W, 3)
+    assert session.record.width == W and session.record.height == H
+    detect = rec.of("detect")
+    assert len(detect) == 1 and detect[0][0] == "a.png" and detect[0][1] is session.image and detect[0][2] is None
+    assert rec.names().index("items") < rec.names().index("current")
+    assert [session.item_state(i) for i in range(3)] == [ItemState.NOT_SEEN] * 3
+
+
+def test_open_errors_are_user_errors(tmp_path):
+    s = Session()
+    with pytest.raises(UserError, match="no such file"):
+        s.open_paths([tmp_path / "missing"])
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(UserError, match="not an image or video"):
+        s.open_paths([tmp_path / "notes.txt"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no images or videos"):
+        s.open_paths([tmp_path / "empty"])
+    assert s.store is None
+
+
+def test_open_single_file_selects_it(session, folder):
+    session.open_paths([folder / "b.png", folder / "c.png"])
+    assert session.items == ["b.png", "c.png"]
+    session.close()
+    session.open_paths([folder / "c.png"])
+    assert session.items == ["c.png"] and session.key == "c.png"
+
+
+def test_trace_sets_result_state_and_labels(session, folder):
+    session.open_paths([folder])
+    rec = Recorder(session)
+    trace = make_fake_trace()
+    session.on_trace("a.png", trace)
+    assert session.trace is trace
+    expected = trace.postprocess(0.5, 0.5)
+    np.testing.assert_array_equal(session.result.boxes, expected.boxes)
+    assert session.result.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert session.labels.names == ["cat", "dog"] and session.current_label == "cat"
+    assert session.item_state(0) is ItemState.DETECTED
+    assert ("item_state", (0,)) in rec.events and "trace" in rec.names()
+    # a trace for another item is cached, not shown; going there shows it without a new request
+    session.on_trace("b.png", trace)
+    assert session.key == "a.png"
+    rec.clear()
+    session.go_to(1)
+    assert session.trace is trace and rec.of("detect") == []
+    session.go_to(2)
+    assert session.trace is None and rec.of("detect")[0][0] == "c.png"
+
+
+def test_thresholds_rederive_detections_without_the_network(session, folder):
+    session.open_paths([folder])
+    trace = make_fake_trace()
+    session.on_trace("a.png", trace)
+    session.set_thresholds(score_thresh=0.85)
+    assert session.result.scores.tolist() == pytest.approx([0.9])
+    session.set_thresholds(score_thresh=0.05, nms_thresh=0.5)
+    # the fixture's documented fates under the default thresholds (cap 2)
+    assert [Fate(f) for f in session.result.fate] == [
+        Fate.DETECTED, Fate.DETECTED, Fate.BELOW_SCORE, Fate.SUPPRESSED, Fate.TOO_SMALL, Fate.OVER_CAP]
+    session.set_thresholds(nms_thresh=0.99)  # p3 (overlapping p0) is no longer suppressed
+    assert Fate(session.result.fate[3]) is not Fate.SUPPRESSED
+
+
+def test_edits_undo_redo_and_autosave(session, folder):
+    session.open_paths([folder])
+    session.on_trace("a.png", make_fake_trace())
+    ident = session.add_box(Box(10, 20, 60, 80))
+    assert ident is not None and session.selected_annotation == ident
+    assert session.record.annotations[0].label == "cat"
+    assert session.item_state(0) is ItemState.EDITED
+    assert wait_saved(session) < 1.0
+    assert saved_records(folder)["a.png"]["annotations"][0]["box"] == [10, 20, 60, 80]
+
+    session.move_box(ident, Box(15, 25, 400, 90))  # clipped to the image
+    assert session.record.annotations[0].box == Box(15, 25, W, 90)
+    session.choose_label("dog")
+    assert session.record.annotations[0].label == "dog"
+    session.delete_annotation()
+    assert session.record.annotations == [] and session.selected_annotation is None
+
+    session.undo()
+    assert session.record.annotations[0].label == "dog"
+    session.undo()
+    assert session.record.annotations[0].label == "cat"
+    session.undo()
+    assert session.record.annotations[0].box == Box(10, 20, 60, 80)
+    session.undo()
+    assert session.record.annotations == []
+    assert session.item_state(0) is ItemState.DETECTED
+    assert not session.can_undo
+    for _ in range(4):
+        session.redo()
+    assert session.record.annotations == []
+    session.undo()
+    wait_saved(session)
+    saved = saved_records(folder)["a.png"]
+    assert saved["annotations"][0]["label"] == "dog" and saved["state"] == "edited"
+
+
+def test_two_drags_of_one_box_are_two_undo_steps(session, folder):
+    session.open_paths([folder])
+    session.choose_label("cat")
+    ident = session.add_box(Box(10, 10, 50, 50))
+    session.move_box(ident, Box(20, 10, 60, 50))
+    session.move_box(ident, Box(30, 10, 70, 50))
+    session.undo()
+    assert session.record.annotations[0].box == Box(20, 10, 60, 50)
+
+
+def test_accept_detection_and_accept_all_skip_duplicates(session, folder):
+    session.open_paths([folder])
+    session.on_trace("a.png", make_fake_trace())
+    session.select_detection(1)
+    ident = session.accept_detection()
+    ann = session.record.annotations[0]
+    assert ann.id == ident and ann.label == "dog" and ann.source is AnnotationSource.MODEL
+    assert ann.score == pytest.approx(0.8)
+    assert ann.box == Box.from_array(session.result.boxes[1])
+    assert session.accept_detection(1) is None  # already accepted
+    assert session.accept_all() == 1  # only the cat is new
+    assert sorted(a.label for a in session.record.annotations) == ["cat", "dog"]
+    assert session.accept_all() == 0
+    session.undo()
+    assert [a.label for a in session.record.annotations] == ["dog"]
+
+
+def test_add_box_without_label_is_a_clear_error(session, folder):
+    session.open_paths([folder])
+    rec = Recorder(session)
+    assert session.add_box(Box(1, 1, 10, 10)) is None
+    assert "pick a label" in rec.of("error")[0][0]
+    session.choose_label("  person ")
+    assert session.labels.names == ["person"]
+    assert session.add_box(Box(1, 1, 10, 10)) is not None
+
+
+def test_number_keys_choose_labels_in_model_order(session, folder):
+    session.open_paths([folder])
+    session.on_trace("a.png", make_fake_trace())
+    ident = session.add_box(Box(1, 1, 30, 30))
+    assert session.choose_label_number(2)
+    assert session.record.annotations[0].label == "dog" and session.current_label == "dog"
+    assert not session.choose_label_number(3)
+    session.select_annotation(None)
+    session.choose_label_number(1)
+    assert session.record.annotations[0].label == "dog"  # nothing selected: no relabel
+    session.select_annotation(ident)
+    assert session.current_label == "dog"  # the label list follows the selection
+
+
+def test_verify_next_filter_and_navigation(session, folder):
+    session.open_paths([folder])
+    session.verify_and_next()
+    assert session.index == 1 and session.item_state(0) is ItemState.VERIFIED
+    session.step(-1)
+    assert session.index == 0
+    session.set_state_filter(ItemState.NOT_SEEN)
+    assert session.visible_indices() == [1, 2]
+    session.step(1)
+    assert session.index == 1
+    session.step(1)
+    assert session.index == 2
+    rec = Recorder(session)
+    session.step(1)
+    assert session.index == 2 and rec.of("status") == [("no next item",)]
+    session.undo()  # un-verify a.png: undo shows where the change happened
+    assert session.index == 0 and session.item_state(0) is ItemState.NOT_SEEN
+
+
+def test_reopen_starts_at_first_unverified(session, folder):
+    session.open_paths([folder])
+    session.verify_and_next()
+    session.close()
+    session.open_paths([folder])
+    assert session.index == 1
+
+
+def test_copy_from_previous_image(session, folder):
+    session.open_paths([folder])
+    session.choose_label("cat")
+    session.add_box(Box(5, 5, 50, 50))
+    session.go_to(1)
+    assert session.copy_from_previous() == 1
+    copy = session.record.annotations[0]
+    assert copy.box == Box(5, 5, 50, 50) and copy.label == "cat"
+    assert copy.id != session.store.record("a.png").annotations[0].id
+    assert session.copy_from_previous() == 0  # duplicates are skipped
+    session.undo()
+    assert session.record.annotations == []
+
+
+def test_second_instance_gets_a_clear_error(session, folder):
+    session.open_paths([folder])
+    other = Session()
+    with pytest.raises(UserError, match="(?i)lock|in use|open"):
+        other.open_paths([folder])
+
+
+def test_video_frames_become_records_when_annotated(tmp_path):
+    root = tmp_path / "vid"
+    root.mkdir()
+    write_video(root / "clip.avi", frames=6)
+    s = Session()
+    try:
+        rec = Recorder(s)
+        s.open_paths([root / "clip.avi"])
+        assert s.is_video() and s.frame == 0 and s.key == "clip.avi#0"
+        assert s.video.frame_count == 6
+        assert rec.of("detect")[0][0] == "clip.avi#0"
+        rec.clear()
+        s.go_frame(3, playing=True)
+        assert s.frame == 3 and int(s.image[0, 0, 0]) == pytest.approx(60, abs=6)
+        (key, rgb, group), = rec.of("detect")
+        assert (key, group) == ("clip.avi#3", "video") and rgb is s.image
+        assert not s.store.has("clip.avi#3")  # viewing alone stores nothing
+        s.choose_label("thing")
+        s.add_box(Box(10, 10, 100, 100))
+        assert s.store.frames_of("clip.avi") == [3]
+        frame_rec = s.store.record("clip.avi#3")
+        assert frame_rec.frame_index == 3 and (frame_rec.width, frame_rec.height) == (W, H)
+        assert s.item_state(0) is ItemState.EDITED
+        s.go_frame(4)
+        assert s.copy_from_previous() == 1  # from the last annotated frame
+        s.verify_and_next()
+        assert s.frame == 5 and s.store.record("clip.avi#4").state is ItemState.VERIFIED
+        s.go_frame(99)
+        assert s.frame == 5  # clamped to the last frame
+    finally:
+        s.close()
+
+
+def test_overlays_and_unknown_overlay(session, folder):
+    session.open_paths([folder])
+    rec = Recorder(session)
+    session.set_overlay("proposals", True)
+    session.set_overlay("proposals", True)  # no change, no event
+    assert session.overlays["proposals"] and rec.names().count("overlays") == 1
+    with pytest.raises(KeyError, match="unknown overlay"):
+        session.set_overlay("heatmap", True)
