@@ -53,38 +53,45 @@ def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTra
         return trace(model, rgb, device=device)
 
 
-def _loaded_from(resolved: Any, device: Any) -> Any:
-    """``hub.resolve_model`` may hand back a path or an already built model."""
-    from detector_app.detection.checkpoints import load_checkpoint
+def resolve_loaded(spec: str | None, device: Any) -> Any:
+    """A ``LoadedModel`` for ``spec``: ``None`` / ``"default"`` the bundled model,
+    a checkpoint or torchvision ``.pth`` file, or a builder name (random weights)."""
+    from detector_app.detection.checkpoints import load_checkpoint, model_from_builder
+    from detector_app.detection.config import ALL_BUILDERS
 
-    if isinstance(resolved, (str, Path)):
-        return load_checkpoint(resolved, device)
-    if hasattr(resolved, "model"):
-        return resolved
-    path = getattr(resolved, "path", None)
-    if path is not None:
+    try:
+        from detector_app.detection.hub import resolve_model
+    except ImportError:
+        resolve_model = None
+    if resolve_model is not None:
+        resolved = resolve_model(spec)
+        if hasattr(resolved, "model"):
+            return resolved
+        if isinstance(resolved, (str, Path)):
+            return load_checkpoint(resolved, device)
+    if spec in (None, "", "default"):
+        path = bundled_model_path()
+        if not path.is_file():
+            raise UserError(f"bundled model {path} is missing: train it (see models/README.md) or pick a checkpoint")
         return load_checkpoint(path, device)
-    raise UserError(f"cannot use model {resolved!r}")
+    if spec in ALL_BUILDERS and not Path(spec).exists():
+        return model_from_builder(spec, device=device)
+    return load_checkpoint(spec, device)
 
 
 def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector, ModelInfo]:
-    """Load the model ``spec`` names (``None``/``"default"``: the bundled model;
-    a checkpoint or torchvision file; a builder name) on ``device``
-    (``None``/``"auto"``: CUDA when present). Raises a ``UserError`` subclass
+    """Load the model ``spec`` names (see :func:`resolve_loaded`) on ``device``
+    (``None`` / ``"auto"``: CUDA when present). Raises a ``UserError`` subclass
     with a clear message when it cannot."""
     from detector_app.detection.builders import select_device
-    from detector_app.detection.hub import resolve_model
 
     dev = select_device(device)
-    loaded = _loaded_from(resolve_model(spec), dev)
+    loaded = resolve_loaded(spec, dev)
     model = loaded.model.to(dev).eval()
-    config = getattr(loaded, "config", None)
     path = getattr(loaded, "path", None)
-    if path is None and spec not in (None, "", "default") and Path(str(spec)).is_file():
-        path = str(spec)
-    name = Path(str(path)).name if path else (spec or "default")
+    config = getattr(loaded, "config", None)
     info = ModelInfo(
-        name=str(name),
+        name=Path(str(path)).name if path else str(spec or "default"),
         class_names=list(loaded.class_names),
         device=str(dev),
         path=None if path is None else str(path),

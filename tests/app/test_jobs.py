@@ -1,0 +1,89 @@
+"""Job functions: loading a checkpoint into a detector, detecting one image
+(same detections as torchvision's own forward), model choices, devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from detector_app.app import jobs
+from detector_app.detection.builders import build_model
+from detector_app.detection.checkpoints import save_checkpoint
+from detector_app.detection.config import ModelConfig
+from detector_app.domain.errors import UserError
+
+CLASSES = ["__background__", "cat", "dog"]
+
+
+def tiny_config() -> ModelConfig:
+    """The ``small`` model at 128 px with few proposals (fast on CPU)."""
+    return ModelConfig(
+        builder="small", num_classes=len(CLASSES), min_size=128, max_size=128,
+        anchor_sizes=((16.0, 32.0, 64.0),), aspect_ratios=((0.5, 1.0, 2.0),),
+        rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50, box_score_thresh=0.0,
+    )
+
+
+def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A random-weight ``small`` checkpoint with classes cat, dog (shared with the Qt tests)."""
+    torch.manual_seed(seed)
+    model = build_model(tiny_config())
+    return save_checkpoint(path, model, tiny_config(), CLASSES, meta={"test": True})
+
+
+def test_load_detector_and_detect_match_torchvision(tmp_path: Path):
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    detector, info = jobs.load_detector(str(ckpt), "cpu")
+    assert info.name == "tiny.pt" and info.path == str(ckpt)
+    assert info.class_names == CLASSES and info.label_names == ["cat", "dog"]
+    assert info.device == "cpu" and info.builder == "small" and info.meta == {"test": True}
+
+    rgb = np.random.default_rng(1).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    trace = detector(rgb)
+    assert trace.image_size == (96, 128) and trace.class_names == CLASSES
+    # the same weights through torchvision's own forward give the same detections
+    torch.manual_seed(0)
+    model = build_model(tiny_config()).eval()
+    with torch.no_grad():
+        ref = model([torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0])[0]
+    res = trace.postprocess(0.0)
+    torch.testing.assert_close(torch.from_numpy(res.boxes), ref["boxes"], atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(res.scores), ref["scores"], atol=1e-5, rtol=1e-4)
+    assert res.labels.tolist() == ref["labels"].tolist()
+
+
+def test_load_detector_errors_name_the_file(tmp_path: Path):
+    with pytest.raises(UserError, match="missing.pt"):
+        jobs.load_detector(str(tmp_path / "missing.pt"), "cpu")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(UserError, match="bad.pt"):
+        jobs.load_detector(str(bad), "cpu")
+
+
+def test_builder_name_gives_random_weights_model():
+    detector, info = jobs.load_detector("small", "cpu")
+    assert info.builder == "small" and info.path is None and info.name == "small"
+    assert callable(detector)
+
+
+def test_model_choices_list_bundled_recent_and_hub_files(tmp_path: Path):
+    recent = make_tiny_checkpoint(tmp_path / "recent.pt")
+    hub = Path(torch.hub.get_dir()) / "checkpoints"  # TORCH_HOME points into tmp (tests/conftest.py)
+    hub.mkdir(parents=True)
+    (hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth").write_bytes(b"x")
+    (hub / "resnet18-f37072fd.pth").write_bytes(b"x")  # not a detector: not listed
+    choices = jobs.model_choices([str(recent), str(tmp_path / "gone.pt")])
+    assert choices[0].spec is None and choices[0].label.startswith("Bundled")
+    assert choices[0].available == jobs.bundled_model_path().is_file()
+    specs = [c.spec for c in choices[1:]]
+    assert specs == [str(recent), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
+
+
+def test_available_devices():
+    devices = jobs.available_devices()
+    assert devices[:2] == ["auto", "cpu"]
+    assert len(devices) == 2 + torch.cuda.device_count()
