@@ -1,0 +1,64 @@
+"""How the RPN labels anchors against ground truth during training.
+
+``label_anchors`` runs torchvision's own ``det_utils.Matcher`` on the IoU
+matrix (``box_ops.box_iou``), exactly as ``RegionProposalNetwork.
+assign_targets_to_anchors`` does: IoU >= ``fg_iou`` is positive, < ``bg_iou``
+negative, in between ignored, and (``allow_low_quality_matches``) the
+best-overlapping anchor(s) of each ground-truth box are positive even below
+``fg_iou``. An image without ground truth makes every anchor negative.
+
+Numpy in, numpy out: the GUI calls it through the app layer on a trace's
+anchors (original-image pixels; IoU does not change under the model's
+per-axis resize, so no mapping is needed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchvision.models.detection import _utils as det_utils
+from torchvision.ops import box_iou
+
+from detector_app.domain.errors import UserError
+
+POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
+
+
+def _boxes(name: str, value: np.ndarray) -> torch.Tensor:
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.size == 0:
+        arr = arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise UserError(f"{name} must have shape (N, 4) as x1, y1, x2, y2; got {arr.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def label_anchors(
+    anchors: np.ndarray, gt_boxes: np.ndarray, fg_iou: float = 0.7, bg_iou: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label each anchor as the RPN's training target assignment would.
+
+    Args:
+        anchors: ``float[A, 4]`` x1, y1, x2, y2.
+        gt_boxes: ``float[G, 4]`` in the same coordinates (``G`` may be 0).
+        fg_iou, bg_iou: the Matcher's high and low thresholds (``bg_iou <= fg_iou``).
+
+    Returns:
+        ``labels int8[A]``: 1 positive, 0 negative, -1 ignored;
+        ``matched_gt int64[A]``: the matched ground-truth index for positives,
+        ``-1`` below ``bg_iou`` and ``-2`` between the thresholds (the Matcher's codes).
+    """
+    if bg_iou > fg_iou:
+        raise UserError(f"bg_iou ({bg_iou}) must not exceed fg_iou ({fg_iou})")
+    a = _boxes("anchors", anchors)
+    g = _boxes("gt_boxes", gt_boxes)
+    if g.shape[0] == 0:
+        return np.zeros(a.shape[0], np.int8), np.full(a.shape[0], det_utils.Matcher.BELOW_LOW_THRESHOLD, np.int64)
+    if a.shape[0] == 0:
+        return np.zeros(0, np.int8), np.zeros(0, np.int64)
+    matcher = det_utils.Matcher(fg_iou, bg_iou, allow_low_quality_matches=True)
+    matched = matcher(box_iou(g, a))  # [A]
+    labels = torch.full(matched.shape, POSITIVE, dtype=torch.int8)
+    labels[matched == matcher.BELOW_LOW_THRESHOLD] = NEGATIVE
+    labels[matched == matcher.BETWEEN_THRESHOLDS] = IGNORED
+    return labels.numpy(), matched.numpy().astype(np.int64)
