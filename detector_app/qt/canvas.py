@@ -77,6 +77,9 @@ class ImageCanvas(QGraphicsView):
         self.viewport().setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(200, 150)
+        # Pan by dragging, as image viewers do; the (hidden) scroll bars still hold the position.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
     # -- content ------------------------------------------------------------
     def set_image(self, rgb: np.ndarray) -> None:
