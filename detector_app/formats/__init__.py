@@ -8,10 +8,14 @@ Every malformed input raises :class:`FormatError` naming the file and problem.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from detector_app.domain.errors import FormatError
-from detector_app.formats.coco import find_coco_json, read_coco, write_coco
-from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset
+from detector_app.formats.coco import _has_shapes, find_coco_json, read_coco, write_coco
+from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset, unique_stems
+from detector_app.formats.labelme import read_labelme
+from detector_app.formats.voc import read_voc, write_voc
+from detector_app.formats.yolo import read_yolo, write_yolo
 
 
 def detect_format(path: str | Path) -> str:
@@ -28,7 +32,7 @@ def detect_format(path: str | Path) -> str:
         raise FormatError(f"{path}: no such dataset file or folder")
     if path.is_file():
         if path.suffix.lower() == ".json":
-            return "labelme" if _looks_like_labelme(path) else "coco"
+            return "labelme" if _has_shapes(path) else "coco"
         if path.suffix.lower() == ".xml":
             return "voc"
         if path.name.lower() in ("data.yaml", "data.yml", "classes.txt"):
@@ -44,7 +48,7 @@ def detect_format(path: str | Path) -> str:
         return "voc"
     jsons = sorted(path.glob("*.json"))
     if jsons:
-        return "labelme" if _looks_like_labelme(jsons[0]) else "coco"
+        return "labelme" if _has_shapes(jsons[0]) else "coco"
     if (path / "labels").is_dir() and (path / "images").is_dir():
         return "yolo"
     raise FormatError(
@@ -53,20 +57,14 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def _looks_like_labelme(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
-    except OSError:
-        return False
-    return b'"shapes"' in head and b'"images"' not in head
-
-
-def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool = False) -> Dataset:
+def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool = False,
+                 size_of: "Callable[[Path], tuple[int, int] | None] | None" = None) -> Dataset:
     """Read a dataset in any supported format (autodetected when ``fmt`` is None).
 
     Images are at ``dataset.root / record.path``; labels are class names
-    (``dataset.label_map.id_of(name)`` is the 1-based class id).
+    (``dataset.label_map.id_of(name)`` is the 1-based class id). ``keep_crowd``
+    keeps COCO crowd boxes; ``size_of`` reads image sizes for YOLO (default:
+    file headers).
     Raises :class:`FormatError` naming the file and the problem.
     """
     path = Path(path)
@@ -77,18 +75,27 @@ def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool =
         raise FormatError(f"{path}: no such dataset file or folder")
     if fmt == "coco":
         return read_coco(path, keep_crowd=keep_crowd)
-    raise FormatError(f"{path}: reading {fmt} is not available in this build")
+    if fmt == "voc":
+        return read_voc(path)
+    if fmt == "yolo":
+        return read_yolo(path, size_of=size_of)
+    return read_labelme(path)
 
 
-def write_dataset(dataset: Dataset, fmt: str, out: str | Path) -> Path:
-    """Write ``dataset`` in ``fmt`` to ``out`` (a folder; COCO writes ``out/annotations.json``)."""
+def write_dataset(dataset: Dataset, fmt: str, out: str | Path, stems: list[str] | None = None) -> Path:
+    """Write the annotation files of ``dataset`` in ``fmt`` under folder ``out``
+    (COCO: ``out/annotations.json``; VOC: ``out/Annotations/*.xml``; YOLO:
+    ``out/labels/...``, ``data.yaml``, ``classes.txt``). Images are not copied
+    (see ``detector_app.app.export``); ``stems`` names per-image files."""
     fmt = fmt.lower()
     out = Path(out)
     if fmt not in WRITABLE_FORMATS:
         raise FormatError(f"cannot write format {fmt!r}; writable: {', '.join(WRITABLE_FORMATS)}")
     if fmt == "coco":
         return write_coco(dataset, out / "annotations.json" if out.suffix.lower() != ".json" else out)
-    raise FormatError(f"writing {fmt} is not available in this build")
+    if fmt == "voc":
+        return write_voc(dataset, out, stems)
+    return write_yolo(dataset, out, stems)
 
 
 __all__ = [
@@ -99,6 +106,12 @@ __all__ = [
     "detect_format",
     "load_dataset",
     "read_coco",
+    "read_labelme",
+    "read_voc",
+    "read_yolo",
+    "unique_stems",
     "write_coco",
     "write_dataset",
+    "write_voc",
+    "write_yolo",
 ]

@@ -52,7 +52,20 @@ def find_coco_json(path: Path) -> Path | None:
             found = sorted((path / "annotations").glob("*.json"))
             if len(found) == 1:
                 return found[0]
+        found = sorted(path.glob("*.json"))
+        if len(found) == 1 and not _has_shapes(found[0]):
+            return found[0]
     return None
+
+
+def _has_shapes(path: Path) -> bool:
+    """Whether a JSON file looks like LabelMe (has ``"shapes"``, no ``"images"``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    return b'"shapes"' in head and b'"images"' not in head
 
 
 def load_json(path: Path) -> Any:
@@ -92,7 +105,7 @@ def _req(where: str, obj: dict[str, Any], key: str, kind: str) -> Any:
 def _image_prefix(root: Path, images: list[dict[str, Any]]) -> str:
     """Where image files are relative to the JSON folder ('' or 'images/'...)."""
     for img in images[:20]:
-        name = img.get("file_name")
+        name = img.get("file_name") if isinstance(img, dict) else None
         if not isinstance(name, str) or not name:
             continue
         for prefix in ("", "images/", "../images/", "../"):

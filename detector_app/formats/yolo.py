@@ -1,0 +1,353 @@
+"""YOLO (ultralytics) detection labels: one ``.txt`` per image.
+
+Each line is ``class cx cy w h``: a 0-based class index into the class list
+(``data.yaml`` ``names`` or ``classes.txt``) and the box centre and size
+*normalised* by the image width/height (all in ``0..1``). So on a 100x50
+image the line ``0 0.5 0.5 1 1`` is the box ``x1=0, y1=0, x2=100, y2=50``.
+
+Layout (written and read)::
+
+    data.yaml            path (absolute), train/val folders, nc, names
+    classes.txt          one class name per line
+    images/train/a.jpg   labels/train/a.txt    (the label of .../images/... is
+    images/val/b.jpg     labels/val/b.txt       the same path under .../labels/)
+
+Without a split, ``images/`` and ``labels/`` directly. Reading also accepts a
+folder with only ``classes.txt`` and images with their ``.txt`` beside them.
+Image sizes (needed to un-normalise) come from the image file headers
+(``detector_app.domain.imageheader``) or a ``size_of`` callable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Callable
+
+from detector_app.domain.annotations import ImageRecord
+from detector_app.domain.errors import FormatError
+from detector_app.domain.fsutil import atomic_write_text
+from detector_app.domain.imageheader import read_header_size
+from detector_app.domain.labels import LabelMap
+from detector_app.formats.dataset import Dataset, make_annotation, make_box, relpath_posix, unique_stems
+
+#: Image files YOLO folders are searched for (same list as ``detector_app.media``).
+YOLO_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Normalised values may overshoot 0..1 by this much (float noise from other tools).
+TOLERANCE = 1e-6
+
+SizeFn = Callable[[Path], "tuple[int, int] | None"]
+
+
+# -- data.yaml (the small subset of YAML it uses) ---------------------------------
+def _scalar(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            return str(json.loads(text))
+        except ValueError:
+            return text[1:-1]
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1].replace("''", "'")
+    return text
+
+
+def _strip_comment(line: str) -> str:
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i]
+    return line
+
+
+def _flow_list(where: str, text: str) -> list[str]:
+    inner = text.strip()[1:-1]
+    items = re.findall(r"""\s*("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^,]+)\s*(?:,|$)""", inner)
+    return [_scalar(i) for i in items if i.strip()]
+
+
+def parse_data_yaml(path: Path) -> dict[str, object]:
+    """``data.yaml`` as a dict of str / list[str] / dict[int, str] (``names``).
+
+    Raises :class:`FormatError` with ``file:line`` for lines it cannot read.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    out: dict[str, object] = {}
+    current: str | None = None
+    for n, raw in enumerate(lines, start=1):
+        line = _strip_comment(raw).rstrip()
+        if not line.strip() or line.strip() == "---":
+            continue
+        where = f"{path}:{n}"
+        if line[0] not in " \t-":
+            key, sep, value = line.partition(":")
+            if not sep or not key.strip():
+                raise FormatError(f"{where}: expected 'key: value', got {raw.strip()!r:.60}")
+            current = key.strip()
+            value = value.strip()
+            if value.startswith("["):
+                if not value.endswith("]"):
+                    raise FormatError(f"{where}: unterminated list")
+                out[current] = _flow_list(where, value)
+            elif value.startswith("{"):
+                raise FormatError(f"{where}: inline mappings are not supported; write one 'i: name' per line")
+            else:
+                out[current] = _scalar(value) if value else None
+            continue
+        item = line.strip()
+        if current is None:
+            raise FormatError(f"{where}: indented line without a key above it")
+        if item.startswith("- ") or item == "-":
+            prev = out.get(current)
+            if prev is None:
+                prev = out[current] = []
+            if not isinstance(prev, list):
+                raise FormatError(f"{where}: list item under {current!r}, which is not a list")
+            prev.append(_scalar(item[1:]))
+        else:
+            k, sep, v = item.partition(":")
+            prev = out.get(current)
+            if prev is None:
+                prev = out[current] = {}
+            if not sep or not isinstance(prev, dict):
+                raise FormatError(f"{where}: expected '- item' or 'index: name' under {current!r}")
+            try:
+                prev[int(k.strip())] = _scalar(v)
+            except ValueError:
+                raise FormatError(f"{where}: class index {k.strip()!r:.20} is not an integer") from None
+    return out
+
+
+def _names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
+    names = data.get("names")
+    if isinstance(names, dict):
+        if sorted(names) != list(range(len(names))):
+            raise FormatError(f"{path}: 'names' indices must be 0..{len(names) - 1}")
+        names = [names[i] for i in range(len(names))]
+    if not isinstance(names, list) or not names:
+        raise FormatError(f"{path}: missing or empty 'names' (the class list)")
+    return [str(n) for n in names]
+
+
+# -- reading ------------------------------------------------------------------------
+def label_path_of(image: Path) -> Path:
+    """The label file of an image: ``.../images/...`` -> ``.../labels/...``, ``.txt``."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+def _images_under(folder: Path) -> list[Path]:
+    found = [p for p in folder.rglob("*") if p.suffix.lower() in YOLO_IMAGE_EXTENSIONS and p.is_file()]
+    return sorted(found)
+
+
+def parse_label_file(path: Path, names: list[str], width: int, height: int, rel: str) -> ImageRecord:
+    """One YOLO label file for a ``width x height`` image as a record (path ``rel``)."""
+    rec = ImageRecord(path=rel, width=width, height=height)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    for n, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{path}:{n}"
+        if len(fields) != 5:
+            raise FormatError(f"{where}: expected 5 fields 'class cx cy w h', found {len(fields)}")
+        try:
+            cls = int(fields[0])
+        except ValueError:
+            raise FormatError(f"{where}: class index {fields[0]!r:.20} is not an integer") from None
+        if not 0 <= cls < len(names):
+            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}")
+        try:
+            cx, cy, w, h = (float(v) for v in fields[1:])
+        except ValueError:
+            raise FormatError(f"{where}: box values must be numbers, got {' '.join(fields[1:])!r:.60}") from None
+        for name, v, raw in zip(("cx", "cy", "w", "h"), (cx, cy, w, h), fields[1:]):
+            if not math.isfinite(v) or not -TOLERANCE <= v <= 1 + TOLERANCE:
+                raise FormatError(f"{where}: {name}={raw:.20} is outside 0..1 (YOLO values are normalised)")
+        box = make_box(where, (cx - w / 2) * width, (cy - h / 2) * height,
+                       (cx + w / 2) * width, (cy + h / 2) * height, width, height)
+        rec.annotations.append(make_annotation(where, box, names[cls]))
+    return rec
+
+
+def _read_names(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+def _split_sources(root: Path, data: dict[str, object], yaml_path: Path) -> list[tuple[str, list[Path]]]:
+    out: list[tuple[str, list[Path]]] = []
+    for part in ("train", "val", "test"):
+        value = data.get(part)
+        if value is None:
+            continue
+        entries = value if isinstance(value, list) else [value]
+        images: list[Path] = []
+        for entry in entries:
+            if not isinstance(entry, str):
+                raise FormatError(f"{yaml_path}: '{part}' must be a folder, a .txt list or a list of them")
+            p = Path(entry) if Path(entry).is_absolute() else root / entry
+            if p.is_dir():
+                images += _images_under(p)
+            elif p.is_file() and p.suffix == ".txt":
+                for line in _read_names(p):
+                    q = Path(line)
+                    images.append(q if q.is_absolute() else (root / q))
+            else:
+                raise FormatError(f"{yaml_path}: '{part}' {entry!r} is not a folder or .txt list under {root}")
+        out.append((part, images))
+    return out
+
+
+def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
+    """Read a YOLO dataset folder (or its ``data.yaml`` / ``classes.txt``).
+
+    ``size_of(image_path) -> (w, h) | None`` gives image sizes (default: the
+    file header). Raises :class:`FormatError` naming ``file:line`` on bad input.
+    """
+    path = Path(path)
+    folder = path.parent if path.is_file() else path
+    size_of = size_of or read_header_size
+    yaml_path = path if path.is_file() and path.suffix in (".yaml", ".yml") else next(
+        (folder / n for n in ("data.yaml", "data.yml") if (folder / n).is_file()), None)
+    classes_txt = folder / "classes.txt"
+    root = folder
+    if yaml_path is not None:
+        data = parse_data_yaml(yaml_path)
+        names = _names_from_yaml(yaml_path, data)
+        base = data.get("path")
+        if isinstance(base, str) and base:
+            p = Path(base)
+            cand = p if p.is_absolute() else folder / p
+            root = cand if cand.is_dir() else folder
+        sources = _split_sources(root, data, yaml_path)
+        if not sources:
+            raise FormatError(f"{yaml_path}: no 'train' or 'val' entry")
+    elif classes_txt.is_file():
+        names = _read_names(classes_txt)
+        if not names:
+            raise FormatError(f"{classes_txt}: empty class list")
+        img_dir = folder / "images" if (folder / "images").is_dir() else folder
+        sources = [("", _images_under(img_dir))]
+    else:
+        raise FormatError(f"{folder}: not a YOLO dataset (no data.yaml or classes.txt)")
+    if len(set(names)) != len(names) or any(not n.strip() for n in names):
+        raise FormatError(f"{yaml_path or classes_txt}: class names must be unique and non-empty")
+    records: list[ImageRecord] = []
+    split: dict[str, str] = {}
+    seen: set[str] = set()
+    for part, images in sources:
+        for image in images:
+            rel = relpath_posix(image, root)
+            if rel in seen:
+                if split.get(rel) != part:
+                    split.pop(rel, None)  # listed in train and val: no split
+                continue
+            seen.add(rel)
+            label = label_path_of(image)
+            try:
+                size = size_of(image)
+            except OSError as exc:
+                raise FormatError(f"{image}: cannot read the image ({exc.strerror or exc})") from None
+            if size is None:
+                raise FormatError(f"{image}: cannot read the image size (needed to convert normalised boxes)")
+            if label.is_file():
+                rec = parse_label_file(label, names, size[0], size[1], rel)
+            else:
+                rec = ImageRecord(path=rel, width=size[0], height=size[1])
+            records.append(rec)
+            if part in ("train", "val"):
+                split[rec.key] = part
+    return Dataset(root=root, label_map=LabelMap(names), images=records, format="yolo", source=path,
+                   split=split)
+
+
+# -- writing ------------------------------------------------------------------------
+def yolo_lines(record: ImageRecord, label_map: LabelMap) -> str:
+    """The label file text of one record (empty for no boxes)."""
+    if record.width is None or record.height is None:
+        raise FormatError(f"{record.key}: image size unknown; cannot normalise YOLO boxes")
+    w, h = float(record.width), float(record.height)
+    lines = []
+    for ann in record.annotations:
+        if ann.label not in label_map:
+            raise FormatError(f"{record.key}: label {ann.label!r} is not in the label map")
+        cx, cy = ann.box.center
+        lines.append(f"{label_map.id_of(ann.label) - 1} {cx / w:.12g} {cy / h:.12g} "
+                     f"{ann.box.width / w:.12g} {ann.box.height / h:.12g}\n")
+    return "".join(lines)
+
+
+def yolo_layout(stem: str, suffix: str, part: str | None) -> tuple[str, str]:
+    """``(image, label)`` paths (relative to the dataset folder) of one item."""
+    sub = f"{part}/" if part else ""
+    return f"images/{sub}{stem}{suffix}", f"labels/{sub}{stem}.txt"
+
+
+def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None) -> Path:
+    """Write labels, ``classes.txt`` and ``data.yaml`` under ``out_dir``.
+
+    Images must be (or be put, by the exporter) at ``images/<split>/<stem><ext>``;
+    the split of a record is ``dataset.split.get(key)`` (no split: ``images/``).
+    """
+    out_dir = Path(out_dir)
+    stems = stems or unique_stems(dataset.images)
+    parts = sorted({p for p in dataset.split.values() if p}) if dataset.split else []
+    for rec, stem in zip(dataset.images, stems):
+        part = dataset.split.get(rec.key) if parts else None
+        _, label_rel = yolo_layout(stem, Path(rec.path).suffix, part)
+        label = out_dir / label_rel
+        label.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(label, yolo_lines(rec, dataset.label_map))
+    atomic_write_text(out_dir / "classes.txt", "".join(f"{n}\n" for n in dataset.label_map))
+    if parts:
+        train, val = "images/train", "images/val"
+        for folder in ("images/train", "images/val", "labels/train", "labels/val"):
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)  # an empty part stays a part
+    else:
+        train = val = "images"
+    names = ", ".join(json.dumps(n, ensure_ascii=False) for n in dataset.label_map)
+    yaml = (
+        "# YOLO dataset written by Faster R-CNN Studio\n"
+        f"path: {json.dumps(os.path.abspath(out_dir), ensure_ascii=False)}\n"
+        f"train: {train}\n"
+        f"val: {val}\n"
+        f"nc: {len(dataset.label_map)}\n"
+        f"names: [{names}]\n"
+    )
+    atomic_write_text(out_dir / "data.yaml", yaml)
+    return out_dir
+
+
+__all__ = [
+    "YOLO_IMAGE_EXTENSIONS", "label_path_of", "parse_data_yaml", "parse_label_file", "read_yolo",
+    "write_yolo", "yolo_layout", "yolo_lines",
+]

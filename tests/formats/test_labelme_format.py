@@ -1,0 +1,66 @@
+"""LabelMe import: rectangles (corners in any order), other shapes skipped, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detector_app.domain import Box
+from detector_app.domain.errors import FormatError
+from detector_app.formats import detect_format, load_dataset
+
+
+def _file(folder: Path, name: str = "a.json", **over: Any) -> Path:
+    data: dict[str, Any] = {
+        "version": "5.2.1", "flags": {}, "imagePath": "../pics/a.jpg", "imageData": None,
+        "imageWidth": 100, "imageHeight": 50,
+        "shapes": [
+            {"label": "dog", "points": [[30, 40], [10, 5]], "shape_type": "rectangle", "flags": {}},
+            {"label": "cat", "points": [[1, 1], [5, 1], [3, 4]], "shape_type": "polygon"},
+            {"label": "cat", "points": [[-5, 1], [20, 60]], "shape_type": "rectangle"},
+        ],
+    }
+    data.update(over)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_rectangles_imported_polygons_skipped(tmp_path: Path) -> None:
+    _file(tmp_path / "ann")
+    assert detect_format(tmp_path / "ann") == "labelme"
+    ds = load_dataset(tmp_path / "ann")
+    assert ds.format == "labelme" and ds.label_map.names == ["dog", "cat"]
+    rec = ds.images[0]
+    assert (ds.root / rec.path).resolve() == (tmp_path / "pics" / "a.jpg").resolve()
+    assert [(a.label, a.box) for a in rec.annotations] == [("dog", Box(10, 5, 30, 40)), ("cat", Box(0, 1, 20, 50))]
+    assert "1 non-rectangle shape(s) skipped" in ds.warnings[0]
+
+
+@pytest.mark.parametrize("over, expected", [
+    ({"imagePath": None}, "missing 'imagePath'"),
+    ({"imageWidth": "100"}, "width must be a positive integer"),
+    ({"shapes": {}}, "'shapes' must be a list"),
+    ({"shapes": [{"label": "a", "points": [[1, 1]], "shape_type": "rectangle"}]}, r"shapes\[0\]: a rectangle needs"),
+    ({"shapes": [{"label": "", "points": [[1, 1], [2, 2]], "shape_type": "rectangle"}]}, "empty 'label'"),
+    ({"shapes": [{"label": "a", "points": [[1, 1], [1, 5]], "shape_type": "rectangle"}]}, "degenerate box"),
+    ({"shapes": [{"label": "a", "points": [[200, 1], [300, 5]], "shape_type": "rectangle"}]}, "outside"),
+])
+def test_malformed(tmp_path: Path, over: dict[str, Any], expected: str) -> None:
+    _file(tmp_path, **over)
+    with pytest.raises(FormatError, match=r"a\.json: .*" + expected):
+        load_dataset(tmp_path, "labelme")
+
+
+def test_bad_json_and_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('{"shapes": [\n')
+    with pytest.raises(FormatError, match=r"a\.json: invalid JSON at line 2"):
+        load_dataset(tmp_path, "labelme")
+    _file(tmp_path, "a.json")
+    _file(tmp_path, "b.json")
+    with pytest.raises(FormatError, match=r"b\.json: image .*a\.jpg is already annotated by a\.json"):
+        load_dataset(tmp_path, "labelme")
