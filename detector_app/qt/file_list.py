@@ -127,7 +127,7 @@ class FileList(QWidget):
         self._filter = QComboBox()
         self._filter.addItem("All items", None)
         for state in ItemState:
-            self._filter.addItem(state_icon(state), STATE_TEXT[state].capitalize(), state)
+            self._filter.addItem(state_icon(state), STATE_TEXT[state].capitalize(), state.value)
         self._summary = QLabel()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -168,7 +168,7 @@ class FileList(QWidget):
         self._view.blockSignals(False)
 
     def set_filter(self, state: ItemState | None) -> None:
-        i = self._filter.findData(state)
+        i = self._filter.findData(None if state is None else ItemState(state).value)
         self._filter.setCurrentIndex(max(i, 0))
 
     # -- queries ---------------------------------------------------------------
@@ -191,7 +191,8 @@ class FileList(QWidget):
     # -- internals ---------------------------------------------------------------
     def _filter_changed(self, _i: int) -> None:
         current = self.current_index()
-        state = self._filter.currentData()
+        data = self._filter.currentData()
+        state = None if data is None else ItemState(data)  # Qt hands the str value back
         self._model.set_filter(state)
         self.set_current(current)
         self._update_summary()

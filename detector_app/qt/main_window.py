@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.panels.video)
         self.setCentralWidget(central)
         build_menus(self, self.actions, self.createPopupMenu())
+        self.addActions([self.actions[f"label_{i}"] for i in range(1, 10)])  # in no menu: keys only
         for name in CANVAS_ONLY:
             self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             central.addAction(self.actions[name])
@@ -323,9 +324,10 @@ class MainWindow(QMainWindow):
         t = event.type()
         if obj is self.canvas and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Space:
             if t == QEvent.Type.ShortcutOverride:
-                event.accept()  # the canvas gets the key (Space+drag pans) ...
+                event.accept()  # no shortcut: the canvas gets the key (Space+drag pans) ...
                 if not event.isAutoRepeat():
                     self._space = {"down": True, "dragged": False}
+                return True
             elif t == QEvent.Type.KeyRelease and not event.isAutoRepeat() and self._space["down"]:
                 dragged = self._space["dragged"]
                 self._space = {"down": False, "dragged": False}

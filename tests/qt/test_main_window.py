@@ -1,0 +1,294 @@
+"""The real MainWindow, offscreen: open a folder, detect on the worker, overlays,
+the stepper on a known trace, live thresholds, editing through the canvas
+signals with undo/redo and autosave, keys, worker errors, UI latency."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+
+from detector_app.app.jobs import ModelInfo
+from detector_app.app.session import OVERLAYS
+from detector_app.app.settings import Settings
+from detector_app.app.store import DB_NAME, STORE_DIR
+from detector_app.domain.annotations import AnnotationSource, ItemState
+from detector_app.domain.boxes import Box
+from detector_app.qt.main_window import MainWindow
+from detector_app.qt.worker import InferenceWorker
+from tests.app.test_jobs import make_tiny_checkpoint
+from tests.qt.conftest import FAKE, anchor_index, make_fake_trace
+
+W, H = 300, 200  # the fake trace's image size
+
+
+def write_images(root: Path, n: int = 3, size: tuple[int, int] = (W, H)) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        img = np.full((size[1], size[0], 3), 30 + 40 * i, np.uint8)
+        cv2.rectangle(img, (20, 20), (size[0] // 2, size[1] // 2), (200, 60, 60), -1)
+        assert cv2.imwrite(str(root / f"img{i}.png"), img)
+    return root
+
+
+class FakeModel:
+    """Returns the documented fake trace; can be told to fail or to be slow."""
+
+    def __init__(self) -> None:
+        self.trace = make_fake_trace()
+        self.fail = False
+        self.delay = 0.0
+        self.calls = 0
+
+    def __call__(self, rgb: np.ndarray):
+        self.calls += 1
+        time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return self.trace
+
+
+@pytest.fixture
+def fake_model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, fake_model: FakeModel):
+    worker = InferenceWorker()
+    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
+    win = MainWindow(worker=worker, settings=Settings(tmp_path / "settings.json"))
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_paths([str(write_images(tmp_path / "proj"))])
+    qtbot.waitUntil(lambda: win.session.trace is not None, timeout=5000)
+    yield win
+    win.close()
+    assert worker.stop()
+
+
+def saved(root: Path) -> dict[str, dict]:
+    db = sqlite3.connect(str(root / STORE_DIR / DB_NAME))
+    try:
+        return {k: json.loads(v) for k, v in db.execute("SELECT key, data FROM records")}
+    finally:
+        db.close()
+
+
+def test_open_folder_detects_and_shows_everything(window):
+    ss, c, p = window.session, window.canvas, window.panels
+    assert p.file_list.visible_names() == ["img0.png", "img1.png", "img2.png"]
+    assert p.file_list.current_index() == 0
+    assert c.overlays.image_size == (W, H)
+    assert c.overlays.trace is ss.trace
+    np.testing.assert_array_equal(c.overlays.result.scores, ss.result.scores)  # score 0.5: cat, dog
+    assert ss.result.scores.tolist() == pytest.approx([0.9, 0.8])
+    assert ss.item_state(0) is ItemState.DETECTED
+    assert p.label_list.labels() == ["cat", "dog"]
+    assert "2 detection(s)" in window.statusBar().currentMessage()
+    rows = dict(p.stats.rows())
+    assert rows["  proposals (after RPN NMS)"] == "6" and rows["  detections"] == "2"
+    assert rows["  below score threshold"] == "2"  # p2 and p5 (0.30) under the 0.5 slider
+    assert [name for name, _ in p.legend.entries()] == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("name", list(OVERLAYS))
+def test_each_overlay_toggle_reaches_canvas_and_session(window, name):
+    act = window.actions[f"overlay_{name}"]
+    before = window.session.overlays[name]
+    assert act.isChecked() == before == window.canvas.layer_visible(name)
+    act.trigger()
+    assert window.session.overlays[name] is (not before)
+    assert window.canvas.layer_visible(name) is (not before)
+    assert act.isChecked() is (not before)
+    window.session.set_overlay(name, before)  # model -> view: the action follows
+    assert act.isChecked() is before and window.canvas.layer_visible(name) is before
+
+
+def test_stepper_shows_anchor_and_fate_and_follows_thresholds(window, qtbot):
+    p, c = window.panels, window.canvas
+    stepper = p.stepper
+    stepper.set_current(3)
+    row, col, a = FAKE[3]
+    assert f"#{anchor_index(row, col, a)}" in stepper.info_text()
+    assert f"row {row}, col {col}" in stepper.info_text()
+    assert stepper.fate_text() == "suppressed by NMS (detection 0)"
+    assert c.overlays.highlighted == 3  # stepper -> canvas highlight
+    stepper.set_current(5)
+    assert stepper.fate_text() == "dropped: below score threshold"  # cat 0.30 < 0.5
+    p.score.setValue(5)  # the live slider: 0.05, no network run
+    assert window.session.score_thresh == pytest.approx(0.05)
+    assert stepper.fate_text() == "dropped: over the detections-per-image cap"
+    assert p.score_label.text() == "0.05"
+    c.proposalClicked.emit(1)  # canvas -> stepper
+    assert stepper.current() == 1 and c.overlays.highlighted == 1
+    assert stepper.fate_text() == "became detection 1"
+    c.detectionClicked.emit(0)
+    assert stepper.current() == 0 and window.session.selected_detection == 0
+
+
+def test_nms_slider_changes_fates_live(window):
+    p, ss = window.panels, window.session
+    p.score.setValue(5)
+    p.stepper.set_current(3)
+    assert p.stepper.fate_text() == "suppressed by NMS (detection 0)"
+    p.nms.setValue(99)  # p3 no longer overlaps "too much": it survives NMS, then meets the cap of 2
+    assert ss.nms_thresh == pytest.approx(0.99) and p.nms_label.text() == "0.99"
+    assert p.stepper.fate_text() == "dropped: over the detections-per-image cap"
+    assert window.canvas.overlays.result is ss.result
+    assert dict(p.stats.rows())["  over the per-image cap"] == "2"
+
+
+def test_edit_box_through_canvas_signals_undo_redo_and_autosave(window, qtbot, tmp_path):
+    ss, c = window.session, window.canvas
+    c.annotationDrawn.emit(Box(10, 20, 60, 90))
+    (ann,) = ss.record.annotations
+    assert ann.label == "cat" and c.overlays.annotations.box_of(ann.id) == Box(10, 20, 60, 90)
+    assert c.selected_annotation == ann.id
+    c.annotationEdited.emit(ann.id, Box(30, 20, 80, 90))
+    assert ss.record.annotations[0].box == Box(30, 20, 80, 90)
+    assert c.overlays.annotations.box_of(ann.id) == Box(30, 20, 80, 90)
+    assert window.panels.file_list.summary() == "3 of 3 shown \u2014 2 not seen, 1 edited"
+    window.actions["undo"].trigger()
+    assert c.overlays.annotations.box_of(ann.id) == Box(10, 20, 60, 90)
+    window.actions["undo"].trigger()
+    assert c.overlays.annotations.box_of(ann.id) is None and ss.record.annotations == []
+    assert not window.actions["undo"].isEnabled() and window.actions["redo"].isEnabled()
+    window.actions["redo"].trigger()
+    window.actions["redo"].trigger()
+    assert c.overlays.annotations.box_of(ann.id) == Box(30, 20, 80, 90)
+    qtbot.waitUntil(lambda: ss.store.saved_seq == ss.store.seq, timeout=1000)
+    assert saved(tmp_path / "proj")["img0.png"]["annotations"][0]["box"] == [30, 20, 80, 90]
+    c.annotationDeleteRequested.emit(ann.id)
+    assert ss.record.annotations == []
+
+
+def test_keys_drive_the_session(window, qtbot):
+    ss, c = window.session, window.canvas
+    c.setFocus()
+    ss.select_detection(1)
+    qtbot.keyClick(c, Qt.Key.Key_Return)  # accept the selected detection
+    (ann,) = ss.record.annotations
+    assert ann.label == "dog" and ann.source is AnnotationSource.MODEL
+    qtbot.keyClick(c, Qt.Key.Key_1)  # relabel the (now selected) annotation
+    assert ss.record.annotations[0].label == "cat"
+    qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)  # accept all
+    assert sorted(a.label for a in ss.record.annotations) == ["cat", "cat", "dog"]
+    qtbot.keyClick(c, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(ss.record.annotations) == 1
+    qtbot.keyClick(c, Qt.Key.Key_Delete)
+    assert ss.record.annotations == []
+    qtbot.keyClick(c, Qt.Key.Key_W)
+    assert c.draw_mode and window.actions["draw"].isChecked()
+    qtbot.keyClick(c, Qt.Key.Key_Escape)  # the canvas leaves draw mode; the action follows
+    assert not c.draw_mode and not window.actions["draw"].isChecked()
+    qtbot.keyClick(c, Qt.Key.Key_D)
+    assert ss.index == 1 and window.panels.file_list.current_index() == 1
+    qtbot.keyClick(c, Qt.Key.Key_A)
+    assert ss.index == 0
+
+
+def test_space_verifies_and_goes_next_but_space_drag_pans(window, qtbot):
+    ss, c = window.session, window.canvas
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_Space)
+    assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 1
+    qtbot.keyPress(c, Qt.Key.Key_Space)
+    qtbot.mousePress(c.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(50, 50))
+    qtbot.mouseRelease(c.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(80, 60))
+    qtbot.keyRelease(c, Qt.Key.Key_Space)
+    assert ss.index == 1 and ss.item_state(1) is not ItemState.VERIFIED
+
+
+def test_file_list_filter_and_click(window, qtbot):
+    p, ss = window.panels, window.session
+    ss.verify_and_next()
+    p.file_list.set_filter(ItemState.VERIFIED)
+    assert p.file_list.visible_names() == ["img0.png"]
+    p.file_list.set_filter(None)
+    p.file_list.itemActivated.emit(2)
+    assert ss.index == 2 and ss.key == "img2.png"
+
+
+def test_worker_error_reaches_status_bar_and_log_and_app_survives(window, qtbot, fake_model):
+    fake_model.fail = True
+    window.actions["detect"].trigger()
+    qtbot.waitUntil(lambda: bool(window.panels.log.errors()), timeout=5000)
+    assert "CUDA out of memory (simulated)" in window.statusBar().currentMessage()
+    assert window.panels.log.errors()[-1] == "img0.png: RuntimeError: CUDA out of memory (simulated)"
+    assert window.worker.isRunning()
+    fake_model.fail = False
+    calls = fake_model.calls
+    window.session.go_to(1)
+    qtbot.waitUntil(lambda: fake_model.calls > calls and window.session.trace is not None, timeout=5000)
+
+
+def test_ui_stays_responsive_while_the_model_is_slow(window, qtbot, fake_model):
+    fake_model.delay = 0.5
+    clock = QElapsedTimer()
+    clock.start()
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    timer.start()
+    calls = fake_model.calls
+    window.session.go_to(1)
+    window.session.go_to(2)
+    qtbot.waitUntil(lambda: fake_model.calls >= calls + 2 and window.session.trace is not None, timeout=10000)
+    timer.stop()
+    assert clock.elapsed() >= 900
+    gaps = np.diff(ticks)
+    assert gaps.max() < 100, f"UI stalled {gaps.max()} ms"
+
+
+def test_settings_are_saved_on_close(qtbot, tmp_path, fake_model):
+    worker = InferenceWorker()
+    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
+    settings = Settings(tmp_path / "settings.json")
+    win = MainWindow(worker=worker, settings=settings)
+    qtbot.addWidget(win)
+    win.panels.score.setValue(30)
+    win.actions["overlay_grid"].trigger()
+    win.close()
+    worker.stop()
+    again = Settings(tmp_path / "settings.json")
+    assert again.get("score_thresh") == pytest.approx(0.3)
+    assert again.get("overlays")["grid"] is True
+
+
+def test_real_tiny_model_end_to_end(qtbot, tmp_path):
+    """A random-weight ``small`` checkpoint loaded by the worker, 128x96 images."""
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    folder = write_images(tmp_path / "proj", 2, (128, 96))
+    win = MainWindow(model=str(ckpt), device="cpu", settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.show()
+    win.open_initial([str(folder)])
+    qtbot.waitUntil(lambda: win.session.trace is not None, timeout=30000)
+    trace = win.session.trace
+    assert trace.image_size == (96, 128) and trace.class_names == ["__background__", "cat", "dog"]
+    assert win.panels.model_label.text() == "tiny.pt (cpu)"
+    assert win.panels.model_picker.current_model() == str(ckpt)
+    assert win.canvas.overlays.trace is trace
+    assert win.panels.stepper.current() == 0 and trace.num_proposals > 0
+    win.close()
+    assert not win.worker.isRunning()
+
+
+def test_missing_bundled_model_is_reported(qtbot, tmp_path, monkeypatch):
+    from detector_app.app import jobs
+
+    monkeypatch.setattr(jobs, "bundled_model_path", lambda: tmp_path / "nope" / "default.pt")
+    win = MainWindow(settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.load_model(None)
+    assert "bundled model" in win.statusBar().currentMessage()
+    assert "nope/default.pt" in win.panels.log.errors()[0]
+    win.close()
