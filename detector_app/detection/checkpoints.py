@@ -126,8 +126,11 @@ def save_checkpoint(
 
 
 # -- reading -----------------------------------------------------------------
-def read_file(path: str | Path) -> Any:
-    """``torch.load(path, map_location="cpu", weights_only=True)`` with clear errors."""
+def read_file(path: str | Path, mmap: bool = False) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with clear errors.
+
+    ``mmap`` maps tensor data instead of reading it (cheap peeking; zip-format files only).
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such model file")
@@ -136,7 +139,10 @@ def read_file(path: str | Path) -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        if mmap:
+            with open(path, "rb") as fh:
+                mmap = fh.read(2) == b"PK"
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
@@ -325,6 +331,38 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
     return LoadedModel(_place(model, device), config, names, meta, path, kind)
 
 
+@dataclass
+class CheckpointInfo:
+    """What a model file holds, read without loading the weights into a model."""
+
+    path: Path
+    kind: str  # "checkpoint" | "torchvision"
+    builder: str
+    num_classes: int
+    class_names: list[str]
+    meta: dict[str, Any]
+    size_bytes: int
+
+
+def peek_checkpoint(path: str | Path) -> CheckpointInfo:
+    """Builder, classes and meta of a model file (tensor data memory-mapped, not read)."""
+    path = Path(path)
+    obj = read_file(path, mmap=True)
+    size = path.stat().st_size
+    if isinstance(obj, dict) and "format" in obj:
+        config, names, _state, meta = _validate(obj, str(path))
+        return CheckpointInfo(path, "checkpoint", config.builder, config.num_classes, names, meta, size)
+    if _is_bare_state_dict(obj):
+        try:
+            builder, n = detect_torchvision_builder(obj, path.name)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        names = list(COCO_CATEGORIES) if n == len(COCO_CATEGORIES) else [
+            "__background__", *(f"class {i}" for i in range(1, n))]
+        return CheckpointInfo(path, "torchvision", builder, n, names, {}, size)
+    raise CheckpointError(f"{path}: not a model checkpoint")
+
+
 def model_from_builder(builder: str, num_classes: int | None = None,
                        device: torch.device | str | None = None, seed: int = 0) -> LoadedModel:
     """A model with random weights (seeded), for experiments; class names are placeholders."""
@@ -337,7 +375,7 @@ def model_from_builder(builder: str, num_classes: int | None = None,
 
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "COCO_CATEGORIES", "CheckpointError", "LoadedModel", "checkpoint_dict",
-    "detect_torchvision_builder", "load_checkpoint", "load_state_into", "model_from_builder",
+    "CHECKPOINT_FORMAT", "COCO_CATEGORIES", "CheckpointError", "CheckpointInfo", "LoadedModel", "checkpoint_dict",
+    "detect_torchvision_builder", "load_checkpoint", "load_state_into", "model_from_builder", "peek_checkpoint",
     "read_file", "save_checkpoint",
 ]

@@ -1,0 +1,114 @@
+"""``detector-app detect``: run a model over images, write COCO results JSON and overlays."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "detect objects in images or folders of images; COCO results JSON, PNG overlays, a summary table"
+
+EPILOG = """\
+exit status: 0 when every image was processed, 1 when some were skipped (each is
+reported on stderr with the reason), 2 on an error such as a missing model.
+--model takes a checkpoint file, a torchvision weight file (e.g. from the torch
+hub cache), a file name inside the hub cache, or a builder name (random weights,
+for experiments). Without --model the bundled models/default.pt is used."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIRS", help="image files and/or folders of images")
+    parser.add_argument("--model", default=None, help="checkpoint path or builder name (default: bundled model)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    parser.add_argument("--score-thresh", type=float, default=None, metavar="F",
+                        help="keep detections scoring above F (default: the model's, usually 0.05)")
+    parser.add_argument("--json", metavar="OUT", help="write COCO detection results here")
+    parser.add_argument("--save-overlays", metavar="DIR", help="write <name>.png with the detections drawn")
+    parser.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only; ignored on CPU)")
+    parser.add_argument("--recursive", action="store_true", help="also search sub-folders of folder inputs")
+
+
+def _summary(results: list, class_names: list[str]) -> str:
+    """A plain-text table: one row per image, then totals."""
+    from collections import Counter
+
+    rows = [("#", "file", "size", "dets", "top classes", "ms")]
+    for r in results:
+        if not r.ok:
+            rows.append((str(r.image_id), r.path.name, "-", "-", "SKIPPED", "-"))
+            continue
+        counts = Counter(class_names[int(lab)] if int(lab) < len(class_names) else str(lab) for lab in r.labels)
+        top = ", ".join(f"{n} x{c}" for n, c in counts.most_common(3)) or "-"
+        rows.append((str(r.image_id), r.path.name, f"{r.width}x{r.height}", str(r.num_detections), top,
+                     f"{r.seconds * 1000:.0f}"))
+    widths = [min(max(len(row[i]) for row in rows), 40) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell[:40].ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    done = [r for r in results if r.ok]
+    total_dets = sum(r.num_detections for r in done)
+    secs = sum(r.seconds for r in done)
+    lines.append(f"{len(done)} image(s), {total_dets} detection(s), {len(results) - len(done)} skipped, "
+                 f"{secs:.2f} s ({secs / max(len(done), 1) * 1000:.0f} ms/image)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    import warnings
+    from pathlib import Path
+
+    import cv2
+
+    from detector_app.detection.builders import select_device
+    from detector_app.detection.hub import load_model
+    from detector_app.detection.inference import coco_results, collect_images, detect_images
+    from detector_app.detection.overlay import draw_detections
+    from detector_app.domain.errors import UserError
+    from detector_app.domain.fsutil import atomic_write_bytes, atomic_write_text
+    from detector_app.textprogress import TextProgressBar
+
+    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
+        raise UserError(f"--score-thresh must be between 0 and 1, got {args.score_thresh}")
+    paths = collect_images(args.inputs, recursive=args.recursive)
+    device = select_device(args.device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_model(args.model, device)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.amp and device.type != "cuda":
+        print("warning: --amp needs a CUDA device; running in fp32", file=sys.stderr)
+    overlay_dir = Path(args.save_overlays) if args.save_overlays else None
+    if overlay_dir is not None:
+        overlay_dir.mkdir(parents=True, exist_ok=True)
+
+    names = loaded.class_names
+    results = []
+    used: set[str] = set()
+    bar = TextProgressBar("detect")
+    for r in detect_images(loaded, paths, score_thresh=args.score_thresh, device=device, amp=args.amp,
+                           keep_images=overlay_dir is not None, progress=bar):
+        if not r.ok:
+            print(f"skipped: {r.error}", file=sys.stderr)
+        elif overlay_dir is not None and r.image is not None:
+            stem = r.path.stem
+            name = f"{stem}.png" if f"{stem}.png" not in used else f"{stem}_{r.image_id}.png"
+            used.add(name)
+            drawn = draw_detections(r.image, r.boxes, r.labels, r.scores, names)
+            ok, buf = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise UserError(f"{overlay_dir / name}: cannot encode the overlay as PNG")
+            atomic_write_bytes(overlay_dir / name, buf.tobytes())
+            r.image = None  # free the pixels
+        results.append(r)
+
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, json.dumps(coco_results(results, names), indent=1))
+    print(_summary(results, names))
+    if args.json:
+        print(f"wrote {args.json}")
+    if overlay_dir is not None:
+        print(f"overlays in {overlay_dir}")
+    return 0 if all(r.ok for r in results) else 1
