@@ -336,3 +336,26 @@ def test_overlays_and_unknown_overlay(session, folder):
     assert session.overlays["proposals"] and rec.names().count("overlays") == 1
     with pytest.raises(KeyError, match="unknown overlay"):
         session.set_overlay("heatmap", True)
+
+
+def test_anchor_labels_follow_the_annotations(session, folder):
+    session.open_paths([folder])
+    trace = make_fake_trace()
+    session.on_trace("a.png", trace)
+    rec = Recorder(session)
+    assert session.anchor_labels is None  # overlay off: nothing computed
+    session.set_overlay("anchor_labels", True)
+    assert session.anchor_labels is not None and (session.anchor_labels == 0).all()  # no boxes: all negative
+    target = 123
+    x1, y1, x2, y2 = (float(v) for v in trace.anchors[target])
+    session.choose_label("cat")
+    ident = session.add_box(Box(max(x1, 0), max(y1, 0), min(x2, W), min(y2, H)))
+    labels = session.anchor_labels
+    assert labels.shape == (trace.num_anchors,) and labels.dtype == np.int8
+    assert labels[target] == 1  # the anchor the box came from is positive
+    assert set(np.unique(labels)) <= {-1, 0, 1}
+    session.delete_annotation(ident)
+    assert (session.anchor_labels == 0).all()
+    assert rec.names().count("anchor_labels") == 3
+    session.set_overlay("anchor_labels", False)
+    assert session.anchor_labels is None
