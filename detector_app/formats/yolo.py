@@ -312,11 +312,14 @@ def yolo_layout(stem: str, suffix: str, part: str | None) -> tuple[str, str]:
     return f"images/{sub}{stem}{suffix}", f"labels/{sub}{stem}.txt"
 
 
-def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None) -> Path:
+def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None,
+               final_dir: str | Path | None = None) -> Path:
     """Write labels, ``classes.txt`` and ``data.yaml`` under ``out_dir``.
 
     Images must be (or be put, by the exporter) at ``images/<split>/<stem><ext>``;
     the split of a record is ``dataset.split.get(key)`` (no split: ``images/``).
+    ``final_dir`` is where the folder will end up (for ``path:`` in
+    ``data.yaml``) when ``out_dir`` is a temporary folder renamed later.
     """
     out_dir = Path(out_dir)
     stems = stems or unique_stems(dataset.images)
@@ -337,7 +340,7 @@ def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = 
     names = ", ".join(json.dumps(n, ensure_ascii=False) for n in dataset.label_map)
     yaml = (
         "# YOLO dataset written by Faster R-CNN Studio\n"
-        f"path: {json.dumps(os.path.abspath(out_dir), ensure_ascii=False)}\n"
+        f"path: {json.dumps(os.path.abspath(final_dir or out_dir), ensure_ascii=False)}\n"
         f"train: {train}\n"
         f"val: {val}\n"
         f"nc: {len(dataset.label_map)}\n"

@@ -1,0 +1,307 @@
+"""Export a project (or any records) as a COCO, Pascal VOC or YOLO dataset.
+
+``export_dataset(source, fmt, out_dir, options, progress, cancel)`` is a long
+job (see ``domain/progress.py``). What it does, by :class:`ExportOptions`:
+
+* which images: records a person touched (``edited`` / ``verified``, or with
+  annotations); ``verified_only`` keeps only ``verified`` ones. Images never
+  reviewed are left out. Missing image files are skipped and listed.
+* which boxes: all annotations, except that ``include_model_boxes=False``
+  drops accepted-but-unchanged model boxes (source ``model``) on images not
+  verified (verifying an image confirms its boxes).
+* split: ``split=0.8`` puts a seeded random 80 % in ``train``, the rest in
+  ``val`` (the same seed gives the same split); ``None`` writes no split.
+* images: ``copy`` (default), ``symlink``, or ``relative`` (annotation
+  files refer to the originals by relative path; not possible for YOLO,
+  whose labels sit beside the images). Video frames are always written out
+  as PNG files (``frames/`` or the format's image folder).
+
+Layouts: COCO ``annotations.json`` + ``images/`` (with a split, one such
+dataset in ``train/`` and one in ``val/``); VOC ``Annotations/``,
+``JPEGImages/``, ``ImageSets/Main/``; YOLO ``images/``, ``labels/``,
+``data.yaml``, ``classes.txt``.
+
+The export is atomic as a whole: everything is written into a temporary
+sibling folder renamed to ``out_dir`` at the end; a cancel or an error
+leaves no partial output (and an existing ``out_dir`` untouched unless
+``overwrite``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemState
+from detector_app.domain.errors import MediaError, UserError
+from detector_app.domain.labels import LabelMap
+from detector_app.domain.progress import ProgressFn, check_cancel, report
+from detector_app.formats import Dataset, unique_stems, write_coco, write_voc, write_yolo
+from detector_app.formats.dataset import WRITABLE_FORMATS
+from detector_app.formats.yolo import yolo_layout
+from detector_app.media.images import write_image
+from detector_app.media.imagesize import image_size
+from detector_app.media.video import VideoReader
+
+IMAGE_MODES = ("copy", "symlink", "relative")
+
+
+class ExportError(UserError):
+    """An export that cannot be done as asked (names the folder and the reason)."""
+
+
+@dataclass
+class ExportOptions:
+    """How to export; see the module docstring."""
+
+    split: float | None = None
+    seed: int = 0
+    verified_only: bool = False
+    include_model_boxes: bool = False
+    image_mode: str = "copy"
+    overwrite: bool = False
+
+    def validate(self, fmt: str) -> None:
+        if self.split is not None and not 0.0 < float(self.split) < 1.0:
+            raise ExportError(f"split must be between 0 and 1 (the train fraction), got {self.split}")
+        if self.image_mode not in IMAGE_MODES:
+            raise ExportError(f"unknown image mode {self.image_mode!r}; use one of {', '.join(IMAGE_MODES)}")
+        if fmt == "yolo" and self.image_mode == "relative":
+            raise ExportError("YOLO needs the images inside the dataset (labels sit beside them): "
+                              "use copy or symlink")
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    out_dir: Path
+    format: str
+    images: int = 0
+    annotations: int = 0
+    split_counts: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.split_counts.items()))
+        text = f"{self.images} images, {self.annotations} boxes as {self.format} in {self.out_dir}"
+        text += f" ({parts})" if parts else ""
+        return text + (f"; {len(self.skipped)} skipped" if self.skipped else "")
+
+
+# -- choosing what goes out -----------------------------------------------------------
+def _source_records(source: Any, root: Path | None, label_map: LabelMap | None
+                    ) -> tuple[Path, LabelMap, list[ImageRecord], bool]:
+    """``(root, labels, records, from_project)`` of a store, a Project, a Dataset or records."""
+    store = getattr(source, "store", source)
+    if hasattr(store, "records") and hasattr(store, "label_map") and hasattr(store, "root"):
+        return Path(store.root), LabelMap(list(store.label_map.names)), list(store.records()), True
+    if isinstance(source, Dataset):
+        return Path(source.root), LabelMap(list(source.label_map.names)), list(source.images), False
+    if root is None:
+        raise ExportError("exporting plain records needs root= (the folder their paths are relative to)")
+    records = list(source)
+    lm = LabelMap(list(label_map.names)) if label_map is not None else LabelMap()
+    for rec in records:
+        for ann in rec.annotations:
+            lm.add(ann.label)
+    return Path(root), lm, records, False
+
+
+def select_records(records: Sequence[ImageRecord], options: ExportOptions, from_project: bool
+                   ) -> list[ImageRecord]:
+    """The records to export, with the boxes to export (copies; inputs untouched)."""
+    out = []
+    for rec in records:
+        if options.verified_only and rec.state is not ItemState.VERIFIED:
+            continue
+        reviewed = rec.state in (ItemState.EDITED, ItemState.VERIFIED) or bool(rec.annotations)
+        if from_project and not reviewed:
+            continue
+        anns = [a for a in rec.annotations
+                if options.include_model_boxes or rec.state is ItemState.VERIFIED
+                or a.source is not AnnotationSource.MODEL]
+        out.append(ImageRecord(rec.path, rec.width, rec.height, anns, rec.state, rec.frame_index))
+    return out
+
+
+def split_keys(keys: Sequence[str], train_fraction: float, seed: int) -> dict[str, str]:
+    """Seeded train/val assignment; both parts non-empty when there are >= 2 keys."""
+    order = sorted(keys)
+    random.Random(seed).shuffle(order)
+    n_train = int(round(len(order) * train_fraction))
+    if len(order) >= 2:
+        n_train = min(max(n_train, 1), len(order) - 1)
+    return {k: ("train" if i < n_train else "val") for i, k in enumerate(order)}
+
+
+# -- writing ---------------------------------------------------------------------------
+def _place_image(src: Path, dst: Path, mode: str) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "symlink":
+        os.symlink(os.path.relpath(src.resolve(), dst.parent.resolve()), dst)
+    else:
+        shutil.copy2(src, dst)
+
+
+class _Frames:
+    """Reads video frames for export, one open reader per video at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path: str | None = None
+        self.reader: VideoReader | None = None
+
+    def read(self, rec: ImageRecord) -> Any:
+        if self.path != rec.path:
+            self.close()
+            self.reader = VideoReader(self.root / rec.path)
+            self.path = rec.path
+        assert self.reader is not None and rec.frame_index is not None
+        return self.reader.read(rec.frame_index)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+        self.reader, self.path = None, None
+
+
+def _image_dir(fmt: str, part: str | None) -> str:
+    if fmt == "voc":
+        return "JPEGImages"
+    if fmt == "yolo":
+        return str(Path(yolo_layout("x", ".png", part)[0]).parent)
+    return f"{part}/images" if part else "images"
+
+
+def export_dataset(
+    source: Any,
+    fmt: str,
+    out_dir: str | Path,
+    options: ExportOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    root: str | Path | None = None,
+    label_map: LabelMap | None = None,
+) -> ExportResult:
+    """Export ``source`` (ProjectStore, Project, Dataset, or records with ``root``)
+    as ``fmt`` into ``out_dir``. See the module docstring. Raises
+    :class:`ExportError` / :class:`Cancelled`; partial output is removed."""
+    fmt = fmt.lower()
+    options = options or ExportOptions()
+    if fmt not in WRITABLE_FORMATS:
+        raise ExportError(f"cannot export as {fmt!r}; formats: {', '.join(WRITABLE_FORMATS)}")
+    options.validate(fmt)
+    out_dir = Path(out_dir).absolute()
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not options.overwrite:
+        raise ExportError(f"{out_dir}: already exists and is not empty (choose another folder or overwrite)")
+    src_root, labels, records, from_project = _source_records(source, Path(root) if root else None, label_map)
+    chosen = select_records(records, options, from_project)
+    if not chosen:
+        raise ExportError(f"nothing to export from {src_root}: no reviewed images"
+                          + (" that are verified" if options.verified_only else ""))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=str(out_dir.parent)))
+    try:
+        result = _export_into(tmp, out_dir, fmt, src_root, labels, chosen, options, progress, cancel)
+        check_cancel(cancel)
+        _swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: LabelMap,
+                 chosen: list[ImageRecord], options: ExportOptions,
+                 progress: ProgressFn | None, cancel: threading.Event | None) -> ExportResult:
+    result = ExportResult(final, fmt)
+    split = split_keys([r.key for r in chosen], options.split, options.seed) if options.split else {}
+    stems = unique_stems(chosen)
+    frames = _Frames(src_root)
+    placed: list[tuple[ImageRecord, str, str]] = []  # (record with its new path under tmp, stem, old key)
+    total = len(chosen)
+    try:
+        for i, (rec, stem) in enumerate(zip(chosen, stems)):
+            check_cancel(cancel)
+            report(progress, i, total, f"exporting {rec.key}")
+            part = split.get(rec.key)
+            src = src_root / rec.path
+            try:
+                if rec.frame_index is not None:
+                    rgb = frames.read(rec)
+                    rel = f"{_image_dir(fmt, part)}/{stem}.png"
+                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                    write_image(tmp / rel, rgb)
+                    width, height = int(rgb.shape[1]), int(rgb.shape[0])
+                else:
+                    if not src.is_file():
+                        raise MediaError(f"{src}: no such file")
+                    width, height = (rec.width, rec.height) if rec.width and rec.height else image_size(src)
+                    if options.image_mode == "relative":
+                        rel = os.path.relpath(src.absolute(), tmp)  # same depth as the final folder
+                    else:
+                        rel = f"{_image_dir(fmt, part)}/{stem}{src.suffix.lower()}"
+                        _place_image(src, tmp / rel, options.image_mode)
+            except MediaError as exc:
+                result.skipped.append(str(exc))
+                continue
+            new = ImageRecord(Path(rel).as_posix(), width, height, [], rec.state, None)
+            try:
+                new.annotations = [replace(a, box=new.validated_box(a.box)) for a in rec.annotations]
+            except UserError as exc:
+                result.skipped.append(f"{rec.key}: {exc}")
+                continue
+            placed.append((new, stem, rec.key))
+            if part:
+                result.split_counts[part] = result.split_counts.get(part, 0) + 1
+    finally:
+        frames.close()
+    if not placed:
+        raise ExportError(f"nothing exported: {'; '.join(result.skipped[:3])}")
+    report(progress, total, total, "writing annotation files")
+    new_split = {new.key: split[old] for new, _, old in placed if old in split}
+    images = [new for new, _, _ in placed]
+    stems_out = [stem for _, stem, _ in placed]
+    if fmt == "coco":
+        if split:
+            for part in ("train", "val"):
+                sub = [r for r in images if new_split.get(r.key) == part]
+                sub_ds = Dataset(tmp / part, labels, [_rebased(r, part) for r in sub])
+                write_coco(sub_ds, tmp / part / "annotations.json")
+        else:
+            write_coco(Dataset(tmp, labels, images), tmp / "annotations.json")
+    elif fmt == "voc":
+        write_voc(Dataset(tmp, labels, images, split=new_split), tmp, stems_out)
+    else:
+        write_yolo(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, final_dir=final)
+    result.images = len(images)
+    result.annotations = sum(len(r.annotations) for r in images)
+    return result
+
+
+def _rebased(rec: ImageRecord, part: str) -> ImageRecord:
+    """A record whose path is relative to ``tmp/part`` instead of ``tmp``."""
+    path = rec.path[len(part) + 1:] if rec.path.startswith(f"{part}/") else f"../{rec.path}"
+    return ImageRecord(path, rec.width, rec.height, rec.annotations, rec.state, None)
+
+
+__all__ = ["ExportError", "ExportOptions", "ExportResult", "IMAGE_MODES", "export_dataset", "select_records",
+           "split_keys"]
