@@ -164,8 +164,11 @@ class ProjectStore:
                 raise StoreError(f"{self.root}: read-only project folder: {self.read_only_reason}")
             self.read_only = True
             if self.db_path.is_file():
-                uri = "file:" + urllib.parse.quote(str(self.db_path)) + "?mode=ro&immutable=1"
-                self._load(lambda: sqlite3.connect(uri, uri=True), keep=False)
+                base = "file:" + urllib.parse.quote(str(self.db_path))
+                try:  # sees committed WAL content (another instance may be writing)
+                    self._load(lambda: sqlite3.connect(base + "?mode=ro", uri=True), keep=False)
+                except StoreError:  # a truly read-only folder: no -shm file can be made
+                    self._load(lambda: sqlite3.connect(base + "?mode=ro&immutable=1", uri=True), keep=False)
             return
         self._lock_file = ProjectLock(self.store_dir, self.root)
         self._lock_file.acquire()

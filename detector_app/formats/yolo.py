@@ -291,6 +291,11 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
 
 
 # -- writing ------------------------------------------------------------------------
+def _num(v: float) -> str:
+    """Shortest text that reads back as exactly ``v`` (``1`` rather than ``1.0``)."""
+    return str(int(v)) if v == int(v) else repr(v)
+
+
 def yolo_lines(record: ImageRecord, label_map: LabelMap) -> str:
     """The label file text of one record (empty for no boxes)."""
     if record.width is None or record.height is None:
@@ -301,8 +306,8 @@ def yolo_lines(record: ImageRecord, label_map: LabelMap) -> str:
         if ann.label not in label_map:
             raise FormatError(f"{record.key}: label {ann.label!r} is not in the label map")
         cx, cy = ann.box.center
-        lines.append(f"{label_map.id_of(ann.label) - 1} {cx / w:.12g} {cy / h:.12g} "
-                     f"{ann.box.width / w:.12g} {ann.box.height / h:.12g}\n")
+        values = (cx / w, cy / h, ann.box.width / w, ann.box.height / h)
+        lines.append(f"{label_map.id_of(ann.label) - 1} " + " ".join(_num(v) for v in values) + "\n")
     return "".join(lines)
 
 

@@ -1,0 +1,47 @@
+"""``detector-app convert``: convert an annotated dataset between formats."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "convert a dataset between COCO, Pascal VOC, YOLO (and from LabelMe)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="IN", help="dataset file or folder")
+    parser.add_argument("output", metavar="OUT", help="output folder (must not exist or be empty)")
+    parser.add_argument("--from", dest="src_format", choices=["coco", "voc", "yolo", "labelme"],
+                        help="input format (default: detected)")
+    parser.add_argument("--to", dest="dst_format", required=True, choices=["coco", "voc", "yolo"],
+                        help="output format")
+    images = parser.add_mutually_exclusive_group()
+    images.add_argument("--copy", dest="image_mode", action="store_const", const="copy",
+                        help="copy the images into OUT (default for YOLO)")
+    images.add_argument("--symlink", dest="image_mode", action="store_const", const="symlink",
+                        help="symlink the images into OUT")
+    images.add_argument("--relative", dest="image_mode", action="store_const", const="relative",
+                        help="refer to the images where they are (default for COCO and VOC)")
+    parser.add_argument("--split", type=float, metavar="F", help="train fraction, e.g. 0.8 (default: no split)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
+
+
+def run(args: argparse.Namespace) -> int:
+    from detector_app.app.export import ExportOptions, export_dataset
+    from detector_app.formats import load_dataset
+    from detector_app.textprogress import TextProgressBar
+
+    dataset = load_dataset(args.input, args.src_format, keep_crowd=args.keep_crowd)
+    for warning in dataset.warnings[:20]:
+        print(f"warning: {warning}")
+    if len(dataset.warnings) > 20:
+        print(f"warning: ... and {len(dataset.warnings) - 20} more")
+    mode = args.image_mode or ("copy" if args.dst_format == "yolo" else "relative")
+    options = ExportOptions(split=args.split, seed=args.seed, include_model_boxes=True, image_mode=mode,
+                            overwrite=args.overwrite)
+    result = export_dataset(dataset, args.dst_format, args.output, options, progress=TextProgressBar("convert"))
+    for problem in result.skipped:
+        print(f"skipped: {problem}")
+    print(f"read {len(dataset.images)} images ({dataset.format}); wrote {result.summary()}")
+    return 0
