@@ -192,13 +192,18 @@ def compute_fates(
     alive[kept_local] = False
     sup = torch.nonzero(alive).flatten()  # suppressed candidates
     if sup.numel() and kept_local.numel():
-        iou = box_ops.box_iou(boxes[sup], boxes[kept_local])  # [S, K]
-        hit = (iou > nms_thresh) & (labels[sup, None] == labels[None, kept_local])
-        hit &= scores[kept_local][None, :] >= scores[sup, None]
-        has = hit.any(1)
-        first = hit.int().argmax(1)  # first kept (best) suppressor
-        det = torch.where(first < cap, first, torch.full_like(first, -1))
-        det = torch.where(has, det, torch.full_like(det, -1))
+        first = torch.full((sup.numel(),), -1, dtype=torch.int64)  # position in kept_local, -1 none
+        sup_labels, kept_labels = labels[sup], labels[kept_local]
+        for c in torch.unique(sup_labels):  # per class: NMS never crosses classes
+            si = torch.nonzero(sup_labels == c).flatten()
+            ki = torch.nonzero(kept_labels == c).flatten()
+            if ki.numel() == 0:
+                continue
+            iou = box_ops.box_iou(boxes[sup[si]], boxes[kept_local[ki]])  # [S_c, K_c]
+            hit = (iou > nms_thresh) & (scores[kept_local[ki]][None, :] >= scores[sup[si]][:, None])
+            has = hit.any(1)
+            first[si[has]] = ki[hit.int().argmax(1)[has]]  # first kept (best) suppressor
+        det = torch.where((first >= 0) & (first < cap), first, torch.full_like(first, -1))
         # best-scoring suppressed box per proposal decides the suppressor
         order = torch.argsort(scores[sup], stable=True)
         p_sorted = prop[sup][order]

@@ -233,3 +233,33 @@ def test_compute_fates_hand_case() -> None:
     fate, det = compute_fates(boxes, scores, labels, prop, big, keep, cap=1, nms_thresh=0.5, num_proposals=5)
     assert fate.tolist() == [Fate.DETECTED, Fate.SUPPRESSED, Fate.OVER_CAP, Fate.TOO_SMALL, Fate.BELOW_SCORE]
     assert det.tolist() == [0, 0, -1, -1, -1]
+
+
+def test_fates_agree_with_numpy_postprocess_without_score_threshold() -> None:
+    """Every class box of every proposal enters NMS: many suppressions, and a cap of 10."""
+    model = _model("small")
+    rh = model.roi_heads
+    saved = rh.score_thresh, rh.detections_per_img
+    rh.score_thresh, rh.detections_per_img = 0.0, 10
+    try:
+        img = _image(seed=4)
+        tr = trace(model, img)
+        ref = _reference(model, img)
+    finally:
+        rh.score_thresh, rh.detections_per_img = saved
+    _assert_same_detections(tr, ref)
+    counts = np.bincount(tr.proposal_fate, minlength=5)
+    assert counts[Fate.SUPPRESSED] > 0 and counts[Fate.OVER_CAP] > 0 and counts[Fate.DETECTED] > 0
+    pp = tr.postprocess()
+    np.testing.assert_array_equal(pp.fate, tr.proposal_fate)
+    np.testing.assert_array_equal(pp.fate_detection, tr.proposal_fate_detection)
+    # a suppressed proposal's suppressor is a detection of one of its classes that overlaps it
+    for p in np.nonzero((tr.proposal_fate == Fate.SUPPRESSED) & (tr.proposal_fate_detection >= 0))[0][:20]:
+        d = tr.proposal_fate_detection[p]
+        label = tr.detection_labels[d]
+        a, b = tr.refined_boxes[p, label], tr.detection_boxes[d]
+        iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = iw * ih
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        assert inter / union > tr.nms_thresh - 1e-4
