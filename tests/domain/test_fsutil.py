@@ -1,0 +1,45 @@
+"""Atomic writes: the target is replaced whole, temporaries never linger."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from detector_app.domain import fsutil
+from detector_app.domain.fsutil import atomic_write_bytes, atomic_write_text
+
+
+def test_writes_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "a.json"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "twö")
+    assert target.read_text(encoding="utf-8") == "twö"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_failure_keeps_old_file_and_removes_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "a.bin"
+    atomic_write_bytes(target, b"old")
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fsutil.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin"]
+
+
+def test_missing_folder_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        atomic_write_bytes(tmp_path / "no" / "a.bin", b"x")
+
+
+def test_fsync_dir_ignores_errors(tmp_path: Path) -> None:
+    fsutil.fsync_dir(tmp_path / "missing")
+    fsutil.fsync_dir(tmp_path)
+    assert os.path.isdir(tmp_path)
