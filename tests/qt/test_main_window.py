@@ -292,3 +292,44 @@ def test_missing_bundled_model_is_reported(qtbot, tmp_path, monkeypatch):
     assert "bundled model" in win.statusBar().currentMessage()
     assert "nope/default.pt" in win.panels.log.errors()[0]
     win.close()
+
+
+def test_open_video_step_play_and_annotate_frames(qtbot, tmp_path, fake_model):
+    root = tmp_path / "vid"
+    root.mkdir()
+    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
+    for i in range(8):
+        writer.write(np.full((H, W, 3), 25 * i, np.uint8))
+    writer.release()
+    worker = InferenceWorker()
+    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
+    win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert win.open_paths([str(root / "clip.avi")])
+        video, ss, c = win.panels.video, win.session, win.canvas
+        assert not video.isHidden() and video.frame_count == 8 and video.fps == pytest.approx(20.0)
+        assert video.label_text().startswith("frame 1 / 8")
+        qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+        c.setFocus()
+        qtbot.keyClick(c, Qt.Key.Key_Period)  # next frame (canvas shortcut)
+        assert ss.frame == 1 and ss.key == "clip.avi#1" and video.frame == 1
+        qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+        c.annotationDrawn.emit(Box(10, 10, 90, 80))  # annotate frame 1
+        assert ss.store.frames_of("clip.avi") == [1]
+        assert win.panels.file_list.summary() == "1 of 1 shown \u2014 1 edited"
+        qtbot.keyClick(c, Qt.Key.Key_Comma)
+        assert ss.frame == 0 and ss.record.annotations == []
+        seen = fake_model.calls
+        video.play()
+        qtbot.waitUntil(lambda: not video.playing, timeout=5000)  # plays to the last frame and stops
+        assert ss.frame == 7 and video.label_text().startswith("frame 8 / 8")
+        qtbot.waitUntil(lambda: not worker.is_busy(), timeout=5000)
+        assert fake_model.calls > seen  # frames were detected while playing (newest wins)
+        ss.go_frame(1)
+        assert [a.box for a in ss.record.annotations] == [Box(10, 10, 90, 80)]
+        assert c.overlays.annotations.box_of(ss.record.annotations[0].id) == Box(10, 10, 90, 80)
+    finally:
+        win.close()
+        worker.stop()

@@ -1,0 +1,199 @@
+"""``ExportDialog``: write the project as COCO / Pascal VOC / YOLO.
+
+Every option of ``detector_app.app.export.ExportOptions`` is here: format,
+train/val split and its seed, verified images only, accepted model boxes
+included or not, images copied / symlinked / referenced in place, output
+folder (and overwrite). The export runs on a :class:`JobThread` with a
+progress bar; Cancel stops it and leaves no partial output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
+    QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from detector_app.app.export import ExportOptions, ExportResult, export_dataset
+from detector_app.domain.progress import Progress
+from detector_app.qt.worker import JobThread
+
+FORMATS = (("COCO (annotations.json)", "coco"), ("Pascal VOC (XML per image)", "voc"),
+           ("YOLO (txt per image + data.yaml)", "yolo"))
+IMAGE_MODES = (("Copy the images", "copy"), ("Symlink the images", "symlink"),
+               ("Refer to the originals (no copy)", "relative"))
+
+
+class ExportDialog(QDialog):
+    """See the module docstring. ``session`` gives the project store."""
+
+    exported = Signal(object)  # ExportResult
+
+    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export dataset")
+        self.session = session
+        self.thread: JobThread | None = None
+        self.result: ExportResult | None = None
+        self.format = QComboBox()
+        for text, fmt in FORMATS:
+            self.format.addItem(text, fmt)
+        root = Path(session.store.root)
+        self.out_dir = QLineEdit(str(root.parent / f"{root.name}-export"))
+        browse = QPushButton("Browse\u2026")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_dir, 1)
+        out_row.addWidget(browse)
+        self.split = QCheckBox("Split into train / val")
+        self.train_fraction = QDoubleSpinBox()
+        self.train_fraction.setRange(0.05, 0.95)
+        self.train_fraction.setSingleStep(0.05)
+        self.train_fraction.setValue(0.8)
+        self.train_fraction.setPrefix("train ")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setPrefix("seed ")
+        split_row = QHBoxLayout()
+        for w in (self.split, self.train_fraction, self.seed):
+            split_row.addWidget(w)
+        self.verified_only = QCheckBox("Only images marked verified")
+        self.include_model = QCheckBox("Include accepted model boxes on images not verified")
+        self.image_mode = QComboBox()
+        for text, mode in IMAGE_MODES:
+            self.image_mode.addItem(text, mode)
+        self.overwrite = QCheckBox("Replace the folder if it exists")
+        form = QFormLayout()
+        form.addRow("Format", self.format)
+        form.addRow("Output folder", out_row)
+        form.addRow("", split_row)
+        form.addRow("", self.verified_only)
+        form.addRow("", self.include_model)
+        form.addRow("Images", self.image_mode)
+        form.addRow("", self.overwrite)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.reject)
+        self.cancel_button.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.split.toggled.connect(self._sync)
+        self.format.currentIndexChanged.connect(self._sync)
+        self._sync()
+
+    # -- options -------------------------------------------------------------------
+    def options(self) -> tuple[str, Path, ExportOptions]:
+        """``(format, output folder, options)`` as set in the dialog."""
+        opts = ExportOptions(
+            split=self.train_fraction.value() if self.split.isChecked() else None,
+            seed=self.seed.value(),
+            verified_only=self.verified_only.isChecked(),
+            include_model_boxes=self.include_model.isChecked(),
+            image_mode=str(self.image_mode.currentData()),
+            overwrite=self.overwrite.isChecked(),
+        )
+        return str(self.format.currentData()), Path(self.out_dir.text().strip()).expanduser(), opts
+
+    def set_format(self, fmt: str) -> None:
+        self.format.setCurrentIndex(max(self.format.findData(fmt), 0))
+
+    def _sync(self) -> None:
+        self.train_fraction.setEnabled(self.split.isChecked())
+        self.seed.setEnabled(self.split.isChecked())
+        yolo = self.format.currentData() == "yolo"
+        i = self.image_mode.findData("relative")
+        self.image_mode.model().item(i).setEnabled(not yolo)  # type: ignore[attr-defined]
+        if yolo and self.image_mode.currentData() == "relative":
+            self.image_mode.setCurrentIndex(0)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.out_dir.text())
+        if folder:
+            self.out_dir.setText(folder)
+
+    # -- running -------------------------------------------------------------------
+    def start(self) -> None:
+        """Run the export off the GUI thread."""
+        if self.thread is not None:
+            return
+        fmt, out, opts = self.options()
+        if not self.out_dir.text().strip():
+            self._failed("choose an output folder", "")
+            return
+        store = self.session.store
+        self.result = None
+        self.message.setText(f"exporting to {out}\u2026")
+        self.progress.setRange(0, 0)
+        self.thread = JobThread(lambda progress, cancel: export_dataset(store, fmt, out, opts, progress, cancel),
+                                self)
+        self.thread.progressed.connect(self._progressed)
+        self.thread.succeeded.connect(self._succeeded)
+        self.thread.failed.connect(self._failed)
+        self.thread.cancelled.connect(self._cancelled)
+        self.thread.finished.connect(self._thread_done)
+        self._set_running(True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        if self.thread is not None:
+            self.thread.cancel()
+            self.message.setText("cancelling\u2026")
+
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def _set_running(self, on: bool) -> None:
+        self.export_button.setEnabled(not on)
+        self.cancel_button.setEnabled(on)
+        self.close_button.setEnabled(not on)
+
+    def _progressed(self, p: Progress) -> None:
+        if p.total > 0:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(p.done)
+        if p.message:
+            self.message.setText(p.message)
+
+    def _succeeded(self, result: ExportResult) -> None:
+        self.result = result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        text = f"Exported {result.summary()}"
+        if result.skipped:
+            text += "\nSkipped: " + "; ".join(result.skipped[:3])
+        self.message.setText(text)
+        self.exported.emit(result)
+
+    def _failed(self, message: str, details: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.message.setText(f"\u26a0 {message}")
+
+    def _cancelled(self) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.message.setText("cancelled: nothing was written")
+
+    def _thread_done(self) -> None:
+        self.thread = None
+        self._set_running(False)
+
+    def reject(self) -> None:  # Esc / Close: never while a job runs
+        if self.thread is None:
+            super().reject()

@@ -1,0 +1,196 @@
+"""``FinetuneDialog``: fine-tune the model in use on this project's boxes.
+
+Runs ``detector_app.app.jobs.run_finetune`` (export the reviewed images as a
+COCO dataset, then the project's training engine) on a :class:`JobThread`,
+with a progress bar, a live pyqtgraph plot of the loss terms, and Cancel
+(training stops at the next iteration and keeps the last checkpoint). When a
+checkpoint exists it offers to switch to the new model (``modelAccepted``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QProgressBar, QSpinBox,
+    QVBoxLayout, QWidget,
+)
+
+from detector_app.app.jobs import FinetuneSettings, ModelInfo, finetune_output, run_finetune
+from detector_app.domain.progress import Progress
+from detector_app.qt.worker import JobThread
+
+#: Loss terms plotted (the training engine's metric names) and their colours.
+CURVES = {
+    "loss": (240, 240, 240), "loss_objectness": (230, 25, 75), "loss_rpn_box_reg": (245, 130, 48),
+    "loss_classifier": (60, 180, 75), "loss_box_reg": (0, 130, 200),
+}
+
+
+class FinetuneDialog(QDialog):
+    """See the module docstring."""
+
+    modelAccepted = Signal(str)  # path of the new checkpoint
+
+    def __init__(self, session: Any, base: ModelInfo | None, device: str | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune on this project")
+        self.resize(640, 520)
+        self.session = session
+        self.base = base
+        self.device = None if device in (None, "auto") else device
+        self.thread: JobThread | None = None
+        self.result: Any = None
+        self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in CURVES}
+
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(5)
+        self.iters = QSpinBox()
+        self.iters.setRange(0, 1_000_000)
+        self.iters.setSpecialValueText("no limit")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(4)
+        self.lr.setRange(0.0001, 0.1)
+        self.lr.setSingleStep(0.001)
+        self.lr.setValue(0.005)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 64)
+        self.batch.setValue(2)
+        self.verified_only = QCheckBox("Only images marked verified")
+        self.verified_only.setChecked(True)
+        base_text = "random weights (no model loaded)" if base is None else f"{base.name} ({base.path or base.builder})"
+        form = QFormLayout()
+        form.addRow("Start from", QLabel(base_text))
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Iterations at most", self.iters)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Batch size", self.batch)
+        form.addRow("", self.verified_only)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setLabel("bottom", "iteration")
+        self.plot.setLabel("left", "loss")
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.curves = {k: self.plot.plot([], [], name=k, pen=pg.mkPen(c, width=2 if k == "loss" else 1))
+                       for k, c in CURVES.items()}
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox()
+        self.start_button = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.ActionRole)
+        self.use_button = self.buttons.addButton("Use the new model", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.start_button.clicked.connect(self.start)
+        self.use_button.clicked.connect(self._use)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.reject)
+        self.use_button.setEnabled(False)
+        self.cancel_button.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+
+    def settings(self) -> FinetuneSettings:
+        return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), batch=self.batch.value(),
+                                iters=self.iters.value() or None, verified_only=self.verified_only.isChecked(),
+                                device=self.device)
+
+    # -- running -------------------------------------------------------------------
+    def start(self) -> None:
+        if self.thread is not None:
+            return
+        store, base, settings = self.session.store, self.base, self.settings()
+        out = finetune_output(store.root)
+        store.flush()
+        for points in self.history.values():
+            points.clear()
+        self._redraw()
+        self.result = None
+        self.progress.setRange(0, 0)
+        self.message.setText("preparing the dataset\u2026")
+        self.thread = JobThread(lambda progress, cancel: run_finetune(store, base, settings, out, progress, cancel),
+                                self)
+        self.thread.progressed.connect(self._progressed)
+        self.thread.succeeded.connect(self._succeeded)
+        self.thread.failed.connect(self._failed)
+        self.thread.cancelled.connect(lambda: self.message.setText("cancelled"))
+        self.thread.finished.connect(self._thread_done)
+        self._set_running(True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        if self.thread is not None:
+            self.thread.cancel()
+            self.message.setText("stopping after this iteration\u2026")
+
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def _set_running(self, on: bool) -> None:
+        self.start_button.setEnabled(not on)
+        self.cancel_button.setEnabled(on)
+        self.close_button.setEnabled(not on)
+        for w in (self.epochs, self.iters, self.lr, self.batch, self.verified_only):
+            w.setEnabled(not on)
+
+    def _progressed(self, p: Progress) -> None:
+        if p.total > 0:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(min(p.done, p.total))
+        if p.metrics:
+            for k, v in p.metrics.items():
+                if k in self.history:
+                    self.history[k].append((p.done, float(v)))
+            self._redraw()
+            terms = "  ".join(f"{k.replace('loss_', '')} {v:.3f}" for k, v in p.metrics.items())
+            self.message.setText(f"iteration {p.done}/{p.total} {p.message}: {terms}")
+        elif p.message:
+            self.message.setText(p.message)
+
+    def _redraw(self) -> None:
+        for k, points in self.history.items():
+            self.curves[k].setData([x for x, _ in points], [y for _, y in points])
+
+    def _succeeded(self, result: Any) -> None:
+        self.result = result
+        ckpt = getattr(result, "checkpoint", None)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        how = {"cancelled": "stopped early", "iters": "reached the iteration limit"}.get(result.stopped, "finished")
+        if ckpt is not None and Path(ckpt).is_file():
+            self.message.setText(f"Training {how} after {result.iterations} iterations "
+                                 f"({result.seconds:.0f} s). New model: {ckpt}")
+            self.use_button.setEnabled(True)
+        else:
+            self.message.setText(f"Training {how} before the first checkpoint; no new model.")
+
+    def _failed(self, message: str, details: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.message.setText(f"\u26a0 {message}")
+
+    def _thread_done(self) -> None:
+        self.thread = None
+        self._set_running(False)
+
+    def _use(self) -> None:
+        ckpt = getattr(self.result, "checkpoint", None)
+        if ckpt is not None:
+            self.modelAccepted.emit(str(ckpt))
+            self.accept()
+
+    def reject(self) -> None:  # Esc / Close: never while training runs
+        if self.thread is None:
+            super().reject()

@@ -1,0 +1,171 @@
+"""Export and fine-tune dialogs on a real project: export then re-import equal
+(formats.load_dataset) for every format, options honoured, errors shown;
+fine-tuning a tiny checkpoint with a live loss plot, cancel, and the offer to
+switch to the new model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detector_app.app import jobs
+from detector_app.app.session import Session
+from detector_app.detection.checkpoints import load_checkpoint
+from detector_app.domain.annotations import ItemState
+from detector_app.domain.boxes import Box
+from detector_app.formats import load_dataset
+from detector_app.qt.export_dialog import ExportDialog
+from detector_app.qt.finetune_dialog import FinetuneDialog
+from tests.app.test_jobs import make_tiny_checkpoint
+
+W, H = 128, 96
+
+
+@pytest.fixture
+def session(tmp_path: Path):
+    """Three 128x96 images: img0 and img1 annotated and verified, img2 untouched."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+        assert cv2.imwrite(str(root / f"img{i}.png"), img)
+    s = Session(detect_on_open=False)
+    s.open_paths([root])
+    s.choose_label("cat")
+    s.add_box(Box(10, 12, 50, 60))
+    s.choose_label("dog")
+    s.add_box(Box(60, 20, 120, 90))
+    s.verify_and_next()
+    s.add_box(Box(5, 5, 40, 30))
+    s.verify_and_next()
+    assert s.index == 2
+    yield s
+    s.close()
+
+
+def run_export(qtbot, dialog: ExportDialog) -> None:
+    with qtbot.waitSignal(dialog.exported, timeout=10000):
+        dialog.start()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=5000)
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
+def test_export_then_reimport_equal(qtbot, session, tmp_path, fmt):
+    dialog = ExportDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.set_format(fmt)
+    dialog.out_dir.setText(str(tmp_path / f"out-{fmt}"))
+    run_export(qtbot, dialog)
+    assert dialog.result.images == 2 and dialog.result.annotations == 3
+    assert "Exported 2 images, 3 boxes" in dialog.message.text()
+    ds = load_dataset(tmp_path / f"out-{fmt}")
+    got = {Path(r.path).stem: sorted((a.label, a.box.to_tuple()) for a in r.annotations) for r in ds.images}
+    expected = {Path(k).stem: sorted((a.label, a.box.to_tuple()) for a in session.store.record(k).annotations)
+                for k in ("img0.png", "img1.png")}
+    assert got.keys() == expected.keys()
+    for stem, anns in expected.items():
+        assert [lbl for lbl, _ in got[stem]] == [lbl for lbl, _ in anns]
+        for (_, box), (_, want) in zip(got[stem], anns):
+            assert box == pytest.approx(want, abs=1e-6)  # YOLO stores normalised floats
+    assert sorted(ds.label_map.names) == ["cat", "dog"]
+
+
+def test_export_options_split_and_verified_only(qtbot, session, tmp_path):
+    session.go_to(2)
+    session.add_box(Box(1, 1, 20, 20))  # edited, not verified
+    dialog = ExportDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.out_dir.setText(str(tmp_path / "split"))
+    dialog.split.setChecked(True)
+    dialog.train_fraction.setValue(0.5)
+    dialog.seed.setValue(3)
+    dialog.verified_only.setChecked(True)
+    fmt, out, opts = dialog.options()
+    assert (fmt, opts.split, opts.seed, opts.verified_only, opts.image_mode) == ("coco", 0.5, 3, True, "copy")
+    run_export(qtbot, dialog)
+    assert dialog.result.split_counts == {"train": 1, "val": 1}
+    names = sorted(Path(r.path).name for part in ("train", "val") for r in load_dataset(out / part).images)
+    assert names == ["img0.png", "img1.png"]  # img2 is not verified
+
+
+def test_export_error_is_shown_not_raised(qtbot, session, tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    dialog = ExportDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.out_dir.setText(str(out))
+    dialog.start()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=5000)
+    assert "already exists" in dialog.message.text()
+    assert (out / "keep.txt").read_text() == "x"
+    assert dialog.export_button.isEnabled()
+    dialog.image_mode.setCurrentIndex(dialog.image_mode.findData("relative"))
+    dialog.set_format("yolo")  # YOLO cannot refer to images in place: the choice falls back
+    assert dialog.image_mode.currentData() == "copy"
+
+
+@pytest.fixture
+def tiny_base(tmp_path: Path) -> jobs.ModelInfo:
+    ckpt = make_tiny_checkpoint(tmp_path / "base.pt")
+    return jobs.ModelInfo("base.pt", ["__background__", "cat", "dog"], "cpu", str(ckpt), "small")
+
+
+def test_finetune_runs_plots_and_offers_the_new_model(qtbot, session, tiny_base):
+    dialog = FinetuneDialog(session, tiny_base, "cpu")
+    qtbot.addWidget(dialog)
+    dialog.iters.setValue(3)
+    dialog.batch.setValue(1)
+    dialog.epochs.setValue(1)
+    dialog.start()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
+    result = dialog.result
+    assert result is not None and result.iterations == 2  # 2 images, batch 1, one epoch
+    assert [x for x, _ in dialog.history["loss"]] == [1, 2]
+    assert all(np.isfinite(y) for _, y in dialog.history["loss_classifier"])
+    xs, ys = dialog.curves["loss"].getData()
+    assert list(xs) == [1, 2] and len(ys) == 2
+    ckpt = Path(result.checkpoint)
+    assert ckpt.parent == session.store.root / ".detector_app" / "models"
+    assert not (ckpt.parent / f"{ckpt.stem}-data").exists()  # the temporary dataset is gone
+    loaded = load_checkpoint(ckpt)
+    assert loaded.class_names == ["__background__", "cat", "dog"]
+    assert dialog.use_button.isEnabled()
+    with qtbot.waitSignal(dialog.modelAccepted) as blocker:
+        dialog.use_button.click()
+    assert blocker.args == [str(ckpt)]
+
+
+def test_finetune_without_verified_boxes_says_so(qtbot, tmp_path, tiny_base):
+    root = tmp_path / "empty"
+    root.mkdir()
+    cv2.imwrite(str(root / "a.png"), np.zeros((H, W, 3), np.uint8))
+    s = Session(detect_on_open=False)
+    s.open_paths([root])
+    try:
+        dialog = FinetuneDialog(s, tiny_base, "cpu")
+        qtbot.addWidget(dialog)
+        dialog.start()
+        qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
+        assert "no verified images with boxes" in dialog.message.text()
+        assert not dialog.use_button.isEnabled()
+    finally:
+        s.close()
+
+
+def test_finetune_cancel_stops_training(qtbot, session, tiny_base):
+    dialog = FinetuneDialog(session, tiny_base, "cpu")
+    qtbot.addWidget(dialog)
+    dialog.epochs.setValue(200)
+    dialog.batch.setValue(1)
+    dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.history["loss"]) >= 1, timeout=60000)
+    dialog.cancel()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
+    assert dialog.result.stopped == "cancelled"
+    assert dialog.result.iterations < 400
+    assert session.store.record("img0.png").state is ItemState.VERIFIED  # the project is untouched
