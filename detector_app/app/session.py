@@ -94,6 +94,8 @@ class Session:
         self.image: np.ndarray | None = None  # uint8[H, W, 3]
         self.record: ImageRecord | None = None  # live store record (or a transient one for a frame)
         self.trace: DetectionTrace | None = None
+        self.trace_key: str | None = None  # the record the trace is of (an earlier frame while playing)
+        self._playing = False
         self.result: PostprocessResult | None = None
         self.score_thresh = float(score_thresh)
         self.nms_thresh = float(nms_thresh)
@@ -177,7 +179,7 @@ class Session:
             self.video.close()
         self.undo_stack = self.video = None
         self.index = self.frame = None
-        self.image = self.record = self.trace = self.result = None
+        self.image = self.record = self.trace = self.trace_key = self.result = None
         self.anchor_labels = None
         self.selected_annotation = self.selected_detection = None
 
@@ -239,12 +241,16 @@ class Session:
         else:  # unannotated frames stay out of the store until edited
             self.record = ImageRecord(path=path, width=w, height=h, frame_index=frame)
         self.selected_annotation = self.selected_detection = None
-        self.trace = self._traces.get(key)
-        self._refresh_result()
+        self._playing = group == "video"
+        cached = self._traces.get(key)
+        if cached is not None or not (self._playing and self.trace_key and self.trace_key.startswith(f"{path}#")):
+            self.trace, self.trace_key = cached, key if cached is not None else None
+            self._refresh_result()
+        # else: while a video plays, the latest frame's detections stay up until this frame's arrive
         for event in ("current", "annotations", "selection", "trace"):
             self.emit(event)
         self._update_anchor_labels()
-        if self.trace is None and self.detect_on_open:
+        if cached is None and self.detect_on_open:
             self.request_detection(group)
 
     def go_frame(self, frame: int, playing: bool = False) -> None:
@@ -289,9 +295,10 @@ class Session:
             self._traces.popitem(last=False)
         if trace.class_names != self.model_classes:
             self.set_model_classes(trace.class_names)
-        if key != self.key:
+        stale_ok = self._playing and self.frame is not None and key.startswith(f"{self.record.path}#")  # type: ignore[union-attr]
+        if key != self.key and not stale_ok:
             return
-        self.trace = trace
+        self.trace, self.trace_key = trace, key
         self.selected_detection = None
         self._refresh_result()
         self.emit("trace")
@@ -304,7 +311,7 @@ class Session:
         """Drop cached traces (the model changed); the current one is re-requested."""
         self._traces.clear()
         if self.record is not None:
-            self.trace = None
+            self.trace = self.trace_key = None
             self._refresh_result()
             self.emit("trace")
             self._update_anchor_labels()
@@ -462,6 +469,9 @@ class Session:
     def _detection(self, d: int) -> tuple[Box, str, float] | None:
         r, t = self.result, self.trace
         if r is None or t is None or not 0 <= d < len(r.scores):
+            return None
+        if self.trace_key != self.key:
+            self._status(f"the detections shown are of {self.trace_key}: pause to accept them")
             return None
         box = self._clip(Box.from_array(r.boxes[d]))
         return None if box is None else (box, t.class_names[int(r.labels[d])], float(r.scores[d]))

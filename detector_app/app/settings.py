@@ -96,3 +96,21 @@ class Settings:
         except (OSError, TypeError, ValueError) as exc:
             return f"{self.path}: cannot save settings ({exc})"
         return None
+
+
+def sample_project(source: Path | None = None) -> Path | None:
+    """A writable copy of the bundled samples (``resources/samples``) in the
+    config folder, made on first use so the repository stays clean and edits
+    persist; ``None`` when the samples are missing."""
+    import shutil
+
+    src = source or Path(__file__).resolve().parents[2] / "resources" / "samples"
+    if not src.is_dir():
+        return None
+    dst = config_dir() / "samples"
+    if not dst.is_dir():
+        tmp = dst.with_name(f".samples.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".detector_app"))
+        os.replace(tmp, dst)
+    return dst

@@ -34,6 +34,14 @@ class ActionSpec:
     checkable: bool = False
 
 
+#: Toolbar texts shorter than the menu texts.
+SHORT = {
+    "open_folder": "Folder\u2026", "open_files": "Files\u2026", "prev_item": "\u25c0 Prev", "next_item": "Next \u25b6",
+    "draw": "Draw", "accept_all": "Accept all", "copy_previous": "Copy prev.", "verify_next": "Verified \u25b6",
+    "undo": "\u21b6 Undo", "redo": "Redo \u21b7", "zoom_fit": "Fit", "zoom_actual": "1:1", "detect": "Detect",
+}
+
+
 OVERLAY_TEXT = {
     "detections": ("Detections", "Final detections under the current thresholds"),
     "annotations": ("Annotations", "Your boxes (editable)"),
@@ -105,6 +113,8 @@ def make_actions(window: QMainWindow) -> dict[str, QAction]:
             act.setToolTip(spec.tip)
         act.setStatusTip(spec.tip)
         act.setCheckable(spec.checkable)
+        if spec.name in SHORT:
+            act.setIconText(SHORT[spec.name])
         actions[spec.name] = act
     return actions
 

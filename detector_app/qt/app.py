@@ -55,6 +55,25 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
 
     app = make_application()
     window = MainWindow(model=model, device=device)
+    install_excepthook(window)
     window.show()
     window.open_initial(list(paths))
     return int(app.exec())
+
+
+def install_excepthook(window: "MainWindow") -> None:  # noqa: F821 (imported lazily)
+    """Exceptions escaping a Qt slot (bugs) go to the status bar and the log with
+    their traceback (and stderr) instead of passing unseen."""
+    import traceback
+
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        details = "".join(traceback.format_exception(kind, exc, tb))  # type: ignore[arg-type]
+        sys.stderr.write(details)
+        try:
+            window.report_error(f"internal error: {kind.__name__}: {exc}", details)
+        except Exception:  # noqa: BLE001 - the window may be gone
+            previous(kind, exc, tb)  # type: ignore[arg-type]
+
+    sys.excepthook = hook

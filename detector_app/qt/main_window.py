@@ -13,25 +13,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from detector_app.app import jobs
 from detector_app.app.session import Session
-from detector_app.app.settings import Settings
+from detector_app.app.settings import Settings, sample_project
 from detector_app.domain.errors import UserError
 from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
 from detector_app.qt.canvas import ImageCanvas
 from detector_app.qt.panels import Panels
 from detector_app.qt.worker import InferenceWorker
 
-SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 FILE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mov *.mkv);;All files (*)"
 
 
 class MainWindow(QMainWindow):
     """See the module docstring. ``worker`` may be given (tests inject one with a fake model)."""
+
+    saveFailed = Signal(str)  # from the store's autosave thread, delivered queued
 
     def __init__(self, model: str | None = None, device: str | None = None,
                  worker: InferenceWorker | None = None, settings: Settings | None = None) -> None:
@@ -81,8 +82,14 @@ class MainWindow(QMainWindow):
         self.load_model(self.model_spec)
         if paths:
             self.open_paths(paths)
-        elif SAMPLES.is_dir():
-            self.open_paths([str(SAMPLES)])
+            return
+        try:
+            samples = sample_project()
+        except OSError as exc:
+            self.report_error(f"cannot copy the bundled samples: {exc}")
+            return
+        if samples is not None:
+            self.open_paths([str(samples)])
 
     def refresh_models(self) -> None:
         self.panels.model_picker.set_models(jobs.model_choices(self.settings.get("recent_models") or []),
@@ -99,7 +106,7 @@ class MainWindow(QMainWindow):
         if device is not None:
             self.device = device
         if spec in (None, "", "default") and not jobs.bundled_model_path().is_file():
-            self._report_error(f"bundled model {jobs.bundled_model_path()} is missing: "
+            self.report_error(f"bundled model {jobs.bundled_model_path()} is missing: "
                                "pick a checkpoint in the model list (Model > Open checkpoint)")
             return
         self.model_spec = spec
@@ -111,7 +118,7 @@ class MainWindow(QMainWindow):
         try:
             self.session.open_paths(paths)
         except UserError as exc:
-            self._report_error(str(exc))
+            self.report_error(str(exc))
             return False
         for p in paths[:1]:
             self.settings.add_recent(p)
@@ -123,6 +130,8 @@ class MainWindow(QMainWindow):
         for event in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
                       "labels", "overlays", "anchor_labels", "detect", "status", "error"):
             ss.subscribe(event, getattr(self, f"_on_{event}"))
+        ss.subscribe("save_error", self.saveFailed.emit)
+        self.saveFailed.connect(lambda message: self.report_error(f"not saved: {message}"))
         w.traceReady.connect(self._trace_ready)
         w.failed.connect(self._worker_failed)
         w.modelReady.connect(self._model_ready)
@@ -253,7 +262,7 @@ class MainWindow(QMainWindow):
         self._status(message)
 
     def _on_error(self, message: str) -> None:
-        self._report_error(message)
+        self.report_error(message)
 
     # -- worker -> session --------------------------------------------------------
     def _trace_ready(self, key: str, trace: Any, seconds: float) -> None:
@@ -263,7 +272,7 @@ class MainWindow(QMainWindow):
             self._status(f"{key}: {n} detection(s) in {seconds * 1000:.0f} ms")
 
     def _worker_failed(self, key: Any, message: str, details: str) -> None:
-        self._report_error(message if key is None else f"{key}: {message}", details)
+        self.report_error(message if key is None else f"{key}: {message}", details)
 
     def _model_ready(self, info: jobs.ModelInfo) -> None:
         self.panels.set_model_text(f"{info.name} ({info.device})")
@@ -297,7 +306,7 @@ class MainWindow(QMainWindow):
         from detector_app.qt.export_dialog import ExportDialog
 
         if self.session.store is None:
-            self._report_error("open a project first")
+            self.report_error("open a project first")
             return
         ExportDialog(self.session, self).exec()
 
@@ -305,7 +314,7 @@ class MainWindow(QMainWindow):
         from detector_app.qt.finetune_dialog import FinetuneDialog
 
         if self.session.store is None:
-            self._report_error("open a project first")
+            self.report_error("open a project first")
             return
         dialog = FinetuneDialog(self.session, self.worker.info, self.device, self)
         dialog.modelAccepted.connect(lambda path: self.panels.model_picker.choose_model(path))
@@ -315,7 +324,7 @@ class MainWindow(QMainWindow):
     def _status(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
 
-    def _report_error(self, message: str, details: str = "") -> None:
+    def report_error(self, message: str, details: str = "") -> None:
         self.statusBar().showMessage(f"\u26a0 {message}", 15000)
         self.panels.log.log(message, "error", details)
 

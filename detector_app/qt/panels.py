@@ -50,6 +50,7 @@ class Panels:
         self.video = VideoControls()
         self.video.hide()
         self.model_picker = ModelPicker()
+        self._legend_state: tuple | None = None
 
         self.docks: dict[str, QDockWidget] = {}
         left = Qt.DockWidgetArea.LeftDockWidgetArea
@@ -64,7 +65,7 @@ class Panels:
         window.tabifyDockWidget(self.docks["stats"], self.docks["legend"])
         self.docks["stepper"].raise_()
         window.resizeDocks([self.docks["files"], self.docks["stepper"]], [240, 380], Qt.Orientation.Horizontal)
-        window.resizeDocks([self.docks["log"]], [110], Qt.Orientation.Vertical)
+        window.resizeDocks([self.docks["log"]], [80], Qt.Orientation.Vertical)
 
         self.score = _slider("Score threshold: detections need a class probability above it")
         self.nms = _slider("NMS IoU: a box overlapping a better one of its class more than this is suppressed")
@@ -162,15 +163,25 @@ class Panels:
         self.video.set_frame(frame or 0)
 
     def update_legend(self, session: Any) -> None:
+        """Classes (with counts on this image) and the keys of the overlays shown;
+        the legend is rebuilt only when something it shows changed."""
         names = list(session.labels.names)
         counts: dict[str, int] = {}
         if session.record is not None:
             for a in session.record.annotations:
                 counts[a.label] = counts.get(a.label, 0) + 1
-        self.legend.set_classes(names, counts)
-        ov = session.overlays
-        trace = session.trace
+        ov, trace = session.overlays, session.trace
         sizes = sorted({s for lv in trace.levels for s in lv.sizes}) if trace is not None and ov["anchors"] else None
-        self.legend.set_anchor_scales(sizes)
-        self.legend.set_show_anchor_labels(ov["anchor_labels"])
-        self.legend.set_show_objectness(ov["proposals"])
+        state = (names, counts, sizes, ov["anchor_labels"], ov["proposals"])
+        if state == self._legend_state:
+            return
+        old = self._legend_state or ([], {}, None, False, False)
+        self._legend_state = state
+        if (names, counts) != old[:2]:
+            self.legend.set_classes(names, counts)
+        if sizes != old[2]:
+            self.legend.set_anchor_scales(sizes)
+        if ov["anchor_labels"] != old[3]:
+            self.legend.set_show_anchor_labels(ov["anchor_labels"])
+        if ov["proposals"] != old[4]:
+            self.legend.set_show_objectness(ov["proposals"])

@@ -359,3 +359,29 @@ def test_anchor_labels_follow_the_annotations(session, folder):
     assert rec.names().count("anchor_labels") == 3
     session.set_overlay("anchor_labels", False)
     assert session.anchor_labels is None
+
+
+def test_playing_video_shows_latest_detections_until_the_frames_own(tmp_path):
+    root = tmp_path / "vid"
+    root.mkdir()
+    write_video(root / "clip.avi", frames=6)
+    s = Session()
+    try:
+        s.open_paths([root / "clip.avi"])
+        trace0, trace2 = make_fake_trace(), make_fake_trace()
+        s.on_trace("clip.avi#0", trace0)
+        s.go_frame(1, playing=True)
+        assert s.trace is trace0 and s.trace_key == "clip.avi#0"  # no blink while playing
+        s.go_frame(3, playing=True)
+        s.on_trace("clip.avi#2", trace2)  # arrives late (frame 3 is shown): still the newest there is
+        assert s.trace is trace2 and s.trace_key == "clip.avi#2"
+        assert s.accept_detection(0) is None  # not this frame's boxes
+        assert s.record.annotations == []
+        s.go_frame(3)  # paused: only this frame's own trace is shown
+        assert s.trace is None and s.result is None
+        s.on_trace("clip.avi#2", trace2)
+        assert s.trace is None  # an old frame's trace no longer replaces the view
+        s.on_trace("clip.avi#3", trace0)
+        assert s.trace_key == "clip.avi#3" and s.accept_detection(0) is not None
+    finally:
+        s.close()
