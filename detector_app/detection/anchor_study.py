@@ -7,7 +7,9 @@ image size, in resized-image pixels; boxes are scaled the way the model's
 transform resizes the image). It reports the box size / aspect ratio
 distribution, how many boxes have no anchor with IoU >= 0.7 (the RPN's
 positive threshold) or >= 0.3, and suggests anchor scales and ratios by
-k-means with the ``1 - IoU`` distance on centred box shapes.
+k-means: free box shapes with the ``1 - IoU`` distance on centred boxes
+(YOLOv2's clustering), and a scales x ratios grid (what ``AnchorGenerator``
+takes) from 1-D k-means on log size and log ratio.
 
 Sizes are ``sqrt(w * h)`` and ratios ``h / w`` (torchvision's definition),
 both in resized-image pixels (what ``ModelConfig.anchor_sizes`` means).
@@ -158,8 +160,9 @@ def study_anchors(data: DetectionData, mconf: ModelConfig, n_scales: int | None 
     ns = n_scales or len(set(anchor_sizes)) // max(1, len(gen.sizes)) or 3
     nr = n_ratios or len(anchor_ratios)
     clusters = kmeans_iou(shapes_a, ns * nr, seed)
-    sug_sizes = tuple(round(float(v), 1) for v in _kmeans_1d(np.sqrt(clusters.prod(1)), ns, seed))
-    sug_ratios = tuple(round(float(v), 2) for v in _kmeans_1d(clusters[:, 1] / clusters[:, 0], nr, seed))
+    # the grid: 1-D k-means on log size and on log ratio over all boxes
+    sug_sizes = tuple(round(float(v), 1) for v in _kmeans_1d(sizes_a, ns, seed))
+    sug_ratios = tuple(round(float(v), 2) for v in _kmeans_1d(ratios_a, nr, seed))
     sug_iou = float(centred_iou(shapes_a, grid_shapes(sug_sizes, sug_ratios)).max(1).mean())
     cur_iou = float(centred_iou(shapes_a, grid_shapes(anchor_sizes, anchor_ratios)).max(1).mean())
     n = len(best_a)
@@ -199,7 +202,8 @@ def format_study(study: AnchorStudy) -> str:
         f"best anchor IoU per box: mean {s['best_iou_mean']:.3f}, median {s['best_iou_median']:.3f}",
         f"boxes with no anchor IoU >= 0.7: {s['boxes_without_anchor_ge_0.7']} ({100 * s['fraction_without_anchor_ge_0.7']:.1f}%)",
         f"boxes with no anchor IoU >= 0.5: {s['boxes_without_anchor_ge_0.5']}   >= 0.3: {s['boxes_without_anchor_ge_0.3']}",
-        f"suggested (k-means, 1-IoU): sizes {tuple(s['suggested_sizes'])} x ratios {tuple(s['suggested_ratios'])}",
+        f"suggested grid (k-means on log size, log ratio): sizes {tuple(s['suggested_sizes'])} x ratios {tuple(s['suggested_ratios'])}",
+        "k-means (1-IoU) box shapes w x h: " + ", ".join(f"{w:.0f}x{h:.0f}" for w, h in s["kmeans_shapes_wh"]),
         f"centre-aligned mean best IoU: current {s['centred_iou_mean_current']:.3f}, suggested {s['centred_iou_mean_suggested']:.3f}",
     ]
     return "\n".join(lines)
