@@ -8,6 +8,7 @@ tests call the same code the window does.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +33,7 @@ class ModelInfo:
     path: str | None = None  # checkpoint file, when there is one
     builder: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. "random weights"
 
     @property
     def label_names(self) -> list[str]:
@@ -53,40 +55,19 @@ def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTra
         return trace(model, rgb, device=device)
 
 
-def resolve_loaded(spec: str | None, device: Any) -> Any:
-    """A ``LoadedModel`` for ``spec``: ``None`` / ``"default"`` the bundled model,
-    a checkpoint or torchvision ``.pth`` file, or a builder name (random weights)."""
-    from detector_app.detection.checkpoints import load_checkpoint, model_from_builder
-    from detector_app.detection.config import ALL_BUILDERS
-
-    try:
-        from detector_app.detection.hub import resolve_model
-    except ImportError:
-        resolve_model = None
-    if resolve_model is not None:
-        resolved = resolve_model(spec)
-        if hasattr(resolved, "model"):
-            return resolved
-        if isinstance(resolved, (str, Path)):
-            return load_checkpoint(resolved, device)
-    if spec in (None, "", "default"):
-        path = bundled_model_path()
-        if not path.is_file():
-            raise UserError(f"bundled model {path} is missing: train it (see models/README.md) or pick a checkpoint")
-        return load_checkpoint(path, device)
-    if spec in ALL_BUILDERS and not Path(spec).exists():
-        return model_from_builder(spec, device=device)
-    return load_checkpoint(spec, device)
-
-
 def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector, ModelInfo]:
-    """Load the model ``spec`` names (see :func:`resolve_loaded`) on ``device``
+    """Load the model ``spec`` names (``detection.hub.load_model``: ``None`` /
+    ``"default"`` the bundled model, a checkpoint or torchvision file, a hub
+    file name, a builder name with random weights) on ``device``
     (``None`` / ``"auto"``: CUDA when present). Raises a ``UserError`` subclass
     with a clear message when it cannot."""
     from detector_app.detection.builders import select_device
+    from detector_app.detection.hub import load_model
 
     dev = select_device(device)
-    loaded = resolve_loaded(spec, dev)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_model(spec, dev)
     model = loaded.model.to(dev).eval()
     path = getattr(loaded, "path", None)
     config = getattr(loaded, "config", None)
@@ -97,6 +78,7 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
         path=None if path is None else str(path),
         builder=getattr(config, "builder", None),
         meta=dict(getattr(loaded, "meta", None) or {}),
+        warnings=[str(w.message) for w in caught],
     )
     return functools.partial(detect_item, model, device=dev), info
 
@@ -124,29 +106,32 @@ class ModelChoice:
 
 def bundled_model_path() -> Path:
     """``<repo>/models/default.pt`` (the model trained for this project)."""
-    return Path(__file__).resolve().parents[2] / "models" / "default.pt"
+    from detector_app.detection.hub import bundled_model_path as bundled
+
+    return bundled()
 
 
 def hub_model_files() -> list[Path]:
     """torchvision Faster R-CNN weight files in the torch hub cache
     (``$TORCH_HOME/hub/checkpoints``); nothing is downloaded."""
-    try:
-        from detector_app.detection import hub
-    except ImportError:
-        hub = None  # type: ignore[assignment]
-    lister = getattr(hub, "list_hub_checkpoints", None) or getattr(hub, "hub_checkpoints", None)
-    if lister is not None:
-        return [Path(getattr(f, "path", f)) for f in lister()]
-    import torch
+    from detector_app.detection.hub import list_hub_checkpoints
 
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    if not folder.is_dir():
+    return [f.path for f in list_hub_checkpoints()]
+
+
+def configured_models() -> list[Path]:
+    """Extra checkpoints listed in ``$DETECTOR_APP_CONFIG_DIR/models.json`` (bad file: none)."""
+    from detector_app.detection.hub import configured_checkpoints
+
+    try:
+        return configured_checkpoints()
+    except UserError:
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".pth", ".pt") and "fasterrcnn" in p.name)
 
 
 def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
-    """The bundled model, recently used checkpoint files, then hub files."""
+    """The bundled model, recently used and configured (models.json) checkpoint
+    files, then torchvision files in the hub cache."""
     bundled = bundled_model_path()
     out = [ModelChoice(
         "Bundled default (shapes)", None,
@@ -154,7 +139,7 @@ def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
         bundled.is_file(),
     )]
     seen = {str(bundled)}
-    for spec in recent:
+    for spec in [*recent, *(str(p) for p in configured_models())]:
         if spec and spec not in seen and Path(spec).is_file():
             seen.add(spec)
             out.append(ModelChoice(Path(spec).name, spec, spec))

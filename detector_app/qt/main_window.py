@@ -277,6 +277,8 @@ class MainWindow(QMainWindow):
     def _model_ready(self, info: jobs.ModelInfo) -> None:
         self.panels.set_model_text(f"{info.name} ({info.device})")
         self.panels.log.log(f"model {info.name} loaded on {info.device}: classes {', '.join(info.label_names)}")
+        for warning in info.warnings:
+            self.panels.log.log(warning, "warning")
         self._status(f"model {info.name} ready on {info.device}")
         if info.path and info.path != str(jobs.bundled_model_path()):
             recent = [info.path, *[r for r in self.settings.get("recent_models") or [] if r != info.path]]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,7 @@ def test_load_detector_errors_name_the_file(tmp_path: Path):
 
 def test_builder_name_gives_random_weights_model():
     detector, info = jobs.load_detector("small", "cpu")
+    assert len(info.warnings) == 1 and "RANDOM weights" in info.warnings[0]  # shown in the log
     assert info.builder == "small" and info.path is None and info.name == "small"
     assert callable(detector)
 
@@ -76,11 +79,15 @@ def test_model_choices_list_bundled_recent_and_hub_files(tmp_path: Path):
     hub.mkdir(parents=True)
     (hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth").write_bytes(b"x")
     (hub / "resnet18-f37072fd.pth").write_bytes(b"x")  # not a detector: not listed
+    listed = make_tiny_checkpoint(tmp_path / "listed.pt")
+    config = Path(os.environ["DETECTOR_APP_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "models.json").write_text(json.dumps([str(listed)]))
     choices = jobs.model_choices([str(recent), str(tmp_path / "gone.pt")])
     assert choices[0].spec is None and choices[0].label.startswith("Bundled")
     assert choices[0].available == jobs.bundled_model_path().is_file()
     specs = [c.spec for c in choices[1:]]
-    assert specs == [str(recent), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
+    assert specs == [str(recent), str(listed), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
 
 
 def test_available_devices():
