@@ -18,7 +18,13 @@ from detector_app.detection.builders import SMALL_DEFAULTS
 from detector_app.detection.config import ModelConfig
 from detector_app.detection.datasets import load_detection_data
 from detector_app.detection.evaluation import evaluate_checkpoint
-from detector_app.detection.training import TrainConfig, train
+from detector_app.detection.training import (
+    RPN_ANCHOR_LAYERS,
+    TrainConfig,
+    atomic_torch_save,
+    load_checkpoint_dict,
+    train,
+)
 from detector_app.domain.progress import Progress, ProgressFn, check_cancel
 
 
@@ -65,10 +71,10 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
     """Train and evaluate one model per anchor variant; returns one row each.
 
     Checkpoints go to ``out_dir/<k>.pt``; the table to ``out_dir/ablation.json``.
-    With ``init`` every variant starts from that checkpoint's weights (its RPN
-    output layers re-initialised when the anchor count differs, see
-    ``training.load_init_weights``): a short budget then compares anchor settings
-    on a trained backbone instead of on barely trained ones.
+    With ``init`` every variant starts from that checkpoint's weights except the
+    RPN's per-anchor output layers (``cls_logits``, ``bbox_pred``), which every
+    variant, 3x3 included, learns afresh: a short budget then compares anchor
+    settings on a trained backbone instead of on barely trained ones.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +83,11 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
         sizes = (base.anchor_sizes or SMALL_DEFAULTS["anchor_sizes"])[0]
         ratios = (base.aspect_ratios or SMALL_DEFAULTS["aspect_ratios"])[0]
         variants = default_variants(tuple(sizes), tuple(ratios))
+    if init is not None:  # every variant learns its RPN outputs afresh, 3x3 included (fair start)
+        ckpt = load_checkpoint_dict(init)
+        ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(RPN_ANCHOR_LAYERS)}
+        init = str(out_dir / "init_without_rpn_outputs.pt")
+        atomic_torch_save(ckpt, init)
     val = load_detection_data(val_data)
     if val_limit:
         val.samples = val.samples[:val_limit]
