@@ -19,6 +19,7 @@ Events (``session.subscribe(name, fn)``; arguments in brackets):
     labels []                 the label list or the current label changed
     overlays []               an overlay toggle changed
     anchor_labels []          ``anchor_labels`` changed
+    history []                the undo stack changed (``undo_text`` / ``redo_text``)
     detect [key, rgb, group]  run the detector (the window hands it to the worker)
     status [message]          a line for the status bar
     error [message]           a problem for the status bar and the log
@@ -116,6 +117,14 @@ class Session(EditingMixin):
     def can_redo(self) -> bool:
         return self.undo_stack is not None and self.undo_stack.can_redo
 
+    @property
+    def undo_text(self) -> str:
+        return "" if self.undo_stack is None else self.undo_stack.undo_text
+
+    @property
+    def redo_text(self) -> str:
+        return "" if self.undo_stack is None else self.undo_stack.redo_text
+
     def open_paths(self, paths: Sequence[str | Path]) -> None:
         """Open a folder, image files or a video; shows the first item not yet
         verified. Raises a ``UserError`` (bad path, project locked by another instance)."""
@@ -125,7 +134,7 @@ class Session(EditingMixin):
             raise UserError(f"{project.root}: no images or videos in this folder")
         self.close()
         self.project, self.store = project, project.store
-        self.undo_stack = UndoStack(project.store)
+        self.undo_stack = UndoStack(project.store, lambda _stack: self.emit("history"))
         project.store.subscribe(self._store_changed)
         project.store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
         self._index_of = {path: i for i, path in enumerate(project.store.files)}

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
             if name in self.session.overlays:
                 self.session.set_overlay(name, bool(on))
         self._sync_overlays()
+        self._on_history()
         self._restore_layout()
         if not self.worker.isRunning():
             self.worker.start()
@@ -128,7 +129,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         ss, a, p, c, w = self.session, self.actions, self.panels, self.canvas, self.worker
         for event in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
-                      "labels", "overlays", "anchor_labels", "detect", "status", "error"):
+                      "labels", "overlays", "anchor_labels", "history", "detect", "status", "error"):
             ss.subscribe(event, getattr(self, f"_on_{event}"))
         ss.subscribe("save_error", self.saveFailed.emit)
         self.saveFailed.connect(lambda message: self.report_error(f"not saved: {message}"))
@@ -225,8 +226,13 @@ class MainWindow(QMainWindow):
         self.canvas.set_annotations(list(anns), list(ss.labels.names))
         self.canvas.select_annotation(ss.selected_annotation)
         self.panels.update_legend(ss)
-        self.actions["undo"].setEnabled(ss.can_undo)
-        self.actions["redo"].setEnabled(ss.can_redo)
+
+    def _on_history(self) -> None:
+        ss, a = self.session, self.actions
+        a["undo"].setEnabled(ss.can_undo)
+        a["redo"].setEnabled(ss.can_redo)
+        a["undo"].setText(f"&Undo {ss.undo_text}".rstrip())
+        a["redo"].setText(f"&Redo {ss.redo_text}".rstrip())
 
     def _on_selection(self) -> None:
         ss = self.session

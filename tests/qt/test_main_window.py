@@ -155,8 +155,10 @@ def test_edit_box_through_canvas_signals_undo_redo_and_autosave(window, qtbot, t
     assert ss.record.annotations[0].box == Box(30, 20, 80, 90)
     assert c.overlays.annotations.box_of(ann.id) == Box(30, 20, 80, 90)
     assert window.panels.file_list.summary() == "3 of 3 shown \u2014 2 not seen, 1 edited"
+    assert window.actions["undo"].text() == "&Undo move box"
     window.actions["undo"].trigger()
     assert c.overlays.annotations.box_of(ann.id) == Box(10, 20, 60, 90)
+    assert window.actions["redo"].text() == "&Redo move box"
     window.actions["undo"].trigger()
     assert c.overlays.annotations.box_of(ann.id) is None and ss.record.annotations == []
     assert not window.actions["undo"].isEnabled() and window.actions["redo"].isEnabled()
