@@ -43,7 +43,7 @@ PAPER_DEFAULTS: dict[str, Any] = {
 SMALL_DEFAULTS: dict[str, Any] = {
     "min_size": 512,
     "max_size": 683,
-    "anchor_sizes": ((32.0, 80.0, 200.0),),
+    "anchor_sizes": ((24.0, 64.0, 160.0),),  # fits 16-256 px objects at 512 px (docs/anchors.md)
     "aspect_ratios": ((0.5, 1.0, 2.0),),
     "representation_size": 256,
     "rpn_pre_nms_top_n_test": 600,

@@ -34,8 +34,8 @@ def test_model_anchors_are_torchvisions() -> None:
     anchors, scale = model_anchors(model, 128, 128)  # upscaled to 256: a 16 x 16 grid at stride 16
     assert scale == pytest.approx(2.0) == resize_scale(128, 128, 256, 256)
     assert anchors.shape == (16 * 16 * 9, 4)
-    gen = AnchorGenerator(((32.0, 80.0, 200.0),), ((0.5, 1.0, 2.0),))
-    cell = gen.generate_anchors([32.0, 80.0, 200.0], [0.5, 1.0, 2.0]).round()
+    gen = AnchorGenerator(((24.0, 64.0, 160.0),), ((0.5, 1.0, 2.0),))
+    cell = gen.generate_anchors([24.0, 64.0, 160.0], [0.5, 1.0, 2.0]).round()
     np.testing.assert_allclose(anchors[:9], cell.numpy())
     np.testing.assert_allclose(anchors[9:18], cell.numpy() + np.array([16, 0, 16, 0]))  # next cell
 
