@@ -40,6 +40,7 @@ from typing import Any, Sequence
 
 from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemState
 from detector_app.domain.errors import MediaError, UserError
+from detector_app.domain.fsutil import fsync_dir, sync_tree
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, unique_stems, write_coco, write_voc, write_yolo
@@ -212,6 +213,7 @@ def export_dataset(
     try:
         result = _export_into(tmp, out_dir, fmt, src_root, labels, chosen, options, progress, cancel)
         check_cancel(cancel)
+        sync_tree(tmp)  # one sync for all files, then the folder appears whole
         _swap_in(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -225,6 +227,7 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
         old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
         os.replace(out_dir, old)
     os.replace(tmp, out_dir)
+    fsync_dir(out_dir.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -285,13 +288,14 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
             for part in ("train", "val"):
                 sub = [r for r in images if new_split.get(r.key) == part]
                 sub_ds = Dataset(tmp / part, labels, [_rebased(r, part) for r in sub])
-                write_coco(sub_ds, tmp / part / "annotations.json")
+                write_coco(sub_ds, tmp / part / "annotations.json", durable=False)
         else:
-            write_coco(Dataset(tmp, labels, images), tmp / "annotations.json")
+            write_coco(Dataset(tmp, labels, images), tmp / "annotations.json", durable=False)
     elif fmt == "voc":
-        write_voc(Dataset(tmp, labels, images, split=new_split), tmp, stems_out)
+        write_voc(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, durable=False)
     else:
-        write_yolo(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, final_dir=final)
+        write_yolo(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, final_dir=final,
+                   durable=False)
     result.images = len(images)
     result.annotations = sum(len(r.annotations) for r in images)
     return result

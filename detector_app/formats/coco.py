@@ -266,12 +266,12 @@ def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def write_coco(dataset: Dataset, json_path: str | Path) -> Path:
+def write_coco(dataset: Dataset, json_path: str | Path, durable: bool = True) -> Path:
     """Write ``dataset`` as COCO JSON to ``json_path`` (atomically); returns the path."""
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(coco_dict(dataset, json_path.parent), ensure_ascii=False)
-    atomic_write_text(json_path, text + "\n")
+    atomic_write_text(json_path, text + "\n", durable=durable)
     return json_path
 
 

@@ -203,12 +203,14 @@ def voc_xml(record: ImageRecord, filename: str, image_path: str, folder: str = "
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_voc(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None) -> Path:
+def write_voc(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None,
+              durable: bool = True) -> Path:
     """Write ``dataset`` as VOC under ``out_dir`` (atomic per file); returns ``out_dir``.
 
     ``stems`` names each record's XML (default :func:`unique_stems`); images
     already under ``out_dir/JPEGImages`` are referenced by name, others by
-    their path relative to ``out_dir`` in ``<path>``.
+    their path relative to ``out_dir`` in ``<path>``. ``durable=False``: no
+    fsync per file (the exporter syncs its temporary folder once).
     """
     out_dir = Path(out_dir)
     ann_dir = out_dir / "Annotations"
@@ -217,14 +219,14 @@ def write_voc(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = N
     for rec, stem in zip(dataset.images, stems):
         image = dataset.root / rec.path
         rel = relpath_posix(image, out_dir)
-        atomic_write_text(ann_dir / f"{stem}.xml", voc_xml(rec, Path(rec.path).name, rel))
-    atomic_write_text(out_dir / "labels.txt", "".join(f"{n}\n" for n in dataset.label_map))
+        atomic_write_text(ann_dir / f"{stem}.xml", voc_xml(rec, Path(rec.path).name, rel), durable=durable)
+    atomic_write_text(out_dir / "labels.txt", "".join(f"{n}\n" for n in dataset.label_map), durable=durable)
     if dataset.split:
         sets = out_dir / "ImageSets" / "Main"
         sets.mkdir(parents=True, exist_ok=True)
         for part in ("train", "val"):
             lines = [s for r, s in zip(dataset.images, stems) if dataset.split.get(r.key) == part]
-            atomic_write_text(sets / f"{part}.txt", "".join(f"{s}\n" for s in lines))
+            atomic_write_text(sets / f"{part}.txt", "".join(f"{s}\n" for s in lines), durable=durable)
     return out_dir
 
 

@@ -318,13 +318,14 @@ def yolo_layout(stem: str, suffix: str, part: str | None) -> tuple[str, str]:
 
 
 def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None,
-               final_dir: str | Path | None = None) -> Path:
+               final_dir: str | Path | None = None, durable: bool = True) -> Path:
     """Write labels, ``classes.txt`` and ``data.yaml`` under ``out_dir``.
 
     Images must be (or be put, by the exporter) at ``images/<split>/<stem><ext>``;
     the split of a record is ``dataset.split.get(key)`` (no split: ``images/``).
     ``final_dir`` is where the folder will end up (for ``path:`` in
-    ``data.yaml``) when ``out_dir`` is a temporary folder renamed later.
+    ``data.yaml``) when ``out_dir`` is a temporary folder renamed later;
+    ``durable=False``: no fsync per file (the exporter syncs the folder once).
     """
     out_dir = Path(out_dir)
     stems = stems or unique_stems(dataset.images)
@@ -334,8 +335,8 @@ def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = 
         _, label_rel = yolo_layout(stem, Path(rec.path).suffix, part)
         label = out_dir / label_rel
         label.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(label, yolo_lines(rec, dataset.label_map))
-    atomic_write_text(out_dir / "classes.txt", "".join(f"{n}\n" for n in dataset.label_map))
+        atomic_write_text(label, yolo_lines(rec, dataset.label_map), durable=durable)
+    atomic_write_text(out_dir / "classes.txt", "".join(f"{n}\n" for n in dataset.label_map), durable=durable)
     if parts:
         train, val = "images/train", "images/val"
         for folder in ("images/train", "images/val", "labels/train", "labels/val"):
@@ -351,7 +352,7 @@ def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = 
         f"nc: {len(dataset.label_map)}\n"
         f"names: [{names}]\n"
     )
-    atomic_write_text(out_dir / "data.yaml", yaml)
+    atomic_write_text(out_dir / "data.yaml", yaml, durable=durable)
     return out_dir
 
 

@@ -43,3 +43,13 @@ def test_fsync_dir_ignores_errors(tmp_path: Path) -> None:
     fsutil.fsync_dir(tmp_path / "missing")
     fsutil.fsync_dir(tmp_path)
     assert os.path.isdir(tmp_path)
+
+
+def test_non_durable_write_and_sync_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(fsutil.os, "fsync", lambda fd: calls.append(fd))
+    (tmp_path / "sub").mkdir()
+    atomic_write_text(tmp_path / "sub" / "a.txt", "x", durable=False)
+    assert calls == [] and (tmp_path / "sub" / "a.txt").read_text() == "x"
+    fsutil.sync_tree(tmp_path)
+    assert len(calls) == 2  # the two folders (files: one os.sync)
