@@ -335,3 +335,32 @@ def test_open_video_step_play_and_annotate_frames(qtbot, tmp_path, fake_model):
     finally:
         win.close()
         worker.stop()
+
+
+def _drag(qtbot, canvas, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
+    vp = canvas.viewport()
+    a, b = canvas.image_to_view(*start).toPoint(), canvas.image_to_view(*end).toPoint()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(vp, a + (b - a) * (i / steps))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+
+
+def test_draw_and_move_with_the_mouse_then_undo(window, qtbot):
+    ss, c = window.session, window.canvas
+    c.set_zoom(2.0)
+    c.centerOn(100, 80)
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_2)  # the next box is a dog
+    qtbot.keyClick(c, Qt.Key.Key_W)
+    _drag(qtbot, c, (60, 50), (120, 110))
+    (ann,) = ss.record.annotations
+    assert ann.label == "dog"
+    assert ann.box.to_tuple() == pytest.approx((60, 50, 120, 110), abs=1.0)
+    qtbot.keyClick(c, Qt.Key.Key_W)  # leave draw mode; drag the box by its middle
+    _drag(qtbot, c, (90, 80), (100, 90))
+    moved = ss.record.annotations[0].box
+    assert (moved.x1 - ann.box.x1, moved.y1 - ann.box.y1) == pytest.approx((10, 10), abs=1.0)
+    assert ss.undo_text == "move box"
+    qtbot.keyClick(c, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ss.record.annotations[0].box == ann.box
