@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import threading
 import urllib.parse
@@ -34,11 +33,11 @@ from typing import Callable, Iterable
 
 from detector_app.app.autosave import DEFAULT_INTERVAL, Autosaver
 from detector_app.app.lockfile import ProjectLock
+from detector_app.app.scan import scan_media, split_key
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import BoxError
 from detector_app.domain.errors import MediaError, StoreError
 from detector_app.domain.labels import LabelMap
-from detector_app.media.images import IMAGE_EXTENSIONS
 from detector_app.media.imagesize import image_size
 from detector_app.media.video import VIDEO_EXTENSIONS
 
@@ -64,37 +63,6 @@ class StoreEvent:
 Listener = Callable[[StoreEvent], None]
 
 
-def _natural_key(path: str) -> list[object]:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
-
-
-def scan_media(root: Path) -> list[str]:
-    """Image and video files under ``root`` (recursive, hidden entries skipped),
-    as POSIX paths relative to ``root`` in natural order. Decodes nothing."""
-    exts = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
-    found: list[str] = []
-    stack = [(root, "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), f"{prefix}{name}/"))
-                elif os.path.splitext(name)[1].lower() in exts and entry.is_file():
-                    found.append(prefix + name)
-            except OSError:
-                continue
-    found.sort(key=_natural_key)
-    return found
-
-
 def probe_writable(store_dir: Path) -> str | None:
     """``None`` if ``store_dir`` can be created and written, else why not."""
     try:
@@ -105,14 +73,6 @@ def probe_writable(store_dir: Path) -> str | None:
     except OSError as exc:
         return f"{store_dir} is not writable ({exc.strerror or exc})"
     return None
-
-
-def split_key(key: str) -> tuple[str, int | None]:
-    """``"clip.mp4#12"`` -> ``("clip.mp4", 12)``; an image key -> ``(path, None)``."""
-    path, sep, frame = key.rpartition("#")
-    if sep and frame.isdigit() and os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS:
-        return path, int(frame)
-    return key, None
 
 
 class ProjectStore:
