@@ -210,6 +210,10 @@ class Session(EditingMixin):
                 rgb, key, frame = self.project.read_image(item), path, None  # type: ignore[union-attr]
         except UserError as exc:
             self._error(str(exc))
+            if self.video is not None and self.index == index:  # a bad frame: stay on the last good one
+                self.emit("current")  # (the video bar learns the corrected frame count and pauses)
+            else:
+                self._show_unreadable(index)
             return
         if frame is None and self.video is not None:
             self.video.close()
@@ -233,6 +237,20 @@ class Session(EditingMixin):
         self._update_anchor_labels()
         if cached is None and self.detect_on_open:
             self.request_detection(group)
+
+    def _show_unreadable(self, index: int) -> None:
+        """An item whose pixels cannot be read: current (so A / D go past it),
+        shown as a grey placeholder, with nothing to edit or detect."""
+        if self.video is not None:
+            self.video.close()
+        self.video = None
+        self.index, self.frame = index, None
+        self.image = np.full((48, 64, 3), 64, np.uint8)
+        self.record = self.trace = self.trace_key = self.result = None
+        self.selected_annotation = self.selected_detection = None
+        for event in ("current", "annotations", "selection", "trace"):
+            self.emit(event)
+        self._update_anchor_labels()
 
     def go_frame(self, frame: int, playing: bool = False) -> None:
         """Another frame of the current video; while ``playing`` detection is

@@ -229,9 +229,7 @@ class EditingMixin:
 
     def verify_and_next(self) -> None:
         """Mark the current item (frame) verified and go to the next (Space)."""
-        if self.record is None:
-            return
-        if self.record.state is not ItemState.VERIFIED:
+        if self.record is not None and self.record.state is not ItemState.VERIFIED:
             self._push(SetState(self.record.key, ItemState.VERIFIED))
         if self.video is not None and self.frame is not None and self.frame + 1 < self.video.frame_count:
             self.go_frame(self.frame + 1)

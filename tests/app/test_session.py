@@ -385,3 +385,17 @@ def test_playing_video_shows_latest_detections_until_the_frames_own(tmp_path):
         assert s.trace_key == "clip.avi#3" and s.accept_detection(0) is not None
     finally:
         s.close()
+
+
+def test_unreadable_image_is_reported_and_skippable(session, folder):
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    session.open_paths([folder])
+    rec = Recorder(session)
+    session.step(1)
+    assert session.index == 1 and session.record is None and session.trace is None
+    assert "b.png" in rec.of("error")[0][0]
+    assert session.image.shape == (48, 64, 3)  # a placeholder, so the views stay consistent
+    assert rec.of("detect") == []
+    assert session.add_box(Box(1, 1, 5, 5)) is None and session.accept_all() == 0
+    session.verify_and_next()  # nothing to verify; still moves on
+    assert session.index == 2 and session.key == "c.png"
