@@ -21,6 +21,13 @@ from detector_app.domain import Annotation, Box, BoxError, ItemState
 from detector_app.domain.errors import StoreError
 
 
+def _png_bytes() -> bytes:
+    import cv2
+    import numpy as np
+
+    return cv2.imencode(".png", np.zeros((10, 12, 3), np.uint8))[1].tobytes()
+
+
 def _db_records(root: Path) -> dict[str, dict]:
     db = sqlite3.connect(str(root / STORE_DIR / DB_NAME))
     try:
@@ -214,3 +221,13 @@ def test_open_project_folder_files_and_errors(project_dir: Path) -> None:
     (project_dir / "a.txt").write_text("x")
     with pytest.raises(StoreError, match="not an image or video"):
         open_project([project_dir / "a.txt"])
+
+
+def test_unicode_folder_with_uri_characters(tmp_path: Path) -> None:
+    root = tmp_path / "prüf ung #1 ?x"
+    root.mkdir()
+    (root / "bild ä.png").write_bytes(_png_bytes())
+    with ProjectStore(root, autosave_interval=None) as store:
+        store.add_annotation("bild ä.png", Annotation(Box(1, 1, 9, 9), "käfer"))
+    with ProjectStore(root, read_only=True) as ro:  # sqlite URI with %-escapes
+        assert ro.read_only and ro.record("bild ä.png").annotations[0].label == "käfer"
