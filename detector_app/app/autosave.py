@@ -52,8 +52,13 @@ class Autosaver:
                     self._cond.wait()
                 if self._stopped:
                     return
-            time.sleep(self.interval)  # gather a burst (e.g. a drag) into one write
             with self._cond:
+                # Gather a burst (e.g. a drag) into one write; stop() cuts the wait short.
+                deadline = time.monotonic() + self.interval
+                while not self._stopped and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+                if self._stopped:
+                    return  # the owner flushes once more itself
                 self._pending = False
             try:
                 self._flush()

@@ -22,11 +22,13 @@ store's methods (or the undo commands in :mod:`detector_app.app.undo`).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sqlite3
 import threading
 import urllib.parse
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -61,6 +63,18 @@ class StoreEvent:
 
 
 Listener = Callable[[StoreEvent], None]
+
+#: Stores still open, flushed at interpreter exit (the autosave thread is a daemon).
+_OPEN_STORES: "weakref.WeakSet[ProjectStore]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_open_stores() -> None:
+    for store in list(_OPEN_STORES):
+        try:
+            store.close()
+        except Exception:
+            pass
 
 
 def probe_writable(store_dir: Path) -> str | None:
@@ -114,6 +128,7 @@ class ProjectStore:
         self._open_storage(require_writable, read_only)
         if not self.read_only and autosave_interval is not None:
             self._autosaver = Autosaver(self._autosave_flush, autosave_interval, self._report_error)
+        _OPEN_STORES.add(self)
 
     # -- opening ----------------------------------------------------------------
     def _open_storage(self, require_writable: bool, force_read_only: bool) -> None:
@@ -457,6 +472,7 @@ class ProjectStore:
         except StoreError as exc:
             error = exc
         self._closed = True
+        _OPEN_STORES.discard(self)
         with self._db_lock:
             if self._db is not None:
                 self._db.close()

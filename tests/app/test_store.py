@@ -231,3 +231,16 @@ def test_unicode_folder_with_uri_characters(tmp_path: Path) -> None:
         store.add_annotation("bild ä.png", Annotation(Box(1, 1, 9, 9), "käfer"))
     with ProjectStore(root, read_only=True) as ro:  # sqlite URI with %-escapes
         assert ro.read_only and ro.record("bild ä.png").annotations[0].label == "käfer"
+
+
+def test_pending_edits_are_saved_at_interpreter_exit(project_dir: Path) -> None:
+    code = (
+        "import sys\n"
+        "from detector_app.app.store import ProjectStore\n"
+        "from detector_app.domain import Annotation, Box\n"
+        "s = ProjectStore(sys.argv[1], autosave_interval=30)\n"  # the autosaver would be far too late
+        "s.add_annotation('img1.png', Annotation(Box(1, 1, 5, 5), 'late', id='z9'))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(project_dir)], check=True, timeout=60)
+    assert _db_records(project_dir)["img1.png"]["annotations"][0]["id"] == "z9"
+    assert not (project_dir / STORE_DIR / "lock").exists()
