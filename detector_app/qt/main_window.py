@@ -155,6 +155,8 @@ class MainWindow(QMainWindow):
         p.nms.valueChanged.connect(lambda v: ss.set_thresholds(nms_thresh=v / 100.0))
         p.proposal_top_n.valueChanged.connect(c.set_proposal_top_n)
         p.anchor_mode.currentTextChanged.connect(c.set_anchor_mode)
+        for combo in (p.anchor_scale, p.anchor_ratio):
+            combo.currentIndexChanged.connect(lambda _i: p.apply_anchor_filter(c))
         p.video.frameRequested.connect(lambda f: ss.go_frame(f, playing=p.video.playing))
         p.video.playingChanged.connect(lambda on: None if on else w.cancel("video"))
         for name in ss.overlays:
@@ -207,6 +209,12 @@ class MainWindow(QMainWindow):
         p.stepper.set_result(ss.result, ss.score_thresh)
         p.stats.set_trace(ss.trace, ss.result)
         p.update_legend(ss)
+        if ss.trace is not None and ss.trace.levels:
+            levels = ss.trace.levels  # (all levels of torchvision's FPN models share the ratios)
+            per_level = len(levels) > 1
+            sizes = [lv.sizes[0] for lv in levels] if per_level else list(levels[0].sizes)
+            p.set_anchor_choices([float(v) for v in sizes], [float(r) for r in levels[0].aspect_ratios], per_level)
+            p.apply_anchor_filter(self.canvas)
         if ss.trace is not None and p.stepper.current() is not None and ss.overlays["proposals"]:
             self.canvas.highlight_proposal(p.stepper.current())
         else:

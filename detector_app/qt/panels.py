@@ -78,6 +78,12 @@ class Panels:
         self.anchor_mode = QComboBox()
         self.anchor_mode.addItems(["cell", "grid"])
         self.anchor_mode.setToolTip("Anchors of the cell under the mouse, or over the whole grid (thinned)")
+        self.anchor_scale = QComboBox()
+        self.anchor_scale.setToolTip("Show the anchors of one scale only")
+        self.anchor_ratio = QComboBox()
+        self.anchor_ratio.setToolTip("Show the anchors of one aspect ratio (h / w) only")
+        self._anchor_choices: tuple | None = None
+        self.set_anchor_choices([], [])
 
         main = self._toolbar("main", "Main")
         for name in ("open_folder", "open_files"):
@@ -101,6 +107,8 @@ class Panels:
         for name in ("anchors", "grid", "anchor_labels"):
             view.addAction(actions[f"overlay_{name}"])
         view.addWidget(self.anchor_mode)
+        view.addWidget(self.anchor_scale)
+        view.addWidget(self.anchor_ratio)
         view.addSeparator()
         for name in ("prev_item", "next_item", "-", "draw", "accept_all", "copy_previous", "verify_next", "-",
                      "undo", "redo", "-", "zoom_fit", "zoom_actual"):
@@ -138,6 +146,30 @@ class Panels:
         _blocked_set(self.nms, int(round(nms * 100)))
         self.score_label.setText(f"{score:.2f}")
         self.nms_label.setText(f"{nms:.2f}")
+
+    def set_anchor_choices(self, sizes: list[float], ratios: list[float], per_level: bool = False) -> None:
+        """Fill the scale / ratio filters for a model's anchors (kept when unchanged).
+        ``per_level``: one size per FPN level, so the scale filter picks levels."""
+        if self._anchor_choices == (sizes, ratios, per_level):
+            return
+        self._anchor_choices = (sizes, ratios, per_level)
+        scale_fmt = "level {i}: {v:g} px" if per_level else "{v:g} px"
+        for combo, values, what, fmt in ((self.anchor_scale, sizes, "scales", scale_fmt),
+                                         (self.anchor_ratio, ratios, "ratios", "h/w {v:g}")):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(f"all {what}", None)
+            for i, v in enumerate(values):
+                combo.addItem(fmt.format(i=i, v=v), i)
+            combo.blockSignals(False)
+
+    def apply_anchor_filter(self, canvas: Any) -> None:
+        """Send the chosen scale (or FPN level) and ratio to the canvas (None: all)."""
+        s, r = self.anchor_scale.currentData(), self.anchor_ratio.currentData()
+        chosen = None if s is None else {int(s)}
+        per_level = bool(self._anchor_choices and self._anchor_choices[2])
+        canvas.set_anchor_levels(chosen if per_level else None)
+        canvas.set_anchor_filter(None if per_level else chosen, None if r is None else {int(r)})
 
     def set_busy(self, busy: bool) -> None:
         self.busy_label.setText("\u23f3 detecting" if busy else "")

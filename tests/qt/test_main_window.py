@@ -364,3 +364,22 @@ def test_draw_and_move_with_the_mouse_then_undo(window, qtbot):
     assert ss.undo_text == "move box"
     qtbot.keyClick(c, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert ss.record.annotations[0].box == ann.box
+
+
+def test_anchor_scale_and_ratio_filters(window, qtbot):
+    p, c, trace = window.panels, window.canvas, window.session.trace
+    assert [p.anchor_scale.itemText(i) for i in range(p.anchor_scale.count())] == ["all scales", "32 px", "64 px"]
+    assert [p.anchor_ratio.itemText(i) for i in range(p.anchor_ratio.count())] == [
+        "all ratios", "h/w 0.5", "h/w 1", "h/w 2"]
+    window.session.set_overlay("anchors", True)
+    p.anchor_mode.setCurrentText("grid")
+    every = c.shown_anchor_indices()
+    p.anchor_scale.setCurrentIndex(2)  # 64 px only
+    p.anchor_ratio.setCurrentIndex(1)  # h/w 0.5 only
+    shown = c.shown_anchor_indices()
+    assert 0 < len(shown) < len(every)
+    assert set(trace.anchor_scale_index[shown].tolist()) == {1}
+    assert set(trace.anchor_ratio_index[shown].tolist()) == {0}
+    p.anchor_scale.setCurrentIndex(0)
+    p.anchor_ratio.setCurrentIndex(0)
+    assert len(c.shown_anchor_indices()) == len(every)
