@@ -149,3 +149,17 @@ def test_bad_options(store: ProjectStore, tmp_path: Path) -> None:
         export_dataset(store, "labelme", tmp_path / "a")
     with pytest.raises(ExportError, match="unknown image mode"):
         export_dataset(store, "coco", tmp_path / "a", ExportOptions(image_mode="move"))
+
+
+def test_plain_records_need_a_root(project_dir: Path, tmp_path: Path) -> None:
+    from detector_app.domain import ImageRecord, LabelMap
+
+    recs = [ImageRecord("img1.png", None, None, [Annotation(Box(1, 1, 70, 9), "emu")])]
+    with pytest.raises(ExportError, match="needs root="):
+        export_dataset(recs, "coco", tmp_path / "a")
+    result = export_dataset(recs, "coco", tmp_path / "a", root=project_dir, label_map=LabelMap(["yak"]))
+    ds = load_dataset(tmp_path / "a")
+    assert ds.label_map.names == ["yak", "emu"] and result.images == 1
+    (rec,) = ds.images
+    assert (rec.width, rec.height) == (60, 40)  # size read from the file header
+    assert rec.annotations[0].box == Box(1, 1, 60, 9)  # clipped to the image on export
