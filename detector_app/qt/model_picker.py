@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from detector_app.app.jobs import ModelChoice
 
@@ -32,7 +32,8 @@ class ModelPicker(QWidget):
         super().__init__(parent)
         self._ask_file = ask_file or _ask_checkpoint
         self._model = QComboBox()
-        self._model.setMinimumContentsLength(18)
+        self._model.setMinimumContentsLength(14)
+        self._model.setMaximumWidth(260)
         self._model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._model.setToolTip("The detector: bundled model, a checkpoint, or a torchvision file from the hub cache")
         self._device = QComboBox()
@@ -40,9 +41,10 @@ class ModelPicker(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Model"))
-        layout.addWidget(self._model, 1)
+        layout.addWidget(self._model)
         layout.addWidget(QLabel("on"))
         layout.addWidget(self._device)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self._choices: list[ModelChoice] = []
         self._last_index = 0
         self._model.activated.connect(self._model_activated)

@@ -98,6 +98,9 @@ class Panels:
         main.addWidget(QLabel("  NMS IoU "))
         main.addWidget(self.nms)
         main.addWidget(self.nms_label)
+        main.addSeparator()
+        main.addAction(actions["undo"])
+        main.addAction(actions["redo"])
 
         window.addToolBarBreak()
         view = self._toolbar("view", "Overlays and editing")
@@ -110,8 +113,7 @@ class Panels:
         view.addWidget(self.anchor_scale)
         view.addWidget(self.anchor_ratio)
         view.addSeparator()
-        for name in ("prev_item", "next_item", "-", "draw", "accept_all", "copy_previous", "verify_next", "-",
-                     "undo", "redo", "-", "zoom_fit", "zoom_actual"):
+        for name in ("prev_item", "next_item", "-", "draw", "accept_all", "copy_previous", "verify_next"):
             if name == "-":
                 view.addSeparator()
             else:
