@@ -427,3 +427,17 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
         iterations=it, epochs_done=epoch, stopped=stopped, history=history, val_history=val_history,
         seconds=time.monotonic() - t0,
     )
+
+
+def compact_checkpoint(src: str | Path, dst: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+    """Write ``src`` with float weights as float16 (half the size) to ``dst``.
+
+    Integer buffers (``num_batches_tracked``) stay as they are; loading
+    (:func:`load_checkpoint_dict`, or ``load_state_dict`` into a float32 model)
+    turns the weights back into float32. ``meta["stored_as"]`` records it.
+    """
+    ckpt = load_checkpoint_dict(src)
+    ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    ckpt["meta"] = {**dict(ckpt.get("meta") or {}), **(extra_meta or {}), "stored_as": "float16"}
+    atomic_torch_save(ckpt, dst)
+    return Path(dst)

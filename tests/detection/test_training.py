@@ -196,3 +196,22 @@ def test_cli_train_and_bad_input(tiny_coco: Path, tiny_config_json: Path, tmp_pa
     assert (tmp_path / "cli.best.pt").is_file()
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_compact_checkpoint_is_half_size_and_loads(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from detector_app.detection.training import compact_checkpoint
+
+    full = tmp_path / "full.pt"
+    train(_cfg(tiny_coco, full, tiny_config(), iters=1))
+    small = compact_checkpoint(full, tmp_path / "half.pt", {"note": "x"})
+    assert small.stat().st_size < 0.55 * full.stat().st_size
+    raw = torch.load(small, weights_only=True)
+    assert raw["state_dict"]["backbone.body.0.weight"].dtype == torch.float16
+    assert raw["meta"]["stored_as"] == "float16" and raw["meta"]["note"] == "x"
+    a, b = load_checkpoint_dict(full)["state_dict"], load_checkpoint_dict(small)["state_dict"]
+    assert b["backbone.body.0.weight"].dtype == torch.float32
+    for k in a:
+        if a[k].is_floating_point():
+            torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
+        else:
+            assert torch.equal(a[k], b[k])
