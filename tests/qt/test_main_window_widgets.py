@@ -141,3 +141,16 @@ def test_actions_table_has_unique_names_and_shortcuts():
 @pytest.mark.parametrize("key", ["W", "Del", "Space", "Ctrl+Shift+Z", "Return", "A", "D"])
 def test_documented_keys_exist(key):
     assert any(key in s.shortcuts for s in SPECS)
+
+
+def test_gui_command_passes_paths_model_and_device(monkeypatch):
+    from detector_app import cli
+    from detector_app.qt import app as qt_app
+
+    seen = {}
+    monkeypatch.setattr(qt_app, "run_gui", lambda paths, model=None, device=None: seen.update(
+        paths=list(paths), model=model, device=device) or 0)
+    assert cli.main(["gui", "a.png", "b.png", "--model", "m.pt", "--device", "cpu"]) == 0
+    assert seen == {"paths": ["a.png", "b.png"], "model": "m.pt", "device": "cpu"}
+    assert cli.main(["gui"]) == 0
+    assert seen == {"paths": [], "model": None, "device": None}
