@@ -383,3 +383,18 @@ def test_anchor_scale_and_ratio_filters(window, qtbot):
     p.anchor_scale.setCurrentIndex(0)
     p.anchor_ratio.setCurrentIndex(0)
     assert len(c.shown_anchor_indices()) == len(every)
+
+
+def test_excepthook_routes_bugs_to_the_log(window, monkeypatch):
+    import sys
+
+    from detector_app.qt.app import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # restored after the test
+    install_excepthook(window)
+    try:
+        raise ZeroDivisionError("division by zero in a slot")
+    except ZeroDivisionError:
+        sys.excepthook(*sys.exc_info())
+    assert window.panels.log.errors()[-1] == "internal error: ZeroDivisionError: division by zero in a slot"
+    assert "internal error" in window.statusBar().currentMessage()
