@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app.app.jobs import FinetuneSettings, ModelInfo, finetune_output, run_finetune
+from detector_app.domain.errors import UserError
 from detector_app.domain.progress import Progress
 from detector_app.qt.worker import JobThread
 
@@ -113,7 +114,11 @@ class FinetuneDialog(QDialog):
             return
         store, base, settings = self.session.store, self.base, self.settings()
         out = finetune_output(store.root)
-        store.flush()
+        try:
+            store.flush()  # the job reads the records; make sure they are on disk too
+        except UserError as exc:
+            self._failed(str(exc), "")
+            return
         for points in self.history.values():
             points.clear()
         self._redraw()
