@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
+    parser.add_argument("--freeze-bn", action="store_true",
+                        help="re-estimate BatchNorm statistics once at the start, then keep them fixed "
+                             "(use when fine-tuning or resuming a trained model)")
+    parser.add_argument("--bn-images", type=int, default=200,
+                        help="images for re-estimating BatchNorm statistics after each epoch / with --freeze-bn "
+                             "(0: never; default 200)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, model=args.config, init=args.init, epochs=args.epochs,
         iters=args.iters, batch=args.batch, lr=args.lr, warmup_iters=args.warmup, schedule=args.schedule,
         val=args.val, val_limit=args.val_limit, resume=args.resume, seed=args.seed, workers=args.workers,
-        device=args.device, amp=args.amp, hflip=not args.no_flip,
+        device=args.device, amp=args.amp, hflip=not args.no_flip, freeze_bn=args.freeze_bn,
+        bn_recompute_images=args.bn_images,
     )
     main = int(os.environ.get("RANK", "0")) == 0
     bar = TextProgressBar("train") if main else None

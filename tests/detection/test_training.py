@@ -215,3 +215,29 @@ def test_compact_checkpoint_is_half_size_and_loads(tiny_coco: Path, tiny_config,
             torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
         else:
             assert torch.equal(a[k], b[k])
+
+
+def test_precise_bn_and_freeze_bn(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from detector_app.detection.training import recompute_bn_stats, set_train_mode
+
+    model = build_model(tiny_config())
+    ds = TorchDetectionDataset(load_detection_data(tiny_coco))
+    bn = model.backbone.body[1]
+    assert recompute_bn_stats(model, ds, 2, 2, torch.device("cpu")) > 0
+    # one batch of both images: the running mean is that batch's channel mean after conv1
+    with torch.no_grad():
+        imgs, _ = model.transform([ds[0][0], ds[1][0]])
+        expect = model.backbone.body[0](imgs.tensors).mean(dim=(0, 2, 3))
+    torch.testing.assert_close(bn.running_mean, expect, rtol=1e-4, atol=1e-5)
+    assert bn.momentum == 0.1 and not model.training
+    set_train_mode(model, freeze_bn=True)
+    assert model.training and not bn.training
+    # a run with freeze_bn keeps the statistics it estimated at the start
+    out = tmp_path / "f.pt"
+    train(_cfg(tiny_coco, out, tiny_config(), iters=2, freeze_bn=True, bn_recompute_images=2))
+    sd = load_checkpoint_dict(out)["state_dict"]
+    assert int(sd["backbone.body.1.num_batches_tracked"]) == 1  # one estimation batch, no training updates
+    torch.manual_seed(0)  # train() seeds 0 before building: the same start weights
+    start = build_model(tiny_config())
+    recompute_bn_stats(start, ds, 2, 2, torch.device("cpu"))
+    torch.testing.assert_close(sd["backbone.body.1.running_mean"], start.backbone.body[1].running_mean)
