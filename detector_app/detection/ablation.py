@@ -74,7 +74,9 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
     With ``init`` every variant starts from that checkpoint's weights except the
     RPN's per-anchor output layers (``cls_logits``, ``bbox_pred``), which every
     variant, 3x3 included, learns afresh: a short budget then compares anchor
-    settings on a trained backbone instead of on barely trained ones.
+    settings on a trained backbone instead of on barely trained ones. BatchNorm
+    statistics are then estimated once and kept fixed (``freeze_bn``), as the
+    bundled model was fine-tuned.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +108,7 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
         t0 = time.monotonic()
         result = train(TrainConfig(data=train_data, out=str(ckpt), model_config=mc, epochs=10_000, iters=iters,
                                    batch=batch, lr=lr, seed=seed, device=device, warmup_iters=min(100, iters // 5),
-                                   init=init),
+                                   init=init, freeze_bn=init is not None),
                        progress=relay, cancel=cancel)
         seconds = time.monotonic() - t0
         if result.stopped == "cancelled":
