@@ -169,13 +169,26 @@ def _from_formats(path: Path) -> DetectionData | None:
     return DetectionData(Path(path), names, samples)
 
 
+def _is_video_coco(path: Path) -> bool:
+    """A COCO file whose images are video frames (``frame_index``, as ``synth --video``
+    writes): read here, since one video file holds many images."""
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    images = data.get("images") if isinstance(data, dict) else None
+    return bool(images) and isinstance(images[0], dict) and "frame_index" in images[0]
+
+
 def load_detection_data(path: str | Path) -> DetectionData:
     """Read a dataset for training/evaluation; raises :class:`DatasetError` (or
     the formats layer's ``FormatError``) naming the file and problem."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset file or folder")
-    data = _from_formats(path)
+    data = None if _is_video_coco(path) else _from_formats(path)
     if data is None:
         data = read_coco(path)
     if not data.samples:

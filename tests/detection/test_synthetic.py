@@ -126,6 +126,13 @@ def test_video_frames_and_ground_truth(tmp_path: Path) -> None:
     for ann in coco["annotations"]:
         x, y, w, h = ann["bbox"]
         assert x >= 0 and y >= 0 and x + w <= 160 and y + h <= 120 and w > 0 and h > 0
+    # the ground truth loads as a dataset of video frames (for evaluate / train)
+    from detector_app.detection.datasets import load_detection_data, load_sample_image
+
+    data = load_detection_data(json_path)
+    assert [s.frame_index for s in data.samples] == list(range(10))
+    assert load_sample_image(data.samples[5]).shape == (120, 160, 3)
+    assert data.num_boxes() == len(coco["annotations"])
 
 
 def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
