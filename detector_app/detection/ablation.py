@@ -14,17 +14,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from detector_app.detection.builders import SMALL_DEFAULTS
+from detector_app.detection.checkpoints import load_checkpoint, save_checkpoint
 from detector_app.detection.config import ModelConfig
 from detector_app.detection.datasets import load_detection_data
 from detector_app.detection.evaluation import evaluate_checkpoint
-from detector_app.detection.training import (
-    RPN_ANCHOR_LAYERS,
-    TrainConfig,
-    atomic_torch_save,
-    load_checkpoint_dict,
-    train,
-)
+from detector_app.detection.training import TrainConfig, train
 from detector_app.domain.progress import Progress, ProgressFn, check_cancel
 
 
@@ -48,6 +45,21 @@ def default_variants(sizes: tuple[float, ...], ratios: tuple[float, ...]) -> lis
         AnchorVariant("3 scales, 1 ratio", tuple(sizes), (mid_r,)),
         AnchorVariant("3 scales, 3 ratios", tuple(sizes), tuple(ratios)),
     ]
+
+
+def reset_rpn_outputs(src: str | Path, dst: str | Path, seed: int = 0) -> Path:
+    """Copy checkpoint ``src`` to ``dst`` with the RPN's per-anchor output layers
+    (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``) re-initialised as torchvision's
+    ``RPNHead`` does (normal, std 0.01; zero bias)."""
+    loaded = load_checkpoint(src)
+    head = loaded.model.rpn.head
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in (head.cls_logits, head.bbox_pred):
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * 0.01)
+            layer.bias.zero_()
+    meta = {**dict(loaded.meta or {}), "rpn_outputs_reset": True}
+    return save_checkpoint(dst, loaded.model, loaded.config, list(loaded.class_names), meta)
 
 
 @dataclass
@@ -86,10 +98,7 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
         ratios = (base.aspect_ratios or SMALL_DEFAULTS["aspect_ratios"])[0]
         variants = default_variants(tuple(sizes), tuple(ratios))
     if init is not None:  # every variant learns its RPN outputs afresh, 3x3 included (fair start)
-        ckpt = load_checkpoint_dict(init)
-        ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(RPN_ANCHOR_LAYERS)}
-        init = str(out_dir / "init_without_rpn_outputs.pt")
-        atomic_torch_save(ckpt, init)
+        init = str(reset_rpn_outputs(init, out_dir / "init_rpn_outputs_reset.pt", seed))
     val = load_detection_data(val_data)
     if val_limit:
         val.samples = val.samples[:val_limit]

@@ -30,6 +30,12 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from detector_app.detection import distributed as ddp
 from detector_app.detection.builders import build_model, select_device
+from detector_app.detection.checkpoints import (
+    CHECKPOINT_FORMAT,
+    checkpoint_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
 from detector_app.detection.config import ModelConfig
 from detector_app.detection.datasets import (
     DetectionData,
@@ -96,15 +102,10 @@ class TrainResult:
     seconds: float = 0.0
 
 
-CHECKPOINT_FORMAT = "detector_app.checkpoint"
-
-
 def make_checkpoint(model: torch.nn.Module, mconf: ModelConfig, class_names: list[str],
                     meta: dict[str, Any]) -> dict[str, Any]:
-    """The project's checkpoint dict (see docs/architecture.md), weights on CPU."""
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "version": 1, "config": mconf.to_dict(),
-            "class_names": list(class_names), "state_dict": state, "meta": dict(meta)}
+    """The project's checkpoint dict (``checkpoints.checkpoint_dict``), weights on CPU."""
+    return checkpoint_dict(model, mconf, class_names, meta)
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -121,22 +122,13 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 
 def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
-    """Read a project checkpoint with ``weights_only=True``; float16 weights
-    (the compact bundled model) come back as float32."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"{path}: no such checkpoint file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling problem is the file's
-        raise TrainingError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path}: not a detector_app checkpoint (missing format tag)")
-    for key in ("config", "class_names", "state_dict"):
-        if key not in ckpt:
-            raise TrainingError(f"{path}: checkpoint lacks {key!r}")
-    ckpt["state_dict"] = {k: (v.float() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-    return ckpt
+    """A checkpoint as the project's dict, read by ``checkpoints.load_checkpoint``
+    (``weights_only=True``; fp16 weights come back as fp32; a bare torchvision
+    state dict works too). Raises ``CheckpointError`` naming the file."""
+    loaded = load_checkpoint(path)
+    return {"format": CHECKPOINT_FORMAT, "version": 1, "config": loaded.config.to_dict(),
+            "class_names": list(loaded.class_names), "state_dict": dict(loaded.model.state_dict()),
+            "meta": dict(loaded.meta or {})}
 
 
 def set_train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
@@ -459,12 +451,11 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                         "batch": cfg.batch * info.world_size, "train_data": str(cfg.data),
                         "train_seconds": round(time.monotonic() - t0, 1),
                         "val": val_row, "init": cfg.init}
-                ckpt = make_checkpoint(model, mconf, class_names, meta)
-                atomic_torch_save(ckpt, out)
+                save_checkpoint(out, model, mconf, class_names, meta)
                 last_ckpt = out
                 if val_row is not None and val_row["AP"] > best_ap:
                     best_ap = float(val_row["AP"])
-                    atomic_torch_save(ckpt, best_path)
+                    save_checkpoint(best_path, model, mconf, class_names, meta)
                 atomic_torch_save({"optimizer": optimizer.state_dict(),
                                    "scaler": scaler.state_dict() if use_amp else {},
                                    "iteration": it, "epoch": epoch + 1, "best_ap": best_ap,
@@ -490,12 +481,9 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
 def compact_checkpoint(src: str | Path, dst: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
     """Write ``src`` with float weights as float16 (half the size) to ``dst``.
 
-    Integer buffers (``num_batches_tracked``) stay as they are; loading
-    (:func:`load_checkpoint_dict`, or ``load_state_dict`` into a float32 model)
-    turns the weights back into float32. ``meta["stored_as"]`` records it.
+    Integer buffers (``num_batches_tracked``) stay as they are; loading turns
+    the weights back into float32. ``meta["stored_as"]`` records it.
     """
-    ckpt = load_checkpoint_dict(src)
-    ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-    ckpt["meta"] = {**dict(ckpt.get("meta") or {}), **(extra_meta or {}), "stored_as": "float16"}
-    atomic_torch_save(ckpt, dst)
-    return Path(dst)
+    loaded = load_checkpoint(src)
+    meta = {**dict(loaded.meta or {}), **(extra_meta or {}), "stored_as": "float16"}
+    return save_checkpoint(dst, loaded.model, loaded.config, list(loaded.class_names), meta, half=True)

@@ -132,6 +132,8 @@ def test_init_with_other_anchor_count_reinitialises_rpn_outputs(tiny_coco: Path,
     rows = ablate_anchors(str(tiny_coco), str(tiny_coco), tmp_path / "abl", tiny_config(),
                           [AnchorVariant("1x1", (32.0,), (1.0,))], iters=1, batch=2, init=str(base))
     assert len(rows) == 1 and json.loads((tmp_path / "abl" / "ablation.json").read_text())["settings"]["init"]
-    stripped = torch.load(tmp_path / "abl" / "init_without_rpn_outputs.pt", weights_only=True)["state_dict"]
-    assert not any(k.startswith("rpn.head.cls_logits") for k in stripped)
-    assert torch.equal(stripped["rpn.head.conv.0.0.weight"], init["state_dict"]["rpn.head.conv.0.0.weight"])
+    reset = torch.load(tmp_path / "abl" / "init_rpn_outputs_reset.pt", weights_only=True)["state_dict"]
+    w = reset["rpn.head.cls_logits.weight"]
+    assert not torch.equal(w, init["state_dict"]["rpn.head.cls_logits.weight"])
+    assert 0.007 < float(w.std()) < 0.013 and float(reset["rpn.head.bbox_pred.bias"].abs().max()) == 0.0
+    assert torch.equal(reset["rpn.head.conv.0.0.weight"], init["state_dict"]["rpn.head.conv.0.0.weight"])
