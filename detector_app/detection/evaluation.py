@@ -179,21 +179,16 @@ def evaluate_checkpoint(checkpoint: str, data: DetectionData, device: torch.devi
                         batch: int = 4, progress: ProgressFn | None = None,
                         cancel: threading.Event | None = None) -> dict[str, Any]:
     """Load a checkpoint, detect on ``data``, match classes by name, score."""
-    from detector_app.detection.builders import build_model
-    from detector_app.detection.config import ModelConfig
-    from detector_app.detection.training import TrainingError, load_checkpoint_dict
+    from detector_app.detection.checkpoints import CheckpointError, load_checkpoint
 
-    ckpt = load_checkpoint_dict(checkpoint)
-    model_classes = list(ckpt["class_names"])
+    loaded = load_checkpoint(checkpoint, device)
+    model_classes = list(loaded.class_names)
     if not set(model_classes) & set(data.class_names):
-        raise TrainingError(
+        raise CheckpointError(
             f"{checkpoint}: the model's classes ({', '.join(model_classes[1:])}) share none "
             f"with the dataset's ({', '.join(data.class_names)})"
         )
-    model = build_model(ModelConfig.from_dict(dict(ckpt["config"])))
-    model.load_state_dict(ckpt["state_dict"])
-    model.to(device)
-    dets = predict(model, data, device, batch, progress, cancel)
+    dets = predict(loaded.model, data, device, batch, progress, cancel)
     metrics = coco_metrics(data, remap_labels(dets, model_classes, data))
     metrics["model_classes"] = model_classes
     return metrics
