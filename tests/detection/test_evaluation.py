@@ -151,3 +151,13 @@ def test_evaluate_checkpoint_and_cli(tiny_coco: Path, tiny_config, tmp_path: Pat
     assert written["AP"] == pytest.approx(direct["AP"]) and set(written["per_class"]) == set(data.class_names)
     assert main(["evaluate", "--data", str(tiny_coco), "--model", str(tmp_path / "nope.pt")]) == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_model_without_shared_classes_is_refused(tiny_coco_two_classes: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from detector_app.domain.errors import UserError
+
+    ckpt = tmp_path / "m.pt"
+    names = ["__background__", "circle", "square", "triangle", "bar", "star"]
+    atomic_torch_save(make_checkpoint(build_model(tiny_config()), tiny_config(), names, {}), ckpt)
+    with pytest.raises(UserError, match="share none"):
+        evaluate_checkpoint(str(ckpt), load_detection_data(tiny_coco_two_classes))
