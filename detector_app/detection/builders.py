@@ -9,8 +9,8 @@ Builders:
         anchors 3 scales (128, 256, 512) x 3 ratios (0.5, 1, 2) = 9 per cell,
         RoI *max* pooling to 7x7 (``torchvision.ops.roi_pool``), two 4096-unit
         fully connected layers, sibling class and box layers: the seed's model.
-    small: ResNet-18 up to layer3 (stride 16) + 1x1 conv to 128 channels,
-        one feature map, 3 x 3 anchors, RoIAlign 7x7, a 256-unit two-layer head,
+    small: ResNet-18 up to layer3 (stride 16, GroupNorm by default) + 1x1 conv
+        to 128 channels, one feature map, 3 x 3 anchors, RoIAlign 7x7, a 256-unit two-layer head,
         200 test proposals. CPU-friendly; the bundled default model.
     resnet50_fpn, resnet50_fpn_v2, mobilenet_v3_large_fpn,
     mobilenet_v3_large_320_fpn: exactly torchvision's architectures.
@@ -136,9 +136,24 @@ def build_paper(cfg: ModelConfig) -> FasterRCNN:
     )
 
 
+def _norm_layer(kind: str) -> Callable[[int], nn.Module]:
+    """``"group"``: GroupNorm with 32 groups; ``"batch"``: BatchNorm2d."""
+    if kind == "group":
+        return lambda channels: nn.GroupNorm(32, channels)
+    if kind == "batch":
+        return nn.BatchNorm2d
+    raise ConfigError(f"unknown norm {kind!r} in the small builder's extra; use 'group' or 'batch'")
+
+
 def build_small(cfg: ModelConfig) -> FasterRCNN:
-    """CPU-friendly: ResNet-18 to layer3, 128-channel map, 256-unit head."""
-    net = resnet18(weights=None)
+    """CPU-friendly: ResNet-18 to layer3, 128-channel map, 256-unit head.
+
+    ``cfg.extra["norm"]`` picks the backbone's normalisation: ``"group"``
+    (default; GroupNorm behaves the same in training and inference, which
+    matters for a backbone trained from scratch with 2-4 images per batch) or
+    ``"batch"`` (BatchNorm, as torchvision's ResNet-18).
+    """
+    net = resnet18(weights=None, norm_layer=_norm_layer(str(cfg.extra.get("norm", "group"))))
     channels = int(cfg.extra.get("channels", 128))
     body = nn.Sequential(
         net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
