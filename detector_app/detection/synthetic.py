@@ -38,6 +38,10 @@ from detector_app.domain.errors import UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "bar", "star")
+#: Background kinds, in the order the generator draws them.
+BACKGROUNDS: tuple[str, ...] = ("flat", "gradient", "noise", "stripes", "clutter")
+#: Object fill kinds, in the order the generator draws them.
+FILLS: tuple[str, ...] = ("flat", "gradient", "stripes", "speckle")
 
 #: Objects whose visible area is below this fraction of their full area are dropped.
 MIN_VISIBLE_FRACTION = 0.35
@@ -52,20 +56,27 @@ class SynthError(UserError, ValueError):
 @dataclass
 class SynthObject:
     """One rendered object: class index (0-based into ``CLASS_NAMES``), its
-    visible mask ``bool[H, W]`` and visible box ``(x1, y1, x2, y2)``."""
+    visible mask ``bool[H, W]`` and visible box ``(x1, y1, x2, y2)``; ``fill``
+    is one of ``FILLS`` ("" for the video's flat-coloured shapes)."""
 
     class_index: int
     box: tuple[float, float, float, float]
     mask: np.ndarray = field(repr=False)
     area: int = 0
+    fill: str = ""
 
 
 @dataclass
 class SynthImage:
-    """An image ``uint8[H, W, 3]`` (RGB) and its visible objects."""
+    """An image ``uint8[H, W, 3]`` (RGB) and its visible objects, with how it was
+    made: ``background`` (one of ``BACKGROUNDS``, "" when given by the caller),
+    Gaussian ``noise_sigma`` and ``blur`` kernel size (0: none)."""
 
     image: np.ndarray
     objects: list[SynthObject]
+    background: str = ""
+    noise_sigma: float = 0.0
+    blur: int = 0
 
 
 # ---------------------------------------------------------------- shapes
@@ -118,9 +129,9 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 256, 3).astype(np.float32)
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """``float32[h, w, 3]`` in 0..255."""
-    kind = rng.integers(0, 5)
+def _background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, str]:
+    """A random background ``float32[h, w, 3]`` in 0..255 and its kind (``BACKGROUNDS``)."""
+    kind = int(rng.integers(0, len(BACKGROUNDS)))
     c1, c2 = _random_colour(rng), _random_colour(rng)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     if kind == 0:  # flat
@@ -148,18 +159,18 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
             p2 = tuple(int(v) for v in rng.integers(0, [w, h]))
             col = tuple(float(v) for v in _random_colour(rng))
             cv2.line(img, p1, p2, col, int(rng.integers(1, 4)), lineType=cv2.LINE_AA)
-    return np.clip(img, 0, 255).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.float32), BACKGROUNDS[kind]
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, avoid: np.ndarray) -> np.ndarray:
-    """A fill ``float32[h, w, 3]`` whose mean colour differs from ``avoid``."""
+def _texture(rng: np.random.Generator, h: int, w: int, avoid: np.ndarray) -> tuple[np.ndarray, str]:
+    """A fill ``float32[h, w, 3]`` whose mean colour differs from ``avoid``, and its kind (``FILLS``)."""
     for _ in range(20):
         c1 = _random_colour(rng)
         if float(np.abs(c1 - avoid).sum()) > 120:
             break
-    kind = rng.integers(0, 4)
+    kind = int(rng.integers(0, len(FILLS)))
     if kind == 0:
-        return np.broadcast_to(c1, (h, w, 3)).astype(np.float32)
+        return np.broadcast_to(c1, (h, w, 3)).astype(np.float32), FILLS[kind]
     c2 = np.clip(c1 + rng.uniform(-60, 60, 3), 0, 255).astype(np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     if kind == 1:  # gradient
@@ -171,7 +182,7 @@ def _texture(rng: np.random.Generator, h: int, w: int, avoid: np.ndarray) -> np.
         t = ((xx + yy * rng.uniform(-1, 1)) // period % 2)[..., None]
     else:  # speckle
         t = rng.uniform(0, 1, (h, w, 1)).astype(np.float32)
-    return c1 * (1 - t) + c2 * t
+    return c1 * (1 - t) + c2 * t, FILLS[kind]
 
 
 # ---------------------------------------------------------------- images
@@ -204,9 +215,13 @@ def compose(rng: np.random.Generator, h: int, w: int,
     Returns the RGB image ``uint8[h, w, 3]`` and the visible objects (mostly
     hidden ones dropped), boxes from the visible masks.
     """
-    img = _background(rng, h, w) if background is None else background.astype(np.float32).copy()
+    if background is None:
+        img, bg_kind = _background(rng, h, w)
+    else:
+        img, bg_kind = background.astype(np.float32).copy(), ""
     masks: list[np.ndarray] = []
     classes: list[int] = []
+    fills: list[str] = []
     for cls, size, cx, cy in shapes:
         mask = _shape_mask(rng, cls, h, w, size, cx, cy)
         if not mask.any():
@@ -215,7 +230,7 @@ def compose(rng: np.random.Generator, h: int, w: int,
         assert box is not None
         x1, y1, x2, y2 = (int(v) for v in box)
         avoid = img[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0)
-        tex = _texture(rng, y2 - y1, x2 - x1, avoid)
+        tex, fill = _texture(rng, y2 - y1, x2 - x1, avoid)
         region = img[y1:y2, x1:x2]
         sub = mask[y1:y2, x1:x2]
         region[sub] = tex[sub]
@@ -224,9 +239,10 @@ def compose(rng: np.random.Generator, h: int, w: int,
             region[edge] = _random_colour(rng)
         masks.append(mask)
         classes.append(cls)
+        fills.append(fill)
     objects: list[SynthObject] = []
     covered = np.zeros((h, w), bool)
-    for mask, cls in reversed(list(zip(masks, classes))):
+    for mask, cls, fill in reversed(list(zip(masks, classes, fills))):
         visible = mask & ~covered
         covered |= mask
         area = int(visible.sum())
@@ -235,8 +251,9 @@ def compose(rng: np.random.Generator, h: int, w: int,
             continue
         if box[2] - box[0] < MIN_VISIBLE_SIDE or box[3] - box[1] < MIN_VISIBLE_SIDE:
             continue
-        objects.append(SynthObject(cls, box, visible, area))
+        objects.append(SynthObject(cls, box, visible, area, fill))
     objects.reverse()
+    sigma, k = 0.0, 0
     if noise:
         sigma = float(rng.choice([0.0, 2.0, 5.0, 9.0]))
         if sigma > 0:
@@ -244,7 +261,7 @@ def compose(rng: np.random.Generator, h: int, w: int,
         k = int(rng.choice([0, 0, 3, 5]))
         if k:
             img = cv2.GaussianBlur(img, (k, k), 0)
-    return SynthImage(np.clip(np.round(img), 0, 255).astype(np.uint8), objects)
+    return SynthImage(np.clip(np.round(img), 0, 255).astype(np.uint8), objects, bg_kind, sigma, k)
 
 
 def generate_image(seed: int, index: int, size: int = 512,
@@ -355,7 +372,7 @@ def write_video(path: str | Path, seed: int, seconds: float = 4.0, fps: int = 15
         raise SynthError(f"--video {path}: give a .mp4 (or .avi) file name")
     n_frames = max(1, int(round(seconds * fps)))
     rng = np.random.default_rng([int(seed), 1_000_000])
-    bg = _background(rng, height, width)
+    bg, _ = _background(rng, height, width)
     movers: list[_Mover] = []
 
     def spawn(entering: bool) -> _Mover:

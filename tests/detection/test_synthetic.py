@@ -140,3 +140,112 @@ def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(json.loads((tmp_path / "d" / "annotations.json").read_text())["images"]) == 2
     assert main(["synth"]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def _single(cls: int, i: int, size: float = 120.0):  # type: ignore[no-untyped-def]
+    """One shape of class ``cls`` alone at the centre of a flat 256 x 256 image (no noise)."""
+    flat = np.full((256, 256, 3), 40.0)
+    out = compose(np.random.default_rng([cls, i]), 256, 256, [(cls, size, 128.0, 128.0)], background=flat,
+                  noise=False)
+    assert len(out.objects) == 1
+    return out.objects[0]
+
+
+def _orientation_bins(obj) -> int:  # type: ignore[no-untyped-def]
+    """In how many 30-degree sectors lies the pixel farthest from the shape's centroid?"""
+    ys, xs = np.nonzero(obj.mask)
+    dx, dy = xs - xs.mean(), ys - ys.mean()
+    k = int(np.argmax(dx * dx + dy * dy))
+    return int(np.degrees(np.arctan2(dy[k], dx[k])) % 360 // 30)
+
+
+@pytest.mark.parametrize("name", ["square", "triangle", "star"])
+def test_squares_triangles_and_stars_are_rotated(name: str) -> None:
+    cls = CLASS_NAMES.index(name)
+    objs = [_single(cls, i) for i in range(16)]
+    assert len({_orientation_bins(o) for o in objs}) >= 4, "corners should point in many directions"
+    if name == "square":  # an axis-aligned square fills its box; rotated ones fill 50 % at 45 degrees
+        fill = [o.area / ((o.box[2] - o.box[0]) * (o.box[3] - o.box[1])) for o in objs]
+        assert min(fill) < 0.6 and max(fill) > 0.8
+
+
+def test_bars_are_axis_aligned_1_to_4_up_to_1_to_2_both_ways() -> None:
+    cls = CLASS_NAMES.index("bar")
+    ratios = []
+    for i in range(30):
+        o = _single(cls, i)
+        w, h = o.box[2] - o.box[0], o.box[3] - o.box[1]
+        assert o.area == w * h  # a filled axis-aligned rectangle: the box is the shape
+        ratios.append(w / h)
+        short, long_ = min(w, h), max(w, h)
+        assert 0.25 - 1.5 / long_ <= short / long_ <= 0.5 + 1.5 / long_
+    assert min(ratios) < 0.5 and max(ratios) > 2.0, "horizontal and vertical bars"
+
+
+def test_circles_are_round() -> None:
+    o = _single(CLASS_NAMES.index("circle"), 0)
+    w, h = o.box[2] - o.box[0], o.box[3] - o.box[1]
+    assert abs(w - 120) <= 1 and abs(h - 120) <= 1
+    assert o.area / (w * h) == pytest.approx(np.pi / 4, abs=0.02)
+
+
+def _background_of_kind(kind: str, h: int = 96, w: int = 128) -> np.ndarray:
+    from detector_app.detection.synthetic import _background
+
+    for seed in range(200):
+        img, got = _background(np.random.default_rng(seed), h, w)
+        if got == kind:
+            return img
+    raise AssertionError(f"no {kind} background in 200 seeds")
+
+
+def test_each_background_kind_looks_like_its_name() -> None:
+    from detector_app.detection.synthetic import BACKGROUNDS
+
+    assert BACKGROUNDS == ("flat", "gradient", "noise", "stripes", "clutter")
+    flat = _background_of_kind("flat")
+    assert np.ptp(flat.reshape(-1, 3), axis=0).max() == 0
+    # gradient: every channel is an affine function of (x, y), and not constant
+    grad = _background_of_kind("gradient")
+    yy, xx = np.mgrid[0:96, 0:128]
+    design = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], 1).astype(np.float64)
+    for c in range(3):
+        coef, *_ = np.linalg.lstsq(design, grad[..., c].ravel(), rcond=None)
+        assert np.abs(design @ coef - grad[..., c].ravel()).max() < 0.01
+    assert np.ptp(grad) > 10
+    # smooth noise: varies over the image but only a little from one pixel to the next
+    noise = _background_of_kind("noise")
+    assert np.ptp(noise) > 30 and np.abs(np.diff(noise, axis=1)).max() < 0.25 * np.ptp(noise)
+    # stripes: two colours, both covering a good part of the image
+    stripes = _background_of_kind("stripes")
+    colours, counts = np.unique(stripes.reshape(-1, 3), axis=0, return_counts=True)
+    assert len(colours) == 2 and counts.min() > 0.2 * counts.sum()
+    # clutter: a flat colour crossed by lines
+    clutter = _background_of_kind("clutter")
+    _, counts = np.unique(clutter.reshape(-1, 3), axis=0, return_counts=True)
+    assert 0.4 * counts.sum() < counts.max() < 0.99 * counts.sum()
+
+
+def test_backgrounds_fills_noise_and_blur_all_occur() -> None:
+    from detector_app.detection.synthetic import BACKGROUNDS, FILLS
+
+    images = [generate_image(9, i, 128) for i in range(40)]
+    assert {s.background for s in images} == set(BACKGROUNDS)
+    assert {o.fill for s in images for o in s.objects} == set(FILLS)
+    assert {(s.noise_sigma > 0, s.blur > 0) for s in images} == {(a, b) for a in (False, True) for b in (False, True)}
+    colours = {tuple(s.image[o.mask].mean(axis=0).round()) for s in images for o in s.objects}
+    assert len(colours) > 100, "object colours vary"
+
+
+def test_image_noise_has_the_recorded_sigma() -> None:
+    from detector_app.detection.synthetic import _sample_shapes
+
+    index, sample = next((i, s) for i, s in ((i, generate_image(9, i, 128)) for i in range(40))
+                         if s.noise_sigma >= 5 and not s.blur)
+    rng = np.random.default_rng([9, index])  # the same draws as generate_image, minus the noise
+    shapes = _sample_shapes(rng, 128, 128, int(rng.integers(1, 13)), 4.0, 64.0)
+    clean = compose(rng, 128, 128, shapes, noise=False)
+    assert [o.box for o in clean.objects] == [o.box for o in sample.objects]
+    diff = sample.image.astype(float) - clean.image.astype(float)
+    inside = (clean.image > 30).all(axis=2) & (clean.image < 225).all(axis=2)  # not clipped at 0 / 255
+    assert diff[inside].std() == pytest.approx(sample.noise_sigma, rel=0.15)
