@@ -55,24 +55,67 @@ def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTra
         return trace(model, rgb, device=device)
 
 
+#: Model spec of a random-weight model with the bundled model's configuration and
+#: classes: what the app runs while ``models/default.pt`` is missing, so that
+#: anchors, proposals and the stepper still work (their boxes mean nothing).
+UNTRAINED = "untrained"
+
+
+def bundled_config_path() -> Path:
+    """``<repo>/models/default_config.json``: the bundled model's configuration."""
+    return Path(__file__).resolve().parents[2] / "models" / "default_config.json"
+
+
+def untrained_model(device: Any = None) -> Any:
+    """A ``LoadedModel`` with random weights (seed 0) built from the bundled model's
+    config (the ``small`` builder when that file is missing) and the synthetic
+    shapes' classes when the class counts agree."""
+    import torch
+
+    from detector_app.detection.builders import build_model
+    from detector_app.detection.checkpoints import LoadedModel
+    from detector_app.detection.config import ModelConfig
+    from detector_app.detection.synthetic import CLASS_NAMES
+
+    path = bundled_config_path()
+    cfg = ModelConfig.from_json(path.read_text(encoding="utf-8")) if path.is_file() else ModelConfig("small")
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    if cfg.num_classes == len(CLASS_NAMES) + 1:
+        names = ["__background__", *CLASS_NAMES]
+    else:
+        names = ["__background__", *(f"class {i}" for i in range(1, cfg.num_classes))]
+    if device is not None:
+        model.to(device)
+    return LoadedModel(model, cfg, names, {"random_weights": True, "seed": 0}, None, "builder")
+
+
 def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector, ModelInfo]:
     """Load the model ``spec`` names (``detection.hub.load_model``: ``None`` /
     ``"default"`` the bundled model, a checkpoint or torchvision file, a hub
-    file name, a builder name with random weights) on ``device``
-    (``None`` / ``"auto"``: CUDA when present). Raises a ``UserError`` subclass
-    with a clear message when it cannot."""
+    file name, a builder name with random weights; :data:`UNTRAINED` the bundled
+    configuration with random weights) on ``device`` (``None`` / ``"auto"``:
+    CUDA when present). Raises a ``UserError`` subclass with a clear message
+    when it cannot."""
     from detector_app.detection.builders import select_device
     from detector_app.detection.hub import load_model
 
     dev = select_device(device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = load_model(spec, dev)
+        if spec == UNTRAINED:
+            loaded = untrained_model(dev)
+            warnings.warn(f"untrained model: the bundled configuration with RANDOM weights (boxes are "
+                          f"meaningless); {bundled_model_path()} is missing: train it (docs/training.md) "
+                          "or pick a checkpoint", UserWarning, stacklevel=1)
+        else:
+            loaded = load_model(spec, dev)
     model = loaded.model.to(dev).eval()
     path = getattr(loaded, "path", None)
     config = getattr(loaded, "config", None)
     info = ModelInfo(
-        name=Path(str(path)).name if path else str(spec or "default"),
+        name=Path(str(path)).name if path else ("untrained (random weights)" if spec == UNTRAINED
+                                                else str(spec or "default")),
         class_names=list(loaded.class_names),
         device=str(dev),
         path=None if path is None else str(path),
@@ -138,6 +181,10 @@ def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
         str(bundled) if bundled.is_file() else f"{bundled} is missing: train it or pick a checkpoint",
         bundled.is_file(),
     )]
+    if not bundled.is_file():
+        out.append(ModelChoice("Untrained (random weights)", UNTRAINED,
+                               "the bundled model's configuration with random weights: anchors, proposals "
+                               "and the stepper work, boxes are meaningless"))
     seen = {str(bundled)}
     for spec in [*recent, *(str(p) for p in configured_models())]:
         if spec and spec not in seen and Path(spec).is_file():

@@ -102,18 +102,21 @@ class MainWindow(QMainWindow):
         self.panels.model_picker.set_devices(devices, self.device)
 
     def load_model(self, spec: str | None, device: str | None = None) -> None:
-        """Ask the worker to load ``spec`` (None: bundled); a missing bundled model is
-        reported in the status bar, and the user picks another."""
+        """Ask the worker to load ``spec`` (None: bundled). A missing bundled model is
+        reported (status bar, log) and the untrained model of its configuration
+        runs instead, so the app still shows anchors and proposals."""
         if device is not None:
             self.device = device
-        if spec in (None, "", "default") and not jobs.bundled_model_path().is_file():
-            self.report_error(f"bundled model {jobs.bundled_model_path()} is missing: "
-                               "pick a checkpoint in the model list (Model > Open checkpoint)")
-            return
         self.model_spec = spec
-        self.panels.model_picker.set_current_model(spec)
-        self._status(f"loading model {spec or 'default'} on {self.device}\u2026")
-        self.worker.load_model(spec, self.device)
+        load = spec
+        if spec in (None, "", "default") and not jobs.bundled_model_path().is_file():
+            self.report_error(f"bundled model {jobs.bundled_model_path()} is missing: running an UNTRAINED "
+                              "model (random weights); pick a checkpoint in the model list")
+            load = jobs.UNTRAINED
+        else:
+            self._status(f"loading model {load or 'default'} on {self.device}\u2026")
+        self.panels.model_picker.set_current_model(load)
+        self.worker.load_model(load, self.device)
 
     def open_paths(self, paths: list[str]) -> bool:
         try:
@@ -289,11 +292,12 @@ class MainWindow(QMainWindow):
         self.report_error(message if key is None else f"{key}: {message}", details)
 
     def _model_ready(self, info: jobs.ModelInfo) -> None:
-        self.panels.set_model_text(f"{info.name} ({info.device})")
+        self.panels.set_model_text(f"{info.name} ({info.device})", "\n".join(info.warnings))
         self.panels.log.log(f"model {info.name} loaded on {info.device}: classes {', '.join(info.label_names)}")
         for warning in info.warnings:
             self.panels.log.log(warning, "warning")
-        self._status(f"model {info.name} ready on {info.device}")
+        self._status(f"model {info.name} ready on {info.device}"
+                     + (f" \u2014 \u26a0 {info.warnings[0]}" if info.warnings else ""))
         if info.path and info.path != str(jobs.bundled_model_path()):
             recent = [info.path, *[r for r in self.settings.get("recent_models") or [] if r != info.path]]
             self.settings.set("recent_models", recent[:8])

@@ -179,8 +179,11 @@ class Panels:
     def show_position(self, x: float, y: float) -> None:
         self.position_label.setText(f"x {x:7.1f}  y {y:7.1f}")
 
-    def set_model_text(self, text: str) -> None:
-        self.model_label.setText(text)
+    def set_model_text(self, text: str, warning: str = "") -> None:
+        """The model in use; a ``warning`` (e.g. random weights) shows it in orange with the warning as tooltip."""
+        self.model_label.setText(f"\u26a0 {text}" if warning else text)
+        self.model_label.setStyleSheet("color: #ffa040;" if warning else "")
+        self.model_label.setToolTip(warning)
 
     def set_item_text(self, text: str) -> None:
         self.item_label.setText(text)

@@ -86,8 +86,27 @@ def test_model_choices_list_bundled_recent_and_hub_files(tmp_path: Path):
     choices = jobs.model_choices([str(recent), str(tmp_path / "gone.pt")])
     assert choices[0].spec is None and choices[0].label.startswith("Bundled")
     assert choices[0].available == jobs.bundled_model_path().is_file()
+    untrained = [] if choices[0].available else [jobs.UNTRAINED]  # offered while the bundled model is missing
     specs = [c.spec for c in choices[1:]]
-    assert specs == [str(recent), str(listed), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
+    assert specs == [*untrained, str(recent), str(listed), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
+
+
+def test_untrained_model_has_the_bundled_configuration_and_classes(monkeypatch, tmp_path: Path):
+    from detector_app.detection import hub
+    from detector_app.detection.config import ModelConfig
+
+    monkeypatch.setattr(hub, "bundled_model_path", lambda: tmp_path / "missing.pt")
+    assert [c.spec for c in jobs.model_choices()][:2] == [None, jobs.UNTRAINED]
+    detector, info = jobs.load_detector(jobs.UNTRAINED, "cpu")
+    assert info.name == "untrained (random weights)" and info.path is None and info.meta["random_weights"]
+    assert info.label_names == ["circle", "square", "triangle", "bar", "star"]
+    assert "RANDOM weights" in info.warnings[0] and "missing.pt" in info.warnings[0]
+    cfg = ModelConfig.from_json(jobs.bundled_config_path().read_text())
+    model = jobs.untrained_model().model
+    sizes = model.rpn.anchor_generator.sizes
+    assert [list(s) for s in sizes] == [list(s) for s in cfg.anchor_sizes]
+    trace = detector(np.zeros((64, 96, 3), np.uint8))
+    assert trace.image_size == (64, 96) and len(trace.class_names) == cfg.num_classes
 
 
 def test_available_devices():

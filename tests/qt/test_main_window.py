@@ -5,6 +5,7 @@ signals with undo/redo and autosave, keys, worker errors, UI latency."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -284,16 +285,48 @@ def test_real_tiny_model_end_to_end(qtbot, tmp_path):
     assert not win.worker.isRunning()
 
 
-def test_missing_bundled_model_is_reported(qtbot, tmp_path, monkeypatch):
-    from detector_app.app import jobs
+def test_no_arguments_open_the_samples_with_the_bundled_model(qtbot, tmp_path, monkeypatch):
+    """``detector-app gui`` with no paths: a copy of resources/samples, models/default.pt."""
+    from detector_app.detection import hub
 
-    monkeypatch.setattr(jobs, "bundled_model_path", lambda: tmp_path / "nope" / "default.pt")
-    win = MainWindow(settings=Settings(tmp_path / "s.json"))
+    bundled = make_tiny_checkpoint(tmp_path / "models" / "default.pt")
+    monkeypatch.setattr(hub, "bundled_model_path", lambda: bundled)
+    win = MainWindow(device="cpu", settings=Settings(tmp_path / "s.json"))
     qtbot.addWidget(win)
-    win.load_model(None)
-    assert "bundled model" in win.statusBar().currentMessage()
-    assert "nope/default.pt" in win.panels.log.errors()[0]
+    win.show()
+    win.open_initial([])
+    qtbot.waitUntil(lambda: "default.pt" in win.panels.model_label.text(), timeout=30000)
+    assert win.panels.model_label.text() == "default.pt (cpu)" and not win.panels.log.errors()
+    assert win.panels.model_picker.current_model() is None  # "Bundled default"
+    samples = sorted(p.name for p in (Path(__file__).parents[2] / "resources" / "samples" / "images").iterdir())
+    assert win.panels.file_list.visible_names()[:len(samples)] == [f"images/{n}" for n in samples]
+    assert win.session.key == f"images/{samples[0]}"
+    assert Path(win.session.store.root).parent == Path(os.environ["DETECTOR_APP_CONFIG_DIR"])  # a copy
     win.close()
+
+
+def test_missing_bundled_model_runs_an_untrained_one_and_says_so(qtbot, tmp_path, monkeypatch):
+    from detector_app.app import jobs
+    from detector_app.detection import hub
+
+    monkeypatch.setattr(hub, "bundled_model_path", lambda: tmp_path / "nope" / "default.pt")
+    win = MainWindow(device="cpu", settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.refresh_models()
+    entries = win.panels.model_picker.model_entries()
+    assert entries[1] == ("Untrained (random weights)", jobs.UNTRAINED)
+    win.load_model(None)
+    assert "nope/default.pt is missing" in win.statusBar().currentMessage()
+    assert "nope/default.pt" in win.panels.log.errors()[0]
+    qtbot.waitUntil(lambda: "untrained" in win.panels.model_label.text(), timeout=30000)
+    info = win.worker.info
+    assert info.class_names == ["__background__", "circle", "square", "triangle", "bar", "star"]
+    assert info.meta["random_weights"] and "RANDOM weights" in win.statusBar().currentMessage()
+    assert win.panels.model_label.text() == "\u26a0 untrained (random weights) (cpu)"
+    assert win.panels.model_picker.current_model() == jobs.UNTRAINED
+    assert win.model_spec is None  # the saved choice stays "bundled": it loads once it exists
+    win.close()
+    assert Settings(tmp_path / "s.json").get("model") is None
 
 
 def test_open_video_step_play_and_annotate_frames(qtbot, tmp_path, fake_model):
