@@ -220,7 +220,11 @@ def test_compact_checkpoint_is_half_size_and_loads(tiny_coco: Path, tiny_config,
 def test_precise_bn_and_freeze_bn(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from detector_app.detection.training import recompute_bn_stats, set_train_mode
 
-    model = build_model(tiny_config())
+    bn_config = tiny_config()
+    bn_config.extra["norm"] = "batch"  # the small builder's default is GroupNorm (no BN statistics)
+    model = build_model(bn_config)
+    assert recompute_bn_stats(build_model(tiny_config()), TorchDetectionDataset(load_detection_data(tiny_coco)),
+                              2, 2, torch.device("cpu")) == 0
     ds = TorchDetectionDataset(load_detection_data(tiny_coco))
     bn = model.backbone.body[1]
     assert recompute_bn_stats(model, ds, 2, 2, torch.device("cpu")) > 0
@@ -234,10 +238,10 @@ def test_precise_bn_and_freeze_bn(tiny_coco: Path, tiny_config, tmp_path: Path) 
     assert model.training and not bn.training
     # a run with freeze_bn keeps the statistics it estimated at the start
     out = tmp_path / "f.pt"
-    train(_cfg(tiny_coco, out, tiny_config(), iters=2, freeze_bn=True, bn_recompute_images=2))
+    train(_cfg(tiny_coco, out, bn_config, iters=2, freeze_bn=True, bn_recompute_images=2))
     sd = load_checkpoint_dict(out)["state_dict"]
     assert int(sd["backbone.body.1.num_batches_tracked"]) == 1  # one estimation batch, no training updates
     torch.manual_seed(0)  # train() seeds 0 before building: the same start weights
-    start = build_model(tiny_config())
+    start = build_model(bn_config)
     recompute_bn_stats(start, ds, 2, 2, torch.device("cpu"))
     torch.testing.assert_close(sd["backbone.body.1.running_mean"], start.backbone.body[1].running_mean)
