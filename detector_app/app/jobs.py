@@ -85,6 +85,7 @@ def untrained_model(device: Any = None) -> Any:
         names = ["__background__", *CLASS_NAMES]
     else:
         names = ["__background__", *(f"class {i}" for i in range(1, cfg.num_classes))]
+    model.class_names = names  # what tracing labels the classes with
     if device is not None:
         model.to(device)
     return LoadedModel(model, cfg, names, {"random_weights": True, "seed": 0}, None, "builder")

@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
             self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             central.addAction(self.actions[name])
         self._space = {"down": False, "dragged": False}
+        self._proposals_shown = False
         self.canvas.installEventFilter(self)
         self.canvas.viewport().installEventFilter(self)
 
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
             if name in self.session.overlays:
                 self.session.set_overlay(name, bool(on))
         self._sync_overlays()
+        self._proposals_shown = self.session.overlays["proposals"]
         self._on_history()
         self._restore_layout()
         if not self.worker.isRunning():
@@ -257,6 +259,11 @@ class MainWindow(QMainWindow):
 
     def _on_overlays(self) -> None:
         self._sync_overlays()
+        on = self.session.overlays["proposals"]
+        if on != self._proposals_shown:  # the stepper's proposal is highlighted with the proposals overlay
+            self._proposals_shown = on
+            current = self.panels.stepper.current()
+            self.canvas.highlight_proposal(current if on and self.session.trace is not None else None)
 
     def _sync_overlays(self) -> None:
         ov = self.session.overlays

@@ -77,9 +77,10 @@ class StatsPanel(QWidget):
         top.addWidget(QLabel("Objectness of"))
         top.addWidget(self._source, 1)
         layout = QVBoxLayout(self)
-        layout.addWidget(self._table, 1)
+        self._table.verticalHeader().setDefaultSectionSize(self._table.fontMetrics().height() + 4)
+        layout.addWidget(self._table, 3)
         layout.addLayout(top)
-        layout.addWidget(self._plot, 1)
+        layout.addWidget(self._plot, 2)
         self._refresh()
 
     # -- public API ---------------------------------------------------------
@@ -119,10 +120,11 @@ class StatsPanel(QWidget):
             rows.append(("No detection run yet", "", True))
         else:
             rows.append(("Time per stage", "ms", True))
-            for name, ms in t.timings_ms.items():
+            stages = {k: v for k, v in t.timings_ms.items() if k != "total"}
+            for name, ms in stages.items():
                 rows.append((f"  {name}", f"{ms:.1f}", False))
-            if t.timings_ms:
-                rows.append(("  total", f"{sum(t.timings_ms.values()):.1f}", False))
+            if t.timings_ms:  # the traced total (wall clock) when there is one, else the stages' sum
+                rows.append(("  total", f"{t.timings_ms.get('total', sum(stages.values())):.1f}", False))
             rows.append(("Boxes per stage", "count", True))
             k = "+".join(str(lv.num_anchors_per_cell) for lv in t.levels) or "?"
             cells = sum(lv.grid_size[0] * lv.grid_size[1] for lv in t.levels)

@@ -270,7 +270,7 @@ class ProposalStepper(QWidget):
         self._bars = pg.BarGraphItem(x=x, height=np.asarray(probs, float), width=0.7, brushes=brushes)
         self._plot.addItem(self._bars)
         labels = [names[i] if i < len(names) else str(i) for i in range(len(probs))]
-        labels[0] = "bg" if labels[0].startswith("__") else labels[0]
+        labels[0] = "bg" if labels[0].startswith("__") or labels[0] == "background" else labels[0]
         self._plot.getAxis("bottom").setTicks([list(zip(x.tolist(), labels))])
         self._plot.setXRange(-0.6, len(probs) - 0.4, padding=0)
 

@@ -112,6 +112,20 @@ def test_each_overlay_toggle_reaches_canvas_and_session(window, name):
     assert act.isChecked() is before and window.canvas.layer_visible(name) is before
 
 
+def test_proposals_overlay_highlights_the_stepper_proposal(window):
+    ss, c, stepper = window.session, window.canvas, window.panels.stepper
+    ss.set_overlay("proposals", False)
+    stepper.set_current(4)
+    ss.on_trace(ss.key, make_fake_trace())  # a new trace with the proposals hidden: no highlight
+    assert c.overlays.highlighted is None and stepper.current() == 4
+    ss.set_overlay("proposals", True)  # showing proposals shows the stepper's one: anchor, proposal, refined box
+    assert c.overlays.highlighted == 4
+    ss.set_overlay("grid", True)  # other overlays leave it alone
+    assert c.overlays.highlighted == 4
+    ss.set_overlay("proposals", False)
+    assert c.overlays.highlighted is None
+
+
 def test_stepper_shows_anchor_and_fate_and_follows_thresholds(window, qtbot):
     p, c = window.panels, window.canvas
     stepper = p.stepper

@@ -47,6 +47,14 @@ def test_rows_show_timings_counts_and_fates(panel, fake_trace):
     assert rows["  over the per-image cap"] == "1"
 
 
+def test_a_traced_total_is_shown_once_not_added_to_itself(panel, fake_trace):
+    fake_trace.timings_ms = {"transform": 1.0, "backbone": 6.0, "total": 7.5}  # as tracing records them
+    panel.set_trace(fake_trace)
+    rows = panel.rows()
+    assert [r for r in rows if r[0] == "  total"] == [("  total", "7.5")]
+    assert dict(rows)["  backbone"] == "6.0"
+
+
 def test_live_thresholds_update_counts(panel, fake_trace):
     panel.set_result(fake_trace.postprocess(score_thresh=0.85))
     rows = dict(panel.rows())
