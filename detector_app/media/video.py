@@ -6,8 +6,11 @@
   :class:`MediaError` naming the file (the first frame is decoded on open,
   so "opens but decodes nothing", e.g. an unknown codec, is caught early);
 * ``frame_count`` is the container's estimate, which may lie (truncated
-  files, variable frame rate); when a read fails before it, the count is
-  corrected to the number of frames actually readable and the error says so;
+  files, a header that claims more frames); when a read fails before it, the
+  count is corrected to the number of frames actually readable (found by
+  bisection when the failed read came after a seek) and the error says so;
+  a frame that fails *before* a frame already read is a corrupt frame in the
+  middle: an error, the count stays;
 * ``read(index)`` decodes sequentially when ``index`` is the next frame (or a
   few ahead: frames are grabbed, not decoded), re-uses the last frame when
   asked again, and seeks otherwise.
@@ -28,6 +31,7 @@ from detector_app.domain.errors import MediaError
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 #: Up to this many frames ahead, ``read`` grabs forward instead of seeking.
 GRAB_AHEAD = 24
+_UNKNOWN = -(1 << 30)  # ``_next`` when the decoder's position is not known: the next read seeks
 
 
 def is_video_path(path: str | Path) -> bool:
@@ -61,6 +65,7 @@ class VideoReader:
         self._next = 0
         self._last_index = -1
         self._last: np.ndarray | None = None
+        self._max_good = -1  # the highest frame index decoded (or grabbed) so far
         ok, frame = self._cap.read()
         if not ok or frame is None:
             self._cap.release()
@@ -89,6 +94,7 @@ class VideoReader:
     # -- reading ----------------------------------------------------------------
     def _remember(self, index: int, bgr: np.ndarray) -> np.ndarray:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        self._max_good = max(self._max_good, index)
         self._last_index, self._last, self._next = index, rgb, index + 1
         return rgb
 
@@ -104,15 +110,31 @@ class VideoReader:
         self._cap.set(cv2.CAP_PROP_POS_FRAMES, float(index))
         self._next = index
 
+    def _first_unreadable(self, lo: int, hi: int) -> int:
+        """Bisect for the first frame in ``(lo, hi]`` that cannot be grabbed
+        (``lo`` readable, ``hi`` not): ~log2(hi - lo) seeks."""
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            self._seek(mid)
+            if self._cap.grab():
+                lo = mid
+            else:
+                hi = mid
+        self._next = _UNKNOWN
+        return hi
+
     def _fail(self, index: int) -> MediaError:
-        if index < self._count:
-            readable = index
-            self._count = max(readable, self._last_index + 1, 1)
-            return MediaError(
-                f"{self.path}: frame {index} cannot be decoded (file truncated or corrupt?); "
-                f"{self._count} frames are readable"
-            )
-        return MediaError(f"{self.path}: frame {index} cannot be decoded")
+        if index >= self._count:
+            return MediaError(f"{self.path}: frame {index} cannot be decoded")
+        if index < self._max_good:
+            self._next = _UNKNOWN
+            return MediaError(f"{self.path}: frame {index} cannot be decoded (corrupt data)")
+        readable = self._first_unreadable(self._max_good, index)
+        self._count = max(readable, self._max_good + 1, 1)
+        return MediaError(
+            f"{self.path}: frame {index} cannot be decoded (file truncated or corrupt?); "
+            f"{self._count} frames are readable"
+        )
 
     def read(self, index: int) -> np.ndarray:
         """Frame ``index`` (0-based) as ``uint8[H, W, 3]`` RGB.
@@ -130,6 +152,7 @@ class VideoReader:
         while self._next < index:
             if not self._cap.grab():
                 raise self._fail(self._next)
+            self._max_good = max(self._max_good, self._next)
             self._next += 1
         ok, frame = self._cap.read()
         if not ok or frame is None:

@@ -1,0 +1,222 @@
+"""Issue 7, images: every odd file ``read_image`` may meet, and the pixel limit.
+
+Each bad file gives a :class:`MediaError` naming the file; each odd but valid
+file (16-bit, grayscale, RGBA, palette, CMYK, EXIF-rotated, non-ASCII path)
+gives ``uint8[H, W, 3]`` RGB with the pixels a reference decoder (Pillow)
+sees, upright, at the size the header reader reports (the size boxes are
+stored in).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector_app.domain.errors import MediaError
+from detector_app.domain.imageheader import read_header_size
+from detector_app.media import images
+from detector_app.media.images import ImageTooLarge, read_image, read_preview, write_image
+from detector_app.media.imagesize import image_size
+
+RNG = np.random.default_rng(7)
+RGB = RNG.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+
+
+def _png_bytes(rgb: np.ndarray = RGB) -> bytes:
+    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def _pil_bytes(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _png_with_header(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares ``width x height`` (the pixel data is a stub)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+# -- bad files: a MediaError naming the file ------------------------------------------
+@pytest.mark.parametrize("name, content, expected", [
+    ("missing.png", None, "no such file"),
+    ("empty.png", b"", r"empty file \(0 bytes\)"),
+    ("text.png", b"hello, I am not an image\n" * 20, "not a readable image"),
+    ("half.png", _png_bytes()[: len(_png_bytes()) // 2], "not a readable image"),
+    ("half.jpg", cv2.imencode(".jpg", RGB)[1].tobytes()[:400], "not a readable image"),
+    ("cut.jpg", cv2.imencode(".jpg", RGB)[1].tobytes()[:-40], "not a readable image"),
+    ("half.bmp", cv2.imencode(".bmp", RGB)[1].tobytes()[:1000], "not a readable image"),
+    ("half.tif", cv2.imencode(".tif", RGB)[1].tobytes()[:1000], "not a readable image"),
+    ("wrong-extension.jpg", b"GIF89a" + b"\0" * 40, "not a readable image"),
+])
+def test_bad_image_files_name_the_file(tmp_path: Path, name: str, content: bytes | None, expected: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(MediaError, match=rf"^{tmp_path}/{name}: {expected}"):
+        read_image(path)
+
+
+def test_folder_is_not_an_image(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="is a folder"):
+        read_image(tmp_path)
+
+
+# -- odd but valid files -----------------------------------------------------------------
+def test_16_bit_png_and_tiff_become_8_bit(tmp_path: Path) -> None:
+    v = (np.arange(30 * 40, dtype=np.uint32).reshape(30, 40) * 54).astype(np.uint16)  # 0..64746
+    expected = v / 257.0
+    gray = tmp_path / "gray16.png"
+    assert cv2.imwrite(str(gray), v)
+    colour = tmp_path / "rgb16.tif"
+    assert cv2.imwrite(str(colour), np.dstack([v, v // 2, v // 4]))  # BGR
+    for path in (gray, colour):
+        rgb = read_image(path)
+        assert rgb.dtype == np.uint8 and rgb.shape == (30, 40, 3)
+    assert np.abs(read_image(gray).astype(float) - expected[..., None]).max() <= 1.0
+    rgb = read_image(colour).astype(float)
+    assert np.abs(rgb[..., 2] - expected).max() <= 1.0  # blue was written first (BGR)
+    assert np.abs(rgb[..., 0] - (v // 4) / 257.0).max() <= 1.0
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "PA", "1", "I;16", "CMYK"])
+def test_modes_match_pillow(tmp_path: Path, mode: str) -> None:
+    base = Image.fromarray(RGB)
+    if mode == "P":
+        img = base.quantize(colors=16)
+    elif mode == "PA":
+        img = base.quantize(colors=16)
+        img.info["transparency"] = 0  # a palette with a transparent entry
+    elif mode in ("LA", "RGBA"):
+        img = base.convert(mode)
+        alpha = Image.fromarray(RNG.integers(0, 255, (30, 40), dtype=np.uint8))
+        img.putalpha(alpha)
+    elif mode == "I;16":
+        img = Image.fromarray(RGB[..., 0].astype(np.uint16) * 257)
+    else:
+        img = base.convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    path = tmp_path / f"img.{fmt.lower()}"
+    path.write_bytes(_pil_bytes(img, fmt, **({"transparency": 0} if mode == "PA" else {})))
+    rgb = read_image(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (30, 40, 3)
+    # Pillow's view of the stored colours (alpha dropped, not composited)
+    if mode == "I;16":
+        ref = np.repeat(RGB[..., :1], 3, axis=2)
+    else:
+        ref = np.asarray(Image.open(path).convert("RGBA" if mode in ("LA", "PA") else "RGB"))[..., :3]
+    tol = 3 if mode == "CMYK" else 0
+    assert np.abs(rgb.astype(int) - ref.astype(int)).max() <= tol, mode
+    assert image_size(path) == (40, 30)
+
+
+def _exif_jpeg(rgb: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of ``rgb`` (stored as is) with an EXIF orientation tag."""
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+    tiff += struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<HH", orientation, 0) + struct.pack("<I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_jpeg_is_upright_like_pillow_and_header_agrees(tmp_path: Path, orientation: int) -> None:
+    """A red block at the stored top-left lands where EXIF says; Pillow's
+    ``exif_transpose`` is the reference; the header size (what the store keeps
+    and boxes are clipped to) is the decoded size."""
+    from PIL import ImageOps
+
+    stored = np.zeros((40, 64, 3), np.uint8)
+    stored[:10, :20] = (255, 0, 0)
+    path = tmp_path / f"o{orientation}.jpg"
+    path.write_bytes(_exif_jpeg(stored, orientation))
+    rgb = read_image(path)
+    ref = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    assert rgb.shape == ref.shape
+    assert np.abs(rgb.astype(int) - ref.astype(int)).mean() < 2.0
+    assert read_header_size(path) == image_size(path) == (rgb.shape[1], rgb.shape[0])
+    red = np.argwhere(rgb[..., 0] > 200)
+    assert len(red) > 100  # the block is still there, wherever it went
+
+
+@pytest.mark.parametrize("name", ["café/ñandú.png", "日本語/画像.jpg", "emoji 🐱/x y#1?.webp", "Ωmega/ε.tif"])
+def test_non_ascii_paths_read_write_and_size(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.parent.mkdir()
+    write_image(path, RGB)
+    back = read_image(path)
+    assert back.shape == RGB.shape
+    if path.suffix in (".png", ".tif"):
+        assert np.array_equal(back, RGB)
+    assert image_size(path) == (40, 30)
+    with pytest.raises(MediaError, match="日本語"):
+        read_image(tmp_path / "日本語" / "missing.png")
+
+
+def test_write_to_a_missing_folder_is_a_media_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match=r"nope/x\.png: cannot write"):
+        write_image(tmp_path / "nope" / "x.png", RGB)
+
+
+# -- huge images: a limit, checked before any pixel is decoded ------------------------
+def test_huge_image_is_refused_from_its_header_without_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_with_header(20000, 20000))
+
+    def no_decoding(*_a: object) -> None:
+        raise AssertionError("decoded a 20000 x 20000 image")
+
+    monkeypatch.setattr(images.cv2, "imdecode", no_decoding)
+    with pytest.raises(ImageTooLarge) as info:
+        read_image(path)
+    msg = str(info.value)
+    assert msg == (f"{path}: image is 20000x20000 pixels (400 megapixels), over the 100 megapixel limit; "
+                   "downscale it to view, detect or annotate it")
+    assert (info.value.width, info.value.height) == (20000, 20000)
+    assert image_size(path) == (20000, 20000)  # the size is still known (header)
+    with pytest.raises(MediaError, match="only JPEG files this large can be previewed"):
+        read_preview(path)  # a PNG cannot be decoded at reduced size
+
+
+def test_huge_tiff_header_is_checked_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.tif"
+    assert cv2.imwrite(str(path), np.zeros((30, 40, 3), np.uint8))
+    monkeypatch.setattr(images, "MAX_PIXELS", 40 * 30 - 1)
+    monkeypatch.setattr(images.cv2, "imdecode", lambda *_a: pytest.fail("decoded"))
+    with pytest.raises(ImageTooLarge, match="40x30 pixels"):
+        read_image(path)
+
+
+def test_preview_of_a_large_jpeg_is_decoded_at_reduced_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the limit lowered to 0.1 MP, a 600x400 JPEG is 'huge': refused at full
+    size, previewed at 1/4 by the codec (IMREAD_REDUCED_COLOR_4), pixels in place."""
+    img = np.zeros((400, 600, 3), np.uint8)
+    img[:200, :300] = (255, 0, 0)
+    path = tmp_path / "big.jpg"
+    write_image(path, img)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100_000)
+    with pytest.raises(ImageTooLarge, match=r"600x400 pixels \(0\.24 megapixels\), over the 0\.1 megapixel limit"):
+        read_image(path)
+    flags: list[int] = []
+    real = cv2.imdecode
+    monkeypatch.setattr(images.cv2, "imdecode", lambda data, flag: flags.append(flag) or real(data, flag))
+    small, factor = read_preview(path, max_pixels=20_000)
+    assert factor == 4 and small.shape == (100, 150, 3) and flags == [cv2.IMREAD_REDUCED_COLOR_4]
+    assert small[10, 10, 0] > 240 and small[90, 140].max() < 15
+    png = tmp_path / "big.png"
+    write_image(png, img)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100_000_000)
+    small, factor = read_preview(png, max_pixels=20_000)  # under the limit: decoded, then resized
+    assert factor == 4 and small.shape == (100, 150, 3)
+    assert read_preview(png)[1] == 1  # small enough: full size
