@@ -9,8 +9,8 @@
   files, a header that claims more frames); when a read fails before it, the
   count is corrected to the number of frames actually readable (found by
   bisection when the failed read came after a seek) and the error says so;
-  a frame that fails *before* a frame already read is a corrupt frame in the
-  middle: an error, the count stays;
+  a frame that fails while a later one (already read, or probed) decodes is
+  a corrupt frame in the middle: an error, the count stays;
 * ``read(index)`` decodes sequentially when ``index`` is the next frame (or a
   few ahead: frames are grabbed, not decoded), re-uses the last frame when
   asked again, and seeks otherwise.
@@ -129,6 +129,13 @@ class VideoReader:
         if index < self._max_good:
             self._next = _UNKNOWN
             return MediaError(f"{self.path}: frame {index} cannot be decoded (corrupt data)")
+        if index + 1 < self._count:  # one bad frame, or the end of the readable part?
+            self._seek(index + 1)
+            later = self._cap.grab()
+            self._next = _UNKNOWN
+            if later:
+                return MediaError(f"{self.path}: frame {index} cannot be decoded (corrupt data); "
+                                  "the frames after it are readable")
         readable = self._first_unreadable(self._max_good, index)
         self._count = max(readable, self._max_good + 1, 1)
         return MediaError(
