@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE))
     parser.add_argument("--image", type=int, default=1, help="which sample image (index in the file list)")
     parser.add_argument("--size", default="1280x800")
+    parser.add_argument("--score", type=float, default=None, help="score threshold (default: the app's)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="shots-"))
     os.environ["DETECTOR_APP_CONFIG_DIR"] = str(tmp / "config")
@@ -71,6 +72,8 @@ def main() -> int:
         print(f"{path} ({path.stat().st_size // 1024} KiB)")
 
     ss, p, c = win.session, win.panels, win.canvas
+    if args.score is not None:
+        ss.set_thresholds(score_thresh=args.score)
     wait_trace()
     ss.go_to(args.image)
     wait_trace()

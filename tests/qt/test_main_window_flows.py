@@ -1,0 +1,154 @@
+"""The real MainWindow driven through its actions and keys for the flows that go
+through dialogs or other models: File > Export (a modal dialog driven while it
+runs) then re-import equal, Model > Fine-tune then "Use the new model", the
+model and device pickers, zoom keys, copying boxes from the previous image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialog
+
+from detector_app.app.settings import Settings
+from detector_app.domain.boxes import Box
+from detector_app.formats import load_dataset
+from detector_app.qt.export_dialog import ExportDialog
+from detector_app.qt.finetune_dialog import FinetuneDialog
+from detector_app.qt.main_window import MainWindow
+from tests.app.test_jobs import make_tiny_checkpoint
+from tests.qt.test_main_window import H, W, fake_model, window, write_images  # noqa: F401 (fixtures)
+
+
+def drive_modal(qtbot, trigger: Callable[[], None], kind: type, steps: Callable[[QDialog], None]) -> list:
+    """Run ``trigger`` (which opens a modal ``kind`` dialog with ``exec``) and, from
+    inside the dialog's event loop, ``steps(dialog)``; returns what was seen."""
+    seen: list = []
+
+    def inside() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, kind):  # not open yet
+            QTimer.singleShot(20, inside)
+            return
+        seen.append(dialog)
+        try:
+            steps(dialog)
+        except BaseException as exc:  # noqa: BLE001 - reported after exec returns
+            seen.append(exc)
+        finally:
+            if dialog.isVisible() and not dialog.running():
+                dialog.done(0)
+
+    QTimer.singleShot(0, inside)
+    trigger()
+    for item in seen:
+        if isinstance(item, BaseException):
+            raise item
+    assert seen, f"no {kind.__name__} was shown"
+    return seen
+
+
+def test_export_from_the_file_menu_then_reimport_equal(window, qtbot, tmp_path):
+    ss = window.session
+    window.canvas.annotationDrawn.emit(Box(10, 20, 60, 90))  # img0: one cat (the current label)
+    ss.select_detection(1)
+    window.actions["accept"].trigger()  # and the dog detection
+    ss.verify_and_next()
+    out = tmp_path / "export"
+
+    def steps(dialog: ExportDialog) -> None:
+        dialog.set_format("voc")
+        dialog.out_dir.setText(str(out))
+        dialog.verified_only.setChecked(True)
+        dialog.start()
+        qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
+        assert "Exported 1 images, 2 boxes" in dialog.message.text()
+
+    drive_modal(qtbot, window.actions["export"].trigger, ExportDialog, steps)
+    ds = load_dataset(out)
+    (rec,) = ds.images
+    got = sorted((a.label, a.box.to_tuple()) for a in rec.annotations)
+    want = sorted((a.label, a.box.to_tuple()) for a in ss.store.record("img0.png").annotations)
+    assert [g[0] for g in got] == [w[0] for w in want] == ["cat", "dog"]
+    for (_, a), (_, b) in zip(got, want):
+        assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_zoom_keys_fit_and_one_to_one(window, qtbot):
+    c = window.canvas
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert c.zoom == pytest.approx(1.0 / c.devicePixelRatioF())
+    c.set_zoom(3.0)
+    qtbot.keyClick(c, Qt.Key.Key_F)
+    vp = c.viewport()
+    assert c.zoom == pytest.approx(min(vp.width() / W, vp.height() / H), rel=0.02)
+
+
+def test_copy_boxes_from_the_previous_image_with_the_key(window, qtbot):
+    ss, c = window.session, window.canvas
+    c.annotationDrawn.emit(Box(10, 20, 60, 90))
+    ss.step(1)
+    assert ss.key == "img1.png" and (ss.record is None or not ss.record.annotations)
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert [(a.label, a.box) for a in ss.record.annotations] == [("cat", Box(10, 20, 60, 90))]
+    assert c.overlays.annotations.box_of(ss.record.annotations[0].id) == Box(10, 20, 60, 90)
+    qtbot.keyClick(c, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ss.record.annotations == []
+
+
+@pytest.fixture
+def real_window(qtbot, tmp_path: Path):
+    """The window with its own worker and a random-weight tiny checkpoint, 2 images of 128 x 96."""
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    win = MainWindow(model=str(ckpt), device="cpu", settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.show()
+    win.open_initial([str(write_images(tmp_path / "proj", 2, (128, 96)))])
+    qtbot.waitUntil(lambda: win.session.trace is not None, timeout=30000)
+    yield win
+    win.close()
+
+
+def test_model_picker_and_device_picker_reload_the_model(real_window, qtbot, tmp_path):
+    win = real_window
+    picker = win.panels.model_picker
+    assert ("tiny.pt", str(tmp_path / "tiny.pt")) in picker.model_entries()
+    assert picker.device_entries()[:2] == ["auto", "cpu"]
+    other = make_tiny_checkpoint(tmp_path / "other.pt", seed=1)
+    picker.choose_model(str(other))  # as "Open checkpoint..." does
+    qtbot.waitUntil(lambda: win.panels.model_label.text() == "other.pt (cpu)", timeout=30000)
+    assert win.model_spec == str(other)
+    qtbot.waitUntil(lambda: win.session.trace is not None, timeout=30000)  # the image is detected again
+    picker.deviceChosen.emit("cpu")
+    assert win.device == "cpu" and "loading model" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not win.worker.is_busy(), timeout=30000)
+    assert win.worker.info.path == str(other)
+    win.close()
+    assert Settings(tmp_path / "s.json").get("model") == str(other)
+
+
+def test_finetune_from_the_model_menu_then_use_the_new_model(real_window, qtbot):
+    win = real_window
+    ss = win.session
+    ss.choose_label("cat")
+    win.canvas.annotationDrawn.emit(Box(20, 20, 64, 48))
+    ss.verify_and_next()
+
+    def steps(dialog: FinetuneDialog) -> None:
+        dialog.iters.setValue(2)
+        dialog.batch.setValue(1)
+        dialog.epochs.setValue(1)
+        dialog.start()
+        qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
+        assert dialog.history["loss"] and dialog.use_button.isEnabled()
+        dialog.use_button.click()
+
+    (dialog,) = drive_modal(qtbot, win.actions["finetune"].trigger, FinetuneDialog, steps)
+    new = Path(dialog.result.checkpoint)
+    assert new.name.startswith("finetune-") and new.is_file()
+    qtbot.waitUntil(lambda: win.panels.model_label.text() == f"{new.name} (cpu)", timeout=30000)
+    assert win.panels.model_picker.current_model() == str(new)
