@@ -4,6 +4,7 @@ layer), bad boxes in those formats, and the loss terms the progress bar shows.""
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -69,10 +70,14 @@ def test_cli_train_on_yolo_with_voc_validation(exported: dict[str, Path], tiny_c
                                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "y.pt"
     assert main(["train", "--data", str(exported["yolo"]), "--val", str(exported["voc"]), "--config",
-                 str(tiny_config_json), "--iters", "1", "--batch", "1", "--warmup", "0", "--bn-images", "0",
+                 str(tiny_config_json), "--epochs", "2", "--batch", "1", "--warmup", "0", "--bn-images", "0",
                  "--out", str(out)]) == 0
-    assert "epoch 1: AP" in capsys.readouterr().out
-    assert load_checkpoint_dict(out)["meta"]["val"]["AP"] >= 0.0
+    text = capsys.readouterr().out
+    assert "after 4 iterations, 2 epochs" in text and "epoch 1: AP" in text and "epoch 2: AP" in text
+    val = json.loads((tmp_path / "y.log.json").read_text())["val"]  # validation mAP after every epoch
+    assert [(v["epoch"], v["iteration"]) for v in val] == [(1, 2), (2, 4)]
+    assert all(0.0 <= v[k] <= 1.0 for v in val for k in ("AP", "AP50", "AP75"))
+    assert load_checkpoint_dict(out)["meta"]["val"] == val[-1]
 
 
 def test_degenerate_voc_box_names_file_and_box(exported: dict[str, Path], tmp_path: Path) -> None:
