@@ -249,3 +249,17 @@ def test_image_noise_has_the_recorded_sigma() -> None:
     diff = sample.image.astype(float) - clean.image.astype(float)
     inside = (clean.image > 30).all(axis=2) & (clean.image < 225).all(axis=2)  # not clipped at 0 / 255
     assert diff[inside].std() == pytest.approx(sample.noise_sigma, rel=0.15)
+
+
+def test_bundled_samples_are_the_generators_seed_4242(tmp_path: Path) -> None:
+    """resources/samples was written by `synth --seed 4242`; the generator still writes the same."""
+    samples = Path(__file__).resolve().parents[2] / "resources" / "samples"
+    coco = json.loads((samples / "annotations.json").read_text())
+    write_dataset(tmp_path / "s", len(coco["images"]), seed=4242, size=512)
+    assert json.loads((tmp_path / "s" / "annotations.json").read_text()) == coco
+    for im in coco["images"]:
+        assert (tmp_path / "s" / im["file_name"]).read_bytes() == (samples / im["file_name"]).read_bytes()
+    video = json.loads((samples / "shapes.json").read_text())
+    gt = write_video(tmp_path / "shapes.mp4", seed=4242, seconds=len(video["images"]) / video["info"]["fps"],
+                     fps=video["info"]["fps"], width=video["images"][0]["width"], height=video["images"][0]["height"])
+    assert json.loads(gt.read_text()) == video
