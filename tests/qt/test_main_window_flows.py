@@ -19,6 +19,7 @@ from detector_app.qt.export_dialog import ExportDialog
 from detector_app.qt.finetune_dialog import FinetuneDialog
 from detector_app.qt.main_window import MainWindow
 from tests.app.test_jobs import make_tiny_checkpoint
+from tests.qt.conftest import FAKE, anchor_index
 from tests.qt.test_main_window import H, W, fake_model, window, write_images  # noqa: F401 (fixtures)
 
 
@@ -152,3 +153,22 @@ def test_finetune_from_the_model_menu_then_use_the_new_model(real_window, qtbot)
     assert new.name.startswith("finetune-") and new.is_file()
     qtbot.waitUntil(lambda: win.panels.model_label.text() == f"{new.name} (cpu)", timeout=30000)
     assert win.panels.model_picker.current_model() == str(new)
+
+
+def test_clicking_boxes_steps_the_stepper_and_looks_up_a_detections_anchor(window, qtbot):
+    ss, c, stepper = window.session, window.canvas, window.panels.stepper
+    vp = c.viewport()
+    ss.set_overlay("detections", False)
+    ss.set_overlay("proposals", True)
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=c.image_to_view(63, 161).toPoint())  # inside p4 only
+    assert stepper.current() == 4 and c.overlays.highlighted == 4
+    assert stepper.fate_text() == "dropped: box too small"
+    row, col, a = FAKE[4]
+    assert f"#{anchor_index(row, col, a)}" in stepper.info_text()
+    ss.set_overlay("detections", True)
+    qtbot.mouseClick(vp, Qt.MouseButton.LeftButton, pos=c.image_to_view(220, 105).toPoint())  # detection 1
+    assert ss.selected_detection == 1 and stepper.current() == 1  # its proposal ...
+    row, col, a = FAKE[1]
+    assert f"#{anchor_index(row, col, a)}" in stepper.info_text()  # ... and its source anchor
+    assert f"row {row}, col {col}" in stepper.info_text()
+    assert stepper.fate_text() == "became detection 1"
