@@ -103,6 +103,11 @@ def test_object_sizes_span_small_to_large() -> None:
             x1, y1, x2, y2 = obj.box
             sides.append(max(x2 - x1, y2 - y1))
     assert min(sides) < 24 and max(sides) > 200
+    assert max(sides) <= 258  # 256 px plus rasterisation
+    # log-uniform sizes: each anchor scale's range (small / medium / large) gets a good share
+    sides_arr = np.array(sides)
+    for lo, hi in ((0, 45), (45, 128), (128, 300)):
+        assert np.mean((sides_arr >= lo) & (sides_arr < hi)) > 0.15
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
