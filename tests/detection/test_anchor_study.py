@@ -77,6 +77,11 @@ def test_suggestions_follow_the_data() -> None:
     boxes = np.stack([np.full(60, 5.0), np.full(60, 5.0), 5 + w, 5 + w * 0.5], 1)  # ~105 x 52 boxes
     cfg = ModelConfig(builder="small", num_classes=2, min_size=128, max_size=128)
     study = study_anchors(_data_with_boxes(boxes), cfg, n_scales=1, n_ratios=1)
+    # the size / ratio distribution: sqrt(w*h) = w / sqrt(2) (no resizing at 128 px), h / w = 0.5
+    sizes = np.sqrt(w * w * 0.5)
+    for q, v in study.summary["size_percentiles"].items():
+        assert v == pytest.approx(np.percentile(sizes, float(q)), rel=1e-4)
+    assert all(v == pytest.approx(0.5, rel=1e-4) for v in study.summary["ratio_percentiles"].values())
     assert study.suggested_sizes[0] == pytest.approx(74, rel=0.05)  # sqrt(105 * 52)
     assert study.suggested_ratios[0] == pytest.approx(0.5, rel=0.05)
     assert study.suggested_best_iou_mean > 0.9 > study.current_best_iou_mean_centred
