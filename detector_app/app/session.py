@@ -42,6 +42,7 @@ from detector_app.domain.annotations import ImageRecord, ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
+from detector_app.media.images import ImageTooLarge, read_preview
 from detector_app.media.video import VideoReader
 
 #: Overlay layers (the canvas's layer names) and whether they start visible.
@@ -110,6 +111,12 @@ class Session(EditingMixin):
         return None if self.record is None else self.record.key
 
     @property
+    def unsaved_edits(self) -> int:
+        """Edits not on disk yet (a read-only project: all of them; before closing,
+        offer to export them elsewhere when this is not 0)."""
+        return 0 if self.store is None else self.store.seq - self.store.saved_seq
+
+    @property
     def can_undo(self) -> bool:
         return self.undo_stack is not None and self.undo_stack.can_undo
 
@@ -142,7 +149,8 @@ class Session(EditingMixin):
         self._rebuild_labels()
         self.emit("items")
         self._status(f"opened {project.root} ({len(project.items)} items)"
-                     + (f"; read-only: {project.store.read_only_reason}" if project.read_only else ""))
+                     + (f"; read-only ({project.store.read_only_reason}): edits stay in memory, "
+                        "export them to keep them" if project.read_only else ""))
         first = project.initial_index
         if len(paths) == 1 and Path(paths[0]).is_file():
             first = self._index_of[Path(paths[0]).resolve().relative_to(project.root).as_posix()]
@@ -209,11 +217,11 @@ class Session(EditingMixin):
             else:
                 rgb, key, frame = self.project.read_image(item), path, None  # type: ignore[union-attr]
         except UserError as exc:
-            self._error(str(exc))
             if self.video is not None and self.index == index:  # a bad frame: stay on the last good one
+                self._error(str(exc))
                 self.emit("current")  # (the video bar learns the corrected frame count and pauses)
             else:
-                self._show_unreadable(index)
+                self._show_unreadable(index, exc)
             return
         if frame is None and self.video is not None:
             self.video.close()
@@ -238,14 +246,23 @@ class Session(EditingMixin):
         if cached is None and self.detect_on_open:
             self.request_detection(group)
 
-    def _show_unreadable(self, index: int) -> None:
+    def _show_unreadable(self, index: int, exc: UserError) -> None:
         """An item whose pixels cannot be read: current (so A / D go past it),
-        shown as a grey placeholder, with nothing to edit or detect."""
+        shown as a grey placeholder, with nothing to edit or detect. An image
+        over the pixel limit is shown downscaled instead (still not editable)."""
         if self.video is not None:
             self.video.close()
         self.video = None
         self.index, self.frame = index, None
         self.image = np.full((48, 64, 3), 64, np.uint8)
+        message = str(exc)
+        if isinstance(exc, ImageTooLarge):
+            try:
+                self.image, factor = read_preview(self.project.path_of(self.project.items[index]))  # type: ignore[union-attr]
+                message += f" (shown downscaled 1/{factor}, not editable)"
+            except UserError:
+                pass
+        self._error(message)
         self.record = self.trace = self.trace_key = self.result = None
         self.selected_annotation = self.selected_detection = None
         for event in ("current", "annotations", "selection", "trace"):

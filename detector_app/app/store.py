@@ -435,7 +435,8 @@ class ProjectStore:
                 if self.read_only or self._db is None:
                     raise StoreError(
                         f"{self.root}: cannot save, the project is read-only ({self.read_only_reason}); "
-                        f"{self.seq - self.saved_seq} edits are kept in memory only"
+                        f"{self.seq - self.saved_seq} edits are kept in memory only: "
+                        "export the annotations to save them elsewhere"
                     )
                 keys = set(self._dirty)
                 rows = [(k, json.dumps(self._records[k].to_dict())) for k in keys if k in self._records]
@@ -448,11 +449,12 @@ class ProjectStore:
                     self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", rows)
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', ?)", (labels,))
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:  # disk full, I/O error, folder gone
                 with self._lock:
                     self._dirty |= keys
                     self._labels_dirty = True
-                raise StoreError(f"{self.db_path}: cannot save ({exc}); edits are kept in memory") from None
+                raise StoreError(f"{self.db_path}: cannot save ({exc}); "
+                                 f"{self.seq - self.saved_seq} edits are kept in memory and retried") from None
             self.saved_seq = seq
 
     def _autosave_flush(self) -> None:

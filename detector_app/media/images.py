@@ -121,7 +121,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_preview(path: str | Path, max_pixels: int = PREVIEW_PIXELS) -> tuple[np.ndarray, int]:
     """A downscaled view of a (too large) image: ``(uint8[h, w, 3] RGB, factor)``
     with ``h ~ H / factor``, ``factor`` in 1, 2, 4, 8 (the smallest that fits in
-    ``max_pixels``).
+    ``max_pixels`` and :data:`MAX_PIXELS`).
 
     A JPEG is downscaled by the codec while decoding (the full-size pixels
     never exist); another format is decoded and resized, so only up to
@@ -133,10 +133,11 @@ def read_preview(path: str | Path, max_pixels: int = PREVIEW_PIXELS) -> tuple[np
     if size is None:
         return read_image(path), 1
     w, h = size
-    if w * h <= max_pixels:
+    limit = min(max_pixels, MAX_PIXELS)
+    if w * h <= limit:
         return read_image(path), 1
     for factor, flag in _REDUCED:
-        if -(-w // factor) * -(-h // factor) <= max_pixels:
+        if -(-w // factor) * -(-h // factor) <= limit:
             break
     else:
         raise MediaError(f"{path}: image is {w}x{h} pixels, too large even for a 1/8 preview")
