@@ -149,3 +149,18 @@ def test_amp_on_cpu_is_plain_fp32(tiny_coco: Path, tiny_config, tmp_path: Path) 
     a = train(_cfg(tiny_coco, tmp_path / "a.pt", tiny_config(), epochs=1, device="cpu", amp=True))
     b = train(_cfg(tiny_coco, tmp_path / "b.pt", tiny_config(), epochs=1, device="cpu", amp=False))
     np.testing.assert_allclose([h["loss"] for h in a.history], [h["loss"] for h in b.history], rtol=1e-6)
+
+
+def test_image_without_boxes_trains_as_a_pure_negative(tiny_coco: Path, tiny_config,
+                                                       tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Exports can hold images nobody annotated: they train (background only), they don't crash."""
+    data = json.loads((tiny_coco / "annotations.json").read_text())
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] != 1]
+    (tmp_path / "annotations.json").write_text(json.dumps(data))
+    (tmp_path / "images").symlink_to(tiny_coco / "images", target_is_directory=True)
+    assert [len(s.boxes) for s in load_detection_data(tmp_path).samples][0] == 0
+    result = train(_cfg(tmp_path, tmp_path / "m.pt", tiny_config(), epochs=2, batch=1))
+    assert result.iterations == 4 and np.isfinite([h["loss"] for h in result.history]).all()
+    # the empty image's iterations (one per epoch) have no box regression targets at all
+    empty = [h for h in result.history if h["loss_rpn_box_reg"] == 0.0 and h["loss_box_reg"] == 0.0]
+    assert len(empty) == 2 and all(h["loss_objectness"] > 0 and h["loss_classifier"] > 0 for h in empty)
