@@ -161,3 +161,28 @@ def test_model_without_shared_classes_is_refused(tiny_coco_two_classes: Path, ti
     atomic_torch_save(make_checkpoint(build_model(tiny_config()), tiny_config(), names, {}), ckpt)
     with pytest.raises(UserError, match="share none"):
         evaluate_checkpoint(str(ckpt), load_detection_data(tiny_coco_two_classes))
+
+
+def test_evaluation_and_generator_are_cancellable_jobs(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The GUI runs these as jobs: a progress callback, and a cancel event that stops them."""
+    import threading
+
+    from detector_app.detection.evaluation import evaluate_model
+    from detector_app.detection.synthetic import write_dataset
+    from detector_app.domain.errors import Cancelled
+    from detector_app.domain.progress import Progress
+
+    data = load_detection_data(tiny_coco)
+    seen: list[Progress] = []
+    evaluate_model(build_model(tiny_config()), data, batch=1, progress=seen.append)
+    assert [(p.done, p.total) for p in seen] == [(1, 2), (2, 2)]
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        evaluate_model(build_model(tiny_config()), data, cancel=cancel)
+    stop_after_one = threading.Event()
+    with pytest.raises(Cancelled):
+        write_dataset(tmp_path / "s", 5, seed=1, size=64, progress=lambda p: stop_after_one.set(),
+                      cancel=stop_after_one)
+    assert len(list((tmp_path / "s" / "images").iterdir())) == 1
+    assert not (tmp_path / "s" / "annotations.json").exists()
