@@ -6,8 +6,8 @@ Keys (shown in Help > Keyboard shortcuts):
     W               draw mode (drag a new box)
     Del             delete the selected annotation
     1-9             label the selected box (and the next ones) with class N
-    Enter           accept the selected detection as an annotation
-    Shift+Enter     accept every detection above the score threshold
+    Enter           accept the selected detection as an annotation (canvas focused)
+    Shift+Enter     accept every detection above the score threshold (canvas focused)
     Space           mark verified and go to the next item (Space+drag pans)
     Ctrl+Shift+V    copy the boxes of the previous image / frame
     Ctrl+Z / Ctrl+Shift+Z   undo / redo
@@ -83,9 +83,10 @@ SPECS: tuple[ActionSpec, ...] = (
     *(ActionSpec(f"label_{i}", f"Label {i}", (str(i),)) for i in range(1, 10)),
 )
 
-#: Video actions only work while the canvas (or the video bar) has focus, so
-#: that ',' / '.' still step proposals in the stepper.
-CANVAS_ONLY = ("play", "prev_frame", "next_frame")
+#: Actions whose keys only work while the canvas (or the video bar) has focus:
+#: ',' / '.' still step proposals in the stepper, and Enter still confirms the
+#: label search, the file list and the spin boxes instead of accepting a detection.
+CANVAS_ONLY = ("play", "prev_frame", "next_frame", "accept", "accept_all")
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&File", ("open_folder", "open_files", "-", "export", "-", "quit")),

@@ -172,3 +172,44 @@ def test_clicking_boxes_steps_the_stepper_and_looks_up_a_detections_anchor(windo
     assert f"#{anchor_index(row, col, a)}" in stepper.info_text()  # ... and its source anchor
     assert f"row {row}, col {col}" in stepper.info_text()
     assert stepper.fate_text() == "became detection 1"
+
+
+def test_relabel_through_the_label_search(window, qtbot):
+    ss, c = window.session, window.canvas
+    ll = window.panels.label_list
+    c.annotationDrawn.emit(Box(10, 20, 60, 90))
+    (ann,) = ss.record.annotations
+    assert ann.label == "cat" and ss.selected_annotation == ann.id
+    ll._search.setFocus()  # noqa: SLF001
+    qtbot.keyClicks(ll._search, "do2")  # digits and letters type into the search, not the shortcuts  # noqa: SLF001
+    assert ll._search.text() == "do2" and ss.record.annotations[0].label == "cat"  # noqa: SLF001
+    ll._search.setText("do")  # noqa: SLF001
+    qtbot.keyClick(ll._search, Qt.Key.Key_Return)  # noqa: SLF001
+    assert ss.record.annotations[0].label == "dog" and ll.current() == "dog"
+    ll._search.setText("horse")  # noqa: SLF001 - a new class joins the project
+    qtbot.keyClick(ll._search, Qt.Key.Key_Return)  # noqa: SLF001
+    assert ss.record.annotations[0].label == "horse" and ll.labels() == ["cat", "dog", "horse"]
+    window.actions["undo"].trigger()
+    assert ss.record.annotations[0].label == "dog"
+
+
+def test_enter_in_the_file_list_and_the_stepper_is_theirs_not_accept(window, qtbot):
+    ss, p = window.session, window.panels
+    ss.select_detection(0)
+    view = p.file_list._view  # noqa: SLF001
+    view.setFocus()
+    view.setCurrentIndex(view.model().index(2, 0))
+    qtbot.keyClick(view, Qt.Key.Key_Return)  # Enter opens the item ...
+    assert ss.index == 2
+    assert ss.store.record("img0.png") is None or ss.store.record("img0.png").annotations == []  # ... accepts nothing
+    qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+    spin = p.stepper._spin  # noqa: SLF001
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, "3")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert p.stepper.current() == 3 and (ss.record is None or ss.record.annotations == [])
+    window.canvas.setFocus()
+    ss.select_detection(0)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)  # on the canvas Enter accepts
+    assert [a.label for a in ss.record.annotations] == ["cat"]
