@@ -25,7 +25,6 @@ from typing import Any
 
 from detector_app.domain.annotations import AnnotationSource, ImageRecord
 from detector_app.domain.errors import FormatError
-from detector_app.domain.fsutil import atomic_write_text
 from detector_app.domain.labels import LabelMap
 from detector_app.formats.dataset import (
     Dataset,
@@ -33,7 +32,8 @@ from detector_app.formats.dataset import (
     is_number,
     make_annotation,
     make_box,
-    relpath_posix,
+    record_relpaths,
+    write_text_file,
 )
 
 #: File names looked for when a COCO dataset is given as a folder.
@@ -228,12 +228,13 @@ def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
     categories = [{"id": label_map.id_of(n), "name": n, "supercategory": "none"} for n in label_map]
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for image_id, rec in enumerate(dataset.images, start=1):
+    file_names = record_relpaths(dataset.root, [r.path for r in dataset.images], json_dir)
+    for image_id, (rec, file_name) in enumerate(zip(dataset.images, file_names), start=1):
         if rec.width is None or rec.height is None:
             raise FormatError(f"{rec.key}: image size unknown; cannot write COCO width/height")
         images.append({
             "id": image_id,
-            "file_name": relpath_posix(dataset.root / rec.path, json_dir),
+            "file_name": file_name,
             "width": int(rec.width),
             "height": int(rec.height),
         })
@@ -266,12 +267,13 @@ def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def write_coco(dataset: Dataset, json_path: str | Path, durable: bool = True) -> Path:
-    """Write ``dataset`` as COCO JSON to ``json_path`` (atomically); returns the path."""
+def write_coco(dataset: Dataset, json_path: str | Path, staged: bool = False) -> Path:
+    """Write ``dataset`` as COCO JSON to ``json_path`` (atomically, unless ``staged``:
+    see :func:`~detector_app.formats.dataset.write_text_file`); returns the path."""
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(coco_dict(dataset, json_path.parent), ensure_ascii=False)
-    atomic_write_text(json_path, text + "\n", durable=durable)
+    write_text_file(json_path, text + "\n", staged)
     return json_path
 
 

@@ -22,14 +22,24 @@ a folder with ``Annotations/`` (or a folder of ``.xml`` files, or one file).
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
-from detector_app.domain.fsutil import atomic_write_text
 from detector_app.domain.labels import LabelMap
-from detector_app.formats.dataset import Dataset, check_size, make_annotation, make_box, relpath_posix, unique_stems
+from detector_app.formats.dataset import (
+    Dataset,
+    check_size,
+    make_annotation,
+    make_box,
+    record_relpaths,
+    relpath_posix,
+    unique_stems,
+    write_text_file,
+)
 
 
 def _round_half_up(v: float) -> int:
@@ -175,58 +185,79 @@ def read_voc(path: str | Path) -> Dataset:
 
 
 # -- writing ------------------------------------------------------------------
+_OBJECT = """  <object>
+{name}    <pose>Unspecified</pose>
+    <truncated>0</truncated>
+    <difficult>0</difficult>
+    <bndbox>
+      <xmin>{0}</xmin>
+      <ymin>{1}</ymin>
+      <xmax>{2}</xmax>
+      <ymax>{3}</ymax>
+    </bndbox>
+  </object>
+"""
+
+
+def _xml_text(tag: str, text: str, indent: str) -> str:
+    """One text element as ElementTree writes it (``<tag />`` when empty)."""
+    if not text:
+        return f"{indent}<{tag} />\n"
+    return f"{indent}<{tag}>{xml_escape(text)}</{tag}>\n"
+
+
 def voc_xml(record: ImageRecord, filename: str, image_path: str, folder: str = "JPEGImages") -> str:
-    """The VOC XML text of one record. Raises :class:`FormatError` if its size is unknown."""
+    """The VOC XML text of one record. Raises :class:`FormatError` if its size is unknown.
+
+    Built from a template, character for character what ElementTree's
+    ``indent`` + ``tostring`` give for the same tree (a test checks it), about
+    five times faster: exports write one file per image.
+    """
     if record.width is None or record.height is None:
         raise FormatError(f"{record.key}: image size unknown; cannot write VOC <size>")
-    root = ET.Element("annotation")
-    ET.SubElement(root, "folder").text = folder
-    ET.SubElement(root, "filename").text = filename
-    ET.SubElement(root, "path").text = image_path
-    src = ET.SubElement(root, "source")
-    ET.SubElement(src, "database").text = "Faster R-CNN Studio"
-    size = ET.SubElement(root, "size")
-    ET.SubElement(size, "width").text = str(int(record.width))
-    ET.SubElement(size, "height").text = str(int(record.height))
-    ET.SubElement(size, "depth").text = "3"
-    ET.SubElement(root, "segmented").text = "0"
+    parts = [
+        "<annotation>\n",
+        _xml_text("folder", folder, "  "),
+        _xml_text("filename", filename, "  "),
+        _xml_text("path", image_path, "  "),
+        "  <source>\n    <database>Faster R-CNN Studio</database>\n  </source>\n",
+        f"  <size>\n    <width>{int(record.width)}</width>\n    <height>{int(record.height)}</height>\n"
+        "    <depth>3</depth>\n  </size>\n",
+        "  <segmented>0</segmented>\n",
+    ]
     for ann in record.annotations:
-        obj = ET.SubElement(root, "object")
-        ET.SubElement(obj, "name").text = ann.label
-        ET.SubElement(obj, "pose").text = "Unspecified"
-        ET.SubElement(obj, "truncated").text = "0"
-        ET.SubElement(obj, "difficult").text = "0"
-        bnd = ET.SubElement(obj, "bndbox")
-        for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), box_to_voc(*ann.box.to_tuple())):
-            ET.SubElement(bnd, tag).text = str(v)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
+        parts.append(_OBJECT.format(*box_to_voc(*ann.box.to_tuple()), name=_xml_text("name", ann.label, "    ")))
+    parts.append("</annotation>\n")
+    return "".join(parts)
 
 
 def write_voc(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None,
-              durable: bool = True) -> Path:
-    """Write ``dataset`` as VOC under ``out_dir`` (atomic per file); returns ``out_dir``.
+              staged: bool = False) -> Path:
+    """Write ``dataset`` as VOC under ``out_dir``; returns ``out_dir``.
 
     ``stems`` names each record's XML (default :func:`unique_stems`); images
     already under ``out_dir/JPEGImages`` are referenced by name, others by
-    their path relative to ``out_dir`` in ``<path>``. ``durable=False``: no
-    fsync per file (the exporter syncs its temporary folder once).
+    their path relative to ``out_dir`` in ``<path>``. Each file is written
+    atomically, unless ``staged``: ``out_dir`` is then a private staging folder
+    the caller syncs and renames as a whole (``app.export``) and files are
+    written in place (:func:`~detector_app.formats.dataset.write_text_file`).
     """
     out_dir = Path(out_dir)
     ann_dir = out_dir / "Annotations"
     ann_dir.mkdir(parents=True, exist_ok=True)
     stems = stems or unique_stems(dataset.images)
-    for rec, stem in zip(dataset.images, stems):
-        image = dataset.root / rec.path
-        rel = relpath_posix(image, out_dir)
-        atomic_write_text(ann_dir / f"{stem}.xml", voc_xml(rec, Path(rec.path).name, rel), durable=durable)
-    atomic_write_text(out_dir / "labels.txt", "".join(f"{n}\n" for n in dataset.label_map), durable=durable)
+    ann_prefix = os.path.join(str(ann_dir), "")
+    rels = record_relpaths(dataset.root, [r.path for r in dataset.images], out_dir)
+    for rec, stem, rel in zip(dataset.images, stems, rels):
+        text = voc_xml(rec, rec.path.rsplit("/", 1)[-1], rel)
+        write_text_file(f"{ann_prefix}{stem}.xml", text, staged)
+    write_text_file(out_dir / "labels.txt", "".join(f"{n}\n" for n in dataset.label_map), staged)
     if dataset.split:
         sets = out_dir / "ImageSets" / "Main"
         sets.mkdir(parents=True, exist_ok=True)
         for part in ("train", "val"):
             lines = [s for r, s in zip(dataset.images, stems) if dataset.split.get(r.key) == part]
-            atomic_write_text(sets / f"{part}.txt", "".join(f"{s}\n" for s in lines), durable=durable)
+            write_text_file(sets / f"{part}.txt", "".join(f"{s}\n" for s in lines), staged)
     return out_dir
 
 

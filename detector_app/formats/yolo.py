@@ -29,10 +29,16 @@ from typing import Callable
 
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
-from detector_app.domain.fsutil import atomic_write_text
 from detector_app.domain.imageheader import read_header_size
 from detector_app.domain.labels import LabelMap
-from detector_app.formats.dataset import Dataset, make_annotation, make_box, relpath_posix, unique_stems
+from detector_app.formats.dataset import (
+    Dataset,
+    make_annotation,
+    make_box,
+    relpath_posix,
+    unique_stems,
+    write_text_file,
+)
 
 #: Image files YOLO folders are searched for (same list as ``detector_app.media``).
 YOLO_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -318,25 +324,31 @@ def yolo_layout(stem: str, suffix: str, part: str | None) -> tuple[str, str]:
 
 
 def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None,
-               final_dir: str | Path | None = None, durable: bool = True) -> Path:
+               final_dir: str | Path | None = None, staged: bool = False) -> Path:
     """Write labels, ``classes.txt`` and ``data.yaml`` under ``out_dir``.
 
     Images must be (or be put, by the exporter) at ``images/<split>/<stem><ext>``;
     the split of a record is ``dataset.split.get(key)`` (no split: ``images/``).
     ``final_dir`` is where the folder will end up (for ``path:`` in
-    ``data.yaml``) when ``out_dir`` is a temporary folder renamed later;
-    ``durable=False``: no fsync per file (the exporter syncs the folder once).
+    ``data.yaml``) when ``out_dir`` is a temporary folder renamed later.
+    Each file is written atomically, unless ``staged``: ``out_dir`` is then a
+    private staging folder the caller syncs and renames as a whole
+    (``app.export``) and files are written in place.
     """
     out_dir = Path(out_dir)
     stems = stems or unique_stems(dataset.images)
     parts = sorted({p for p in dataset.split.values() if p}) if dataset.split else []
+    made: set[str] = set()
+    base = str(out_dir)
     for rec, stem in zip(dataset.images, stems):
         part = dataset.split.get(rec.key) if parts else None
-        _, label_rel = yolo_layout(stem, Path(rec.path).suffix, part)
-        label = out_dir / label_rel
-        label.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(label, yolo_lines(rec, dataset.label_map), durable=durable)
-    atomic_write_text(out_dir / "classes.txt", "".join(f"{n}\n" for n in dataset.label_map), durable=durable)
+        _, label_rel = yolo_layout(stem, "", part)
+        folder = os.path.join(base, os.path.dirname(label_rel))
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        write_text_file(os.path.join(base, label_rel), yolo_lines(rec, dataset.label_map), staged)
+    write_text_file(out_dir / "classes.txt", "".join(f"{n}\n" for n in dataset.label_map), staged)
     if parts:
         train, val = "images/train", "images/val"
         for folder in ("images/train", "images/val", "labels/train", "labels/val"):
@@ -352,7 +364,7 @@ def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = 
         f"nc: {len(dataset.label_map)}\n"
         f"names: [{names}]\n"
     )
-    atomic_write_text(out_dir / "data.yaml", yaml, durable=durable)
+    write_text_file(out_dir / "data.yaml", yaml, staged)
     return out_dir
 
 

@@ -9,7 +9,7 @@ import pytest
 from detector_app.domain import Annotation, Box, ImageRecord, LabelMap
 from detector_app.domain.errors import FormatError
 from detector_app.formats import Dataset, detect_format, load_dataset, write_voc
-from detector_app.formats.voc import box_to_voc, read_voc, voc_to_box
+from detector_app.formats.voc import box_to_voc, read_voc, voc_to_box, voc_xml
 
 XML = """<annotation>
   <folder>JPEGImages</folder>
@@ -116,3 +116,48 @@ def test_malformed_documents(tmp_path: Path) -> None:
         read_voc(tmp_path)
     with pytest.raises(FormatError, match="no VOC .xml files"):
         read_voc(tmp_path / "JPEGImages")
+
+
+def _voc_xml_elementtree(record: ImageRecord, filename: str, image_path: str) -> str:
+    """The reference: the same document built with ElementTree (what voc_xml used to do)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("annotation")
+    ET.SubElement(root, "folder").text = "JPEGImages"
+    ET.SubElement(root, "filename").text = filename
+    ET.SubElement(root, "path").text = image_path
+    ET.SubElement(ET.SubElement(root, "source"), "database").text = "Faster R-CNN Studio"
+    size = ET.SubElement(root, "size")
+    for tag, v in (("width", record.width), ("height", record.height), ("depth", 3)):
+        ET.SubElement(size, tag).text = str(v)
+    ET.SubElement(root, "segmented").text = "0"
+    for ann in record.annotations:
+        obj = ET.SubElement(root, "object")
+        for tag, v in (("name", ann.label), ("pose", "Unspecified"), ("truncated", "0"), ("difficult", "0")):
+            ET.SubElement(obj, tag).text = v
+        bnd = ET.SubElement(obj, "bndbox")
+        for tag, v in zip(("xmin", "ymin", "xmax", "ymax"), box_to_voc(*ann.box.to_tuple())):
+            ET.SubElement(bnd, tag).text = str(v)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
+
+
+@pytest.mark.parametrize("label, filename", [
+    ("cat", "a.jpg"),
+    ("a & b <c> \"d\" 'e'", "x&y<z>.png"),
+    ("chat noir \u00e9\u4e2d", "\u00e9t\u00e9 1.jpg"),
+    ("two  spaces", "]]>.jpg"),
+])
+def test_voc_xml_template_matches_elementtree(label: str, filename: str, tmp_path: Path) -> None:
+    rec = ImageRecord(f"imgs/{filename}", 640, 480, [Annotation(Box(0, 0, 640, 480), label),
+                                                   Annotation(Box(10.4, 5.6, 20.5, 15), "dog"),
+                                                   Annotation(Box(3.2, 3.2, 3.4, 3.4), label)])
+    text = voc_xml(rec, filename, f"JPEGImages/{filename}")
+    assert text == _voc_xml_elementtree(rec, filename, f"JPEGImages/{filename}")
+    empty = ImageRecord("b.jpg", 30, 20, [])
+    assert voc_xml(empty, "b.jpg", "") == _voc_xml_elementtree(empty, "b.jpg", "")  # <path /> when empty
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / "a.xml").write_text(text, encoding="utf-8")
+    back = read_voc(tmp_path).images[0]
+    assert [a.label for a in back.annotations] == [label, "dog", label]
+    assert back.annotations[1].box == Box(10, 6, 21, 15)  # 20.5 rounds half up
