@@ -43,8 +43,9 @@ class OverlayStyle:
     grid_color: QColor = field(default_factory=lambda: QColor(255, 255, 255, 110))  # ~20-200 lines: alpha is affordable
     cell_fill: QColor = field(default_factory=lambda: QColor(255, 255, 0, 60))  # hovered / pinned cell
     positive_color: QColor = field(default_factory=lambda: QColor(40, 220, 60))
-    negative_color: QColor = field(default_factory=lambda: QColor(230, 40, 40))
-    ignored_color: QColor = field(default_factory=lambda: QColor(170, 170, 170))
+    # negatives / ignored are capped at a few hundred, so translucency is affordable and keeps the image visible
+    negative_color: QColor = field(default_factory=lambda: QColor(230, 40, 40, 120))
+    ignored_color: QColor = field(default_factory=lambda: QColor(170, 170, 170, 150))
     anchor_color: QColor = field(default_factory=lambda: QColor(255, 255, 0))  # highlighted proposal's source anchor
     proposal_color: QColor = field(default_factory=lambda: QColor(0, 200, 255))  # highlighted proposal
     refined_color: QColor = field(default_factory=lambda: QColor(255, 80, 255))  # highlighted proposal's refined box

@@ -37,7 +37,7 @@ class VideoControls(QWidget):
         self._slider = QSlider(Qt.Orientation.Horizontal)
         self._slider.setTracking(True)
         self._label = QLabel()
-        self._label.setMinimumWidth(130)
+        self._label.setMinimumWidth(self._label.fontMetrics().horizontalAdvance("frame 00000 / 00000  (0000.00 s)"))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         for w in (self._prev, self._play, self._next, self._slider, self._label):
@@ -130,4 +130,4 @@ class VideoControls(QWidget):
             self._label.setText("no video")
             return
         seconds = self._frame / self._fps
-        self._label.setText(f"frame {self._frame + 1} / {self._count}  ({seconds:5.2f} s)")
+        self._label.setText(f"frame {self._frame + 1} / {self._count}  ({seconds:.2f} s)")

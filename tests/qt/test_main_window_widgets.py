@@ -105,7 +105,7 @@ def test_video_controls_step_play_and_stop_at_end(qtbot):
 
     vc.frameRequested.connect(follow)
     vc.set_video(5, 100.0)
-    assert vc.label_text() == "frame 1 / 5  ( 0.00 s)"
+    assert vc.label_text() == "frame 1 / 5  (0.00 s)"
     vc.step(-1)
     assert asked == []  # already at the first frame
     vc.step(2)
