@@ -292,6 +292,16 @@ def _place(model: nn.Module, device: torch.device | str | None) -> nn.Module:
     return model.eval()
 
 
+def _check_finite(state: Mapping[str, Any], where: str) -> None:
+    """Refuse weights holding NaN or inf (a diverged run, or bytes damaged on disk):
+    such a model would only ever output NaN."""
+    bad = [k for k, v in state.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {_names(bad, 2)}); "
+                              "the file is damaged or comes from a training run that diverged")
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str | None = None) -> LoadedModel:
     """Load a project checkpoint or a bare torchvision state-dict file, in eval mode.
 
@@ -320,11 +330,15 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
         raise CheckpointError(f"{where}: unknown checkpoint format (a dict with 'state_dict' but no 'format' tag)")
     else:
         raise CheckpointError(f"{where}: not a model checkpoint (holds a {type(obj).__name__}, not weights)")
+    _check_finite(state, where)
     try:
         with torch.device("cpu"):
             model = build_model(config)
     except ConfigError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # a config torchvision's builder rejects
+        raise CheckpointError(f"{where}: the checkpoint's model config cannot be built "
+                              f"(builder {config.builder!r}: {str(exc)[:160]})") from None
     load_state_into(model, state, where)
     model.class_names = list(names)  # type: ignore[assignment]
     return LoadedModel(_place(model, device), config, names, meta, path, kind)

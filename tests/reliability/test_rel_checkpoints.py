@@ -1,0 +1,87 @@
+"""Issue 7, checkpoints: truncated or damaged files, NaN weights, another
+architecture, non-ASCII paths - each a CheckpointError naming the file (the
+crafted code-running pickle is tests/detection/test_checkpoints.py)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from detector_app.app import jobs
+from detector_app.detection.checkpoints import CheckpointError, load_checkpoint, read_file
+from detector_app.domain.errors import UserError
+from tests.app.test_jobs import make_tiny_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("ck") / "good.pt")
+
+
+@pytest.mark.parametrize("fraction", [0.0001, 0.01, 0.3, 0.9, 0.999])
+def test_truncated_checkpoint(tmp_path: Path, good: Path, fraction: float) -> None:
+    data = good.read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[: max(1, int(len(data) * fraction))])
+    with pytest.raises(CheckpointError, match=rf"^{path}: cannot read model file: truncated or corrupt"):
+        load_checkpoint(path)
+
+
+def test_damaged_bytes_never_escape_as_another_exception(tmp_path: Path, good: Path) -> None:
+    """Bytes overwritten in the archive's structure (its first and last 4 KB: the
+    pickle, record headers, the central directory): a CheckpointError, or a load
+    (tensor bytes carry no checksum; NaN/inf ones are caught below)."""
+    data = good.read_bytes()
+    rng = random.Random(0)
+    path = tmp_path / "bad.pt"
+    for _ in range(12):
+        b = bytearray(data)
+        for _ in range(rng.choice([1, 8])):
+            i = rng.randrange(4096) if rng.random() < 0.5 else len(b) - 1 - rng.randrange(4096)
+            b[i] = rng.randrange(256)
+        path.write_bytes(bytes(b))
+        try:
+            read_file(path)
+        except CheckpointError as exc:
+            assert str(exc).startswith(f"{path}: ")
+
+
+def test_nan_weights_are_refused(tmp_path: Path, good: Path) -> None:
+    ckpt = torch.load(good, weights_only=True)
+    ckpt["state_dict"]["roi_heads.box_predictor.cls_score.weight"][0, 0] = float("nan")
+    path = tmp_path / "nan.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match=r"nan\.pt: 1 weight tensors hold NaN or infinite values "
+                                              r"\(e\.g\. roi_heads\.box_predictor\.cls_score\.weight\)"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"builder": "mobilenet_v3_large_320_fpn", "anchor_sizes": None, "aspect_ratios": None},
+     "weights do not fit the model: .*(missing|shape mismatch)"),
+    ({"builder": "mobilenet_v3_large_fpn"}, "the checkpoint's model config cannot be built "
+                                            r"\(builder 'mobilenet_v3_large_fpn': .*rpn_anchor_generator"),
+    ({"builder": "no_such_net"}, "checkpoint config is invalid: unknown model builder 'no_such_net'"),
+])
+def test_other_architecture_is_refused(tmp_path: Path, good: Path, config: dict, expected: str) -> None:
+    """``small`` weights in a file whose config names another architecture."""
+    ckpt = torch.load(good, weights_only=True)
+    ckpt["config"] = {**ckpt["config"], **config}
+    path = tmp_path / "arch.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match=rf"^{path}: {expected}"):
+        load_checkpoint(path)
+    with pytest.raises(UserError, match=r"arch\.pt"):  # what the GUI's model picker gets
+        jobs.load_detector(str(path), "cpu")
+
+
+def test_non_ascii_checkpoint_path(tmp_path: Path, good: Path) -> None:
+    path = tmp_path / "modèles 模型" / "détecteur.pt"
+    path.parent.mkdir()
+    path.write_bytes(good.read_bytes())
+    assert load_checkpoint(path).class_names == load_checkpoint(good).class_names
