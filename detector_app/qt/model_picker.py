@@ -32,8 +32,8 @@ class ModelPicker(QWidget):
         super().__init__(parent)
         self._ask_file = ask_file or _ask_checkpoint
         self._model = QComboBox()
-        self._model.setMinimumContentsLength(14)
-        self._model.setMaximumWidth(260)
+        self._model.setMinimumContentsLength(22)
+        self._model.setMaximumWidth(300)
         self._model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._model.setToolTip("The detector: bundled model, a checkpoint, or a torchvision file from the hub cache")
         self._device = QComboBox()
