@@ -66,6 +66,9 @@ def test_edit_is_on_disk_within_a_second(project_dir: Path) -> None:
         latency = time.monotonic() - t0
         assert latency < 1.0, f"edit reached the disk after {latency:.2f}s"
         assert data["img1.png"]["annotations"][0]["id"] == ann.id
+        # the autosave thread records saved_seq just after its commit returns
+        while store.saved_seq != store.seq and time.monotonic() - t0 < 5.0:
+            time.sleep(0.01)
         assert store.saved_seq == store.seq
 
 
