@@ -2,9 +2,9 @@
 
 Standard library only, so the project store can list 10,000 images quickly
 and the YOLO reader (``formats``, which may not use OpenCV) can convert
-normalised boxes. Supports PNG, JPEG (EXIF orientation 5-8 swaps width and
-height, as the decoder rotates the image upright), BMP, GIF and WebP
-(VP8, VP8L, VP8X). Anything else or anything truncated gives ``None``;
+normalised boxes. Supports PNG, JPEG, BMP, GIF and WebP (VP8, VP8L, VP8X).
+EXIF orientation 5-8 (JPEG APP1, PNG ``eXIf``, WebP ``EXIF``) swaps width
+and height, as the decoder rotates the image upright. Anything else or anything truncated gives ``None``;
 ``detector_app.media.imagesize.image_size`` then falls back to decoding.
 """
 
@@ -24,10 +24,34 @@ def _positive(w: int, h: int) -> tuple[int, int] | None:
     return (w, h) if w > 0 and h > 0 else None
 
 
-def _png(head: bytes) -> tuple[int, int] | None:
+def _swap(size: tuple[int, int] | None, orientation: int) -> tuple[int, int] | None:
+    """The upright size: orientations 5-8 turn the image by 90 degrees."""
+    return (size[1], size[0]) if size is not None and orientation in (5, 6, 7, 8) else size
+
+
+def _exif_payload_orientation(payload: bytes) -> int:
+    """Orientation from an EXIF block, with or without the ``Exif\0\0`` prefix."""
+    return exif_orientation(payload[6:] if payload[:6] == b"Exif\x00\x00" else payload)
+
+
+def _png(head: bytes, fh: BinaryIO) -> tuple[int, int] | None:
     if len(head) < 24 or head[12:16] != b"IHDR":
         return None
     w, h = struct.unpack(">II", head[16:24])
+    # an eXIf chunk (before the image data) may rotate it, as for JPEG
+    fh.seek(8)
+    pos = 8
+    while pos < JPEG_SCAN_LIMIT:
+        raw = fh.read(8)
+        if len(raw) < 8:
+            break
+        length, kind = struct.unpack(">I", raw[:4])[0], raw[4:]
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind == b"eXIf":
+            return _swap(_positive(w, h), _exif_payload_orientation(fh.read(min(length, 65536))))
+        fh.seek(length + 4, 1)
+        pos = fh.tell()
     return _positive(w, h)
 
 
@@ -47,6 +71,20 @@ def _bmp(head: bytes) -> tuple[int, int] | None:
     else:
         w, h = struct.unpack("<ii", head[18:26])
     return _positive(abs(w), abs(h))
+
+
+def _webp_orientation(fh: BinaryIO) -> int:
+    """Orientation from the EXIF chunk of an extended (VP8X) WebP file; 1 if none."""
+    fh.seek(12)
+    while fh.tell() < JPEG_SCAN_LIMIT:
+        raw = fh.read(8)
+        if len(raw) < 8:
+            return 1
+        kind, (length,) = raw[:4], struct.unpack("<I", raw[4:])
+        if kind == b"EXIF":
+            return _exif_payload_orientation(fh.read(min(length, 65536)))
+        fh.seek(length + (length & 1), 1)
+    return 1
 
 
 def _webp(head: bytes) -> tuple[int, int] | None:
@@ -141,7 +179,7 @@ def read_header_size(path: str | Path) -> tuple[int, int] | None:
         head = fh.read(32)
         try:
             if head.startswith(b"\x89PNG\r\n\x1a\n"):
-                return _png(head)
+                return _png(head, fh)
             if head[:2] == b"\xff\xd8":
                 return _jpeg(fh)
             if head[:6] in (b"GIF87a", b"GIF89a"):
@@ -149,7 +187,9 @@ def read_header_size(path: str | Path) -> tuple[int, int] | None:
             if head[:2] == b"BM":
                 return _bmp(head)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-                return _webp(head)
+                size = _webp(head)
+                exif = head[12:16] == b"VP8X" and len(head) > 20 and head[20] & 0x08
+                return _swap(size, _webp_orientation(fh)) if exif else size
         except (struct.error, IndexError, ValueError):
             return None
     return None

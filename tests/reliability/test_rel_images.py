@@ -220,3 +220,19 @@ def test_preview_of_a_large_jpeg_is_decoded_at_reduced_size(tmp_path: Path, monk
     small, factor = read_preview(png, max_pixels=20_000)  # under the limit: decoded, then resized
     assert factor == 4 and small.shape == (100, 150, 3)
     assert read_preview(png)[1] == 1  # small enough: full size
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", [1, 3, 5, 6, 8])
+def test_exif_in_png_and_webp_header_size_is_the_decoded_size(tmp_path: Path, fmt: str, orientation: int) -> None:
+    """OpenCV rotates PNG (eXIf chunk) and WebP (EXIF chunk) files upright too; the
+    header reader must report that size, or the store (which lists sizes from
+    headers) and the YOLO reader would disagree with what is shown."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o.{fmt.lower()}"
+    path.write_bytes(_pil_bytes(Image.fromarray(RGB), fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {})))
+    rgb = read_image(path)
+    upright = (30, 40) if orientation in (5, 6, 7, 8) else (40, 30)
+    assert (rgb.shape[1], rgb.shape[0]) == upright
+    assert read_header_size(path) == image_size(path) == upright
