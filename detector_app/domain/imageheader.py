@@ -29,16 +29,12 @@ def _swap(size: tuple[int, int] | None, orientation: int) -> tuple[int, int] | N
     return (size[1], size[0]) if size is not None and orientation in (5, 6, 7, 8) else size
 
 
-def _exif_payload_orientation(payload: bytes) -> int:
-    """Orientation from an EXIF block, with or without the ``Exif\0\0`` prefix."""
-    return exif_orientation(payload[6:] if payload[:6] == b"Exif\x00\x00" else payload)
-
-
 def _png(head: bytes, fh: BinaryIO) -> tuple[int, int] | None:
     if len(head) < 24 or head[12:16] != b"IHDR":
         return None
     w, h = struct.unpack(">II", head[16:24])
-    # an eXIf chunk (before the image data) may rotate it, as for JPEG
+    # an eXIf chunk (raw TIFF data, before the image data) rotates it, as for JPEG;
+    # a payload with the JPEG-style "Exif\0\0" prefix is ignored, by OpenCV too
     fh.seek(8)
     pos = 8
     while pos < JPEG_SCAN_LIMIT:
@@ -49,7 +45,7 @@ def _png(head: bytes, fh: BinaryIO) -> tuple[int, int] | None:
         if kind in (b"IDAT", b"IEND"):
             break
         if kind == b"eXIf":
-            return _swap(_positive(w, h), _exif_payload_orientation(fh.read(min(length, 65536))))
+            return _swap(_positive(w, h), exif_orientation(fh.read(min(length, 65536))))
         fh.seek(length + 4, 1)
         pos = fh.tell()
     return _positive(w, h)
@@ -74,7 +70,8 @@ def _bmp(head: bytes) -> tuple[int, int] | None:
 
 
 def _webp_orientation(fh: BinaryIO) -> int:
-    """Orientation from the EXIF chunk of an extended (VP8X) WebP file; 1 if none."""
+    """Orientation from the EXIF chunk (raw TIFF data, as OpenCV reads it) of an
+    extended (VP8X) WebP file; 1 if none."""
     fh.seek(12)
     while fh.tell() < JPEG_SCAN_LIMIT:
         raw = fh.read(8)
@@ -82,7 +79,7 @@ def _webp_orientation(fh: BinaryIO) -> int:
             return 1
         kind, (length,) = raw[:4], struct.unpack("<I", raw[4:])
         if kind == b"EXIF":
-            return _exif_payload_orientation(fh.read(min(length, 65536)))
+            return exif_orientation(fh.read(min(length, 65536)))
         fh.seek(length + (length & 1), 1)
     return 1
 

@@ -236,3 +236,34 @@ def test_exif_in_png_and_webp_header_size_is_the_decoded_size(tmp_path: Path, fm
     upright = (30, 40) if orientation in (5, 6, 7, 8) else (40, 30)
     assert (rgb.shape[1], rgb.shape[0]) == upright
     assert read_header_size(path) == image_size(path) == upright
+
+
+def _png_with_exif(rgb: np.ndarray, orientation: int, big_endian: bool, prefix: bool) -> bytes:
+    e = ">" if big_endian else "<"
+    tiff = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "IH", 8, 1)
+    tiff += struct.pack(e + "HHI", 0x0112, 3, 1) + struct.pack(e + "HH", orientation, 0) + struct.pack(e + "I", 0)
+    data = (b"Exif\x00\x00" if prefix else b"") + tiff
+    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
+    png = _png_bytes(rgb)
+    return png[:33] + chunk + png[33:]  # right after IHDR
+
+
+def test_header_and_decoder_agree_on_random_exif_pngs_and_jpegs(tmp_path: Path) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    path = tmp_path / "x.img"
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.integers(1, 24), st.integers(1, 24), st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 65535]),
+           st.booleans(), st.booleans(), st.booleans())
+    def check(w: int, h: int, orientation: int, big_endian: bool, prefix: bool, jpeg: bool) -> None:
+        rgb = np.zeros((h, w, 3), np.uint8)
+        if jpeg:
+            path.write_bytes(_exif_jpeg(rgb, orientation))
+        else:
+            path.write_bytes(_png_with_exif(rgb, orientation, big_endian, prefix))
+        decoded = read_image(path)
+        assert read_header_size(path) == (decoded.shape[1], decoded.shape[0])
+
+    check()
