@@ -6,7 +6,8 @@
 Drives the real ``MainWindow`` (worker, model, canvas, stepper) on a copy of
 ``resources/samples`` in a temporary folder and saves PNGs next to this file:
 overview (detections), proposals (proposal overlay + stepper), anchors (the
-anchors of one cell + grid, legend), editing (accepted boxes, one selected).
+anchors of one cell + grid, legend), editing (accepted boxes, one selected),
+anchor_labels (how training would label the anchors against those boxes).
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ def main() -> int:
     ss.set_overlay("detections", False)
     p.docks["stats"].raise_()
     shot("editing")
+
+    ss.select_annotation(None)
+    ss.set_overlay("anchor_labels", True)
+    p.docks["legend"].raise_()
+    shot("anchor_labels")
     win.close()
     QApplication.processEvents()
     shutil.rmtree(tmp, ignore_errors=True)
