@@ -438,6 +438,12 @@ class ProjectStore:
                         f"{self.seq - self.saved_seq} edits are kept in memory only: "
                         "export the annotations to save them elsewhere"
                     )
+                if not self.db_path.is_file():  # writing on would go to a deleted file: lost
+                    raise StoreError(
+                        f"{self.db_path}: the project store is gone (folder deleted or moved?); "
+                        f"{self.seq - self.saved_seq} edits are kept in memory only: "
+                        "export the annotations to save them elsewhere"
+                    )
                 keys = set(self._dirty)
                 rows = [(k, json.dumps(self._records[k].to_dict())) for k in keys if k in self._records]
                 labels = json.dumps(self.label_map.names)

@@ -178,3 +178,23 @@ def test_read_only_folder_keeps_edits_in_memory_and_they_can_be_exported(
         imported = import_annotations(store, out)
         assert (imported.images, imported.annotations) == (1, 1)
     assert _on_disk(project) == {"a.png": ["cat"]}
+
+
+def test_project_folder_deleted_while_open(project: Path, tmp_path: Path) -> None:
+    """SQLite would go on writing into the deleted file; the store notices, keeps
+    the edit in memory and says so; the in-memory edits can still be exported."""
+    s = Session(detect_on_open=False)
+    errors = _Errors(s)
+    s.open_paths([project])
+    s.choose_label("cat")
+    _wait(lambda: s.unsaved_edits == 0)
+    shutil.rmtree(project)
+    s.add_box(Box(1, 1, 20, 20))
+    _wait(lambda: errors.save)
+    assert errors.save[0].startswith(f"{project}/.detector_app/project.sqlite: the project store is gone")
+    assert [a.label for a in s.record.annotations] == ["cat"] and s.unsaved_edits > 0
+    write_png(project / "a.png")  # the image is back (say, restored from a backup); the boxes are rescued
+    export_dataset(s.store, "coco", tmp_path / "rescued", ExportOptions())
+    assert [a.label for a in load_dataset(tmp_path / "rescued").images[0].annotations] == ["cat"]
+    s.close()
+    assert "the project store is gone" in errors.error[-1]
