@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self.canvas.viewport().installEventFilter(self)
 
         self.model_spec: str | None = model if model is not None else s.get("model")
+        self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
         self.device = device or s.get("device") or "auto"
         self.worker = worker or InferenceWorker(parent=self)
         self._own_worker = worker is None
@@ -96,7 +97,7 @@ class MainWindow(QMainWindow):
 
     def refresh_models(self) -> None:
         self.panels.model_picker.set_models(jobs.model_choices(self.settings.get("recent_models") or []),
-                                            self.model_spec)
+                                            self._loaded_spec)
         try:
             devices = jobs.available_devices()
         except Exception:  # noqa: BLE001 - torch missing a backend: CPU is always there
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
             load = jobs.UNTRAINED
         else:
             self._status(f"loading model {load or 'default'} on {self.device}\u2026")
+        self._loaded_spec = load
         self.panels.model_picker.set_current_model(load)
         self.worker.load_model(load, self.device)
 
@@ -156,6 +158,7 @@ class MainWindow(QMainWindow):
         p.label_list.labelChosen.connect(ss.choose_label)
         p.model_picker.modelChosen.connect(self._model_chosen)
         p.model_picker.deviceChosen.connect(lambda d: self.load_model(self.model_spec, d))
+        p.model_picker.listAboutToOpen.connect(self.refresh_models)
         p.score.valueChanged.connect(lambda v: ss.set_thresholds(score_thresh=v / 100.0))
         p.nms.valueChanged.connect(lambda v: ss.set_thresholds(nms_thresh=v / 100.0))
         p.proposal_top_n.valueChanged.connect(c.set_proposal_top_n)

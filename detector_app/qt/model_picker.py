@@ -21,17 +21,30 @@ _BROWSE = "__browse__"
 MODEL_FILTER = "Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
 
 
+class _Combo(QComboBox):
+    """A combo box that says when its list is about to open."""
+
+    def __init__(self, about_to_open: Callable[[], None]) -> None:
+        super().__init__()
+        self._about_to_open = about_to_open
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt API)
+        self._about_to_open()
+        super().showPopup()
+
+
 class ModelPicker(QWidget):
     """Model and device combos in one row (for the toolbar)."""
 
     modelChosen = Signal(object)  # spec: str | None (None = bundled default)
     deviceChosen = Signal(str)
+    listAboutToOpen = Signal()  # the owner may refresh the choices (a model trained meanwhile)
 
     def __init__(self, parent: QWidget | None = None,
                  ask_file: Callable[[QWidget], str | None] | None = None) -> None:
         super().__init__(parent)
         self._ask_file = ask_file or _ask_checkpoint
-        self._model = QComboBox()
+        self._model = _Combo(self.listAboutToOpen.emit)
         self._model.setMinimumContentsLength(22)
         self._model.setMaximumWidth(300)
         self._model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

@@ -339,6 +339,15 @@ def test_missing_bundled_model_runs_an_untrained_one_and_says_so(qtbot, tmp_path
     assert win.panels.model_label.text() == "\u26a0 untrained (random weights) (cpu)"
     assert win.panels.model_picker.current_model() == jobs.UNTRAINED
     assert win.model_spec is None  # the saved choice stays "bundled": it loads once it exists
+    bundled = make_tiny_checkpoint(tmp_path / "nope" / "default.pt")  # trained meanwhile
+    combo = win.panels.model_picker._model  # noqa: SLF001
+    assert not combo.model().item(0).isEnabled()
+    combo.showPopup()  # opening the list looks again
+    assert combo.model().item(0).isEnabled() and combo.currentData() == jobs.UNTRAINED
+    combo.hidePopup()
+    win.panels.model_picker.choose_model(None)
+    qtbot.waitUntil(lambda: win.panels.model_label.text() == "default.pt (cpu)", timeout=30000)
+    assert win.worker.info.path == str(bundled)
     win.close()
     assert Settings(tmp_path / "s.json").get("model") is None
 
