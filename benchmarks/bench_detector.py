@@ -1,0 +1,234 @@
+"""Detector speed: plain torchvision forward vs the project's ``trace``, per model
+config and input size; batch ``detect_images`` over a folder; the bundled model's
+CPU latency and peak memory; CUDA fp32 / AMP throughput when a GPU is present.
+
+For each (config, image size) the two are timed interleaved in one loop (order
+alternating), on the same weights, image and thread count, under
+``torch.inference_mode`` (how the app and ``detect`` run them); the ratio is the
+median of the per-pair ratios, so load changes during the run cancel out.
+Models other than the bundled one have random weights (nothing is downloaded):
+their RoI head keeps up to ``box_detections_per_img`` random detections, the
+slow end for post-processing.
+
+    python benchmarks/bench_detector.py [--quick] [--json OUT] [--configs small paper] [--budget 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, Row, add_common_args, finish, median, reset_peak_rss, rss_kb  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from detector_app.detection.builders import build_model  # noqa: E402
+from detector_app.detection.config import ModelConfig  # noqa: E402
+from detector_app.detection.inference import detect_images  # noqa: E402
+from detector_app.detection.synthetic import _sample_shapes, compose  # noqa: E402
+from detector_app.detection.tracing import image_to_tensor, trace  # noqa: E402
+from detector_app.media.images import write_image  # noqa: E402
+
+CONFIGS = ["small", "mobilenet_v3_large_320_fpn", "mobilenet_v3_large_fpn", "resnet50_fpn", "paper"]
+SIZES = [(512, 512), (720, 1280)]  # (height, width) of the input image
+STAGES = ("transform", "backbone", "rpn", "roi_heads", "postprocess")
+BUNDLED_CONFIG = ROOT / "models" / "default_config.json"
+BUNDLED_WEIGHTS = ROOT / "models" / "default.pt"
+TRACE_TARGET = 1.05
+BUNDLED_TARGET_MS = 60.0
+CUDA_R50_TARGET = 25.0
+
+
+def synthetic_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """``uint8[h, w, 3]``: the project's synthetic shapes (a realistic, busy image)."""
+    rng = np.random.default_rng(seed)
+    side = min(h, w)
+    return compose(rng, h, w, _sample_shapes(rng, h, w, 8, side * 0.06, side * 0.4)).image
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def compare(model: torch.nn.Module, rgb: np.ndarray, dev: torch.device, budget_s: float,
+            min_reps: int, max_reps: int) -> dict[str, Any]:
+    """Interleaved timing of ``model([x])`` and ``trace(model, x)`` on the same input.
+
+    Returns medians in ms, the median per-pair ratio, stage medians and the rep count.
+    """
+    x = image_to_tensor(rgb, dev)
+    fwd: list[float] = []
+    trc: list[float] = []
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+
+    def run(which: int) -> float:
+        _sync(dev)
+        t0 = time.perf_counter()
+        if which == 0:
+            model([x])
+        else:
+            tr = trace(model, x)
+            for s in STAGES:
+                stages[s].append(float(tr.timings_ms.get(s, 0.0)))
+        _sync(dev)
+        return (time.perf_counter() - t0) * 1000.0
+
+    with torch.inference_mode():
+        one = run(0)  # warm-up (allocator, kernels), also sizes the rep count
+        run(1)
+        reps = int(min(max_reps, max(min_reps, budget_s * 1000.0 / max(2.0 * one, 1e-3))))
+        for r in range(reps):
+            for which in ((0, 1) if r % 2 == 0 else (1, 0)):
+                (fwd if which == 0 else trc).append(run(which))
+    ratios = [t / f for f, t in zip(fwd, trc)]
+    return {"forward_ms": median(fwd), "trace_ms": median(trc), "ratio": median(ratios), "reps": reps,
+            "stages": {s: median(v) for s, v in stages.items()}}
+
+
+def folder_rate(model: torch.nn.Module, folder: Path, dev: torch.device, amp: bool = False) -> float:
+    """Images per second of ``detect_images`` over every file in ``folder`` (after one warm-up image)."""
+    paths = sorted(folder.iterdir())
+    list(detect_images(model, paths[:1], device=dev, amp=amp))
+    _sync(dev)
+    t0 = time.perf_counter()
+    n = sum(1 for r in detect_images(model, paths, device=dev, amp=amp) if r.ok)
+    _sync(dev)
+    return n / (time.perf_counter() - t0)
+
+
+def make_folder(root: Path, h: int, w: int, n: int) -> Path:
+    folder = root / f"images_{h}x{w}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        write_image(folder / f"img{i:03d}.png", synthetic_image(h, w, seed=100 + i))
+    return folder
+
+
+def load_bundled() -> tuple[torch.nn.Module, str]:
+    """The bundled model, or its config with random weights when ``models/default.pt`` is absent."""
+    if BUNDLED_WEIGHTS.is_file():
+        from detector_app.detection.checkpoints import load_checkpoint
+
+        return load_checkpoint(BUNDLED_WEIGHTS).model.eval(), f"{BUNDLED_WEIGHTS.name} (trained weights)"
+    cfg = ModelConfig.from_json(BUNDLED_CONFIG.read_text(encoding="utf-8"))
+    return build_model(cfg).eval(), f"{BUNDLED_CONFIG.name} with RANDOM weights ({BUNDLED_WEIGHTS.name} absent)"
+
+
+def memory_child() -> None:
+    """Run in a fresh process: RSS before loading the bundled model, peak while it
+    detects five 512x512 images (``trace``, as the app does), in KiB, as JSON."""
+    rgb = synthetic_image(512, 512, seed=1)
+    torch.ones(1)  # torch's own start-up allocations before the baseline
+    base = rss_kb()
+    peak_ok = reset_peak_rss()
+    model, what = load_bundled()
+    loaded = rss_kb()
+    with torch.inference_mode():
+        for _ in range(5):
+            trace(model, rgb)
+    print(json.dumps({"base_kb": base, "loaded_kb": loaded, "peak_kb": rss_kb("VmHWM") if peak_ok else None,
+                      "after_kb": rss_kb(), "model": what}))
+
+
+def bundled_rows(quick: bool, budget: float) -> list[Row]:
+    rows: list[Row] = []
+    model, what = load_bundled()
+    dev = torch.device("cpu")
+    res = compare(model, synthetic_image(512, 512, seed=1), dev, budget, 3 if quick else 10, 5 if quick else 60)
+    threads = torch.get_num_threads()
+    rows.append(Row("bundled model", f"CPU latency per 512x512 image, trace (what the app runs), "
+                    f"{threads} thread{'s' if threads != 1 else ''}", f"{res['trace_ms']:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms",
+                    res["trace_ms"] < BUNDLED_TARGET_MS, f"{what}; median of {res['reps']}"))
+    rows.append(Row("bundled model", "CPU latency per 512x512 image, plain forward (detect)",
+                    f"{res['forward_ms']:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms",
+                    res["forward_ms"] < BUNDLED_TARGET_MS, what))
+    out = subprocess.run([sys.executable, __file__, "--memory-child"], capture_output=True, text=True,
+                         cwd=str(ROOT), timeout=600)
+    try:
+        mem = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        rows.append(Row("bundled model", "peak memory", "error", note=out.stderr.strip()[-300:]))
+        return rows
+    if mem["peak_kb"] is not None:
+        rows.append(Row("bundled model", "peak RSS while loading it and detecting 5 images, above the "
+                        "process before loading", f"{(mem['peak_kb'] - mem['base_kb']) / 1024:.0f} MiB",
+                        note=f"resident after: +{(mem['after_kb'] - mem['base_kb']) / 1024:.0f} MiB; "
+                        f"process baseline (Python + torch) {mem['base_kb'] / 1024:.0f} MiB"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--configs", nargs="+", default=None, help=f"model builders (default: {' '.join(CONFIGS)})")
+    parser.add_argument("--budget", type=float, default=None, help="seconds of timed reps per config and size")
+    parser.add_argument("--folder-images", type=int, default=None, help="images in the detect_images folder")
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child()
+        return
+    quick = args.quick
+    configs = args.configs or (["small"] if quick else CONFIGS)
+    sizes = [(256, 320)] if quick else SIZES
+    budget = args.budget if args.budget is not None else (1.0 if quick else 20.0)
+    n_folder = args.folder_images or (2 if quick else 6)
+    cpu = torch.device("cpu")
+    rows: list[Row] = []
+    notes = [f"CPU, torch {torch.__version__}, {torch.get_num_threads()} intra-op threads; "
+             "random weights except the bundled model's; times are medians"]
+    work = Path(tempfile.mkdtemp(prefix="bench_detector_"))
+    try:
+        folders = {size: make_folder(work, *size, n_folder) for size in sizes[:1]}
+        for name in configs:
+            torch.manual_seed(0)
+            model = build_model(ModelConfig(builder=name, num_classes=6)).eval()
+            for h, w in sizes:
+                res = compare(model, synthetic_image(h, w), cpu, budget, 2 if quick else 3, 5 if quick else 40)
+                st = res["stages"]
+                breakdown = ", ".join(f"{s} {st[s]:.0f}" for s in STAGES)
+                rows.append(Row("detector", f"{name} {w}x{h}: trace / forward (forward {res['forward_ms']:.0f} ms, "
+                                f"trace {res['trace_ms']:.0f} ms, n={res['reps']})", f"{res['ratio']:.3f}",
+                                f"<= {TRACE_TARGET}", res["ratio"] <= TRACE_TARGET,
+                                f"trace stages (ms): {breakdown}"))
+            for (h, w), folder in folders.items():
+                rate = folder_rate(model, folder, cpu)
+                rows.append(Row("detector", f"{name}: detect_images over a folder of {n_folder} {w}x{h} PNGs, CPU",
+                                f"{rate:.2f} images/s", note="includes reading and decoding the files"))
+            if torch.cuda.is_available():
+                gpu = torch.device("cuda")
+                model.to(gpu)
+                for amp in (False, True):
+                    rate = folder_rate(model, folders[sizes[0]], gpu, amp=amp)
+                    target = name == "resnet50_fpn" and amp
+                    rows.append(Row("detector", f"{name}: detect_images, CUDA {'fp16 AMP' if amp else 'fp32'}",
+                                    f"{rate:.1f} images/s", f">= {CUDA_R50_TARGET:.0f} images/s" if target else "",
+                                    (rate >= CUDA_R50_TARGET) if target else None,
+                                    torch.cuda.get_device_name(0)))
+                model.to(cpu)
+            del model
+        if not torch.cuda.is_available():
+            notes.append("CUDA rows skipped: torch.cuda.is_available() is False on this machine "
+                         "(the resnet50_fpn >= 25 images/s AMP target is not measured)")
+            rows.append(Row("detector", "CUDA fp32 / fp16 AMP throughput (resnet50_fpn target)", "not measured",
+                            f">= {CUDA_R50_TARGET:.0f} images/s", None, "no CUDA GPU on this machine"))
+        rows += bundled_rows(quick, budget)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    finish("bench_detector", rows, args, notes)
+
+
+if __name__ == "__main__":
+    main()
