@@ -198,6 +198,18 @@ def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
     return out
 
 
+def model_spec_exists(spec: str) -> bool:
+    """Whether ``spec`` can still name a model: ``default`` / :data:`UNTRAINED`, a
+    builder name, an existing file, or a file name in the torch hub cache."""
+    from detector_app.detection.config import ALL_BUILDERS
+    from detector_app.detection.hub import hub_dir
+
+    if spec in ("", "default", UNTRAINED) or spec in ALL_BUILDERS:
+        return True
+    path = Path(spec).expanduser()
+    return path.is_file() or (len(path.parts) == 1 and (hub_dir() / spec).is_file())
+
+
 def available_devices() -> list[str]:
     """``auto``, ``cpu``, and ``cuda:N`` for each visible GPU."""
     import torch

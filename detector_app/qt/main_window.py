@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
 
         self.model_spec: str | None = model if model is not None else s.get("model")
         self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
+        self._model_from_cli = model is not None
         self.device = device or s.get("device") or "auto"
         self.worker = worker or InferenceWorker(parent=self)
         self._own_worker = worker is None
@@ -82,8 +83,12 @@ class MainWindow(QMainWindow):
     # -- start-up ---------------------------------------------------------------
     def open_initial(self, paths: list[str]) -> None:
         """What ``detector-app gui`` does: load the model, open ``paths`` (or the samples)."""
+        spec = self.model_spec
+        if spec is not None and not self._model_from_cli and not jobs.model_spec_exists(spec):
+            self.panels.log.log(f"the model used last time, {spec}, is gone: using the bundled model", "warning")
+            self.model_spec = self._loaded_spec = spec = None
         self.refresh_models()
-        self.load_model(self.model_spec)
+        self.load_model(spec)
         if paths:
             self.open_paths(paths)
             return

@@ -113,3 +113,14 @@ def test_available_devices():
     devices = jobs.available_devices()
     assert devices[:2] == ["auto", "cpu"]
     assert len(devices) == 2 + torch.cuda.device_count()
+
+
+def test_model_spec_exists(tmp_path: Path):
+    ckpt = make_tiny_checkpoint(tmp_path / "a.pt")
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth").write_bytes(b"x")
+    for spec in ("default", jobs.UNTRAINED, "small", str(ckpt), "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"):
+        assert jobs.model_spec_exists(spec), spec
+    for spec in (str(tmp_path / "gone.pt"), "gone.pth", str(tmp_path)):
+        assert not jobs.model_spec_exists(spec), spec

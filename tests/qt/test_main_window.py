@@ -319,6 +319,22 @@ def test_no_arguments_open_the_samples_with_the_bundled_model(qtbot, tmp_path, m
     win.close()
 
 
+def test_a_vanished_last_model_falls_back_to_the_bundled_one(qtbot, tmp_path, monkeypatch):
+    from detector_app.detection import hub
+
+    bundled = make_tiny_checkpoint(tmp_path / "models" / "default.pt")
+    monkeypatch.setattr(hub, "bundled_model_path", lambda: bundled)
+    settings = Settings(tmp_path / "s.json")
+    settings.set("model", str(tmp_path / "deleted.pt"))
+    win = MainWindow(device="cpu", settings=settings)
+    qtbot.addWidget(win)
+    win.open_initial([str(write_images(tmp_path / "proj", 1, (128, 96)))])
+    qtbot.waitUntil(lambda: win.panels.model_label.text() == "default.pt (cpu)", timeout=30000)
+    assert win.panels.log.entries[0][0] == "warning" and "deleted.pt, is gone" in win.panels.log.entries[0][1]
+    assert not win.panels.log.errors() and win.model_spec is None
+    win.close()
+
+
 def test_missing_bundled_model_runs_an_untrained_one_and_says_so(qtbot, tmp_path, monkeypatch):
     from detector_app.app import jobs
     from detector_app.detection import hub
