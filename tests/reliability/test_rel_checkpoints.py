@@ -85,3 +85,29 @@ def test_non_ascii_checkpoint_path(tmp_path: Path, good: Path) -> None:
     path.parent.mkdir()
     path.write_bytes(good.read_bytes())
     assert load_checkpoint(path).class_names == load_checkpoint(good).class_names
+
+
+def test_every_torch_load_in_the_package_is_weights_only() -> None:
+    """A static guard: each ``torch.load(...)`` call passes ``weights_only=True``, and
+    nothing unpickles with ``pickle`` directly (a new unsafe load fails here)."""
+    import ast
+
+    import detector_app
+
+    root = Path(detector_app.__file__).parent
+    loads, unsafe = 0, []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)):
+                continue
+            mod, fn = node.func.value.id, node.func.attr
+            where = f"{path.relative_to(root)}:{node.lineno}"
+            if mod == "torch" and fn == "load":
+                loads += 1
+                kw = {k.arg: k.value for k in node.keywords}
+                if not (isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True):
+                    unsafe.append(where)
+            elif mod in ("pickle", "dill", "cloudpickle") and fn in ("load", "loads", "Unpickler"):
+                unsafe.append(where)
+    assert loads >= 2 and unsafe == []
