@@ -3,6 +3,7 @@ and ``run_gui`` (what ``detector-app gui`` calls)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Sequence
 
@@ -57,8 +58,53 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
     window = MainWindow(model=model, device=device)
     install_excepthook(window)
     window.show()
+    if os.environ.get(BENCH_EXIT_ENV):
+        _exit_when_shown(app, window, os.environ[BENCH_EXIT_ENV])
     window.open_initial(list(paths))
     return int(app.exec())
+
+
+#: Benchmark hook (``benchmarks/bench_gui.py``): ``first-image`` quits once the
+#: first image has been painted; ``ready`` waits for the model as well. Each event
+#: prints one JSON line ``{"event", "time" (epoch s), "rss_kb"}`` to stdout.
+BENCH_EXIT_ENV = "DETECTOR_APP_BENCH_EXIT"
+
+
+def _exit_when_shown(app: QApplication, window: "MainWindow", mode: str) -> None:  # noqa: F821
+    import json
+    import time
+
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    def emit(event: str) -> None:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            rss = next((int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:")), 0)
+        print(json.dumps({"event": event, "time": time.time(), "rss_kb": rss}), flush=True)
+
+    def wait_for_model() -> None:
+        if window.worker.info is not None or time.monotonic() > deadline:
+            emit("ready" if window.worker.info is not None else "model-timeout")
+            app.quit()
+        else:
+            QTimer.singleShot(20, wait_for_model)
+
+    class _Painted(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+            if event.type() == QEvent.Type.Paint and not window.canvas.overlays.image_item.pixmap().isNull():
+                obj.removeEventFilter(self)
+                QTimer.singleShot(0, after_paint)  # runs once this paint event is done
+            return False
+
+    def after_paint() -> None:
+        emit("first-image")
+        if mode == "ready":
+            wait_for_model()
+        else:
+            app.quit()
+
+    deadline = time.monotonic() + 300.0
+    window._bench_filter = _Painted(window)  # type: ignore[attr-defined]  # kept alive with the window
+    window.canvas.viewport().installEventFilter(window._bench_filter)  # type: ignore[attr-defined]
 
 
 def install_excepthook(window: "MainWindow") -> None:  # noqa: F821 (imported lazily)

@@ -1,0 +1,232 @@
+"""GUI responsiveness and memory: event-loop stalls while the inference worker
+runs detections, process start to first image shown, and the app's RSS with a
+10,000-image folder open beyond a one-image folder (same model loaded in both).
+
+* Stall: a 5 ms ``QTimer`` records its ticks on the GUI thread while the real
+  ``qt.worker.InferenceWorker`` runs ``jobs.detect_item`` (the bundled model, or
+  its config with random weights) on 512x512 images one after another; the
+  longest gap between ticks minus the 5 ms period is the stall. Measured
+  twice: with a bare worker (only the worker competes with the GUI thread) and
+  with the real ``MainWindow`` going through images (loading each image and
+  drawing each result on the GUI thread count too). The timer alone, idle,
+  gives the machine's own jitter.
+* Start-up / memory: ``detector-app gui FOLDER`` in a subprocess with
+  ``DETECTOR_APP_BENCH_EXIT`` set (hook in ``qt/app.py``): it prints when the
+  first image has been painted (and, with ``ready``, when the model is loaded,
+  with the process RSS) and quits.
+
+    python benchmarks/bench_gui.py [--quick] [--json OUT] [--images 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ROOT, Row, add_common_args, finish, median  # noqa: E402
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+
+STALL_TARGET_MS = 50.0
+TICK_MS = 5
+
+
+def _bundled_detector():  # type: ignore[no-untyped-def]
+    from bench_detector import load_bundled
+
+    from detector_app.app.jobs import ModelInfo, detect_item
+
+    model, what = load_bundled()
+    names = list(getattr(model, "class_names", None) or
+                 ["__background__", *(f"class {i}" for i in range(1, model.roi_heads.box_predictor.cls_score.out_features))])
+    return (lambda rgb: detect_item(model, rgb)), ModelInfo(name="bench", class_names=names), what
+
+
+class Ticker:
+    """Records the GUI thread's timer ticks (``time.perf_counter``)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self) -> None:
+        self.ticks.clear()
+        self.timer.start()
+
+    def stop(self) -> tuple[float, float]:
+        """``(max gap, 99th percentile gap)`` minus the period, in ms."""
+        self.timer.stop()
+        gaps = sorted((b - a) * 1000.0 - TICK_MS for a, b in zip(self.ticks, self.ticks[1:]))
+        if not gaps:
+            return float("nan"), float("nan")
+        return gaps[-1], gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]
+
+
+def _spin(app, until, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not until() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def stall_rows(n_images: int) -> list[Row]:
+    from PySide6.QtWidgets import QApplication
+
+    from bench_detector import synthetic_image
+    from detector_app.qt.worker import InferenceWorker
+
+    app = QApplication.instance() or QApplication([])
+    detector, info, what = _bundled_detector()
+    images = [synthetic_image(512, 512, seed=10 + i) for i in range(n_images)]
+    ticker = Ticker()
+    rows: list[Row] = []
+
+    ticker.start()
+    _spin(app, lambda: False, 1.0)
+    idle_max, idle_p99 = ticker.stop()
+
+    worker = InferenceWorker()
+    worker.set_detector(detector, info)
+    worker.start()
+    done: list[float] = []
+    worker.traceReady.connect(lambda key, trace, seconds: done.append(seconds))
+    worker.failed.connect(lambda key, msg, details: done.append(float("nan")) or print(msg, details))
+    worker.submit(-1, images[0])  # warm-up
+    _spin(app, lambda: len(done) == 1, 300)
+    done.clear()
+    ticker.start()
+    for i, rgb in enumerate(images):
+        worker.submit(i, rgb)
+        _spin(app, lambda: len(done) == i + 1, 300)
+    worst, p99 = ticker.stop()
+    worker.stop()
+    rows.append(Row("gui", f"event-loop stall while the worker detects ({n_images} x 512x512, bare worker)",
+                    f"{worst:.1f} ms", f"< {STALL_TARGET_MS:.0f} ms", worst < STALL_TARGET_MS,
+                    f"longest gap between {TICK_MS} ms timer ticks beyond the period; 99th percentile {p99:.1f} ms; "
+                    f"idle timer alone: max {idle_max:.1f} ms; detection median {median(done) * 1000:.0f} ms; {what}"))
+
+    rows.append(_window_stall(app, detector, info, images, ticker))
+    return rows
+
+
+def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: ignore[no-untyped-def]
+    from detector_app.media.images import write_image
+    from detector_app.qt.main_window import MainWindow
+    from detector_app.qt.worker import InferenceWorker
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_gui_window_"))
+    try:
+        for i, rgb in enumerate(images):
+            write_image(folder / f"img{i:03d}.png", rgb)
+        worker = InferenceWorker()
+        worker.set_detector(detector, info)
+        window = MainWindow(worker=worker)
+        window.resize(1280, 800)
+        window.show()
+        traced: list[str] = []
+        worker.traceReady.connect(lambda key, trace, seconds: traced.append(key))
+        window.open_paths([str(folder)])
+        _spin(app, lambda: len(traced) >= 1, 300)  # the first image (opened) is detected: warm-up
+        _spin(app, lambda: False, 0.2)
+        ticker.start()
+        for i in range(1, len(images)):
+            window.session.go_to(i)
+            _spin(app, lambda: len(traced) >= i + 1, 300)
+            _spin(app, lambda: False, 0.1)  # the result drawn
+        worst, p99 = ticker.stop()
+        ok = len(traced) >= len(images)
+        window.close()
+        worker.stop()
+        window.deleteLater()
+        app.processEvents()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return Row("gui", f"event-loop stall, main window going through {len(images) - 1} images "
+               "(load, detect, draw each result)", f"{worst:.1f} ms", f"< {STALL_TARGET_MS:.0f} ms",
+               worst < STALL_TARGET_MS,
+               ("" if ok else "NOT ALL IMAGES WERE DETECTED; ") + f"99th percentile {p99:.1f} ms; "
+               "includes the GUI thread's own work per image (decode, overlays from the trace)")
+
+
+def _run_app(folder: Path, mode: str, config_dir: Path, model_args: list[str]) -> dict[str, dict]:
+    env = dict(os.environ, DETECTOR_APP_BENCH_EXIT=mode, DETECTOR_APP_CONFIG_DIR=str(config_dir),
+               QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-m", "detector_app", "gui", str(folder), *model_args],
+                         env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=600)
+    events: dict[str, dict] = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            ev = json.loads(line)
+            ev["after_s"] = ev["time"] - t0
+            events[ev["event"]] = ev
+    if "first-image" not in events:
+        raise RuntimeError(f"the app did not report its first image (exit {out.returncode}): "
+                           f"{out.stderr.strip()[-500:]}")
+    return events
+
+
+def app_rows(n_images: int, repeats: int) -> list[Row]:
+    from bench_data import make_folder
+
+    work = Path(tempfile.mkdtemp(prefix="bench_gui_app_"))
+    weights = ROOT / "models" / "default.pt"
+    model_args = [] if weights.is_file() else ["--model", "small"]
+    model_note = ("bundled model" if weights.is_file()
+                  else "models/default.pt absent: --model small (random weights)")
+    rows: list[Row] = []
+    try:
+        one, many = work / "one", work / "many"
+        make_folder(one, 1)
+        make_folder(many, n_images)
+        starts, readies = [], []
+        for r in range(repeats):
+            ev = _run_app(one, "ready", work / f"config{r}", model_args)
+            starts.append(ev["first-image"]["after_s"])
+            if "ready" in ev:
+                readies.append(ev["ready"]["after_s"])
+        rows.append(Row("gui", "process start to first image shown (one-image folder)",
+                        f"{median(starts):.2f} s",
+                        note=f"median of {repeats}: {', '.join(f'{v:.2f}' for v in starts)}; model loaded after "
+                        f"{median(readies):.2f} s ({model_note}); Python + PySide6 + torch imports included"))
+        base = _run_app(one, "ready", work / "config_one", model_args)
+        big = _run_app(many, "ready", work / "config_many", model_args)
+        key = "ready" if "ready" in base and "ready" in big else "first-image"
+        delta = (big[key]["rss_kb"] - base[key]["rss_kb"]) / 1024
+        rows.append(Row("memory", f"app RSS with a {n_images}-image folder open, beyond a one-image folder",
+                        f"{delta:.1f} MiB",
+                        note=f"RSS {big[key]['rss_kb'] / 1024:.0f} vs {base[key]['rss_kb'] / 1024:.0f} MiB, "
+                        f"both with the model loaded ({model_note}); first image of the big folder shown after "
+                        f"{big['first-image']['after_s']:.2f} s"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--images", type=int, default=None, help="images in the big folder (default 10000)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DETECTOR_APP_CONFIG_DIR", tempfile.mkdtemp(prefix="bench_gui_config_"))
+    rows = stall_rows(3 if args.quick else 8)
+    rows += app_rows(args.images or (500 if args.quick else 10_000), 1 if args.quick else 3)
+    finish("bench_gui", rows, args)
+
+
+if __name__ == "__main__":
+    main()
