@@ -173,12 +173,39 @@ def build_small(cfg: ModelConfig) -> FasterRCNN:
     )
 
 
+def _replace_anchors(model: FasterRCNN, cfg: ModelConfig) -> None:
+    """Give a torchvision model the config's anchors (its builders fix their own
+    generator: MobileNet's passes ``rpn_anchor_generator`` itself). The RPN's
+    per-anchor output layers are re-created (normal std 0.01, zero bias, as
+    ``RPNHead`` does) when the number of anchors per cell changes."""
+    levels = len(model.rpn.anchor_generator.sizes)
+    sizes, ratios = cfg.anchor_sizes or (), cfg.aspect_ratios or ()
+    if len(sizes) != levels:
+        raise ConfigError(
+            f"builder {cfg.builder!r} has {levels} feature levels, but the config gives anchor sizes for {len(sizes)}"
+        )
+    generator = AnchorGenerator(sizes, ratios)
+    counts = set(generator.num_anchors_per_location())
+    if len(counts) != 1:
+        raise ConfigError("every feature level needs the same number of anchors (sizes x ratios) for one RPN head")
+    k = counts.pop()
+    model.rpn.anchor_generator = generator
+    head = model.rpn.head
+    if head.cls_logits.out_channels != k:
+        channels = head.cls_logits.in_channels
+        head.cls_logits = nn.Conv2d(channels, k, kernel_size=1)
+        head.bbox_pred = nn.Conv2d(channels, 4 * k, kernel_size=1)
+        for layer in (head.cls_logits, head.bbox_pred):
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.constant_(layer.bias, 0)
+
+
 def _torchvision_builder(fn: Callable[..., FasterRCNN]) -> Callable[[ModelConfig], FasterRCNN]:
     def build(cfg: ModelConfig) -> FasterRCNN:
-        kwargs = _common_kwargs(cfg, {})
+        model = fn(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **_common_kwargs(cfg, {}))
         if cfg.anchor_sizes is not None:
-            kwargs["rpn_anchor_generator"] = AnchorGenerator(cfg.anchor_sizes, cfg.aspect_ratios)
-        return fn(weights=None, weights_backbone=None, num_classes=cfg.num_classes, **kwargs)
+            _replace_anchors(model, cfg)
+        return model
 
     build.__doc__ = f"torchvision's ``{fn.__name__}`` with random weights (nothing downloaded)."
     return build
