@@ -1,0 +1,31 @@
+"""Path helpers the writers share: the string-only fast path of ``record_relpaths``
+gives what ``relpath_posix`` gives; staged writes land in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detector_app.formats.dataset import record_relpaths, relpath_posix, write_text_file
+
+PATHS = ["a.jpg", "sub/b.png", "../outside/c.jpg", "sub/../d.jpg", "./e.jpg", "deep/x/../../f.jpg",
+         "\u00e9t\u00e9/g h.jpg"]
+
+
+@pytest.mark.parametrize("same_root", [True, False])
+def test_record_relpaths_equal_relpath_posix(tmp_path: Path, same_root: bool) -> None:
+    root = tmp_path / "ds"
+    start = root if same_root else tmp_path / "elsewhere" / "json"
+    expected = [relpath_posix(root / p, start) for p in PATHS]
+    assert record_relpaths(root, PATHS, start) == expected
+    abs_path = str(tmp_path / "abs.jpg")
+    assert record_relpaths(root, [abs_path], start) == [relpath_posix(Path(abs_path), start)]
+
+
+def test_write_text_file_staged_and_atomic(tmp_path: Path) -> None:
+    write_text_file(tmp_path / "a.txt", "caf\u00e9\n", staged=True)
+    write_text_file(tmp_path / "b.txt", "x\n")
+    assert (tmp_path / "a.txt").read_bytes() == "caf\u00e9\n".encode()
+    assert (tmp_path / "b.txt").read_text() == "x\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temporary files left
