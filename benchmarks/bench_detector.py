@@ -10,7 +10,7 @@ Models other than the bundled one have random weights (nothing is downloaded):
 their RoI head keeps up to ``box_detections_per_img`` random detections, the
 slow end for post-processing.
 
-    python benchmarks/bench_detector.py [--quick] [--json OUT] [--configs small paper] [--budget 20]
+    python benchmarks/bench_detector.py [--quick] [--json OUT] [--configs small paper] [--budget 12]
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     quick = args.quick
     configs = args.configs or (["small"] if quick else CONFIGS)
     sizes = [(256, 320)] if quick else SIZES
-    budget = args.budget if args.budget is not None else (1.0 if quick else 20.0)
+    budget = args.budget if args.budget is not None else (1.0 if quick else 12.0)
     n_folder = args.folder_images or (2 if quick else 6)
     cpu = torch.device("cpu")
     rows: list[Row] = []
