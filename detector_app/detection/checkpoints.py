@@ -17,9 +17,8 @@ run code when unpickled is refused with a :class:`CheckpointError`.
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from torch import nn
 from detector_app.detection.builders import build_model
 from detector_app.detection.config import TORCHVISION_BUILDERS, ConfigError, ModelConfig
 from detector_app.domain.errors import UserError
-from detector_app.domain.fsutil import fsync_dir
+from detector_app.domain.fsutil import atomic_write_bytes
 
 CHECKPOINT_FORMAT = "detector_app.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -104,24 +103,18 @@ def save_checkpoint(
     """
     path = Path(path)
     data = checkpoint_dict(model, config, class_names, meta, half)
-    folder = path.parent if str(path.parent) else Path(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(folder))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(folder)
+    atomic_torch_save(data, path)
     return path
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically and durably (temp file, fsync,
+    rename; :func:`~detector_app.domain.fsutil.atomic_write_bytes`). Creates the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 # -- reading -----------------------------------------------------------------
