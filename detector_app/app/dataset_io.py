@@ -5,8 +5,14 @@ records out as a :class:`Dataset` (the in-memory form the formats write).
 (:func:`detector_app.formats.load_dataset`) and gives each image of it that
 lies inside the project folder its boxes, either replacing what the image had
 (``mode="replace"``) or adding to it (``"append"``); the image becomes
-``edited`` (a ``verified`` one stays verified). Images outside the project are
-skipped and listed. Each image is one store edit, saved like any other.
+``edited`` (a ``verified`` one stays verified). Images outside the project,
+and images whose size in the dataset differs from the real image (the boxes
+would be in another frame), are skipped and listed.
+
+All or nothing: the dataset is read and every box checked against its image
+before the first edit, so a malformed file, a bad box or a cancel changes
+nothing; the edits are then made in one :meth:`ProjectStore.batch` (one
+transaction on disk).
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detector_app.app.scan import split_key
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
-from detector_app.domain.errors import UserError
+from detector_app.domain.boxes import BoxError
+from detector_app.domain.errors import FormatError, MediaError, UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, load_dataset
+from detector_app.media.imagesize import image_size
 
 IMPORT_MODES = ("replace", "append")
 
@@ -35,17 +44,31 @@ class ImportResult:
 
     def summary(self) -> str:
         text = f"imported {self.annotations} boxes on {self.images} images"
-        return text + (f"; {len(self.skipped)} images outside the project skipped" if self.skipped else "")
+        return text + (f"; {len(self.skipped)} images skipped" if self.skipped else "")
 
 
 def project_key(store_root: Path, dataset: Dataset, record: ImageRecord) -> str | None:
     """The project key of a dataset record's image, or ``None`` if outside the project."""
     image = os.path.realpath(dataset.root / record.path)
     rel = os.path.relpath(image, os.path.realpath(store_root))
-    if rel.startswith(".."):
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
         return None
     rel = Path(rel).as_posix()
     return rel if record.frame_index is None else f"{rel}#{record.frame_index}"
+
+
+def _true_size(store_root: Path, target: ImageRecord, rec: ImageRecord) -> tuple[int, int] | None:
+    """The project image's size: the store's, else the file header's, else the dataset's."""
+    if target.width is not None and target.height is not None:
+        return target.width, target.height
+    if target.frame_index is None:
+        try:
+            return image_size(store_root / target.path)
+        except MediaError:
+            pass
+    if rec.width and rec.height:
+        return rec.width, rec.height
+    return None
 
 
 def import_annotations(
@@ -58,34 +81,63 @@ def import_annotations(
 ) -> ImportResult:
     """Import the boxes of dataset ``path`` into ``store`` (a ProjectStore or Project).
 
-    Raises ``FormatError`` for a malformed dataset (nothing is changed then:
-    the file is read completely before the first edit).
+    Raises ``FormatError`` for a malformed dataset or a box with nothing inside
+    its image (naming the file and the image), ``Cancelled`` on cancel; in
+    every such case the project is unchanged.
     """
     if mode not in IMPORT_MODES:
         raise UserError(f"unknown import mode {mode!r}; use one of {', '.join(IMPORT_MODES)}")
     store = getattr(store, "store", store)
+    root: Path = store.root  # type: ignore[attr-defined]
     dataset = load_dataset(path, fmt)
+    source = dataset.source or Path(path)
     result = ImportResult(warnings=list(dataset.warnings))
-    for name in dataset.label_map:
-        store.add_label(name)  # type: ignore[attr-defined]
+    # 1. plan: every check before the first edit
+    plan: dict[str, tuple[tuple[int, int] | None, list[Annotation]]] = {}
     total = len(dataset.images)
     for i, rec in enumerate(dataset.images):
         check_cancel(cancel)
-        report(progress, i, total, f"importing {rec.path}")
-        key = project_key(store.root, dataset, rec)  # type: ignore[attr-defined]
-        if key is None or not (store.root / key.split("#")[0]).exists():  # type: ignore[attr-defined]
-            result.skipped.append(str(dataset.root / rec.path))
+        report(progress, i, total, f"reading {rec.path}")
+        key = project_key(root, dataset, rec)
+        image, frame = split_key(key) if key is not None else (rec.path, None)
+        if key is None or not (root / image).is_file():
+            result.skipped.append(f"{dataset.root / rec.path}: not a file of the project")
             continue
-        target = store.record(key)  # type: ignore[attr-defined]
-        if rec.width and rec.height and (target.width, target.height) != (rec.width, rec.height):
-            store.set_size(key, rec.width, rec.height)  # type: ignore[attr-defined]
-        fresh = [Annotation(a.box, a.label, a.source, a.score) for a in rec.annotations]
-        new = fresh if mode == "replace" else [*target.annotations, *fresh]
-        store.set_annotations(key, new)  # type: ignore[attr-defined]
-        if target.state in (ItemState.NOT_SEEN, ItemState.DETECTED):
-            store.set_state(key, ItemState.EDITED)  # type: ignore[attr-defined]
-        result.images += 1
-        result.annotations += len(fresh)
+        if frame is None and store.is_video(image):  # type: ignore[attr-defined]
+            result.skipped.append(f"{dataset.root / rec.path}: a video (boxes belong to its frames)")
+            continue
+        # the live record if it exists; a new one is only made when applying
+        target = store.record(key) if store.has(key) else ImageRecord(image, frame_index=frame)  # type: ignore[attr-defined]
+        size = _true_size(root, target, rec)
+        if size is not None and rec.width and rec.height and (rec.width, rec.height) != size:
+            result.skipped.append(f"{dataset.root / rec.path}: the dataset says {rec.width}x{rec.height}, "
+                                  f"the image is {size[0]}x{size[1]}")
+            continue
+        sized = ImageRecord(target.path, *(size or (None, None)), frame_index=target.frame_index)
+        fresh = []
+        for k, a in enumerate(rec.annotations, start=1):
+            try:
+                box = sized.validated_box(a.box)
+            except BoxError as exc:
+                raise FormatError(f"{source}: image {rec.path}, box #{k} ({a.label}): {exc}") from None
+            fresh.append(Annotation(box, a.label, a.source, a.score))
+        plan[key] = (size, plan.get(key, (size, []))[1] + fresh)  # the same image twice: boxes of both
+    check_cancel(cancel)
+    # 2. apply: cannot fail (checked above), one transaction on disk
+    report(progress, total, total, "importing")
+    with store.batch():  # type: ignore[attr-defined]
+        for name in dataset.label_map:
+            store.add_label(name)  # type: ignore[attr-defined]
+        for key, (size, fresh) in plan.items():
+            target = store.record(key)  # type: ignore[attr-defined]
+            if size is not None and (target.width, target.height) != size:
+                store.set_size(key, *size)  # type: ignore[attr-defined]
+            new = fresh if mode == "replace" else [*target.annotations, *fresh]
+            store.set_annotations(key, new)  # type: ignore[attr-defined]
+            if target.state in (ItemState.NOT_SEEN, ItemState.DETECTED):
+                store.set_state(key, ItemState.EDITED)  # type: ignore[attr-defined]
+            result.images += 1
+            result.annotations += len(fresh)
     report(progress, total, total, "imported")
     return result
 

@@ -23,6 +23,7 @@ store's methods (or the undo commands in :mod:`detector_app.app.undo`).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import sqlite3
@@ -31,7 +32,7 @@ import urllib.parse
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from detector_app.app.autosave import DEFAULT_INTERVAL, Autosaver
 from detector_app.app.lockfile import ProjectLock
@@ -417,6 +418,14 @@ class ProjectStore:
         self._notify(("labels", None))
 
     # -- saving -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Edits made inside the block reach the disk together, in one transaction
+        (the autosaver waits until the block ends; a crash inside it keeps none of
+        them). Do not call :meth:`flush` or :meth:`close` inside."""
+        with self._db_lock:
+            yield
+
     @property
     def dirty(self) -> bool:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,147 @@ def test_export_then_import_round_trip(project_dir: Path, tmp_path: Path) -> Non
         result = import_annotations(store, tmp_path / "voc_out")
         assert (result.images, result.skipped) == (1, [])  # the XML points at the original image
         assert [(a.box, a.label) for a in store.record("img2.png").annotations] == [(Box(5, 5, 50, 25), "emu")]
+
+
+# -- a failed import changes nothing ---------------------------------------------------
+def _stored(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The store's rows, as saved (records and meta), for byte-for-byte comparison."""
+    import sqlite3
+
+    from detector_app.app.store import DB_NAME, STORE_DIR
+
+    db = sqlite3.connect(str(root / STORE_DIR / DB_NAME))
+    try:
+        return (sorted(db.execute("SELECT key, data FROM records")), sorted(db.execute("SELECT key, value FROM meta")))
+    finally:
+        db.close()
+
+
+def _state(store: ProjectStore) -> tuple:  # type: ignore[type-arg]
+    return ([r.to_dict() for r in store.records()], list(store.label_map.names), store.seq, store.dirty)
+
+
+def _voc_xml(image: str, box: str, size: tuple[int, int] = (60, 40)) -> str:
+    return (f"<annotation><filename>{image}</filename><path>../{image}</path><size><width>{size[0]}</width>"
+            f"<height>{size[1]}</height></size><object><name>emu</name><bndbox>{box}</bndbox></object></annotation>")
+
+
+def _dataset_in(root: Path, fmt: str, bad: bool) -> tuple[Path, str]:
+    """A dataset of ``fmt`` annotating img1.png and img2.png of the project (60x40, 80x30);
+    with ``bad``, its second file is malformed. Returns (path, what the error names)."""
+    from fmt_helpers_app import labelme_json
+
+    if fmt == "coco":
+        anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20]},
+                {"id": 2, "image_id": 2, "category_id": 9 if bad else 1, "bbox": [3, 3, 10, 10]}]
+        data = {"images": [{"id": 1, "file_name": "img1.png", "width": 60, "height": 40},
+                           {"id": 2, "file_name": "img2.png", "width": 80, "height": 30}],
+                "annotations": anns, "categories": [{"id": 1, "name": "emu"}]}
+        (root / "gt.json").write_text(json.dumps(data))
+        return root / "gt.json", r"gt\.json: annotation id 2.*unknown category_id 9"
+    if fmt == "voc":
+        (root / "voc").mkdir()
+        (root / "voc" / "a.xml").write_text(_voc_xml("img1.png", "<xmin>2</xmin><ymin>3</ymin><xmax>11</xmax><ymax>22</ymax>"))
+        xmin = "ten" if bad else "4"
+        (root / "voc" / "b.xml").write_text(
+            _voc_xml("img2.png", f"<xmin>{xmin}</xmin><ymin>4</ymin><xmax>13</xmax><ymax>13</ymax>", (80, 30)))
+        return root / "voc", r"b\.xml: <object> #1/<bndbox>/<xmin>: not a number: 'ten'"
+    if fmt == "yolo":
+        (root / "yolo").mkdir()
+        (root / "yolo" / "classes.txt").write_text("emu\n")
+        (root / "yolo" / "img1.txt").write_text(f"0 0.1 0.3 {10 / 60!r} 0.5\n")  # (1, 2, 11, 22) on 60x40
+        (root / "yolo" / "img2.txt").write_text(f"0 0.1 {8 / 30!r} 0.125 {10 / 30!r}\n"  # (3, 3, 13, 13) on 80x30
+                                                + ("0 1.5 0.5 0.1 0.1\n" if bad else ""))
+        import shutil
+
+        for name in ("img1.png", "img2.png"):  # YOLO labels sit beside their images
+            shutil.copy(root / name, root / "yolo" / name)
+        return root / "yolo", r"img2\.txt:2: cx=1\.5 is outside 0\.\.1"
+    (root / "lm").mkdir()
+    (root / "lm" / "a.json").write_text(labelme_json("../img1.png", 60, 40, [("emu", [[1, 2], [11, 22]])]))
+    shapes = "oops" if bad else [("emu", [[3, 3], [13, 13]])]
+    (root / "lm" / "b.json").write_text(labelme_json("../img2.png", 80, 30, shapes))
+    return root / "lm", r"b\.json: 'shapes' must be a list"
+
+
+FORMATS = ["coco", "voc", "yolo", "labelme"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_malformed_file_of_each_format_changes_nothing(project_dir: Path, fmt: str) -> None:
+    path, expected = _dataset_in(project_dir, fmt, bad=True)
+    with ProjectStore(project_dir, autosave_interval=0.01) as store:
+        store.ensure_size("img1.png")
+        store.add_annotation("img1.png", Annotation(Box(30, 5, 40, 15), "dog"))
+        store.flush()
+        before, saved = _state(store), _stored(project_dir)
+        with pytest.raises(FormatError, match=expected):
+            import_annotations(store, path, fmt)
+        assert _state(store) == before
+        time.sleep(0.05)
+        assert _stored(project_dir) == saved  # nothing written either
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_import_each_format_into_the_project(project_dir: Path, fmt: str) -> None:
+    path, _ = _dataset_in(project_dir, fmt, bad=False)
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        result = import_annotations(store, path, fmt)
+        assert (result.images, result.annotations) == (2, 2) and store.label_map.names == ["emu"]
+        keys = [("yolo/" if fmt == "yolo" else "") + k for k in ("img1.png", "img2.png")]  # YOLO: its own copies
+        boxes = [store.record(k).annotations[0].box.to_tuple() for k in keys]
+        assert boxes == [pytest.approx((1, 2, 11, 22)), pytest.approx((3, 3, 13, 13))]
+        assert all(store.record(k).state is ItemState.EDITED for k in keys)
+    with ProjectStore(project_dir, autosave_interval=None) as again:  # saved
+        assert len(again.record(keys[1]).annotations) == 1
+
+
+def test_box_outside_the_real_image_fails_before_any_edit(project_dir: Path) -> None:
+    """The dataset gives no size (VOC 0x0); img2.png is 80x30 and the box lies beyond it:
+    detected while planning, so img1.png (earlier in the file) is not touched either."""
+    (project_dir / "voc").mkdir()
+    (project_dir / "voc" / "a.xml").write_text(
+        _voc_xml("img1.png", "<xmin>1</xmin><ymin>1</ymin><xmax>10</xmax><ymax>10</ymax>", (0, 0)))
+    (project_dir / "voc" / "b.xml").write_text(
+        _voc_xml("img2.png", "<xmin>200</xmin><ymin>1</ymin><xmax>300</xmax><ymax>10</ymax>", (0, 0)))
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        before = _state(store)
+        with pytest.raises(FormatError, match=r"voc: image \.\./img2\.png, box #1 \(emu\): .*outside the 80x30 image"):
+            import_annotations(store, project_dir / "voc")
+        assert _state(store) == before
+
+
+def test_cancel_changes_nothing(project_dir: Path) -> None:
+    import threading
+
+    from detector_app.domain.errors import Cancelled
+
+    path, _ = _dataset_in(project_dir, "coco", bad=False)
+    cancel = threading.Event()
+
+    def progress(p):  # type: ignore[no-untyped-def]
+        if p.done == 1:
+            cancel.set()
+
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        before = _state(store)
+        with pytest.raises(Cancelled):
+            import_annotations(store, path, progress=progress, cancel=cancel)
+        assert _state(store) == before
+
+
+def test_size_mismatch_is_skipped_not_trusted(project_dir: Path) -> None:
+    """A dataset that says img2.png is 160x60 (it is 80x30): its boxes are in another
+    frame, so that image is skipped and listed; the project keeps the real size."""
+    data = {"images": [{"id": 1, "file_name": "img1.png", "width": 60, "height": 40},
+                       {"id": 2, "file_name": "img2.png", "width": 160, "height": 60}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20]},
+                            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [100, 3, 50, 50]}],
+            "categories": [{"id": 1, "name": "emu"}]}
+    (project_dir / "gt.json").write_text(json.dumps(data))
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        result = import_annotations(store, project_dir / "gt.json")
+        assert result.images == 1 and len(result.skipped) == 1
+        assert "img2.png: the dataset says 160x60, the image is 80x30" in result.skipped[0]
+        assert not store.has("img2.png") or store.record("img2.png").annotations == []
+        assert (store.record("img1.png").width, store.record("img1.png").height) == (60, 40)

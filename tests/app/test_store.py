@@ -247,3 +247,17 @@ def test_pending_edits_are_saved_at_interpreter_exit(project_dir: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(project_dir)], check=True, timeout=60)
     assert _db_records(project_dir)["img1.png"]["annotations"][0]["id"] == "z9"
     assert not (project_dir / STORE_DIR / "lock").exists()
+
+
+def test_batch_reaches_the_disk_as_one_transaction(project_dir: Path) -> None:
+    with ProjectStore(project_dir, autosave_interval=0.01) as store:
+        with store.batch():
+            store.add_annotation("img1.png", Annotation(Box(1, 1, 5, 5), "cat", id="b1"))
+            time.sleep(0.2)  # the autosaver is due many times over, and waits
+            assert "img1.png" not in _db_records(project_dir)
+            store.add_annotation("img2.png", Annotation(Box(1, 1, 5, 5), "cat", id="b2"))
+        deadline = time.monotonic() + 1.0
+        while store.saved_seq != store.seq and time.monotonic() < deadline:
+            time.sleep(0.01)
+        saved = _db_records(project_dir)
+        assert [a["id"] for k in ("img1.png", "img2.png") for a in saved[k]["annotations"]] == ["b1", "b2"]
