@@ -17,7 +17,7 @@ from detector_app.app import store as store_mod
 from detector_app.app.lockfile import pid_alive
 from detector_app.app.project import open_project
 from detector_app.app.store import DB_NAME, STORE_DIR, ProjectStore, StoreEvent, split_key
-from detector_app.domain import Annotation, Box, BoxError, ItemState
+from detector_app.domain import Annotation, AnnotationSource, Box, BoxError, ItemState
 from detector_app.domain.errors import StoreError
 
 
@@ -53,23 +53,62 @@ def test_sizes_are_read_lazily_from_headers(project_dir: Path) -> None:
         assert (rec.width, rec.height) == (80, 30)
 
 
-def test_edit_is_on_disk_within_a_second(project_dir: Path) -> None:
+_EDITS = {  # edit kind -> (make it, what the saved row of img1.png then shows)
+    "add": (lambda s: s.add_annotation("img1.png", Annotation(Box(2, 2, 9, 9), "cat", id="n1")),
+            lambda r: [a["id"] for a in r["annotations"]] == ["a0", "n1"]),
+    "delete": (lambda s: s.remove_annotation("img1.png", "a0"), lambda r: r["annotations"] == []),
+    "move/resize": (lambda s: s.replace_annotation("img1.png", s.record("img1.png").annotations[0]
+                                                   .with_box(Box(3, 4, 20, 30))),
+                    lambda r: r["annotations"][0]["box"] == [3, 4, 20, 30]),
+    "relabel": (lambda s: s.replace_annotation("img1.png", s.record("img1.png").annotations[0].with_label("dog")),
+                lambda r: r["annotations"][0]["label"] == "dog"),
+    "accept detection": (lambda s: s.add_annotation("img1.png", Annotation(Box(2, 2, 9, 9), "cat",
+                                                                          AnnotationSource.MODEL, 0.5, "d1")),
+                         lambda r: [a["source"] for a in r["annotations"]] == ["manual", "model"]),
+    "verify": (lambda s: s.set_state("img1.png", ItemState.VERIFIED), lambda r: r["state"] == "verified"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_EDITS))
+def test_every_edit_is_on_disk_within_a_second(project_dir: Path, kind: str) -> None:
+    make, saved = _EDITS[kind]
     with ProjectStore(project_dir) as store:
         store.ensure_size("img1.png")
+        store.add_annotation("img1.png", Annotation(Box(1, 2, 30, 20), "cat", id="a0"))
+        store.flush()
+        assert not saved(_db_records(project_dir)["img1.png"])
         t0 = time.monotonic()
-        ann = store.add_annotation("img1.png", Annotation(Box(1, 2, 30, 20), "cat"))
+        make(store)
         while time.monotonic() - t0 < 1.0:
-            data = _db_records(project_dir)
-            if data.get("img1.png", {}).get("annotations"):
+            data = _db_records(project_dir)  # a second connection, as a new process would read it
+            if saved(data["img1.png"]):
                 break
             time.sleep(0.02)
         latency = time.monotonic() - t0
-        assert latency < 1.0, f"edit reached the disk after {latency:.2f}s"
-        assert data["img1.png"]["annotations"][0]["id"] == ann.id
+        assert latency < 1.0, f"{kind} reached the disk after {latency:.2f}s"
         # the autosave thread records saved_seq just after its commit returns
         while store.saved_seq != store.seq and time.monotonic() - t0 < 5.0:
             time.sleep(0.01)
         assert store.saved_seq == store.seq
+
+
+def test_store_is_durable_sqlite_beside_the_images_without_pixels(project_dir: Path) -> None:
+    """One sidecar in ``.detector_app/``: SQLite in WAL mode with synchronous=FULL (each
+    commit fsync-ed before it returns), records that hold boxes and never image bytes."""
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        assert store._db is not None
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        for key in ("img1.png", "img2.png", "clip.avi#3"):
+            store.set_size(key, 60, 40)
+            store.add_annotation(key, Annotation(Box(1, 2, 30, 20), "cat"))
+    assert sorted(p.name for p in (project_dir / STORE_DIR).iterdir() if not p.name.startswith(".")) == [DB_NAME]
+    rows = _db_records(project_dir)
+    assert sorted(rows) == ["clip.avi#3", "img1.png", "img2.png"]
+    for row in rows.values():
+        assert set(row) <= {"path", "width", "height", "state", "annotations", "frame_index"}
+    assert (project_dir / STORE_DIR / DB_NAME).stat().st_size < 64 * 1024  # a few rows of JSON, no pixels
+    assert sorted(p.name for p in project_dir.iterdir()) == [".detector_app", "clip.avi", "img1.png", "img2.png", "sub"]
 
 
 def test_reopen_restores_records_labels_and_states(project_dir: Path) -> None:
@@ -261,3 +300,44 @@ def test_batch_reaches_the_disk_as_one_transaction(project_dir: Path) -> None:
             time.sleep(0.01)
         saved = _db_records(project_dir)
         assert [a["id"] for k in ("img1.png", "img2.png") for a in saved[k]["annotations"]] == ["b1", "b2"]
+
+
+_LIST_WITHOUT_READING = r"""
+import sys
+root = sys.argv[1]
+opened = []
+
+def hook(event, args):  # every open() of a file under the project, by Python or os.open
+    if event == "open" and isinstance(args[0], str) and args[0].startswith(root) and "/.detector_app" not in args[0]:
+        opened.append(args[0])
+
+sys.addaudithook(hook)
+import cv2
+
+def refuse(*args, **kwargs):
+    raise AssertionError(f"read an image while listing: {args[:1]}")
+
+cv2.imread = cv2.imdecode = cv2.VideoCapture = refuse
+from detector_app.domain import imageheader
+from detector_app.media import imagesize
+imageheader.read_header_size = imagesize.read_header_size = imagesize.image_size = refuse
+from detector_app.app.project import open_project
+
+with open_project([root]) as project:
+    items = len(project.items)
+    sizes = sum(r.width is not None for r in project.items)
+print(items, sizes, opened)
+"""
+
+
+def test_listing_a_folder_opens_no_image(project_dir: Path) -> None:
+    """Opening a project (as the GUI does) lists files by name only: no image or video is
+    opened, decoded or header-read (sizes come later, lazily). The files here are not even
+    images, which would fail any read."""
+    for i in range(300):
+        (project_dir / "many" / f"{i:03d}.jpg").parent.mkdir(exist_ok=True)
+        (project_dir / "many" / f"{i:03d}.jpg").write_bytes(b"not a jpeg")
+    out = subprocess.run([sys.executable, "-c", _LIST_WITHOUT_READING, str(project_dir.resolve())],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "304 0 []"  # 304 items listed, no size known, nothing opened
