@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,6 @@ from detector_app.app.store import ProjectStore
 from detector_app.cli import main
 from detector_app.domain import Annotation, Box, ItemState
 from detector_app.formats import load_dataset
-
-
 
 
 @pytest.fixture
@@ -75,3 +76,101 @@ def test_export_command(project_dir: Path, tmp_path: Path, capsys: pytest.Captur
     assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "v")]) == 2
     assert "already exists and is not empty" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nowhere"), "--format", "coco", str(tmp_path / "z")]) == 2
+
+
+def _malformed(root: Path, fmt: str) -> tuple[Path, str]:
+    """A dataset of ``fmt`` with one bad element; returns (path, the message expected on stderr)."""
+    from fmt_helpers_app import labelme_json
+
+    from conftest import write_png
+
+    write_png(root / "images" / "a.png", 40, 30)
+    if fmt == "coco":
+        data = {"images": [{"id": 1, "file_name": "images/a.png", "width": 40, "height": 30}],
+                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},
+                                {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 2, "wide", 4]}],
+                "categories": [{"id": 1, "name": "cat"}]}
+        (root / "annotations.json").write_text(json.dumps(data, indent=1))
+        return root, r"annotations\.json: annotation id 2: 'bbox' must be 4 numbers \[x, y, width, height\], got \[1, 2, 'wide', 4\]"
+    if fmt == "voc":
+        (root / "Annotations").mkdir()
+        (root / "Annotations" / "a.xml").write_text("<annotation>\n<filename>a.png</filename>\n<object>\n</annotation>\n")
+        return root, r"Annotations/a\.xml: invalid XML at line 4, column \d+"
+    if fmt == "voc-element":
+        (root / "Annotations").mkdir()
+        (root / "Annotations" / "a.xml").write_text(
+            "<annotation><filename>a.png</filename><object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+            "<xmax>9</xmax></bndbox></object><object><name>cat</name></object></annotation>")
+        return root, r"a\.xml: <object> #1/<bndbox>: missing <ymax>"
+    if fmt == "yolo":
+        (root / "labels").mkdir()
+        (root / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n5 0.5 0.5 0.2 0.2\n")
+        (root / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames: [cat, dog]\n")
+        return root, r"labels/a\.txt:2: class index 5 out of range 0\.\.1"
+    if fmt == "yolo-yaml":
+        (root / "data.yaml").write_text("path: .\ntrain: images\nnames:\n  - cat\n  dog\n")
+        return root, r"data\.yaml:5: expected '- item' or 'index: name' under 'names'"
+    (root / "lm").mkdir()
+    (root / "lm" / "a.json").write_text(labelme_json("../images/a.png", 40, 30, [("cat", [[1, 2], [9, 9]])]))
+    doc = json.loads((root / "lm" / "a.json").read_text())
+    doc["shapes"].append({"label": "cat", "points": [[1, 2]], "shape_type": "rectangle"})
+    (root / "lm" / "a.json").write_text(json.dumps(doc))
+    return root / "lm", r"lm/a\.json: shapes\[1\]: a rectangle needs 'points'"
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "voc-element", "yolo", "yolo-yaml", "labelme"])
+def test_convert_malformed_file_of_each_format(tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A clear one-line error naming the file and the line or element, exit code 2, no
+    traceback, no output folder (with and without --from)."""
+    src, expected = _malformed(tmp_path / "in", fmt)
+    given = fmt.split("-")[0]
+    for args in (["--from", given], []):
+        assert main(["convert", str(src), *args, "--to", "coco", str(tmp_path / "out")]) == 2
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        (line,) = err.strip().splitlines()
+        assert line.startswith("detector-app convert: error: ") and re.search(expected, line), line
+        assert not (tmp_path / "out").exists()
+
+
+def test_cli_process_exit_code_and_stderr(tmp_path: Path) -> None:
+    """The real ``detector-app`` process: exit status 2 and the message on stderr."""
+    src, expected = _malformed(tmp_path / "in", "yolo")
+    exe = Path(sys.executable).parent / "detector-app"
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "detector_app"]
+    proc = subprocess.run([*cmd, "convert", str(src), "--to", "voc", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert re.search(expected, proc.stderr) and "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_of_a_damaged_project_is_one_line(project_dir: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (project_dir / ".detector_app").mkdir()
+    (project_dir / ".detector_app" / "project.sqlite").write_bytes(b"garbage" * 200)
+    assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "project.sqlite: the project store cannot be read" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_export_split_coco_loads_in_pycocotools(project_dir: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from pycocotools.coco import COCO
+
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        for i, key in enumerate(("img1.png", "img2.png", "sub/img10.png")):
+            store.ensure_size(key)
+            store.add_annotation(key, Annotation(Box(1, 1, 20 + i, 20), "cat"))
+        store.set_size("clip.avi#2", 64, 48)
+        store.add_annotation("clip.avi#2", Annotation(Box(1, 1, 20, 20), "dog"))
+    assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "c"), "--split", "0.5"]) == 0
+    counts = []
+    for part in ("train", "val"):
+        coco = COCO(str(tmp_path / "c" / part / "annotations.json"))
+        assert min(coco.getImgIds()) == 1 and min(coco.getAnnIds()) == 1 and coco.getCatIds() == [1, 2]
+        counts.append(len(coco.getImgIds()))
+        for img in coco.loadImgs(coco.getImgIds()):
+            assert (tmp_path / "c" / part / img["file_name"]).is_file()
+    assert sum(counts) == 4 and min(counts) >= 1
