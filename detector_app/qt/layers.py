@@ -55,6 +55,9 @@ def draw_tag(
     if above and top < 0:  # no room above (box at the top of the view): tuck it inside
         top = device_pt.y()
     left = device_pt.x() - w if align_right else device_pt.x()
+    view = painter.viewport()  # keep the whole tag readable when its box leaves the view
+    left = min(max(left, view.left()), max(view.right() + 1 - w, view.left()))
+    top = min(max(top, view.top()), max(view.bottom() + 1 - h, view.top()))
     rect = QRectF(left, top, w, h)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QBrush(color))

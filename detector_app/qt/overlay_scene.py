@@ -316,7 +316,7 @@ class OverlayScene(QGraphicsScene):
             refined = trace.refined_boxes[p, c]
             color = class_color(c)
             name = trace.class_names[c] if c < len(trace.class_names) else str(c)
-            label = f"{name} {trace.class_probs[p, c]:.2f}"
+            label = f"refined: {name} {trace.class_probs[p, c]:.2f}"
         score = float(trace.proposal_scores[p]) if p < len(trace.proposal_scores) else float("nan")
         self.highlight.set_boxes(anchor, trace.proposals[p], refined, color,
                                  (f"anchor #{a}", f"proposal {p} ({score:.2f})", label))

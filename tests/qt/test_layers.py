@@ -247,3 +247,24 @@ def test_fake_trace_anchor_layout_is_torchvisions(fake_trace):
     feature = torch.zeros(1, 8, 7, 10)  # stride 16 on the padded 112 x 160 batch
     anchors = gen(images, [feature])[0].numpy()
     np.testing.assert_allclose(fake_trace.anchors * 0.5, anchors, atol=1e-4)  # trace: original pixels
+
+
+def test_tags_stay_inside_the_view_when_their_box_leaves_it(qapp):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    from detector_app.qt.layers import draw_tag
+
+    img = QImage(200, 100, QImage.Format.Format_RGB32)
+    img.fill(0)
+    painter = QPainter(img)
+    try:
+        left = draw_tag(painter, QPointF(-40, 50), "anchor #1751", QColor("yellow"), 12, above=False)
+        right = draw_tag(painter, QPointF(260, 120), "far away", QColor("yellow"), 12, above=True)
+        inside = draw_tag(painter, QPointF(50, 50), "here", QColor("yellow"), 12, above=True)
+    finally:
+        painter.end()
+    for rect in (left, right):
+        assert rect.left() >= 0 and rect.top() >= 0 and rect.right() <= 200 and rect.bottom() <= 100
+    assert left.left() == 0 and left.top() == 50  # slid sideways only
+    assert (inside.left(), inside.bottom()) == (50, 50)  # a tag with room stays at its corner
