@@ -10,9 +10,10 @@ logging (CSV every ``log_every``), progress reports. Both use a constant
 learning rate: the cost of an iteration depends on the weights (RoIAlign's
 backward pass on CPU samples each proposal's bins adaptively, so bigger
 proposals cost more), so the two runs must follow the same trajectory.
-Runs alternate (engine, plain, engine, plain, ...); each rate is measured
-between iteration ``warm`` and the last one (model building, data loading
-set-up and the end-of-epoch checkpoint are outside the window).
+Runs alternate (engine, plain, plain, engine, ...); each rate is 1 / the
+median time of iterations ``warm + 1 .. iters`` (model building, data loading
+set-up and the end-of-epoch checkpoint are outside the window; a few
+iterations slowed by other processes do not move it).
 
     python benchmarks/bench_training.py [--quick] [--json OUT] [--iters 24] [--rounds 2] [--profile]
 """
@@ -50,25 +51,31 @@ def model_config(size: int) -> ModelConfig:
     return cfg
 
 
+def _rate(stamps: list[float]) -> float:
+    """Iterations/s from consecutive iteration end times: 1 / median iteration time
+    (robust to a few iterations slowed by other processes on a noisy machine)."""
+    return 1.0 / median([b - a for a, b in zip(stamps, stamps[1:])])
+
+
 def engine_rate(data_dir: Path, out_dir: Path, mconf: ModelConfig, iters: int, batch: int, warm: int) -> float:
-    """Iterations/s of ``train`` between iteration ``warm`` and ``iters``."""
+    """Iterations/s of ``train`` over iterations ``warm + 1 .. iters``."""
     stamps: dict[int, float] = {}
 
     def progress(p) -> None:  # type: ignore[no-untyped-def]
-        if p.done in (warm, iters) and p.done not in stamps:
+        if warm <= p.done <= iters and p.done not in stamps:
             stamps[p.done] = time.perf_counter()
 
     cfg = TrainConfig(data=str(data_dir), out=str(out_dir / "engine.pt"), model_config=mconf, epochs=1,
                       iters=iters, batch=batch, lr=LR, warmup_iters=0, schedule="constant", seed=SEED, workers=0,
                       bn_recompute_images=0, log_every=10)
     result = train(cfg, progress=progress)
-    if result.iterations < iters or warm not in stamps or iters not in stamps:
+    if result.iterations < iters or len(stamps) != iters - warm + 1:
         raise RuntimeError(f"engine stopped after {result.iterations} iterations ({result.stopped})")
-    return (iters - warm) / (stamps[iters] - stamps[warm])
+    return _rate([stamps[i] for i in range(warm, iters + 1)])
 
 
 def plain_rate(data_dir: Path, mconf: ModelConfig, iters: int, batch: int, warm: int) -> float:
-    """Iterations/s of a minimal torchvision training loop between ``warm`` and ``iters``."""
+    """Iterations/s of a minimal torchvision training loop over iterations ``warm + 1 .. iters``."""
     seed_everything(SEED)
     data = load_detection_data(data_dir)
     mconf = ModelConfig.from_dict(mconf.to_dict())
@@ -80,7 +87,7 @@ def plain_rate(data_dir: Path, mconf: ModelConfig, iters: int, batch: int, warm:
                         collate_fn=collate, num_workers=0, drop_last=True)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=LR, momentum=0.9, weight_decay=1e-4)
-    it, t_warm = 0, 0.0
+    it, stamps = 0, []
     for images, targets in loader:
         loss_dict = model(images, targets)
         loss = sum(loss_dict[k] for k in LOSS_TERMS)
@@ -88,10 +95,10 @@ def plain_rate(data_dir: Path, mconf: ModelConfig, iters: int, batch: int, warm:
         loss.backward()
         opt.step()
         it += 1
-        if it == warm:
-            t_warm = time.perf_counter()
+        if it >= warm:
+            stamps.append(time.perf_counter())
         if it == iters:
-            return (iters - warm) / (time.perf_counter() - t_warm)
+            return _rate(stamps)
     raise RuntimeError(f"the dataset ran out after {it} iterations")
 
 
@@ -137,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
 
         shutil.rmtree(work, ignore_errors=True)
     setting = (f"{mconf.builder} ({mconf.extra.get('norm', 'batch')} norm), {size}x{size} synthetic images, "
-               f"batch {args.batch}, iterations {warm + 1}-{iters} of {iters}, {torch.get_num_threads()} threads")
+               f"batch {args.batch}, 1 / median time of iterations {warm + 1}-{iters}, {torch.get_num_threads()} threads; "
+               "the engine with its defaults (gradient clipping 10, finite-loss check, CSV log), constant lr")
     rows = [
         Row("training", "engine iterations/s", f"{median(engine):.3f} it/s",
             note=f"runs: {', '.join(f'{v:.3f}' for v in engine)}"),
