@@ -102,7 +102,11 @@ class EditingMixin:
         if not name or self.store is None:
             return
         if name not in self.labels:
-            self.store.add_label(name)  # emits "labels" via the store event
+            try:
+                self.store.add_label(name)  # emits "labels" via the store event
+            except UserError as exc:  # e.g. a pasted name with a line break (LabelError)
+                self._error(str(exc))
+                return
         self.current_label = name
         self.emit("labels")
         ann = self._annotation(self.selected_annotation)

@@ -10,7 +10,7 @@ from detector_app.domain.annotations import (
     ImageRecord,
     ItemState,
 )
-from detector_app.domain.labels import LabelMap
+from detector_app.domain.labels import LabelError, LabelMap
 
 __all__ = [
     "Annotation",
@@ -19,6 +19,7 @@ __all__ = [
     "BoxError",
     "ImageRecord",
     "ItemState",
+    "LabelError",
     "LabelMap",
     "box_iou",
     "clip_boxes",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detector_app.domain.boxes import Box, BoxError
+from detector_app.domain.labels import LabelError, check_class_name
 
 
 class AnnotationSource(str, enum.Enum):
@@ -49,7 +50,8 @@ class Annotation:
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label.strip():
-            raise ValueError(f"annotation label must be a non-empty string, got {self.label!r}")
+            raise LabelError(f"annotation label must be a non-empty string, got {self.label!r}")
+        object.__setattr__(self, "label", check_class_name(self.label))  # as the LabelMap keeps it
         if self.score is not None and not (0.0 <= float(self.score) <= 1.0):
             raise ValueError(f"annotation score must be in [0, 1], got {self.score!r}")
 

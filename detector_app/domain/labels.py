@@ -7,10 +7,46 @@ at 1. ``LabelMap`` keeps the order so both agree: ``id_of(names[i]) == i + 1``.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from detector_app.domain.errors import UserError
+
 BACKGROUND = "__background__"
+
+#: Unicode categories a class name may not hold: control characters (tab, newline,
+#: NUL, DEL, C1 controls), lone surrogates, line and paragraph separators.
+_FORBIDDEN_CATEGORIES = {"Cc": "a control character", "Cs": "a lone surrogate",
+                         "Zl": "a line separator", "Zp": "a paragraph separator"}
+_FORBIDDEN_CHARS = {"\ufeff": "a byte order mark", "\ufffe": "a non-character", "\uffff": "a non-character"}
+
+
+class LabelError(UserError, ValueError):
+    """A class name that cannot be used (empty, duplicate, or not one line of text)."""
+
+
+def check_class_name(name: object) -> str:
+    """``name`` without surrounding whitespace, checked to be one line of printable text.
+
+    Every format stores class names as text lines or XML/YAML strings (VOC
+    ``labels.txt``, YOLO ``classes.txt`` and ``data.yaml``), where a control
+    character or line break would split or corrupt the name; such names are
+    refused here, at the one place names enter, with :class:`LabelError`.
+    """
+    if not isinstance(name, str):
+        raise LabelError(f"class name must be text, got {name!r}")
+    cleaned = name.strip()
+    if not cleaned:
+        raise LabelError("class names must be non-empty")
+    if cleaned.isprintable():  # the common case: no Cc/Cs/Zl/Zp/Cf/Cn character at all
+        return cleaned
+    for ch in cleaned:
+        what = _FORBIDDEN_CHARS.get(ch) or _FORBIDDEN_CATEGORIES.get(unicodedata.category(ch))
+        if what:
+            raise LabelError(f"class name {cleaned!r} contains {what} (U+{ord(ch):04X}); "
+                             "a class name is one line of printable text")
+    return cleaned
 
 
 @dataclass
@@ -22,13 +58,11 @@ class LabelMap:
     def __post_init__(self) -> None:
         cleaned: list[str] = []
         for name in self.names:
-            name = str(name).strip()
-            if not name:
-                raise ValueError("class names must be non-empty")
+            name = check_class_name(str(name))
             if name == BACKGROUND:
                 continue
             if name in cleaned:
-                raise ValueError(f"duplicate class name {name!r}")
+                raise LabelError(f"duplicate class name {name!r}")
             cleaned.append(name)
         self.names = cleaned
 
@@ -61,10 +95,8 @@ class LabelMap:
 
     def add(self, name: str) -> int:
         """Add ``name`` if new; returns its id."""
-        name = name.strip()
+        name = check_class_name(name)
         if name not in self.names:
-            if not name:
-                raise ValueError("class names must be non-empty")
             self.names.append(name)
         return self.id_of(name)
 

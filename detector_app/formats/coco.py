@@ -25,7 +25,7 @@ from typing import Any
 
 from detector_app.domain.annotations import AnnotationSource, ImageRecord
 from detector_app.domain.errors import FormatError
-from detector_app.domain.labels import LabelMap
+from detector_app.domain.labels import LabelError, LabelMap, check_class_name
 from detector_app.formats.dataset import (
     Dataset,
     check_size,
@@ -147,6 +147,10 @@ def read_coco(path: str | Path, keep_crowd: bool = False) -> Dataset:
         name = _req(where, cat, "name", "str").strip()
         if not name:
             raise FormatError(f"{where}: empty category name")
+        try:
+            check_class_name(name)
+        except LabelError as exc:
+            raise FormatError(f"{where}: {exc}") from None
         if cid in cat_name:
             raise FormatError(f"{where}: duplicate category id {cid}")
         if name in cat_name.values():

@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
-from detector_app.domain.labels import LabelMap
+from detector_app.domain.labels import LabelError, LabelMap
 from detector_app.formats.dataset import (
     Dataset,
     check_size,
@@ -170,7 +170,10 @@ def read_voc(path: str | Path) -> Dataset:
         names = _read_lines(labels_file)
         if len(set(names)) != len(names):
             raise FormatError(f"{labels_file}: duplicate class names")
-    label_map = LabelMap(names)
+    try:
+        label_map = LabelMap(names)
+    except LabelError as exc:
+        raise FormatError(f"{labels_file}: {exc}") from None
     for name in sorted({a.label for r in records for a in r.annotations} - set(label_map)):
         label_map.add(name)
     split: dict[str, str] = {}

@@ -30,7 +30,7 @@ from typing import Callable
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
 from detector_app.domain.imageheader import read_header_size
-from detector_app.domain.labels import LabelMap
+from detector_app.domain.labels import LabelError, LabelMap
 from detector_app.formats.dataset import (
     Dataset,
     make_annotation,
@@ -63,9 +63,14 @@ def _scalar(text: str) -> str:
 
 def _strip_comment(line: str) -> str:
     quote = None
+    escaped = False
     for i, ch in enumerate(line):
         if quote:
-            if ch == quote:
+            if escaped:  # the character after a backslash in "..." (e.g. \") ends nothing
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
                 quote = None
         elif ch in "'\"":
             quote = ch
@@ -267,6 +272,10 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
         raise FormatError(f"{folder}: not a YOLO dataset (no data.yaml or classes.txt)")
     if len(set(names)) != len(names) or any(not n.strip() for n in names):
         raise FormatError(f"{yaml_path or classes_txt}: class names must be unique and non-empty")
+    try:
+        label_map = LabelMap(names)
+    except LabelError as exc:
+        raise FormatError(f"{yaml_path or classes_txt}: {exc}") from None
     records: list[ImageRecord] = []
     split: dict[str, str] = {}
     seen: set[str] = set()
@@ -292,7 +301,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
             records.append(rec)
             if part in ("train", "val"):
                 split[rec.key] = part
-    return Dataset(root=root, label_map=LabelMap(names), images=records, format="yolo", source=path,
+    return Dataset(root=root, label_map=label_map, images=records, format="yolo", source=path,
                    split=split)
 
 

@@ -80,11 +80,9 @@ def test_export_command(project_dir: Path, tmp_path: Path, capsys: pytest.Captur
 
 def _malformed(root: Path, fmt: str) -> tuple[Path, str]:
     """A dataset of ``fmt`` with one bad element; returns (path, the message expected on stderr)."""
-    from fmt_helpers_app import labelme_json
+    from fmt_helpers_app import grey_png, labelme_json
 
-    from conftest import write_png
-
-    write_png(root / "images" / "a.png", 40, 30)
+    grey_png(root / "images" / "a.png", 40, 30)
     if fmt == "coco":
         data = {"images": [{"id": 1, "file_name": "images/a.png", "width": 40, "height": 30}],
                 "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]},

@@ -233,6 +233,15 @@ def test_add_box_without_label_is_a_clear_error(session, folder):
     assert session.add_box(Box(1, 1, 10, 10)) is not None
 
 
+def test_label_with_a_line_break_is_a_clear_error(session, folder):
+    session.open_paths([folder])
+    session.choose_label("cat")
+    rec = Recorder(session)
+    session.choose_label("two\nlines")  # e.g. pasted: would split labels.txt / classes.txt lines
+    assert "contains a control character (U+000A)" in rec.of("error")[0][0]
+    assert session.labels.names == ["cat"] and session.current_label == "cat"
+
+
 def test_number_keys_choose_labels_in_model_order(session, folder):
     session.open_paths([folder])
     session.on_trace("a.png", make_fake_trace())

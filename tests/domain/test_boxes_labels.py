@@ -4,6 +4,7 @@ torchvision, LabelMap ids from 1, annotation/record serialisation."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -156,3 +157,44 @@ def test_annotation_and_record_round_trip() -> None:
         Annotation(Box(1, 2, 3, 4), " ")
     with pytest.raises(ValueError):
         Annotation(Box(1, 2, 3, 4), "a", score=1.5)
+
+
+def test_degenerate_box_message_names_the_problem() -> None:
+    with pytest.raises(BoxError, match=r"degenerate box \(zero or negative size\): x1=5, y1=0, x2=5, y2=1"):
+        Box(5, 0, 5, 1)
+    with pytest.raises(BoxError, match=r"degenerate box \(zero or negative size\): x1=0, y1=4, x2=3, y2=2"):
+        Box(0, 4, 3, 2)
+    with pytest.raises(BoxError, match="must be finite numbers"):
+        Box(0, 0, math.inf, 1)
+    with pytest.raises(BoxError, match=r"lies outside the 40x30 image"):
+        Box(39.9995, 0, 45, 10).clipped(40, 30)  # a sliver thinner than MIN_BOX_SIZE is left
+
+
+@pytest.mark.parametrize("bad, what", [
+    ("a\nb", "control character (U+000A)"), ("a\tb", "control character (U+0009)"),
+    ("x\x7fy", "control character (U+007F)"), ("x\x85y", "control character (U+0085)"),
+    ("a\u2028b", "line separator (U+2028)"), ("a\u2029b", "paragraph separator (U+2029)"),
+    ("\ufeffcat", "byte order mark (U+FEFF)"), ("a\ud800", "lone surrogate (U+D800)"),
+])
+def test_class_names_are_one_line_of_printable_text(bad: str, what: str) -> None:
+    """Names with control characters or line breaks would split VOC labels.txt, YOLO
+    classes.txt/data.yaml lines or make invalid XML: refused with a clear message."""
+    from detector_app.domain import LabelError
+    from detector_app.domain.errors import UserError
+    from detector_app.domain.labels import check_class_name
+
+    for make in (lambda: LabelMap(["ok", bad]), lambda: LabelMap(["ok"]).add(bad),
+                 lambda: Annotation(Box(0, 0, 1, 1), bad), lambda: check_class_name(bad)):
+        with pytest.raises(LabelError, match=re.escape(what)):
+            make()
+    assert issubclass(LabelError, UserError) and issubclass(LabelError, ValueError)
+
+
+def test_accepted_names_and_stripping() -> None:
+    from detector_app.domain.labels import check_class_name
+
+    for name in ["traffic light", "N/A", "a: b", "#1", "\"q\"", "caf\u00e9", "\u4e2d\u6587", "\U0001f600",
+                 "\u05e9\u05dc\u05d5\u05dd\u200f", "a\u200db", "x\u00a0y"]:
+        assert check_class_name(name) == name and LabelMap([name]).names == [name]
+    assert Annotation(Box(0, 0, 1, 1), "  cat ").label == "cat"  # as the label map keeps it
+    assert LabelMap([" cat"]).id_of(Annotation(Box(0, 0, 1, 1), "cat ").label) == 1

@@ -159,3 +159,8 @@ def test_writer_refuses_unknown_size_and_label(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="label 'dog' is not in the label map"):
         write_coco(ds, tmp_path / "x.json")
     assert not (tmp_path / "x.json").exists()
+
+
+def test_category_name_with_line_break_is_a_format_error(tmp_path: Path) -> None:
+    msg = _bad(tmp_path, _mutated(lambda d: d["categories"].append({"id": 5, "name": "two\u2028lines"})))
+    assert re.search(r"categories\[2\]: class name .* contains a line separator \(U\+2028\)", msg)

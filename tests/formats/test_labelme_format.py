@@ -64,3 +64,9 @@ def test_bad_json_and_duplicates(tmp_path: Path) -> None:
     _file(tmp_path, "b.json")
     with pytest.raises(FormatError, match=r"b\.json: image .*a\.jpg is already annotated by a\.json"):
         load_dataset(tmp_path, "labelme")
+
+
+def test_label_with_newline_is_a_format_error(tmp_path: Path) -> None:
+    _file(tmp_path, shapes=[{"label": "a\nb", "points": [[1, 1], [5, 5]], "shape_type": "rectangle"}])
+    with pytest.raises(FormatError, match=r"a\.json: shapes\[0\]: class name 'a\\nb' contains a control character"):
+        load_dataset(tmp_path, "labelme")

@@ -161,3 +161,13 @@ def test_voc_xml_template_matches_elementtree(label: str, filename: str, tmp_pat
     back = read_voc(tmp_path).images[0]
     assert [a.label for a in back.annotations] == [label, "dog", label]
     assert back.annotations[1].box == Box(10, 6, 21, 15)  # 20.5 rounds half up
+
+
+def test_class_name_with_control_character_is_a_format_error(tmp_path: Path) -> None:
+    _write(tmp_path, OBJ.format(name="cat\tdog", x1=1, y1=1, x2=5, y2=5))
+    with pytest.raises(FormatError, match=r"a\.xml: <object> #1: class name 'cat\\tdog' contains a control"):
+        read_voc(tmp_path)
+    _write(tmp_path, OBJ.format(name="cat", x1=1, y1=1, x2=5, y2=5))
+    (tmp_path / "labels.txt").write_text("cat\nd\x02g\n")
+    with pytest.raises(FormatError, match=r"labels\.txt: class name 'd\\x02g' contains a control character"):
+        read_voc(tmp_path)

@@ -127,3 +127,33 @@ def test_unreadable_image_size(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"a\.png: cannot read the image size"):
         load_dataset(tmp_path)
     assert load_dataset(tmp_path, "yolo", size_of=lambda p: (20, 10)).images[0].annotations[0].box == Box(0, 0, 20, 10)
+
+
+def test_awkward_class_names_in_data_yaml_and_classes_txt(tmp_path: Path) -> None:
+    """Names with quotes, backslashes, '#', ': ', brackets survive data.yaml (JSON-quoted,
+    which YAML reads too) and classes.txt; a backslash-escaped quote is not the end of a
+    string for the comment rule (was: 'unterminated list')."""
+    names = ['"', "0 #", "a: b", "back\\slash", "[x]", "{y}", "- z", "null", "it's", "caf\u00e9 \U0001f600"]
+    out = tmp_path / "y"
+    write_yolo(Dataset(tmp_path, LabelMap(names), [ImageRecord("a.png", 4, 4, [])]), out)
+    assert (out / "classes.txt").read_text(encoding="utf-8").splitlines() == names
+    assert parse_data_yaml(out / "data.yaml")["names"] == names
+    assert f"nc: {len(names)}\n" in (out / "data.yaml").read_text(encoding="utf-8")
+    tiny_png(out / "images" / "a.png", 4, 4)
+    assert load_dataset(out).label_map.names == names
+    (tmp_path / "c.yaml").write_text('names: ["a \\" # b", \'c \'\' # d\']  # comment\n')
+    assert parse_data_yaml(tmp_path / "c.yaml")["names"] == ['a " # b', "c ' # d"]
+    yaml = pytest.importorskip("yaml")  # what ultralytics reads data.yaml with
+    data = yaml.safe_load((out / "data.yaml").read_text(encoding="utf-8"))
+    assert data["names"] == names and data["nc"] == len(names) and data["path"] == str(out.absolute())
+
+
+@pytest.mark.parametrize("where, text", [
+    ("data.yaml", 'train: images\nnames: ["cat", "a\\u2028b"]\n'),
+    ("classes.txt", "cat\nx\x01y\n"),
+])
+def test_class_name_with_control_character_is_a_format_error(tmp_path: Path, where: str, text: str) -> None:
+    tiny_png(tmp_path / "images" / "a.png", 10, 10)
+    (tmp_path / where).write_text(text, encoding="utf-8")
+    with pytest.raises(FormatError, match=rf"{where.replace('.', '[.]')}: class name .* contains a"):
+        read_yolo(tmp_path)
