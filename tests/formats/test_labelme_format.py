@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector_app.domain import Box
 from detector_app.domain.errors import FormatError
@@ -70,3 +72,30 @@ def test_label_with_newline_is_a_format_error(tmp_path: Path) -> None:
     _file(tmp_path, shapes=[{"label": "a\nb", "points": [[1, 1], [5, 5]], "shape_type": "rectangle"}])
     with pytest.raises(FormatError, match=r"a\.json: shapes\[0\]: class name 'a\\nb' contains a control character"):
         load_dataset(tmp_path, "labelme")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.integers(2, 300), st.integers(2, 300),
+       st.lists(st.tuples(st.floats(-50, 350), st.floats(-50, 350), st.floats(-50, 350), st.floats(-50, 350),
+                          st.sampled_from(["cat", "dog", "caf\u00e9 #1"])), max_size=6))
+def test_random_rectangles_import_as_clipped_boxes(tmp_path_factory: pytest.TempPathFactory, w: int, h: int,
+                                                    rects: list[tuple[float, float, float, float, str]]) -> None:
+    """LabelMe is import only, so its property is: whatever rectangles a file holds (corners
+    in any order, partly outside), the import gives the box clipped to the image, in the
+    file's order, or a FormatError for one with nothing inside (never another exception)."""
+    folder = tmp_path_factory.mktemp("lm")
+    shapes = [{"label": lbl, "points": [[xa, ya], [xb, yb]], "shape_type": "rectangle"} for xa, ya, xb, yb, lbl in rects]
+    _file(folder, shapes=shapes, imageWidth=w, imageHeight=h)
+    want = []
+    for xa, ya, xb, yb, lbl in rects:
+        x1, x2 = max(min(xa, xb), 0), min(max(xa, xb), w)
+        y1, y2 = max(min(ya, yb), 0), min(max(ya, yb), h)
+        want.append((lbl, (x1, y1, x2, y2)) if x2 - x1 >= 1e-3 and y2 - y1 >= 1e-3 else None)
+    if None in want:
+        k = want.index(None)
+        with pytest.raises(FormatError, match=rf"a\.json: shapes\[{k}\]: "):
+            load_dataset(folder, "labelme")
+        return
+    ds = load_dataset(folder, "labelme")
+    assert [(a.label, a.box.to_tuple()) for a in ds.images[0].annotations] == want
+    assert ds.label_map.names == list(dict.fromkeys(lbl for lbl, _ in want))
