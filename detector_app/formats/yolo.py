@@ -148,8 +148,8 @@ def _names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
         if sorted(names) != list(range(len(names))):
             raise FormatError(f"{path}: 'names' indices must be 0..{len(names) - 1}")
         names = [names[i] for i in range(len(names))]
-    if not isinstance(names, list) or not names:
-        raise FormatError(f"{path}: missing or empty 'names' (the class list)")
+    if not isinstance(names, list):  # an empty list is fine: a dataset of negatives only
+        raise FormatError(f"{path}: missing 'names' (the class list)")
     return [str(n) for n in names]
 
 
@@ -190,7 +190,8 @@ def parse_label_file(path: Path, names: list[str], width: int, height: int, rel:
         except ValueError:
             raise FormatError(f"{where}: class index {fields[0]!r:.20} is not an integer") from None
         if not 0 <= cls < len(names):
-            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}")
+            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}" if names
+                              else f"{where}: class index {cls}, but the class list is empty")
         try:
             cx, cy, w, h = (float(v) for v in fields[1:])
         except ValueError:

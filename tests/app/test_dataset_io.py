@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detector_app.app.dataset_io import import_annotations, project_as_dataset
 from detector_app.app.export import ExportOptions, export_dataset
@@ -206,3 +208,78 @@ def test_size_mismatch_is_skipped_not_trusted(project_dir: Path) -> None:
         assert "img2.png: the dataset says 160x60, the image is 80x30" in result.skipped[0]
         assert not store.has("img2.png") or store.record("img2.png").annotations == []
         assert (store.record("img1.png").width, store.record("img1.png").height) == (60, 40)
+
+
+# -- a project's boxes: export then import, for every format (property) --------------------
+_SIZES = {"a.png": (61, 40), "sub/b.png": (33, 77), "c.png": (5, 9)}
+
+
+@st.composite
+def _project_boxes(draw: st.DrawFn) -> dict[str, list[tuple[str, tuple[float, float, float, float], bool]]]:
+    """Per image: (label, box, from the model) with boxes on a 1/64-pixel grid, some partly outside."""
+    out = {}
+    for path, (w, h) in _SIZES.items():
+        boxes = []
+        for _ in range(draw(st.integers(0, 3))):
+            x1 = draw(st.integers(-64, (w - 1) * 64)) / 64
+            y1 = draw(st.integers(-64, (h - 1) * 64)) / 64
+            x2 = draw(st.integers(max(int(x1 * 64) + 64, 1), (w + 2) * 64)) / 64
+            y2 = draw(st.integers(max(int(y1 * 64) + 64, 1), (h + 2) * 64)) / 64
+            boxes.append((draw(st.sampled_from(["cat", "dog", "a: \"b\" #c"])), (x1, y1, x2, y2), draw(st.booleans())))
+        out[path] = boxes
+    return out
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_project_boxes())
+def test_project_export_then_import_equal_within_rounding(boxes: dict) -> None:  # type: ignore[type-arg]
+    """COCO: exact; VOC: within 1 px (integer boxes exact); YOLO: within 1e-6 of the image
+    size. COCO and VOC (images referred to where they are) import straight back into the
+    project; YOLO (images copied beside the labels) is read back with load_dataset."""
+    import shutil
+    import tempfile
+
+    from fmt_helpers_app import grey_png
+
+    from detector_app.app.export import ExportOptions, export_dataset
+    from detector_app.domain import AnnotationSource
+    from detector_app.formats import load_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "p"
+        for path, (w, h) in _SIZES.items():
+            grey_png(root / path, w, h)
+        with ProjectStore(root, autosave_interval=None) as store:
+            want: dict[str, list[tuple[str, tuple[float, ...]]]] = {}
+            for path, anns in boxes.items():
+                store.ensure_size(path)
+                for label, box, model in anns:
+                    source = AnnotationSource.MODEL if model else AnnotationSource.MANUAL
+                    store.add_annotation(path, Annotation(Box(*box), label, source, 0.5 if model else None))
+                store.set_state(path, ItemState.VERIFIED)  # verified: model boxes are exported too
+                want[path] = [(a.label, a.box.to_tuple()) for a in store.record(path).annotations]  # clipped
+            originals = {p: list(store.record(p).annotations) for p in _SIZES}
+            for fmt, tol in (("coco", 0.0), ("voc", 1.0), ("yolo", 1e-6)):
+                out = Path(tmp) / fmt
+                mode = "copy" if fmt == "yolo" else "relative"
+                export_dataset(store, fmt, out, ExportOptions(image_mode=mode))
+                if fmt == "yolo":
+                    ds = load_dataset(out)
+                    got = {Path(r.path).stem: [(a.label, a.box.to_tuple()) for a in r.annotations] for r in ds.images}
+                    got = {p: got[p.replace("/", "__").rsplit(".", 1)[0]] for p in _SIZES}
+                else:
+                    for path in _SIZES:
+                        store.set_annotations(path, [])
+                    result = import_annotations(store, out)
+                    assert result.images == len(_SIZES) and not result.skipped
+                    got = {p: [(a.label, a.box.to_tuple()) for a in store.record(p).annotations] for p in _SIZES}
+                for path, (w, h) in _SIZES.items():
+                    assert [g[0] for g in got[path]] == [x[0] for x in want[path]], (fmt, path)
+                    for (_, g), (_, x) in zip(got[path], want[path]):
+                        scale = (w, h, w, h) if fmt == "yolo" else (1, 1, 1, 1)
+                        assert all(abs(a - b) <= tol * s for a, b, s in zip(g, x, scale)), (fmt, path, g, x)
+                        if fmt == "voc" and all(v == int(v) for v in x):
+                            assert g == x
+                shutil.rmtree(out)
+                for path, anns in originals.items():  # an import replaced them with the rounded ones
+                    store.set_annotations(path, anns)

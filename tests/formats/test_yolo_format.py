@@ -107,8 +107,15 @@ def test_bad_yaml_and_class_lists(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"data\.yaml:1: expected 'key: value'"):
         read_yolo(tmp_path)
     y.write_text("train: images\n")
-    with pytest.raises(FormatError, match="missing or empty 'names'"):
+    with pytest.raises(FormatError, match="missing 'names'"):
         read_yolo(tmp_path)
+    y.write_text("train: images\nnames: []\n")  # no classes: a dataset of negatives (what we write then)
+    assert read_yolo(tmp_path).label_map.names == []
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text("0 0.5 0.5 1 1\n")
+    with pytest.raises(FormatError, match=r"a\.txt:1: class index 0, but the class list is empty"):
+        read_yolo(tmp_path)
+    (tmp_path / "labels" / "a.txt").unlink()
     y.write_text("train: nowhere\nnames: [a]\n")
     with pytest.raises(FormatError, match="'train' 'nowhere' is not a folder"):
         read_yolo(tmp_path)
