@@ -283,3 +283,22 @@ def test_project_export_then_import_equal_within_rounding(boxes: dict) -> None: 
                 shutil.rmtree(out)
                 for path, anns in originals.items():  # an import replaced them with the rounded ones
                     store.set_annotations(path, anns)
+
+
+def test_every_edit_of_an_import_is_inside_one_batch(project_dir: Path) -> None:
+    """The import's edits are made holding the batch (the autosaver's lock), so they are
+    committed together; nothing is edited outside it."""
+    path, _ = _dataset_in(project_dir, "coco", bad=False)
+    with ProjectStore(project_dir, autosave_interval=0.01) as store:
+        entered: list[str] = []
+        real_batch = store.batch
+
+        def batch():  # type: ignore[no-untyped-def]
+            entered.append("batch")
+            return real_batch()
+
+        store.batch = batch  # type: ignore[method-assign]
+        inside: list[bool] = []
+        store.subscribe(lambda event: inside.append(store._db_lock.locked()))
+        import_annotations(store, path)
+        assert entered == ["batch"] and len(inside) >= 5 and all(inside)
