@@ -172,3 +172,39 @@ def test_export_split_coco_loads_in_pycocotools(project_dir: Path, tmp_path: Pat
         for img in coco.loadImgs(coco.getImgIds()):
             assert (tmp_path / "c" / part / img["file_name"]).is_file()
     assert sum(counts) == 4 and min(counts) >= 1
+
+
+def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``detector-app export`` in each format (split, video frame as PNG) is read by the
+    training engine's ``load_detection_data`` as the project's boxes and classes: the
+    engine trains on these folders as they are (training itself on exported VOC/YOLO:
+    tests/detection/test_training_formats.py)."""
+    from detector_app.detection.datasets import load_detection_data, load_sample_image
+
+    want: dict[tuple[int, int], list[tuple[tuple[float, ...], int]]] = {}
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.set_labels(["cat", "dog"])
+        for key, box, label in (("img1.png", (1, 2, 31, 22), "dog"), ("img2.png", (4, 5, 70, 25), "cat"),
+                                ("sub/img10.png", (0, 0, 60, 40), "cat"), ("clip.avi#3", (8, 8, 40, 30), "dog")):
+            if key.endswith(".png"):
+                store.ensure_size(key)
+            else:
+                store.set_size(key, 64, 48)
+            store.add_annotation(key, Annotation(Box(*box), label))
+            rec = store.record(key)
+            want.setdefault((rec.width, rec.height), []).append((box, store.label_map.id_of(label)))
+    for fmt in ("coco", "voc", "yolo"):
+        out = tmp_path / fmt
+        assert main(["export", str(project_dir), "--format", fmt, str(out), "--split", "0.5", "--seed", "3"]) == 0
+        parts = [out / "train", out / "val"] if fmt == "coco" else [out]
+        got: dict[tuple[int, int], list[tuple[tuple[float, ...], int]]] = {}
+        for part in parts:
+            data = load_detection_data(part)
+            assert data.class_names == ["cat", "dog"], fmt
+            for s in data.samples:
+                assert load_sample_image(s).shape == (s.height, s.width, 3)
+                got.setdefault((s.width, s.height), []).extend(
+                    (tuple(float(v) for v in b), int(lbl)) for b, lbl in zip(s.boxes, s.labels))
+        assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}, fmt
+    capsys.readouterr()
