@@ -47,9 +47,14 @@ CAUSES: list[tuple[str, str]] = [
      "the inode table block is dirty), so creating files right after many were deleted anywhere nearby "
      "(test runs, other benchmarks' clean-up) costs 30-200 us per file instead of ~10 us (perf: "
      "recently_deleted/find_get_block_common ~60% of samples). Symlinks cost the same as small copies."),
-    (r"^CPU latency per 512x512 image", "the backbone (ResNet-style, 512 px input, stride 16) is most of "
-     "the time on 2 cores (see the trace stages in the detector table); the RoI head and trace bookkeeping "
-     "are a few ms"),
+    (r"^CPU latency per 512x512 image", "arithmetic: the backbone (ResNet-18 to layer3, GroupNorm, 512x512 "
+     "input) is ~85% of the time and needs 14.7 GFLOP per image; 60 ms for it alone would take ~245 GFLOP/s, "
+     "more than these 2 cores reach in float32 (achieved GFLOP/s in the bundled-model rows). Not changed "
+     "here (detection/ is not this work's): the what-if rows measure the backbone in channels-last layout "
+     "(float32) and under bfloat16 autocast (this CPU has AMX), with how many detections stay the same"),
+    (r"trace / forward", "what trace adds beyond torchvision's forward (see its stages): copying every "
+     "anchor's objectness, deltas and box to numpy in original-image pixels, and each proposal's fate"),
+    (r"engine / plain", "not found: profile with `bench_training.py --profile OUT`"),
 ]
 
 
