@@ -35,14 +35,16 @@ def rects_from_boxes(boxes: np.ndarray) -> list[QRectF]:
 
 def draw_tag(
     painter: QPainter, anchor: QPointF, text: str, color: QColor, font_px: int,
-    above: bool = True, align_right: bool = False,
+    above: bool = True, align_right: bool = False, inside: QRectF | None = None,
 ) -> QRectF:
     """A filled label tag at scene point ``anchor``, sized in device pixels.
 
     ``anchor`` is the tag's lower-left corner (``above``) or upper-left corner;
-    with ``align_right`` it is the right-hand corner instead. Returns the tag
-    rect in device space."""
+    with ``align_right`` it is the right-hand corner instead. ``inside`` (scene
+    units, e.g. the image): the tag slides back into it when it would stick
+    out. Returns the tag rect in device space."""
     device_pt = painter.worldTransform().map(anchor)
+    area = painter.worldTransform().mapRect(inside) if inside is not None else None
     painter.save()
     painter.resetTransform()
     font = QFont(painter.font())
@@ -55,9 +57,9 @@ def draw_tag(
     if above and top < 0:  # no room above (box at the top of the view): tuck it inside
         top = device_pt.y()
     left = device_pt.x() - w if align_right else device_pt.x()
-    view = painter.viewport()  # keep the whole tag readable when its box leaves the view
-    left = min(max(left, view.left()), max(view.right() + 1 - w, view.left()))
-    top = min(max(top, view.top()), max(view.bottom() + 1 - h, view.top()))
+    if area is not None:  # keep the whole tag readable when its box leaves the image
+        left = min(max(left, area.left()), max(area.right() - w, area.left()))
+        top = min(max(top, area.top()), max(area.bottom() - h, area.top()))
     rect = QRectF(left, top, w, h)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QBrush(color))
@@ -305,6 +307,12 @@ class HighlightLayer(OverlayItem):
         self._refined_color = DEFAULT_STYLE.refined_color
         self._labels: tuple[str, str, str] = ("anchor", "proposal", "refined")
         self._margin_px = 24.0
+        self._inside: QRectF | None = None  # the image: tags stay in it
+
+    def set_tag_area(self, rect: QRectF | None) -> None:
+        """Scene rect the tags are kept inside (the image), or ``None``."""
+        self._inside = QRectF(rect) if rect is not None else None
+        self.update()
 
     def set_boxes(
         self,
@@ -375,7 +383,8 @@ class HighlightLayer(OverlayItem):
         )
         for (r, color, _, label), (corner, above, right) in zip(boxes, places):
             if r is not None and label:
-                draw_tag(painter, corner(r), label, color, style.tag_font_px, above=above, align_right=right)
+                draw_tag(painter, corner(r), label, color, style.tag_font_px, above=above, align_right=right,
+                         inside=self._inside)
 
 
 def _corners(r: QRectF) -> list[QPointF]:

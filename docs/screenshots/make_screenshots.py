@@ -50,6 +50,7 @@ def main() -> int:
     win.show()
     win.open_initial([str(tmp / "samples")])
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     def settle(seconds: float = 0.3) -> None:
         end = time.monotonic() + seconds
@@ -79,14 +80,17 @@ def main() -> int:
     ss.go_to(args.image)
     wait_trace()
     p.docks["stepper"].raise_()
+    by_size: list[int] = []  # detections, largest first (their explanation reads best)
     if ss.result is not None and len(ss.result.scores):
-        p.stepper.select_detection(0)
+        b = ss.result.boxes
+        by_size = [int(i) for i in sorted(range(len(b)), key=lambda i: -(b[i][2] - b[i][0]) * (b[i][3] - b[i][1]))]
+        p.stepper.select_detection(by_size[0])
     shot("overview")
 
     ss.set_overlay("proposals", True)
     p.proposal_top_n.setValue(30)
-    if ss.result is not None and len(ss.result.scores) > 1:
-        p.stepper.select_detection(1)
+    if len(by_size) > 1:
+        p.stepper.select_detection(by_size[1])
     shot("proposals")
     ss.set_overlay("proposals", False)
 
@@ -94,9 +98,10 @@ def main() -> int:
     ss.set_overlay("anchors", True)
     ss.set_overlay("grid", True)
     trace = ss.trace
-    if ss.result is not None and len(ss.result.boxes):
-        x1, y1, x2, y2 = (float(v) for v in ss.result.boxes[0])
-        c.pin_cell(((x1 + x2) / 2, (y1 + y2) / 2))
+    if ss.result is not None and len(ss.result.boxes) and trace is not None:
+        h, w = trace.image_size  # the detection nearest the middle: its anchors stay in view
+        centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in ss.result.boxes.tolist()]
+        c.pin_cell(min(centres, key=lambda q: (q[0] - w / 2) ** 2 + (q[1] - h / 2) ** 2))
     elif trace is not None:
         c.pin_cell((trace.image_size[1] / 2, trace.image_size[0] / 2))
     p.docks["legend"].raise_()
@@ -107,8 +112,8 @@ def main() -> int:
     ss.set_overlay("detections", True)
 
     ss.accept_all()
-    if ss.record is not None and ss.record.annotations:
-        ss.select_annotation(ss.record.annotations[0].id)
+    select = correct_like_a_person(ss, REPO / "resources" / "samples" / "annotations.json")
+    ss.select_annotation(select)
     ss.set_overlay("detections", False)
     p.docks["stats"].raise_()
     shot("editing")
@@ -121,6 +126,43 @@ def main() -> int:
     QApplication.processEvents()
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def correct_like_a_person(ss, gt_file: Path) -> str | None:
+    """Fix the accepted boxes against the samples' ground truth, as a reviewer
+    would: delete a wrong box, draw the missed objects (``manual``). Returns
+    the id of a box to show selected."""
+    import json
+
+    import numpy as np
+
+    from detector_app.domain.boxes import Box, box_iou
+
+    if ss.record is None or not gt_file.is_file():
+        return None
+    coco = json.loads(gt_file.read_text(encoding="utf-8"))
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    ids = [im["id"] for im in coco["images"] if Path(im["file_name"]).name == Path(ss.key).name]
+    gt = [(names[a["category_id"]], Box(a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                                        a["bbox"][1] + a["bbox"][3]))
+          for a in coco["annotations"] if a["image_id"] in ids]
+    if not gt:
+        return None
+
+    def matches(label: str, box: Box, others: list) -> bool:
+        same = [b.to_tuple() for lab, b in others if lab == label]
+        return bool(same) and float(box_iou(np.array([box.to_tuple()]), np.array(same)).max()) >= 0.5
+
+    for a in list(ss.record.annotations):
+        if not matches(a.label, a.box, gt):
+            ss.delete_annotation(a.id)
+    drawn = None
+    for label, box in gt:
+        if not matches(label, box, [(a.label, a.box) for a in ss.record.annotations]):
+            ss.select_annotation(None)  # (choosing a label relabels the selected box)
+            ss.choose_label(label)
+            drawn = ss.add_box(box) or drawn
+    return drawn
 
 
 if __name__ == "__main__":

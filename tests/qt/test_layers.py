@@ -249,22 +249,30 @@ def test_fake_trace_anchor_layout_is_torchvisions(fake_trace):
     np.testing.assert_allclose(fake_trace.anchors * 0.5, anchors, atol=1e-4)  # trace: original pixels
 
 
-def test_tags_stay_inside_the_view_when_their_box_leaves_it(qapp):
-    from PySide6.QtCore import QPointF
+def test_tags_stay_inside_the_image_when_their_box_leaves_it(qapp):
+    from PySide6.QtCore import QPointF, QRectF
     from PySide6.QtGui import QColor, QImage, QPainter
 
     from detector_app.qt.layers import draw_tag
 
-    img = QImage(200, 100, QImage.Format.Format_RGB32)
+    img = QImage(400, 300, QImage.Format.Format_RGB32)
     img.fill(0)
     painter = QPainter(img)
+    painter.translate(50, 40)
+    painter.scale(2, 2)  # the image (0, 0, 100, 80) lands on device (50, 40) - (250, 200)
+    image = QRectF(0, 0, 100, 80)
     try:
-        left = draw_tag(painter, QPointF(-40, 50), "anchor #1751", QColor("yellow"), 12, above=False)
-        right = draw_tag(painter, QPointF(260, 120), "far away", QColor("yellow"), 12, above=True)
-        inside = draw_tag(painter, QPointF(50, 50), "here", QColor("yellow"), 12, above=True)
+        left = draw_tag(painter, QPointF(-20, 30), "anchor #1751", QColor("yellow"), 12, above=False, inside=image)
+        below = draw_tag(painter, QPointF(90, 80), "refined", QColor("red"), 12, above=False, align_right=True,
+                         inside=image)
+        free = draw_tag(painter, QPointF(-20, 30), "anchor #1751", QColor("yellow"), 12, above=False)
+        inner = draw_tag(painter, QPointF(30, 30), "here", QColor("yellow"), 12, above=True, inside=image)
     finally:
         painter.end()
-    for rect in (left, right):
-        assert rect.left() >= 0 and rect.top() >= 0 and rect.right() <= 200 and rect.bottom() <= 100
-    assert left.left() == 0 and left.top() == 50  # slid sideways only
-    assert (inside.left(), inside.bottom()) == (50, 50)  # a tag with room stays at its corner
+    device = QRectF(50, 40, 200, 160)
+    for rect in (left, below):
+        assert device.contains(rect), rect
+    assert (left.left(), left.top()) == (50, 100)  # slid sideways only
+    assert below.bottom() == 200 and below.right() == 230  # slid up only
+    assert free.left() == 10  # without an area it stays at its corner
+    assert (inner.left(), inner.bottom()) == (110, 100)  # a tag with room stays at its corner
