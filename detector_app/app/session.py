@@ -116,6 +116,18 @@ class Session(EditingMixin):
         offer to export them elsewhere when this is not 0)."""
         return 0 if self.store is None else self.store.seq - self.store.saved_seq
 
+    def save_now(self) -> int:
+        """Write pending edits now; returns how many are still not on disk
+        (0: everything saved; more when the project is read-only, the disk is
+        full or the store is gone - the edits stay in memory)."""
+        if self.store is None:
+            return 0
+        try:
+            self.store.flush()
+        except UserError:
+            pass  # the autosaver has already reported it; the count says enough
+        return self.unsaved_edits
+
     @property
     def can_undo(self) -> bool:
         return self.undo_stack is not None and self.undo_stack.can_undo

@@ -384,6 +384,10 @@ class MainWindow(QMainWindow):
     # -- closing ---------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         self.panels.video.pause()
+        unsaved = self.session.save_now()
+        if unsaved and not self._may_close_with_unsaved(unsaved):
+            event.ignore()
+            return
         s, ss = self.settings, self.session
         s.set("score_thresh", ss.score_thresh)
         s.set("nms_thresh", ss.nms_thresh)
@@ -399,6 +403,37 @@ class MainWindow(QMainWindow):
         if self._own_worker:
             self.worker.stop()
         super().closeEvent(event)
+
+    def _may_close_with_unsaved(self, count: int) -> bool:
+        """Edits that could not be saved (read-only folder, full disk): offer to
+        export them elsewhere; close only after an export or an explicit discard."""
+        choice = self.ask_unsaved(count)
+        if choice == "export":
+            return self.run_export_dialog()
+        return choice == "discard"
+
+    def ask_unsaved(self, count: int) -> str:
+        """``"export"``, ``"discard"`` or ``"cancel"`` (a seam for tests)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits",
+                          f"{count} edit(s) could not be saved to the project "
+                          f"({self.session.store.root if self.session.store else 'no project'}). "
+                          "Export the annotations elsewhere before closing?", parent=self)
+        export = box.addButton("Export…", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard and close", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return "export" if clicked is export else "discard" if clicked is discard else "cancel"
+
+    def run_export_dialog(self) -> bool:
+        """The export dialog, modal; True when something was exported."""
+        from detector_app.qt.export_dialog import ExportDialog
+
+        dialog = ExportDialog(self.session, self)
+        done: list[object] = []
+        dialog.exported.connect(done.append)
+        dialog.exec()
+        return bool(done)
 
     def _restore_layout(self) -> None:
         from PySide6.QtCore import QByteArray

@@ -262,7 +262,9 @@ def test_ui_stays_responsive_while_the_model_is_slow(window, qtbot, fake_model):
     timer.stop()
     assert clock.elapsed() >= 900
     gaps = np.diff(ticks)
-    assert gaps.max() < 100, f"UI stalled {gaps.max()} ms"
+    # calling the 500 ms model on the GUI thread would stall >= 500 ms; the margin below
+    # absorbs scheduling on a loaded 2-core machine (the 50 ms target is benchmarks/bench_gui.py's)
+    assert gaps.max() < 250, f"UI stalled {gaps.max()} ms"
 
 
 def test_settings_are_saved_on_close(qtbot, tmp_path, fake_model):

@@ -104,3 +104,43 @@ def test_read_only_folder_is_announced(make_window, tmp_path: Path, monkeypatch:
     win.session.choose_label("cat")
     assert win.session.add_box(Box(1, 1, 30, 30)) is not None  # editing works, in memory
     assert win.session.unsaved_edits > 0
+    monkeypatch.setattr(win, "ask_unsaved", lambda n: "discard")  # closing would ask (see below)
+
+
+@pytest.mark.parametrize("choice, exported, closes", [
+    ("cancel", False, False), ("export", False, False), ("export", True, True), ("discard", False, True),
+])
+def test_closing_with_unsaved_edits_offers_export(make_window, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                  choice: str, exported: bool, closes: bool) -> None:
+    """A read-only project's edits live in memory only: closing asks first, and the window
+    stays open unless the edits were exported elsewhere or explicitly discarded."""
+    monkeypatch.setattr(store_mod, "probe_writable", lambda d: f"{d} is not writable (Read-only file system)")
+    root = write_images(tmp_path / "proj")
+    win = make_window()
+    assert win.open_paths([str(root)])
+    win.session.choose_label("cat")
+    win.session.add_box(Box(1, 1, 30, 30))
+    asked: list[int] = []
+    monkeypatch.setattr(win, "ask_unsaved", lambda n: asked.append(n) or choice)
+    monkeypatch.setattr(win, "run_export_dialog", lambda: exported)
+    win.show()
+    assert win.close() is closes
+    assert len(asked) == 1 and asked[0] >= 1  # asked once, with the number of unsaved edits
+    assert win.isVisible() is not closes
+    if not closes:
+        assert [a.label for a in win.session.record.annotations] == ["cat"]  # nothing lost
+        monkeypatch.setattr(win, "ask_unsaved", lambda n: "discard")  # let the fixture close it
+
+
+def test_closing_a_writable_project_saves_without_asking(make_window, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_images(tmp_path / "proj")
+    win = make_window()
+    assert win.open_paths([str(root)])
+    win.session.choose_label("cat")
+    win.session.add_box(Box(1, 1, 30, 30))
+    monkeypatch.setattr(win, "ask_unsaved", lambda n: pytest.fail("asked although everything could be saved"))
+    win.show()
+    assert win.close()
+    with ProjectStore(root, read_only=True, autosave_interval=None) as disk:
+        assert [a.label for a in disk.record("img0.png").annotations] == ["cat"]
