@@ -41,14 +41,15 @@ SCRIPTS = {
 
 #: Causes of misses, found by profiling; matched against a row's ``what``.
 CAUSES: list[tuple[str, str]] = [
-    (r"^export .* images .*", "file creation in the kernel, not Python: after this work the exporter's Python "
-     "costs ~15 us per image; the rest is ext4 inode allocation. This VM's ext4 has no journal, and then "
-     "the kernel's inode allocator skips every recently deleted inode (recently_deleted(), up to 5 min while "
-     "the inode table block is dirty), so creating files right after many were deleted anywhere nearby "
-     "(test runs, other benchmarks' clean-up) costs 30-200 us per file instead of ~10 us (perf: "
-     "recently_deleted/find_get_block_common ~60% of samples). Symlinks cost the same as small copies."),
+    (r"^export .* images .*", "file creation in the kernel, not Python (the exporter's own Python is now "
+     "~15 us per image). This VM's ext4 runs without a journal, and then its inode allocator skips inodes "
+     "deleted in the last minutes (kernel recently_deleted()), so right after many files were deleted "
+     "(earlier runs, test clean-ups) each file created costs 30-200 us instead of ~10 us. perf of 10k-image "
+     "exports right after deleting the previous outputs: recently_deleted + find_get_block_common + __brelse "
+     "~45% of all samples; an immediate re-run of bench_data after this run's clean-up (130k files) took "
+     "2.45 s for VOC (copy) instead of 1.31 s"),
     (r"^CPU latency per 512x512 image", "arithmetic: the backbone (ResNet-18 to layer3, GroupNorm, 512x512 "
-     "input) is ~85% of the time and needs 14.7 GFLOP per image; 60 ms for it alone would take ~245 GFLOP/s, "
+     "input) is 75-90% of the time and needs 14.7 GFLOP per image; 60 ms for it alone would take ~245 GFLOP/s, "
      "more than these 2 cores reach in float32 (achieved GFLOP/s in the bundled-model rows). Not changed "
      "here (detection/ is not this work's): the what-if rows measure the backbone in channels-last layout "
      "(float32) and under bfloat16 autocast (this CPU has AMX), with how many detections stay the same"),
