@@ -11,6 +11,7 @@ their RoI head keeps up to ``box_detections_per_img`` random detections, the
 slow end for post-processing.
 
     python benchmarks/bench_detector.py [--quick] [--json OUT] [--configs small paper] [--budget 12]
+    python benchmarks/bench_detector.py --bundled-precision   # only the bundled model: fp32 vs bf16
 """
 
 from __future__ import annotations
@@ -135,24 +136,20 @@ def backbone_gflop(model: torch.nn.Module, rgb: np.ndarray) -> float:
     return counter.get_total_flops() / 1e9
 
 
-class _FastBackbone(torch.nn.Module):
+class _ChannelsLastBackbone(torch.nn.Module):
     """What-if wrapper (not used by the app): the backbone in channels-last memory
-    layout, optionally under bfloat16 autocast (AMX / AVX-512-BF16 CPUs); the
-    feature maps come back as float32 so the RPN and RoI head (box coordinates)
-    stay in float32."""
+    layout, float32; the feature maps come back float32 in the standard layout."""
 
-    def __init__(self, body: torch.nn.Module, bf16: bool) -> None:
+    def __init__(self, body: torch.nn.Module) -> None:
         super().__init__()
         self.body = body.to(memory_format=torch.channels_last)
         self.out_channels = body.out_channels
-        self.bf16 = bf16
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            feats = self.body(x.contiguous(memory_format=torch.channels_last))
+        feats = self.body(x.contiguous(memory_format=torch.channels_last))
         if isinstance(feats, torch.Tensor):
             feats = {"0": feats}
-        return {k: v.float().contiguous() for k, v in feats.items()}
+        return {k: v.contiguous() for k, v in feats.items()}
 
 
 def agreement(model: torch.nn.Module, other: torch.nn.Module, images: list[np.ndarray],
@@ -175,22 +172,36 @@ def agreement(model: torch.nn.Module, other: torch.nn.Module, images: list[np.nd
     return matched, total
 
 
-def what_if_rows(model: torch.nn.Module, rgb: np.ndarray, base_ms: float, budget: float, quick: bool) -> list[Row]:
+def precision_rows(model: torch.nn.Module, rgb: np.ndarray, base_ms: float, budget: float,
+                   quick: bool) -> list[Row]:
+    """The channels-last float32 what-if and the real ``--precision bf16`` rows
+    (``detection.precision.set_cpu_precision``, what ``detect --precision bf16`` runs)."""
     import copy
+
+    from detector_app.detection.precision import cpu_supports_fast_bf16, set_cpu_precision
 
     rows = []
     images = [synthetic_image(512, 512, seed=20 + i) for i in range(3 if quick else 10)]
-    for bf16 in (False, True):
-        other = copy.deepcopy(model)
-        other.backbone = _FastBackbone(other.backbone, bf16)
-        res = compare(other, rgb, torch.device("cpu"), budget / 2, 3 if quick else 10, 5 if quick else 40)
-        matched, total = agreement(model, other, images)
-        kind = "channels-last + bfloat16 autocast" if bf16 else "channels-last, float32"
-        rows.append(Row("bundled model", f"what-if (NOT what the app runs): backbone {kind}, trace latency",
-                        f"{res['trace_ms']:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms",
-                        None, f"{base_ms / res['trace_ms']:.2f}x faster than as shipped; detections (score >= 0.5) "
-                        f"also found as shipped (same class, IoU >= 0.9): {matched} of {total} on {len(images)} "
-                        "images; RPN and RoI head stay float32"))
+    reps = (3 if quick else 10, 5 if quick else 40)
+    other = copy.deepcopy(model)
+    other.backbone = _ChannelsLastBackbone(other.backbone)
+    res = compare(other, rgb, torch.device("cpu"), budget / 2, *reps)
+    matched, total = agreement(model, other, images)
+    rows.append(Row("bundled model", "what-if (NOT what the app runs): backbone channels-last, float32, trace latency",
+                    f"{res['trace_ms']:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms", None,
+                    f"{base_ms / res['trace_ms']:.2f}x faster than fp32 as shipped; detections (score >= 0.5) "
+                    f"also found in fp32 (same class, IoU >= 0.9): {matched} of {total} on {len(images)} images"))
+    bf16 = set_cpu_precision(copy.deepcopy(model), "bf16")
+    res = compare(bf16, rgb, torch.device("cpu"), budget, *reps)
+    matched, total = agreement(model, bf16, images)
+    fast = "AMX / AVX-512-BF16 present" if cpu_supports_fast_bf16() else "no AMX / AVX-512-BF16: expect no gain"
+    for what, ms in (("trace (what the app runs)", res["trace_ms"]), ("plain forward (detect)", res["forward_ms"])):
+        rows.append(Row("bundled model", f"--precision bf16, CPU latency per 512x512 image, {what}",
+                        f"{ms:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms", ms < BUNDLED_TARGET_MS,
+                        f"backbone channels-last under CPU bfloat16 autocast, RPN and RoI head float32; "
+                        f"{base_ms / res['trace_ms']:.2f}x faster than fp32 (trace, same run); detections "
+                        f"(score >= 0.5) also found in fp32 (same class, IoU >= 0.9): {matched} of {total} on "
+                        f"{len(images)} images; {fast}; median of {res['reps']}"))
     return rows
 
 
@@ -210,7 +221,7 @@ def memory_child() -> None:
                       "after_kb": rss_kb(), "model": what}))
 
 
-def bundled_rows(quick: bool, budget: float) -> list[Row]:
+def bundled_rows(quick: bool, budget: float, precision_only: bool = False) -> list[Row]:
     rows: list[Row] = []
     model, what = load_bundled()
     dev = torch.device("cpu")
@@ -230,7 +241,9 @@ def bundled_rows(quick: bool, budget: float) -> list[Row]:
                     f"image (torch FlopCounterMode), i.e. {gflop / max(bb_ms, 1e-9) * 1000:.0f} GFLOP/s achieved; "
                     f"{BUNDLED_TARGET_MS:.0f} ms for the backbone alone would need "
                     f"{gflop / BUNDLED_TARGET_MS * 1000:.0f} GFLOP/s"))
-    rows += what_if_rows(model, rgb, res["trace_ms"], budget, quick)
+    rows += precision_rows(model, rgb, res["trace_ms"], budget, quick)
+    if precision_only:
+        return rows
     out = subprocess.run([sys.executable, __file__, "--memory-child"], capture_output=True, text=True,
                          cwd=str(ROOT), timeout=600)
     try:
@@ -252,10 +265,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", nargs="+", default=None, help=f"model builders (default: {' '.join(CONFIGS)})")
     parser.add_argument("--budget", type=float, default=None, help="seconds of timed reps per config and size")
     parser.add_argument("--folder-images", type=int, default=None, help="images in the detect_images folder")
+    parser.add_argument("--bundled-precision", action="store_true",
+                        help="only the bundled model's CPU latency rows: fp32 vs --precision bf16 (same run)")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child()
+        return
+    if args.bundled_precision:
+        budget = args.budget if args.budget is not None else (1.0 if args.quick else 12.0)
+        finish("bench_detector", bundled_rows(args.quick, budget, precision_only=True), args,
+               [f"CPU, torch {torch.__version__}, {torch.get_num_threads()} intra-op threads; "
+                "bundled model only (--bundled-precision); times are medians"])
         return
     quick = args.quick
     configs = args.configs or (["small"] if quick else CONFIGS)

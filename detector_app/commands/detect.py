@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="write COCO detection results here")
     parser.add_argument("--save-overlays", metavar="DIR", help="write <name>.png with the detections drawn")
     parser.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only; ignored on CPU)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="CPU inference precision: bf16 runs the backbone channels-last under bfloat16 "
+                        "autocast (about 2x faster on AMX / AVX-512-BF16 CPUs; RPN and RoI head stay fp32). "
+                        "CPU only: use --amp on CUDA (default: fp32)")
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders of folder inputs")
 
 
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.amp and device.type != "cuda":
         print("warning: --amp needs a CUDA device; running in fp32", file=sys.stderr)
+    if args.precision == "bf16" and device.type != "cpu":
+        raise UserError(f"--precision bf16 is for CPU inference; the device is {device} (use --amp there)")
     overlay_dir = Path(args.save_overlays) if args.save_overlays else None
     if overlay_dir is not None:
         overlay_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     used: set[str] = set()
     bar = TextProgressBar("detect")
     for r in detect_images(loaded, paths, score_thresh=args.score_thresh, device=device, amp=args.amp,
-                           keep_images=overlay_dir is not None, progress=bar):
+                           precision=args.precision, keep_images=overlay_dir is not None, progress=bar):
         if not r.ok:
             print(f"skipped: {r.error}", file=sys.stderr)
         elif overlay_dir is not None and r.image is not None:

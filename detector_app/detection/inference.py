@@ -21,6 +21,7 @@ from torch import nn
 
 from detector_app.detection.builders import select_device
 from detector_app.detection.checkpoints import LoadedModel
+from detector_app.detection.precision import set_cpu_precision
 from detector_app.detection.tracing import image_to_tensor
 from detector_app.domain.errors import MediaError, UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
@@ -104,6 +105,7 @@ def detect_images(
     score_thresh: float | None = None,
     device: torch.device | str | None = None,
     amp: bool = False,
+    precision: str | None = None,
     keep_images: bool = False,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -116,6 +118,10 @@ def detect_images(
         score_thresh: the RoI head's score threshold for this run (``None``: the model's).
         device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available.
         amp: fp16 autocast; used only when the device is CUDA.
+        precision: ``"fp32"`` or ``"bf16"`` (CPU only: the backbone channels-last
+            under bfloat16 autocast, see :mod:`detection.precision`); set on the
+            model in place before the first image. ``None``: leave it as it is.
+            ``"bf16"`` on a CUDA device raises ``ConfigError``.
         keep_images: attach the decoded RGB image to each result (for overlays).
         progress / cancel: the long-job contract; cancelling raises ``Cancelled``
             between images.
@@ -123,6 +129,8 @@ def detect_images(
     model, _ = _unpack(model_or_loaded)
     dev = select_device(None if device is None else str(device))
     model.to(dev).eval()
+    if precision is not None:
+        set_cpu_precision(model, precision)
     use_amp = bool(amp) and dev.type == "cuda"
     total = len(paths)
     report(progress, 0, total, "starting")

@@ -1,0 +1,108 @@
+"""CPU inference precision: the backbone in channels-last layout under bfloat16 autocast.
+
+On the bundled model the backbone is 75-90 % of a CPU forward pass (see
+``docs/benchmarks.md``). :func:`set_cpu_precision` with ``"bf16"`` makes only the
+backbone run in channels-last memory layout under ``torch.autocast("cpu",
+dtype=torch.bfloat16)`` and hands float32 feature maps (``float32[1, C, H', W']``
+per level, standard layout) to the RPN and RoI head, so anchors, box
+regression, NMS and scores stay float32. It is fast on CPUs with AMX or
+AVX-512-BF16 (:func:`cpu_supports_fast_bf16`); on other CPUs it is correct but
+may be slower than float32.
+
+The model is changed in place without touching its parameters' names or
+values: the backbone instance gets its own ``forward`` (an instance attribute,
+not a new module), so ``state_dict`` keys stay those of torchvision's model and
+checkpoints load and save as before. ``"fp32"`` removes it again and restores
+the standard memory layout, so the model's output is then bit-identical to
+torchvision's forward. CUDA models have their own option (fp16 AMP, ``--amp``).
+"""
+
+from __future__ import annotations
+
+import types
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from detector_app.detection.config import ConfigError
+
+PRECISIONS = ("fp32", "bf16")
+_MARK = "_detector_app_precision"  # attribute on the backbone instance while bf16 is on
+
+
+def cpu_supports_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has native bfloat16 matrix instructions (``amx_bf16`` or
+    ``avx512_bf16`` in ``/proc/cpuinfo``'s flags); ``False`` when unreadable."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            flags = set(line.split(":", 1)[1].split())
+            if flags & {"amx_bf16", "avx512_bf16"}:
+                return True
+    return False
+
+
+def _bf16_forward(self: nn.Module, x: torch.Tensor) -> Any:
+    """The backbone's forward under CPU bf16 autocast.
+
+    ``x``: ``float32[N, 3, H, W]``; returns the class's own output type (a dict of
+    ``float32[N, C, H', W']`` for FPN / project backbones, or one tensor) in
+    float32 and the standard memory layout. Non-CPU inputs run the plain forward.
+    """
+    plain = type(self).forward
+    if x.device.type != "cpu":
+        return plain(self, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = plain(self, x.contiguous(memory_format=torch.channels_last))
+    if isinstance(feats, torch.Tensor):
+        return feats.float().contiguous()
+    out = OrderedDict((k, v.float().contiguous()) for k, v in feats.items())
+    return out if isinstance(feats, OrderedDict) else dict(out)
+
+
+def get_precision(model: nn.Module) -> str:
+    """``"bf16"`` when :func:`set_cpu_precision` turned it on for ``model``, else ``"fp32"``."""
+    return "bf16" if getattr(model.backbone, _MARK, None) == "bf16" else "fp32"
+
+
+def set_cpu_precision(model: nn.Module, precision: str) -> nn.Module:
+    """Set the backbone's CPU inference precision in place; returns ``model``.
+
+    Args:
+        model: a torchvision-style detector with a ``backbone`` module (its
+            ``out_channels`` and parameters are kept as they are).
+        precision: ``"bf16"`` (channels-last + CPU bfloat16 autocast for the
+            backbone) or ``"fp32"`` (the plain forward, standard layout).
+
+    Raises:
+        ConfigError: an unknown precision, or ``"bf16"`` for a model whose
+            parameters are on a CUDA device (use fp16 AMP there); the model is
+            left unchanged.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    backbone = model.backbone
+    if precision == "bf16":
+        devices = {p.device.type for p in backbone.parameters()}
+        if devices - {"cpu"}:
+            raise ConfigError("bf16 precision is for CPU inference; this model is on "
+                              f"{', '.join(sorted(devices - {'cpu'}))} (use fp16 AMP there: --amp)")
+        if getattr(backbone, _MARK, None) != "bf16":
+            backbone.to(memory_format=torch.channels_last)
+            backbone.forward = types.MethodType(_bf16_forward, backbone)
+            setattr(backbone, _MARK, "bf16")
+        return model
+    if getattr(backbone, _MARK, None) == "bf16":
+        backbone.__dict__.pop("forward", None)
+        delattr(backbone, _MARK)
+        backbone.to(memory_format=torch.contiguous_format)
+    return model
+
+
+__all__ = ["PRECISIONS", "cpu_supports_fast_bf16", "get_precision", "set_cpu_precision"]

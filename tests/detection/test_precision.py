@@ -1,0 +1,132 @@
+"""``detection.precision``: bf16 backbone on CPU without changing the weights, fp32
+restoring torchvision's exact forward, and the bundled model's detections under bf16
+(compared with fp32 on the bundled sample images), also through ``detect --precision``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from detector_app.cli import main
+from detector_app.detection.builders import build_model
+from detector_app.detection.checkpoints import load_checkpoint
+from detector_app.detection.config import ConfigError, ModelConfig
+from detector_app.detection.hub import bundled_model_path
+from detector_app.detection.inference import detect_images
+from detector_app.detection.precision import cpu_supports_fast_bf16, get_precision, set_cpu_precision
+from detector_app.detection.tracing import trace
+from detector_app.media.images import read_image
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "resources" / "samples" / "images").glob("*.jpg"))
+MODEL_PATH = bundled_model_path()
+needs_bundled = pytest.mark.skipif(not MODEL_PATH.is_file() or len(SAMPLES) != 4,
+                                   reason="needs models/default.pt and the 4 bundled sample images")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def tiny_model() -> torch.nn.Module:
+    cfg = ModelConfig(builder="small", num_classes=3, min_size=96, max_size=128, representation_size=64,
+                      extra={"channels": 32}, rpn_post_nms_top_n_test=50, box_detections_per_img=20)
+    torch.manual_seed(3)
+    return build_model(cfg).eval()
+
+
+def test_state_dict_unchanged_and_fp32_restores_exact_forward() -> None:
+    model = tiny_model()
+    plain = copy.deepcopy(model)
+    x = torch.rand(3, 120, 100)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.inference_mode():
+        want = plain([x])[0]
+        set_cpu_precision(model, "bf16")
+        assert get_precision(model) == "bf16"
+        assert model.backbone.out_channels == plain.backbone.out_channels
+        after = model.state_dict()
+        assert list(after) == list(before)
+        assert all(torch.equal(after[k], v) for k, v in before.items())
+        feats = model.backbone(torch.rand(1, 3, 96, 96))
+        assert all(f.dtype == torch.float32 and f.is_contiguous() for f in feats.values())
+        set_cpu_precision(model, "fp32")
+        assert get_precision(model) == "fp32" and "forward" not in model.backbone.__dict__
+        got = model([x])[0]
+    assert list(model.state_dict()) == list(before)
+    for key in ("boxes", "labels", "scores"):
+        assert torch.equal(got[key], want[key]), key
+
+
+def test_bf16_survives_deepcopy_and_refuses_non_cpu() -> None:
+    model = set_cpu_precision(tiny_model(), "bf16")
+    clone = copy.deepcopy(model)
+    assert clone.backbone.forward.__self__ is clone.backbone  # bound to the copy, not the original
+    meta = tiny_model().to("meta")
+    with pytest.raises(ConfigError, match="bf16 precision is for CPU"):
+        set_cpu_precision(meta, "bf16")
+    assert get_precision(meta) == "fp32" and "forward" not in meta.backbone.__dict__
+    with pytest.raises(ConfigError, match="unknown precision"):
+        set_cpu_precision(model, "fp16")
+
+
+def test_cpu_supports_fast_bf16(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16\n")
+    assert cpu_supports_fast_bf16(info)
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 amx_tile amx_int8\n")
+    assert not cpu_supports_fast_bf16(info)
+    assert not cpu_supports_fast_bf16(tmp_path / "missing")
+
+
+def _match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[tuple[int, int, float]]:
+    """Greedy IoU matching between two detection sets: ``(i, j, iou)`` best pairs first."""
+    iou = box_iou(torch.from_numpy(a["boxes"]), torch.from_numpy(b["boxes"])).numpy()
+    pairs = []
+    while iou.size and iou.max() > 0:
+        i, j = np.unravel_index(int(iou.argmax()), iou.shape)
+        pairs.append((int(i), int(j), float(iou[i, j])))
+        iou[i, :] = -1
+        iou[:, j] = -1
+    return pairs
+
+
+@needs_bundled
+def test_bundled_model_bf16_detections_match_fp32() -> None:
+    model = load_checkpoint(MODEL_PATH).model.eval()
+
+    def run(precision: str) -> list[dict[str, np.ndarray]]:
+        out = []
+        for r in detect_images(model, SAMPLES, device="cpu", precision=precision):
+            keep = r.scores >= 0.5
+            out.append({"boxes": r.boxes[keep], "labels": r.labels[keep]})
+        return out
+
+    fp32, bf16 = run("fp32"), run("bf16")
+    assert get_precision(model) == "bf16"
+    assert sum(len(d["boxes"]) for d in fp32) >= 4  # the comparison is about real detections
+    for path, a, b in zip(SAMPLES, fp32, bf16):
+        assert len(a["boxes"]) == len(b["boxes"]), path.name
+        pairs = _match(a, b)
+        assert len(pairs) == len(a["boxes"]), path.name
+        for i, j, iou in pairs:
+            assert a["labels"][i] == b["labels"][j], path.name
+            assert iou >= 0.9, (path.name, iou)
+    # the trace goes through the same backbone forward and keeps per-stage timings
+    tr = trace(model, read_image(SAMPLES[0]))
+    assert {"backbone", "rpn", "roi_heads"} <= set(tr.timings_ms)
+    assert int((tr.detection_scores >= 0.5).sum()) == len(bf16[0]["boxes"])
+
+
+@needs_bundled
+def test_detect_cli_precision_bf16_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "dets.json"
+    rc = main(["detect", str(SAMPLES[0]), "--device", "cpu", "--precision", "bf16", "--json", str(out)])
+    assert rc == 0
+    records = json.loads(out.read_text())
+    assert records and all(r["file_name"] == SAMPLES[0].name for r in records)
+    assert "wrote" in capsys.readouterr().out
