@@ -100,7 +100,9 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
     when it cannot."""
     from detector_app.detection.builders import select_device
     from detector_app.detection.hub import load_model
+    from detector_app.detection.precision import set_cpu_precision
 
+    device, precision = split_device(device)
     dev = select_device(device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -112,13 +114,15 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
         else:
             loaded = load_model(spec, dev)
     model = loaded.model.to(dev).eval()
+    if precision == "bf16":
+        set_cpu_precision(model, "bf16")
     path = getattr(loaded, "path", None)
     config = getattr(loaded, "config", None)
     info = ModelInfo(
         name=Path(str(path)).name if path else ("untrained (random weights)" if spec == UNTRAINED
                                                 else str(spec or "default")),
         class_names=list(loaded.class_names),
-        device=str(dev),
+        device=str(dev) + (" bf16" if precision == "bf16" else ""),
         path=None if path is None else str(path),
         builder=getattr(config, "builder", None),
         meta=dict(getattr(loaded, "meta", None) or {}),
@@ -210,11 +214,23 @@ def model_spec_exists(spec: str) -> bool:
     return path.is_file() or (len(path.parts) == 1 and (hub_dir() / spec).is_file())
 
 
+#: Device choice for CPU inference with the backbone in bfloat16 (``detection.precision``).
+CPU_BF16 = "cpu-bf16"
+
+
+def split_device(device: str | None) -> tuple[str | None, str]:
+    """A device choice as (torch device, precision): ``"cpu-bf16"`` is
+    ``("cpu", "bf16")``; anything else keeps float32 (``(device, "fp32")``)."""
+    return ("cpu", "bf16") if device == CPU_BF16 else (device, "fp32")
+
+
 def available_devices() -> list[str]:
-    """``auto``, ``cpu``, and ``cuda:N`` for each visible GPU."""
+    """``auto``, ``cpu``, ``cpu-bf16`` (CPU, backbone in bfloat16: about 2x faster
+    where the CPU has AMX / AVX-512-BF16, slightly different numbers), and
+    ``cuda:N`` for each visible GPU."""
     import torch
 
-    return ["auto", "cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    return ["auto", "cpu", CPU_BF16, *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from detector_app.app.jobs import FinetuneSettings, ModelInfo, finetune_output, run_finetune
+from detector_app.app.jobs import FinetuneSettings, ModelInfo, finetune_output, run_finetune, split_device
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import Progress
 from detector_app.qt.worker import JobThread
@@ -43,7 +43,7 @@ class FinetuneDialog(QDialog):
         self.resize(640, 520)
         self.session = session
         self.base = base
-        self.device = None if device in (None, "auto") else device
+        self.device = None if device in (None, "auto") else split_device(device)[0]  # training runs float32
         self.thread: JobThread | None = None
         self.result: Any = None
         self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in CURVES}

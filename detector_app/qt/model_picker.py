@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from detector_app.app.jobs import ModelChoice
@@ -94,7 +94,12 @@ class ModelPicker(QWidget):
         self._device.blockSignals(True)
         self._device.clear()
         for d in devices:
-            self._device.addItem({"auto": "auto", "cpu": "CPU"}.get(d, d.upper()), d)
+            self._device.addItem({"auto": "auto", "cpu": "CPU", "cpu-bf16": "CPU bf16"}.get(d, d.upper()), d)
+            if d == "cpu-bf16":
+                self._device.setItemData(self._device.count() - 1,
+                                         "CPU with the backbone in bfloat16: about 2x faster on CPUs with "
+                                         "AMX / AVX-512-BF16; scores differ slightly from float32",
+                                         Qt.ItemDataRole.ToolTipRole)
         i = self._device.findData(current or "auto")
         self._device.setCurrentIndex(max(i, 0))
         self._device.blockSignals(False)

@@ -111,8 +111,26 @@ def test_untrained_model_has_the_bundled_configuration_and_classes(monkeypatch, 
 
 def test_available_devices():
     devices = jobs.available_devices()
-    assert devices[:2] == ["auto", "cpu"]
-    assert len(devices) == 2 + torch.cuda.device_count()
+    assert devices[:3] == ["auto", "cpu", jobs.CPU_BF16]
+    assert len(devices) == 3 + torch.cuda.device_count()
+    assert jobs.split_device(jobs.CPU_BF16) == ("cpu", "bf16")
+    assert jobs.split_device("cuda:0") == ("cuda:0", "fp32") and jobs.split_device(None) == (None, "fp32")
+
+
+@pytest.mark.skipif(not jobs.bundled_model_path().is_file(), reason="no bundled model")
+def test_cpu_bf16_device_runs_the_backbone_in_bfloat16_with_the_same_detections():
+    from detector_app.detection.precision import get_precision
+    from detector_app.media.images import read_image
+
+    image = read_image(Path(__file__).resolve().parents[2] / "resources" / "samples" / "images" / "000001.jpg")
+    plain, info32 = jobs.load_detector("default", "cpu")
+    fast, info16 = jobs.load_detector("default", jobs.CPU_BF16)
+    assert info32.device == "cpu" and info16.device == "cpu bf16"
+    assert get_precision(fast.args[0]) == "bf16" and get_precision(plain.args[0]) == "fp32"
+    a, b = plain(image), fast(image)
+    keep_a, keep_b = a.detection_scores >= 0.5, b.detection_scores >= 0.5
+    assert keep_a.sum() == keep_b.sum() > 0
+    assert sorted(a.detection_labels[keep_a].tolist()) == sorted(b.detection_labels[keep_b].tolist())
 
 
 def test_model_spec_exists(tmp_path: Path):
