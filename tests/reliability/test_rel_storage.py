@@ -7,10 +7,7 @@ memory until a save succeeds (or is exported elsewhere).
 
 from __future__ import annotations
 
-import errno
 import shutil
-import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -22,9 +19,10 @@ from detector_app.app.export import ExportOptions, export_dataset
 from detector_app.app.session import Session
 from detector_app.app.store import ProjectStore
 from detector_app.domain.boxes import Box
-from detector_app.domain.errors import StoreError, UserError
+from detector_app.domain.errors import StoreError
 from detector_app.formats import load_dataset
 from tests.app.conftest import write_png
+from tests.reliability.fakes import FullDisk
 
 
 def _wait(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -60,27 +58,6 @@ class _Errors:
         s.subscribe("status", self.status.append)
 
 
-class _FullDisk:
-    """Stands in for the store's sqlite connection: every write fails with ENOSPC."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> "_FullDisk":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def executemany(self, *_a: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    execute = executemany
-
-    def close(self) -> None:
-        self.db.close()
-
-
 def test_disk_full_on_autosave_keeps_the_edit_tells_the_user_and_saves_it_later(project: Path) -> None:
     s = Session(detect_on_open=False)
     errors = _Errors(s)
@@ -90,7 +67,7 @@ def test_disk_full_on_autosave_keeps_the_edit_tells_the_user_and_saves_it_later(
     _wait(lambda: store.saved_seq == store.seq)
     real = store._db
     with store._db_lock:
-        store._db = _FullDisk(real)  # the disk is full from now on
+        store._db = FullDisk(real)  # the disk is full from now on
     s.add_box(Box(1, 1, 20, 20))
     _wait(lambda: errors.save)
     assert f"{store.db_path}: cannot save ([Errno 28] No space left on device)" in errors.save[0]
@@ -142,7 +119,7 @@ def test_failed_flush_on_close_is_reported_not_raised(project: Path) -> None:
     store._autosaver.stop()  # type: ignore[union-attr]
     real = store._db
     with store._db_lock:
-        store._db = _FullDisk(real)
+        store._db = FullDisk(real)
     s.add_box(Box(1, 1, 20, 20))
     s.close()  # the window closes; the user is told
     assert len(errors.error) == 1 and "No space left on device" in errors.error[0]

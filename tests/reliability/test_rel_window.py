@@ -4,7 +4,6 @@ status bar and the log, the edit kept, the window usable."""
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from detector_app.domain.boxes import Box
 from detector_app.qt.main_window import MainWindow
 from detector_app.qt.worker import InferenceWorker
 from tests.qt.test_main_window import FakeModel, write_images
+from tests.reliability.fakes import FullDisk
 
 
 @pytest.fixture
@@ -38,22 +38,6 @@ def make_window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
         assert worker.stop()
 
 
-class _FullDisk:
-    def __init__(self, db: object) -> None:
-        self.db = db
-
-    def __enter__(self) -> "_FullDisk":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def executemany(self, *_a: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    execute = executemany
-
-
 def test_disk_full_is_shown_and_the_edit_saved_when_space_returns(make_window, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = write_images(tmp_path / "proj")
     win = make_window()
@@ -65,7 +49,7 @@ def test_disk_full_is_shown_and_the_edit_saved_when_space_returns(make_window, q
     qtbot.waitUntil(lambda: ss.unsaved_edits == 0, timeout=5000)
     real = store._db
     with store._db_lock:
-        store._db = _FullDisk(real)
+        store._db = FullDisk(real)
     ss.add_box(Box(20, 20, 90, 80))
     qtbot.waitUntil(lambda: bool(win.panels.log.errors()), timeout=5000)
     error = win.panels.log.errors()[-1]
