@@ -126,22 +126,37 @@ def stall_rows(n_images: int) -> list[Row]:
     return rows
 
 
-def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: ignore[no-untyped-def]
-    from detector_app.media.images import write_image
+def _open_window(detector, info):  # type: ignore[no-untyped-def]
+    """A shown 1280x800 main window whose worker runs ``detector``, and the list
+    of record keys the worker has traced (grows as results arrive)."""
     from detector_app.qt.main_window import MainWindow
     from detector_app.qt.worker import InferenceWorker
+
+    worker = InferenceWorker()
+    worker.set_detector(detector, info)
+    window = MainWindow(worker=worker)
+    window.resize(1280, 800)
+    window.show()
+    traced: list[str] = []
+    worker.traceReady.connect(lambda key, trace, seconds: traced.append(key))
+    return window, traced
+
+
+def _close_window(app, window) -> None:  # type: ignore[no-untyped-def]
+    window.close()
+    window.worker.stop()
+    window.deleteLater()
+    app.processEvents()
+
+
+def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: ignore[no-untyped-def]
+    from detector_app.media.images import write_image
 
     folder = Path(tempfile.mkdtemp(prefix="bench_gui_window_"))
     try:
         for i, rgb in enumerate(images):
             write_image(folder / f"img{i:03d}.png", rgb)
-        worker = InferenceWorker()
-        worker.set_detector(detector, info)
-        window = MainWindow(worker=worker)
-        window.resize(1280, 800)
-        window.show()
-        traced: list[str] = []
-        worker.traceReady.connect(lambda key, trace, seconds: traced.append(key))
+        window, traced = _open_window(detector, info)
         window.open_paths([str(folder)])
         _spin(app, lambda: len(traced) >= 1, 300)  # the first image (opened) is detected: warm-up
         _spin(app, lambda: False, 0.2)
@@ -152,10 +167,7 @@ def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: 
             _spin(app, lambda: False, 0.1)  # the result drawn
         worst, p99 = ticker.stop()
         ok = len(traced) >= len(images)
-        window.close()
-        worker.stop()
-        window.deleteLater()
-        app.processEvents()
+        _close_window(app, window)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return Row("gui", f"event-loop stall, main window going through {len(images) - 1} images "
@@ -234,8 +246,6 @@ def folder_memory_row(n_images: int) -> Row:
     from PySide6.QtWidgets import QApplication
 
     from bench_data import make_folder
-    from detector_app.qt.main_window import MainWindow
-    from detector_app.qt.worker import InferenceWorker
 
     app = QApplication.instance() or QApplication([])
     detector, info, what = _bundled_detector()
@@ -243,13 +253,7 @@ def folder_memory_row(n_images: int) -> Row:
     try:
         make_folder(work / "one", 1)
         make_folder(work / "many", n_images)
-        worker = InferenceWorker()
-        worker.set_detector(detector, info)
-        window = MainWindow(worker=worker)
-        window.resize(1280, 800)
-        window.show()
-        traced: list[str] = []
-        worker.traceReady.connect(lambda key, trace, seconds: traced.append(key))
+        window, traced = _open_window(detector, info)
         samples = []
         for name in ("one", "many", "one", "many"):
             before = len(traced)
@@ -259,10 +263,7 @@ def folder_memory_row(n_images: int) -> Row:
             opened = time.perf_counter() - t0
             _spin(app, lambda: False, 0.3)
             samples.append((name, _live_rss_kb(), opened))
-        window.close()
-        worker.stop()
-        window.deleteLater()
-        app.processEvents()
+        _close_window(app, window)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     deltas = [(b[1] - a[1]) / 1024 for a, b in zip(samples[0::2], samples[1::2])]
