@@ -272,7 +272,7 @@ def folder_memory_row(n_images: int) -> Row:
                f"{median(deltas):.1f} MiB",
                note=f"main window with the model loaded ({what}), after gc + malloc_trim; twice: "
                f"{', '.join(f'{d:.1f}' for d in deltas)} MiB (differences of a few MiB either way are this "
-               "measurement's noise: allocator and model caches); RSS {samples[1][1] / 1024:.0f} MiB in all; "
+               f"measurement's noise: allocator and model caches); RSS {samples[1][1] / 1024:.0f} MiB in all; "
                f"opening the folder until its first image was detected: {median(opens):.2f} s")
 
 
