@@ -18,12 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
     from pathlib import Path
 
     from detector_app.detection.builders import select_device
     from detector_app.detection.datasets import load_detection_data
     from detector_app.detection.evaluation import evaluate_checkpoint, format_table
+    from detector_app.domain.fsutil import atomic_write_text
     from detector_app.textprogress import TextProgressBar
 
     data = load_detection_data(args.data)
@@ -35,9 +35,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps({"data": str(args.data), "model": str(args.model), **metrics}, indent=1),
-                       encoding="utf-8")
-        os.replace(tmp, out)
+        atomic_write_text(out, json.dumps({"data": str(args.data), "model": str(args.model), **metrics}, indent=1))
         print(f"wrote {out}")
     return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -32,11 +31,13 @@ from detector_app.detection import distributed as ddp
 from detector_app.detection.builders import build_model, select_device
 from detector_app.detection.checkpoints import (
     CHECKPOINT_FORMAT,
+    atomic_torch_save,
     checkpoint_dict,
     load_checkpoint,
     save_checkpoint,
 )
 from detector_app.detection.config import ModelConfig
+from detector_app.domain.fsutil import atomic_write_text
 from detector_app.detection.datasets import (
     DetectionData,
     TorchDetectionDataset,
@@ -106,19 +107,6 @@ def make_checkpoint(model: torch.nn.Module, mconf: ModelConfig, class_names: lis
                     meta: dict[str, Any]) -> dict[str, Any]:
     """The project's checkpoint dict (``checkpoints.checkpoint_dict``), weights on CPU."""
     return checkpoint_dict(model, mconf, class_names, meta)
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def load_checkpoint_dict(path: str | Path) -> dict[str, Any]:
@@ -260,9 +248,7 @@ def _log_paths(out: Path) -> tuple[Path, Path, Path]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=1), durable=False)  # rewritten every log step
 
 
 def train(cfg: TrainConfig, progress: ProgressFn | None = None,

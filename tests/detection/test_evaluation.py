@@ -22,7 +22,8 @@ from detector_app.detection.evaluation import (
     format_table,
     remap_labels,
 )
-from detector_app.detection.training import atomic_torch_save, make_checkpoint
+from detector_app.detection.checkpoints import atomic_torch_save
+from detector_app.detection.training import make_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
