@@ -4,7 +4,8 @@ Every option of ``detector_app.app.export.ExportOptions`` is here: format,
 train/val split and its seed, verified images only, accepted model boxes
 included or not, images copied / symlinked / referenced in place, output
 folder (and overwrite). The export runs on a :class:`JobThread` with a
-progress bar; Cancel stops it and leaves no partial output.
+progress bar (the :class:`JobDialog` wiring); Cancel stops it and leaves no
+partial output.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout,
-    QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
+    QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from detector_app.app.export import ExportOptions, ExportResult, export_dataset
-from detector_app.domain.progress import Progress
-from detector_app.qt.worker import JobThread
+from detector_app.qt.job_dialog import JobDialog
 
 FORMATS = (("COCO (annotations.json)", "coco"), ("Pascal VOC (XML per image)", "voc"),
            ("YOLO (txt per image + data.yaml)", "yolo"))
@@ -28,16 +28,16 @@ IMAGE_MODES = (("Copy the images", "copy"), ("Symlink the images", "symlink"),
                ("Refer to the originals (no copy)", "relative"))
 
 
-class ExportDialog(QDialog):
+class ExportDialog(JobDialog):
     """See the module docstring. ``session`` gives the project store."""
 
     exported = Signal(object)  # ExportResult
+    cancelled_text = "cancelled: nothing was written"
 
     def __init__(self, session: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export dataset")
         self.session = session
-        self.thread: JobThread | None = None
         self.result: ExportResult | None = None
         self.format = QComboBox()
         for text, fmt in FORMATS:
@@ -75,24 +75,11 @@ class ExportDialog(QDialog):
         form.addRow("", self.include_model)
         form.addRow("Images", self.image_mode)
         form.addRow("", self.overwrite)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.export_button.clicked.connect(self.start)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button.clicked.connect(self.reject)
-        self.cancel_button.setEnabled(False)
+        self.export_button = self._add_start_button("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self._add_cancel_close()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.message)
-        layout.addWidget(self.buttons)
+        self._add_job_widgets(layout)
         self.split.toggled.connect(self._sync)
         self.format.currentIndexChanged.connect(self._sync)
         self._sync()
@@ -137,38 +124,8 @@ class ExportDialog(QDialog):
             self._failed("choose an output folder", "")
             return
         store = self.session.store
-        self.result = None
-        self.message.setText(f"exporting to {out}\u2026")
-        self.progress.setRange(0, 0)
-        self.thread = JobThread(lambda progress, cancel: export_dataset(store, fmt, out, opts, progress, cancel),
-                                self)
-        self.thread.progressed.connect(self._progressed)
-        self.thread.succeeded.connect(self._succeeded)
-        self.thread.failed.connect(self._failed)
-        self.thread.cancelled.connect(self._cancelled)
-        self.thread.finished.connect(self._thread_done)
-        self._set_running(True)
-        self.thread.start()
-
-    def cancel(self) -> None:
-        if self.thread is not None:
-            self.thread.cancel()
-            self.message.setText("cancelling\u2026")
-
-    def running(self) -> bool:
-        return self.thread is not None
-
-    def _set_running(self, on: bool) -> None:
-        self.export_button.setEnabled(not on)
-        self.cancel_button.setEnabled(on)
-        self.close_button.setEnabled(not on)
-
-    def _progressed(self, p: Progress) -> None:
-        if p.total > 0:
-            self.progress.setRange(0, p.total)
-            self.progress.setValue(p.done)
-        if p.message:
-            self.message.setText(p.message)
+        self._start_job(lambda progress, cancel: export_dataset(store, fmt, out, opts, progress, cancel),
+                        f"exporting to {out}\u2026")
 
     def _succeeded(self, result: ExportResult) -> None:
         self.result = result
@@ -179,21 +136,3 @@ class ExportDialog(QDialog):
             text += "\nSkipped: " + "; ".join(result.skipped[:3])
         self.message.setText(text)
         self.exported.emit(result)
-
-    def _failed(self, message: str, details: str) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.message.setText(f"\u26a0 {message}")
-
-    def _cancelled(self) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.message.setText("cancelled: nothing was written")
-
-    def _thread_done(self) -> None:
-        self.thread = None
-        self._set_running(False)
-
-    def reject(self) -> None:  # Esc / Close: never while a job runs
-        if self.thread is None:
-            super().reject()

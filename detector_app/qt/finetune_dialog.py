@@ -1,8 +1,8 @@
 """``FinetuneDialog``: fine-tune the model in use on this project's boxes.
 
 Runs ``detector_app.app.jobs.run_finetune`` (export the reviewed images as a
-COCO dataset, then the project's training engine) on a :class:`JobThread`,
-with a progress bar, a live pyqtgraph plot of the loss terms, and Cancel
+COCO dataset, then the project's training engine) on a :class:`JobThread`
+(the :class:`JobDialog` wiring), with a progress bar, a live pyqtgraph plot of the loss terms, and Cancel
 (training stops at the next iteration and keeps the last checkpoint). When a
 checkpoint exists it offers to switch to the new model (``modelAccepted``).
 """
@@ -15,14 +15,13 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QProgressBar, QSpinBox,
-    QVBoxLayout, QWidget,
+    QCheckBox, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from detector_app.app.jobs import FinetuneSettings, ModelInfo, finetune_output, run_finetune, split_device
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import Progress
-from detector_app.qt.worker import JobThread
+from detector_app.qt.job_dialog import JobDialog
 
 #: Loss terms plotted (the training engine's metric names) and their colours.
 CURVES = {
@@ -31,10 +30,11 @@ CURVES = {
 }
 
 
-class FinetuneDialog(QDialog):
+class FinetuneDialog(JobDialog):
     """See the module docstring."""
 
     modelAccepted = Signal(str)  # path of the new checkpoint
+    cancelling_text = "stopping after this iteration\u2026"
 
     def __init__(self, session: Any, base: ModelInfo | None, device: str | None = None,
                  parent: QWidget | None = None) -> None:
@@ -44,8 +44,6 @@ class FinetuneDialog(QDialog):
         self.session = session
         self.base = base
         self.device = None if device in (None, "auto") else split_device(device)[0]  # training runs float32
-        self.thread: JobThread | None = None
-        self.result: Any = None
         self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in CURVES}
 
         self.epochs = QSpinBox()
@@ -80,28 +78,15 @@ class FinetuneDialog(QDialog):
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.curves = {k: self.plot.plot([], [], name=k, pen=pg.mkPen(c, width=2 if k == "loss" else 1))
                        for k, c in CURVES.items()}
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.buttons = QDialogButtonBox()
-        self.start_button = self.buttons.addButton("Start", QDialogButtonBox.ButtonRole.ActionRole)
+        self._add_start_button("Start", QDialogButtonBox.ButtonRole.ActionRole)
         self.use_button = self.buttons.addButton("Use the new model", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
-        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.start_button.clicked.connect(self.start)
         self.use_button.clicked.connect(self._use)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button.clicked.connect(self.reject)
         self.use_button.setEnabled(False)
-        self.cancel_button.setEnabled(False)
+        self._add_cancel_close()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.message)
-        layout.addWidget(self.buttons)
+        self._add_job_widgets(layout)
 
     def settings(self) -> FinetuneSettings:
         return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), batch=self.batch.value(),
@@ -122,31 +107,11 @@ class FinetuneDialog(QDialog):
         for points in self.history.values():
             points.clear()
         self._redraw()
-        self.result = None
-        self.progress.setRange(0, 0)
-        self.message.setText("preparing the dataset\u2026")
-        self.thread = JobThread(lambda progress, cancel: run_finetune(store, base, settings, out, progress, cancel),
-                                self)
-        self.thread.progressed.connect(self._progressed)
-        self.thread.succeeded.connect(self._succeeded)
-        self.thread.failed.connect(self._failed)
-        self.thread.cancelled.connect(lambda: self.message.setText("cancelled"))
-        self.thread.finished.connect(self._thread_done)
-        self._set_running(True)
-        self.thread.start()
-
-    def cancel(self) -> None:
-        if self.thread is not None:
-            self.thread.cancel()
-            self.message.setText("stopping after this iteration\u2026")
-
-    def running(self) -> bool:
-        return self.thread is not None
+        self._start_job(lambda progress, cancel: run_finetune(store, base, settings, out, progress, cancel),
+                        "preparing the dataset\u2026")
 
     def _set_running(self, on: bool) -> None:
-        self.start_button.setEnabled(not on)
-        self.cancel_button.setEnabled(on)
-        self.close_button.setEnabled(not on)
+        super()._set_running(on)
         for w in (self.epochs, self.iters, self.lr, self.batch, self.verified_only):
             w.setEnabled(not on)
 
@@ -181,21 +146,13 @@ class FinetuneDialog(QDialog):
         else:
             self.message.setText(f"Training {how} before the first checkpoint; no new model.")
 
-    def _failed(self, message: str, details: str) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.message.setText(f"\u26a0 {message}")
-
-    def _thread_done(self) -> None:
-        self.thread = None
-        self._set_running(False)
+    def _cancelled(self) -> None:
+        """Cancelled while the dataset was prepared (a cancelled training returns
+        normally, see :meth:`_succeeded`): the message only, the bar is left as it is."""
+        self.message.setText(self.cancelled_text)
 
     def _use(self) -> None:
         ckpt = getattr(self.result, "checkpoint", None)
         if ckpt is not None:
             self.modelAccepted.emit(str(ckpt))
             self.accept()
-
-    def reject(self) -> None:  # Esc / Close: never while training runs
-        if self.thread is None:
-            super().reject()
