@@ -213,7 +213,7 @@ def _hist_panel(values: np.ndarray, bins: np.ndarray, title: str, marks: list[fl
                 h: int = 260, log_x: bool = False) -> np.ndarray:
     panel = np.full((h, w, 3), 255, np.uint8)
     counts, _ = np.histogram(values, bins)
-    left, right, top, bottom = 40, w - 10, 30, h - 30
+    left, right, top, bottom = 40, w - 30, 30, h - 30  # room for the tick labels centred on either end
     cv2.putText(panel, title, (left, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.rectangle(panel, (left, top), (right, bottom), (0, 0, 0), 1)
     lo, hi = (np.log(bins[0]), np.log(bins[-1])) if log_x else (bins[0], bins[-1])
@@ -230,7 +230,10 @@ def _hist_panel(values: np.ndarray, bins: np.ndarray, title: str, marks: list[fl
         if bins[0] <= m <= bins[-1]:
             cv2.line(panel, (x_of(m), top), (x_of(m), bottom), (220, 0, 0), 2)
     for v in (bins[0], bins[len(bins) // 2], bins[-1]):
-        cv2.putText(panel, f"{v:.3g}", (x_of(v) - 10, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        text = f"{v:.3g}"
+        (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+        x = min(max(x_of(v) - tw // 2, 2), w - tw - 2)  # centred on the tick, never past the panel's edges
+        cv2.putText(panel, text, (x, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(panel, f"max {peak}", (left + 4, top + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (80, 80, 80), 1, cv2.LINE_AA)
     return panel
 
