@@ -220,13 +220,25 @@ CPU_BF16 = "cpu-bf16"
 
 def split_device(device: str | None) -> tuple[str | None, str]:
     """A device choice as (torch device, precision): ``"cpu-bf16"`` is
-    ``("cpu", "bf16")``; anything else keeps float32 (``(device, "fp32")``)."""
-    return ("cpu", "bf16") if device == CPU_BF16 else (device, "fp32")
+    ``("cpu", "bf16")``; ``None`` / ``"auto"`` is CUDA when present, else the
+    CPU in bf16 where it has native bfloat16 (``detection.precision.resolve_precision``),
+    else ``(device, "fp32")``; anything else keeps float32."""
+    if device == CPU_BF16:
+        return "cpu", "bf16"
+    if device in (None, "auto"):
+        import torch
+
+        from detector_app.detection.precision import resolve_precision
+
+        if not torch.cuda.is_available() and resolve_precision("auto", "cpu") == "bf16":
+            return "cpu", "bf16"
+    return device, "fp32"
 
 
 def available_devices() -> list[str]:
-    """``auto``, ``cpu``, ``cpu-bf16`` (CPU, backbone in bfloat16: about 2x faster
-    where the CPU has AMX / AVX-512-BF16, slightly different numbers), and
+    """``auto`` (CUDA, else ``cpu-bf16`` where fast, else ``cpu``), ``cpu``,
+    ``cpu-bf16`` (CPU, backbone in bfloat16: about 2x faster where the CPU has
+    AMX / AVX-512-BF16, the same holdout AP, slightly different scores), and
     ``cuda:N`` for each visible GPU."""
     import torch
 

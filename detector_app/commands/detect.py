@@ -25,10 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="write COCO detection results here")
     parser.add_argument("--save-overlays", metavar="DIR", help="write <name>.png with the detections drawn")
     parser.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only; ignored on CPU)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="CPU inference precision: bf16 runs the backbone channels-last under bfloat16 "
-                        "autocast (about 2x faster on AMX / AVX-512-BF16 CPUs; RPN and RoI head stay fp32). "
-                        "CPU only: use --amp on CUDA (default: fp32)")
+                        "autocast (about 2x faster on AMX / AVX-512-BF16 CPUs; RPN and RoI head stay fp32); "
+                        "auto (default): bf16 on such CPUs, else fp32. CPU only: use --amp on CUDA")
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders of folder inputs")
 
 
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from detector_app.detection.hub import load_model
     from detector_app.detection.inference import coco_results, collect_images, detect_images
     from detector_app.detection.overlay import draw_detections
+    from detector_app.detection.precision import resolve_precision
     from detector_app.domain.errors import UserError
     from detector_app.domain.fsutil import atomic_write_bytes, atomic_write_text
     from detector_app.textprogress import TextProgressBar
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         print("warning: --amp needs a CUDA device; running in fp32", file=sys.stderr)
     if args.precision == "bf16" and device.type != "cpu":
         raise UserError(f"--precision bf16 is for CPU inference; the device is {device} (use --amp there)")
+    precision = resolve_precision(args.precision, device.type)
     overlay_dir = Path(args.save_overlays) if args.save_overlays else None
     if overlay_dir is not None:
         overlay_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     used: set[str] = set()
     bar = TextProgressBar("detect")
     for r in detect_images(loaded, paths, score_thresh=args.score_thresh, device=device, amp=args.amp,
-                           precision=args.precision, keep_images=overlay_dir is not None, progress=bar):
+                           precision=precision, keep_images=overlay_dir is not None, progress=bar):
         if not r.ok:
             print(f"skipped: {r.error}", file=sys.stderr)
         elif overlay_dir is not None and r.image is not None:
@@ -113,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, json.dumps(coco_results(results, names), indent=1))
     print(_summary(results, names))
+    print(f"device {device}, precision {precision}" + (" (backbone bfloat16)" if precision == "bf16" else ""))
     if args.json:
         print(f"wrote {args.json}")
     if overlay_dir is not None:

@@ -13,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT", help="write all metrics (and PR curves) as JSON here")
     parser.add_argument("--device", help="cpu, cuda (default: cuda if available)")
     parser.add_argument("--limit", type=int, help="evaluate on the first N images only")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                        help="CPU arithmetic: fp32 (default, the reference), bf16 (backbone under bfloat16 "
+                             "autocast) or auto (bf16 where the CPU has AMX / AVX-512-BF16)")
     parser.add_argument("--batch", type=int, default=4, help="images per forward pass (default 4)")
 
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         data.samples = data.samples[: args.limit]
     metrics = evaluate_checkpoint(args.model, data, select_device(args.device), args.batch,
-                                  progress=TextProgressBar("evaluate"))
+                                  progress=TextProgressBar("evaluate"), precision=args.precision)
     print(format_table(metrics))
     if args.json:
         out = Path(args.json)

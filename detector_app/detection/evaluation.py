@@ -177,11 +177,15 @@ def remap_labels(dets: list[Detections], model_classes: list[str], data: Detecti
 
 def evaluate_checkpoint(checkpoint: str, data: DetectionData, device: torch.device | str = "cpu",
                         batch: int = 4, progress: ProgressFn | None = None,
-                        cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Load a checkpoint, detect on ``data``, match classes by name, score."""
+                        cancel: threading.Event | None = None, precision: str = "fp32") -> dict[str, Any]:
+    """Load a checkpoint, detect on ``data``, match classes by name, score.
+    ``precision``: ``"fp32"``, ``"bf16"`` or ``"auto"`` (``detection.precision``)."""
     from detector_app.detection.checkpoints import CheckpointError, load_checkpoint
+    from detector_app.detection.precision import resolve_precision, set_cpu_precision
 
     loaded = load_checkpoint(checkpoint, device)
+    precision = resolve_precision(precision, torch.device(device).type)
+    set_cpu_precision(loaded.model, precision)
     model_classes = list(loaded.class_names)
     if not set(model_classes) & set(data.class_names):
         raise CheckpointError(
@@ -191,4 +195,5 @@ def evaluate_checkpoint(checkpoint: str, data: DetectionData, device: torch.devi
     dets = predict(loaded.model, data, device, batch, progress, cancel)
     metrics = coco_metrics(data, remap_labels(dets, model_classes, data))
     metrics["model_classes"] = model_classes
+    metrics["precision"] = precision
     return metrics

@@ -30,6 +30,8 @@ from torch import nn
 from detector_app.detection.config import ConfigError
 
 PRECISIONS = ("fp32", "bf16")
+#: What users may ask for: a precision, or ``"auto"`` (:func:`resolve_precision`).
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 _MARK = "_detector_app_precision"  # attribute on the backbone instance while bf16 is on
 
 
@@ -46,6 +48,22 @@ def cpu_supports_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
             if flags & {"amx_bf16", "avx512_bf16"}:
                 return True
     return False
+
+
+def resolve_precision(precision: str, device_type: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The precision to run: ``"auto"`` is ``"bf16"`` on a CPU with native
+    bfloat16 (:func:`cpu_supports_fast_bf16`: about 2x faster for the bundled
+    model, same holdout AP, see ``models/README.md``) and ``"fp32"`` otherwise
+    (CUDA has its own ``--amp``); ``"fp32"`` / ``"bf16"`` are returned as given.
+
+    Raises:
+        ConfigError: a precision not in :data:`PRECISION_CHOICES`.
+    """
+    if precision not in PRECISION_CHOICES:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+    if precision != "auto":
+        return precision
+    return "bf16" if device_type == "cpu" and cpu_supports_fast_bf16(cpuinfo) else "fp32"
 
 
 def _bf16_forward(self: nn.Module, x: torch.Tensor) -> Any:
@@ -105,4 +123,5 @@ def set_cpu_precision(model: nn.Module, precision: str) -> nn.Module:
     return model
 
 
-__all__ = ["PRECISIONS", "cpu_supports_fast_bf16", "get_precision", "set_cpu_precision"]
+__all__ = ["PRECISIONS", "PRECISION_CHOICES", "cpu_supports_fast_bf16", "get_precision", "resolve_precision",
+           "set_cpu_precision"]

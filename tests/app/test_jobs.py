@@ -114,7 +114,20 @@ def test_available_devices():
     assert devices[:3] == ["auto", "cpu", jobs.CPU_BF16]
     assert len(devices) == 3 + torch.cuda.device_count()
     assert jobs.split_device(jobs.CPU_BF16) == ("cpu", "bf16")
-    assert jobs.split_device("cuda:0") == ("cuda:0", "fp32") and jobs.split_device(None) == (None, "fp32")
+    assert jobs.split_device("cuda:0") == ("cuda:0", "fp32") and jobs.split_device("cpu") == ("cpu", "fp32")
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_auto_device_is_cpu_bf16_only_where_the_cpu_has_native_bfloat16(monkeypatch, fast_bf16):
+    import detector_app.detection.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_supports_fast_bf16", lambda cpuinfo="": fast_bf16)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    want = ("cpu", "bf16") if fast_bf16 else (None, "fp32")
+    assert jobs.split_device(None) == want
+    assert jobs.split_device("auto") == (want if fast_bf16 else ("auto", "fp32"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU wins over bf16
+    assert jobs.split_device("auto") == ("auto", "fp32")
 
 
 @pytest.mark.skipif(not jobs.bundled_model_path().is_file(), reason="no bundled model")

@@ -19,7 +19,12 @@ from detector_app.detection.checkpoints import load_checkpoint
 from detector_app.detection.config import ConfigError, ModelConfig
 from detector_app.detection.hub import bundled_model_path
 from detector_app.detection.inference import detect_images
-from detector_app.detection.precision import cpu_supports_fast_bf16, get_precision, set_cpu_precision
+from detector_app.detection.precision import (
+    cpu_supports_fast_bf16,
+    get_precision,
+    resolve_precision,
+    set_cpu_precision,
+)
 from detector_app.detection.tracing import trace
 from detector_app.media.images import read_image
 
@@ -72,6 +77,18 @@ def test_bf16_survives_deepcopy_and_refuses_non_cpu() -> None:
     assert get_precision(meta) == "fp32" and "forward" not in meta.backbone.__dict__
     with pytest.raises(ConfigError, match="unknown precision"):
         set_cpu_precision(model, "fp16")
+
+
+def test_resolve_precision_auto_follows_the_cpu_flags(tmp_path: Path) -> None:
+    fast, plain = tmp_path / "fast", tmp_path / "plain"
+    fast.write_text("flags\t\t: fpu avx512f amx_bf16 amx_tile\n")
+    plain.write_text("flags\t\t: fpu sse avx2\n")
+    assert resolve_precision("auto", "cpu", fast) == "bf16"
+    assert resolve_precision("auto", "cpu", plain) == "fp32"
+    assert resolve_precision("auto", "cuda", fast) == "fp32"  # CUDA has --amp
+    assert resolve_precision("fp32", "cpu", fast) == "fp32" and resolve_precision("bf16", "cpu", plain) == "bf16"
+    with pytest.raises(ConfigError, match="choose one of auto, fp32, bf16"):
+        resolve_precision("fp16", "cpu", fast)
 
 
 def test_cpu_supports_fast_bf16(tmp_path: Path) -> None:
@@ -129,4 +146,21 @@ def test_detect_cli_precision_bf16_writes_json(tmp_path: Path, capsys: pytest.Ca
     assert rc == 0
     records = json.loads(out.read_text())
     assert records and all(r["file_name"] == SAMPLES[0].name for r in records)
-    assert "wrote" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "wrote" in text and "precision bf16 (backbone bfloat16)" in text
+
+
+@needs_bundled
+def test_evaluate_cli_precision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The card's numbers are fp32 (the default); --precision bf16 scores the fast path."""
+    from detector_app.detection.synthetic import write_dataset
+
+    write_dataset(tmp_path / "ds", images=6, seed=3000, size=512, fmt="png")
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.json"
+        assert main(["evaluate", "--data", str(tmp_path / "ds"), "--model", str(MODEL_PATH), "--device", "cpu",
+                     "--precision", precision, "--json", str(out)]) == 0
+        scores[precision] = json.loads(out.read_text())
+    assert scores["fp32"]["precision"] == "fp32" and scores["bf16"]["precision"] == "bf16"
+    assert scores["bf16"]["AP50"] == pytest.approx(scores["fp32"]["AP50"], abs=0.05)
