@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,19 @@ class HubFile:
         return self.path.name
 
 
+def bundled_model_candidates() -> list[Path]:
+    """Where the bundled model may be, in order: ``<repo>/models/default.pt`` (a
+    source checkout or editable install) and ``<sys.prefix>/share/detector-app/models/default.pt``
+    (where a wheel install puts it: ``[tool.setuptools.data-files]`` in pyproject.toml)."""
+    return [Path(__file__).resolve().parents[2] / "models" / "default.pt",
+            Path(sys.prefix) / "share" / "detector-app" / "models" / "default.pt"]
+
+
 def bundled_model_path() -> Path:
-    """``<repo>/models/default.pt``: the model trained for this project."""
-    return Path(__file__).resolve().parents[2] / "models" / "default.pt"
+    """The model trained for this project: the first of :func:`bundled_model_candidates`
+    that exists (the first one when none does, so messages name the source location)."""
+    candidates = bundled_model_candidates()
+    return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def hub_dir() -> Path:

@@ -215,3 +215,34 @@ def test_checkpoint_dict_matches_training_format() -> None:
 
     d = checkpoint_dict(tiny_model(), tiny_config(), NAMES)
     assert TRAIN_FORMAT == d["format"] and set(d) == {"format", "version", "config", "class_names", "state_dict", "meta"}
+
+
+def test_bundled_model_is_found_in_the_checkout_or_under_the_install_prefix(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A source checkout has models/ beside the package; a wheel install has it under
+    <prefix>/share/detector-app/models (pyproject's data-files)."""
+    from detector_app.detection import hub
+
+    site = tmp_path / "site" / "detector_app" / "detection" / "hub.py"
+    monkeypatch.setattr(hub, "__file__", str(site))
+    monkeypatch.setattr(hub.sys, "prefix", str(tmp_path / "prefix"))
+    in_checkout = tmp_path / "site" / "models" / "default.pt"
+    installed = tmp_path / "prefix" / "share" / "detector-app" / "models" / "default.pt"
+    assert hub.bundled_model_path() == in_checkout  # neither exists: name the source location
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(b"x")
+    assert hub.bundled_model_path() == installed
+    in_checkout.parent.mkdir(parents=True)
+    in_checkout.write_bytes(b"x")
+    assert hub.bundled_model_path() == in_checkout
+
+
+def test_pyproject_ships_the_bundled_model_to_where_the_app_looks() -> None:
+    import tomllib
+
+    from detector_app.detection import hub
+
+    root = Path(__file__).resolve().parents[2]
+    spec = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    installed = hub.bundled_model_candidates()[1]
+    folder = str(installed.parent.relative_to(Path(hub.sys.prefix)))
+    assert "models/default.pt" in spec[folder]
