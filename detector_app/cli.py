@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "ablate-anchors": "ablate_anchors",
     "convert": "convert",
     "export": "export",
+    "import": "import_dataset",
 }
 
 

@@ -27,7 +27,8 @@ from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import BoxError
 from detector_app.domain.errors import FormatError, MediaError, UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
-from detector_app.formats import Dataset, load_dataset
+from detector_app.formats import Dataset, detect_format, load_dataset
+from detector_app.formats.coco import COCO_JSON_NAMES, find_coco_json
 from detector_app.media.imagesize import image_size
 
 IMPORT_MODES = ("replace", "append")
@@ -142,6 +143,28 @@ def import_annotations(
     return result
 
 
+def find_dataset(folder: str | Path) -> Path | None:
+    """A dataset lying next to the images of project ``folder``, found by names
+    only (nothing is parsed): the folder's COCO file (``annotations.json``, ...),
+    the folder itself when it holds VOC ``Annotations/`` or XML, YOLO
+    ``data.yaml`` / ``classes.txt`` or LabelMe JSON files, else a COCO file
+    named like ``annotations.json`` in its parent (a project opened at
+    ``images/``). ``None`` when there is none."""
+    folder = Path(folder)
+    try:
+        fmt = detect_format(folder)
+    except (FormatError, OSError):
+        fmt = None
+    if fmt == "coco":
+        return find_coco_json(folder) or folder
+    if fmt is not None:
+        return folder
+    for name in COCO_JSON_NAMES:
+        if (folder.parent / name).is_file():
+            return folder.parent / name
+    return None
+
+
 def project_as_dataset(store: object, reviewed_only: bool = True) -> Dataset:
     """The project's records as a :class:`Dataset` rooted at the project folder
     (``reviewed_only``: records edited, verified or with boxes)."""
@@ -154,4 +177,4 @@ def project_as_dataset(store: object, reviewed_only: bool = True) -> Dataset:
                    format="project", source=Path(store.root))  # type: ignore[attr-defined]
 
 
-__all__ = ["IMPORT_MODES", "ImportResult", "import_annotations", "project_as_dataset", "project_key"]
+__all__ = ["IMPORT_MODES", "ImportResult", "find_dataset", "import_annotations", "project_as_dataset", "project_key"]

@@ -24,23 +24,31 @@ Events (``session.subscribe(name, fn)``; arguments in brackets):
     status [message]          a line for the status bar
     error [message]           a problem for the status bar and the log
     save_error [message]      saving failed (called from the autosave thread!)
+
+Store edits made on another thread (the dataset import runs on a job thread:
+:meth:`Session.import_job`) send no events; :meth:`Session.import_finished`
+then records them as one undo step and :meth:`Session.reload` re-emits what
+the views show.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from detector_app.app.dataset_io import ImportResult, find_dataset, import_annotations
 from detector_app.app.project import Project, open_project
 from detector_app.app.store import ProjectStore, StoreEvent, split_key
 from detector_app.app.session_edits import EditingMixin
-from detector_app.app.undo import UndoStack
+from detector_app.app.undo import RecordState, UndoStack, import_batch, record_states
 from detector_app.domain.annotations import ImageRecord, ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import LabelMap
+from detector_app.domain.progress import ProgressFn
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
 from detector_app.media.images import ImageTooLarge, read_preview
 from detector_app.media.video import VideoReader
@@ -84,6 +92,8 @@ class Session(EditingMixin):
         self.state_filter: ItemState | None = None
         self._traces: OrderedDict[str, DetectionTrace] = OrderedDict()
         self._index_of: dict[str, int] = {}
+        self._thread = threading.get_ident()  # the thread whose store edits become events
+        self._import_before: dict[str, RecordState] | None = None
 
     # -- events ---------------------------------------------------------------
     def subscribe(self, event: str, fn: Callable[..., None]) -> None:
@@ -196,6 +206,8 @@ class Session(EditingMixin):
         return self.project.item_state(self.project.items[index])  # type: ignore[union-attr]
 
     def _store_changed(self, event: StoreEvent) -> None:
+        if threading.get_ident() != self._thread:
+            return  # a job thread's edit (an import): :meth:`reload` shows it afterwards
         if event.kind == "labels":
             self._rebuild_labels()
             return
@@ -209,6 +221,64 @@ class Session(EditingMixin):
             index = self._index_of.get(split_key(event.key)[0])
             if index is not None:
                 self.emit("item_state", index)
+
+    def reload(self) -> None:
+        """Re-emit what the views show after store edits made without events (an
+        import on a job thread): the label list, every item's state, the current
+        record's annotations (a selected box that is gone is unselected)."""
+        if self.store is None:
+            return
+        self._rebuild_labels()
+        if self.record is not None and self.store.has(self.record.key):
+            self.record = self.store.record(self.record.key)
+        for i in range(len(self.items)):
+            self.emit("item_state", i)
+        if self.selected_annotation is not None and self._annotation(self.selected_annotation) is None:
+            self.selected_annotation = None
+            self.emit("selection")
+        self.emit("annotations")
+        self._update_anchor_labels()
+
+    # -- importing a dataset ------------------------------------------------------
+    def suggested_dataset(self) -> Path | None:
+        """A dataset file or folder next to the open project's images (see
+        :func:`~detector_app.app.dataset_io.find_dataset`), or ``None``."""
+        return None if self.store is None else find_dataset(self.store.root)
+
+    def import_suggestion(self) -> str | None:
+        """One line pointing at File > Import annotations when the open project has
+        no annotations yet and a dataset lies next to its images; else ``None``."""
+        if self.store is None or any(r.annotations for r in self.store.records()):
+            return None
+        found = self.suggested_dataset()
+        if found is None:
+            return None
+        return f"{found} looks like annotations of these images: File > Import annotations\u2026 brings its boxes in"
+
+    def import_job(self, path: str | Path, fmt: str | None = None,
+                   mode: str = "replace") -> Callable[[ProgressFn, threading.Event], ImportResult]:
+        """The import of dataset ``path`` into the open project as a job
+        ``fn(progress, cancel)`` for a job thread (all or nothing, see
+        :func:`~detector_app.app.dataset_io.import_annotations`). Call
+        :meth:`import_finished` on this thread when it has ended."""
+        store = self.store
+        if store is None:
+            raise UserError("open a project first")
+        self._import_before = record_states(store)  # for the undo step
+        return lambda progress, cancel: import_annotations(store, path, fmt, mode, progress, cancel)
+
+    def import_finished(self, result: ImportResult | None) -> None:
+        """After the import job (``result`` ``None``: it failed or was cancelled and
+        changed nothing): everything it changed becomes ONE undo step
+        ("import annotations"), then the views are refreshed (:meth:`reload`)."""
+        before, self._import_before = self._import_before, None
+        if result is not None and before is not None and self.store is not None and self.undo_stack is not None:
+            batch = import_batch(before, self.store)
+            if batch is not None:
+                self.undo_stack.push_done(batch)
+        self.reload()
+        if result is not None:
+            self._status(result.summary())
 
     # -- navigation -------------------------------------------------------------
     def go_to(self, index: int, frame: int | None = None, group: str | None = None) -> None:

@@ -221,6 +221,49 @@ class SetState(Command):
         store.set_state(self.key, self._old)
 
 
+#: One record's annotations and review state, as :class:`ImportBatch` keeps them.
+RecordState = tuple[list[Annotation], ItemState]
+
+
+@dataclass
+class ImportBatch(Command):
+    """A store-wide change made outside the stack (a dataset import) as one step:
+    ``before`` / ``after`` hold the annotations and state of every record it changed."""
+
+    before: dict[str, RecordState] = field(default_factory=dict)
+    after: dict[str, RecordState] = field(default_factory=dict)
+    text = "import annotations"
+
+    def do(self, store: Store) -> None:
+        self._apply(store, self.after)
+
+    def undo(self, store: Store) -> None:
+        self._apply(store, self.before)
+
+    @staticmethod
+    def _apply(store: Store, states: dict[str, RecordState]) -> None:
+        with store.batch():
+            for key, (annotations, state) in states.items():
+                store.set_annotations(key, list(annotations))
+                store.set_state(key, state)
+
+
+def record_states(store: Store) -> dict[str, RecordState]:
+    """Every existing record's annotations (a copy of the list) and state, by key."""
+    return {r.key: (list(r.annotations), r.state) for r in store.records()}
+
+
+def import_batch(before: dict[str, RecordState], store: Store) -> ImportBatch | None:
+    """The :class:`ImportBatch` of what changed in ``store`` since ``before``
+    (:func:`record_states`); ``None`` when nothing did."""
+    after = record_states(store)
+    changed = [k for k, v in after.items() if before.get(k, ([], ItemState.NOT_SEEN)) != v]
+    if not changed:
+        return None
+    return ImportBatch({k: before.get(k, ([], ItemState.NOT_SEEN)) for k in changed},
+                       {k: after[k] for k in changed})
+
+
 class UndoStack:
     """Unlimited undo/redo of :class:`Command` objects against one store."""
 
@@ -254,6 +297,15 @@ class UndoStack:
             self._done.append(command)
         self._undone.clear()
         self._can_merge = True
+        self._changed()
+        return command
+
+    def push_done(self, command: Command) -> Command:
+        """Record ``command`` as the newest step without doing it (it was already
+        done, e.g. by a job on another thread); never merged."""
+        self._done.append(command)
+        self._undone.clear()
+        self._can_merge = False
         self._changed()
         return command
 
@@ -313,6 +365,6 @@ def make_undo_stack(project: Any, on_change: Callable[[UndoStack], None] | None 
 
 
 __all__ = [
-    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "DeleteAnnotation", "MoveResize",
-    "Relabel", "SetState", "UndoStack", "detection_annotation", "make_undo_stack",
+    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "DeleteAnnotation", "ImportBatch", "MoveResize",
+    "Relabel", "SetState", "UndoStack", "detection_annotation", "import_batch", "make_undo_stack", "record_states",
 ]

@@ -36,7 +36,8 @@ class ActionSpec:
 
 #: Toolbar texts shorter than the menu texts.
 SHORT = {
-    "open_folder": "Folder\u2026", "open_files": "Files\u2026", "prev_item": "\u25c0 Prev", "next_item": "Next \u25b6",
+    "open_folder": "Folder\u2026", "open_files": "Files\u2026", "import": "Import\u2026",
+    "prev_item": "\u25c0 Prev", "next_item": "Next \u25b6",
     "draw": "Draw", "accept_all": "Accept all", "copy_previous": "Copy prev.", "verify_next": "Verified \u25b6",
     "undo": "\u21b6 Undo", "redo": "Redo \u21b7", "zoom_fit": "Fit", "zoom_actual": "1:1", "detect": "Detect",
 }
@@ -55,6 +56,8 @@ OVERLAY_TEXT = {
 SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "Open &folder\u2026", ("Ctrl+O",), "Open a folder of images and videos"),
     ActionSpec("open_files", "Open &images or video\u2026", ("Ctrl+Shift+O",), "Open image files or a video"),
+    ActionSpec("import", "&Import annotations\u2026", ("Ctrl+I",),
+               "Bring in the boxes of a COCO / Pascal VOC / YOLO / LabelMe dataset"),
     ActionSpec("export", "&Export dataset\u2026", ("Ctrl+E",), "Write COCO / VOC / YOLO"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",)),
     ActionSpec("undo", "&Undo", ("Ctrl+Z",)),
@@ -89,7 +92,7 @@ SPECS: tuple[ActionSpec, ...] = (
 CANVAS_ONLY = ("play", "prev_frame", "next_frame", "accept", "accept_all")
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("&File", ("open_folder", "open_files", "-", "export", "-", "quit")),
+    ("&File", ("open_folder", "open_files", "-", "import", "export", "-", "quit")),
     ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "-",
                "verify_next")),
     ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",

@@ -135,6 +135,9 @@ class MainWindow(QMainWindow):
             return False
         for p in paths[:1]:
             self.settings.add_recent(p)
+        hint = self.session.import_suggestion()
+        if hint:
+            self.panels.log.log(hint)
         return True
 
     # -- wiring -----------------------------------------------------------------
@@ -187,7 +190,7 @@ class MainWindow(QMainWindow):
                                                                            "Checkpoints (*.pt *.pth)")),
             "play": p.video.toggle, "prev_frame": lambda: p.video.step(-1), "next_frame": lambda: p.video.step(1),
             "shortcuts": lambda: QMessageBox.information(self, "Keyboard shortcuts", shortcut_help()),
-            "export": self._export, "finetune": self._finetune,
+            "export": self._export, "finetune": self._finetune, "import": self._import_annotations,
         }
         for name, fn in simple.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -344,6 +347,14 @@ class MainWindow(QMainWindow):
             self.report_error("open a project first")
             return
         ExportDialog(self.session, self).exec()
+
+    def _import_annotations(self) -> None:
+        from detector_app.qt.import_dialog import run_import_dialog
+
+        if self.session.store is None:
+            self.report_error("open a project first")
+            return
+        run_import_dialog(self.session, self, self.panels.log.log, self.report_error)
 
     def _finetune(self) -> None:
         from detector_app.qt.finetune_dialog import FinetuneDialog

@@ -86,7 +86,7 @@ class Panels:
         self.set_anchor_choices([], [])
 
         main = self._toolbar("main", "Main")
-        for name in ("open_folder", "open_files"):
+        for name in ("open_folder", "open_files", "import"):
             main.addAction(actions[name])
         main.addSeparator()
         main.addWidget(self.model_picker)
