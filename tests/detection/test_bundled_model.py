@@ -8,7 +8,8 @@ must be stored in ``models/default.eval.json``, written by::
 
 This test regenerates the same holdout (the generator writes the same bytes for
 a seed), evaluates the model the same way (``detector-app evaluate``, batch 4)
-and compares AP@[.5:.95], AP50 and AP75.
+and compares AP@[.5:.95], AP50 and AP75; then the same with ``--precision bf16``
+against ``models/default.eval.bf16.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from detector_app.detection.synthetic import CLASS_NAMES
 
 MODEL_PATH = bundled_model_path()
 EVAL_JSON = MODEL_PATH.with_name("default.eval.json")
+#: The same holdout scored with ``--precision bf16`` (what ``auto`` runs on CPUs with AMX / AVX-512-BF16).
+EVAL_BF16_JSON = MODEL_PATH.with_name("default.eval.bf16.json")
 #: The model card's holdout: ``detector-app synth --images 200 --seed 3000`` (512 x 512, jpg).
 HOLDOUT_SEED = 3000
 HOLDOUT_IMAGES = 200
@@ -75,3 +78,16 @@ def test_holdout_reproduces_the_cards_numbers(tmp_path: Path, capsys: pytest.Cap
             f"but {EVAL_JSON.name} says {card[key]:.4f}"
         )
     assert set(got["per_class"]) == set(CLASS_NAMES)
+    # the bfloat16 backbone (the default on CPUs with AMX / AVX-512-BF16) scores as its card says,
+    # and within 0.01 of float32: the speed-up costs no accuracy
+    assert EVAL_BF16_JSON.is_file(), f"{EVAL_BF16_JSON} is missing: evaluate ... --precision bf16 --json {EVAL_BF16_JSON}"
+    card16 = json.loads(EVAL_BF16_JSON.read_text(encoding="utf-8"))
+    out16 = tmp_path / "eval.bf16.json"
+    assert main(["evaluate", "--data", str(holdout), "--model", str(MODEL_PATH), "--device", "cpu",
+                 "--precision", "bf16", "--json", str(out16)]) == 0
+    capsys.readouterr()
+    got16 = json.loads(out16.read_text(encoding="utf-8"))
+    assert got16["precision"] == "bf16"
+    for key in ("AP", "AP50", "AP75"):
+        assert abs(got16[key] - card16[key]) <= TOLERANCE, f"bf16 {key}: {got16[key]:.4f} vs {card16[key]:.4f}"
+        assert abs(got16[key] - got[key]) <= 0.01, f"bf16 {key} {got16[key]:.4f} vs fp32 {got[key]:.4f}"
