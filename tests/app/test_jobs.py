@@ -141,9 +141,17 @@ def test_cpu_bf16_device_runs_the_backbone_in_bfloat16_with_the_same_detections(
     assert info32.device == "cpu" and info16.device == "cpu bf16"
     assert get_precision(fast.args[0]) == "bf16" and get_precision(plain.args[0]) == "fp32"
     a, b = plain(image), fast(image)
-    keep_a, keep_b = a.detection_scores >= 0.5, b.detection_scores >= 0.5
-    assert keep_a.sum() == keep_b.sum() > 0
-    assert sorted(a.detection_labels[keep_a].tolist()) == sorted(b.detection_labels[keep_b].tolist())
+    assert (a.detection_scores >= 0.5).sum() > 0
+    # every confident detection of one is found by the other (same class, IoU >= 0.9) with a score
+    # >= 0.4: bf16 moves scores a little, so a box near the 0.5 threshold may sit on either side
+    from torchvision.ops import box_iou
+
+    for x, y in ((a, b), (b, a)):
+        keep_x, keep_y = x.detection_scores >= 0.5, y.detection_scores >= 0.4
+        iou = box_iou(torch.from_numpy(x.detection_boxes[keep_x]), torch.from_numpy(y.detection_boxes[keep_y]))
+        best = iou.max(1)
+        assert (best.values >= 0.9).all()
+        assert (x.detection_labels[keep_x] == y.detection_labels[keep_y][best.indices.numpy()]).all()
 
 
 def test_model_spec_exists(tmp_path: Path):
