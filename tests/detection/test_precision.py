@@ -116,23 +116,26 @@ def _match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[tuple[int
 def test_bundled_model_bf16_detections_match_fp32() -> None:
     model = load_checkpoint(MODEL_PATH).model.eval()
 
-    def run(precision: str) -> list[dict[str, np.ndarray]]:
+    def run(precision: str, min_score: float) -> list[dict[str, np.ndarray]]:
         out = []
         for r in detect_images(model, SAMPLES, device="cpu", precision=precision):
-            keep = r.scores >= 0.5
+            keep = r.scores >= min_score
             out.append({"boxes": r.boxes[keep], "labels": r.labels[keep]})
         return out
 
-    fp32, bf16 = run("fp32"), run("bf16")
+    fp32, bf16 = run("fp32", 0.5), run("bf16", 0.5)
+    # bf16 moves scores a little: a box near 0.5 may sit on either side, so the other side is looked up >= 0.4
+    fp32_low, bf16_low = run("fp32", 0.4), run("bf16", 0.4)
     assert get_precision(model) == "bf16"
     assert sum(len(d["boxes"]) for d in fp32) >= 4  # the comparison is about real detections
-    for path, a, b in zip(SAMPLES, fp32, bf16):
-        assert len(a["boxes"]) == len(b["boxes"]), path.name
-        pairs = _match(a, b)
-        assert len(pairs) == len(a["boxes"]), path.name
-        for i, j, iou in pairs:
-            assert a["labels"][i] == b["labels"][j], path.name
-            assert iou >= 0.9, (path.name, iou)
+    for path, a, b, a_low, b_low in zip(SAMPLES, fp32, bf16, fp32_low, bf16_low):
+        assert abs(len(a["boxes"]) - len(b["boxes"])) <= 1, path.name
+        for x, y in ((a, b_low), (b, a_low)):
+            pairs = _match(x, y)
+            assert len(pairs) == len(x["boxes"]), path.name
+            for i, j, iou in pairs:
+                assert x["labels"][i] == y["labels"][j], path.name
+                assert iou >= 0.9, (path.name, iou)
     # the trace goes through the same backbone forward and keeps per-stage timings
     tr = trace(model, read_image(SAMPLES[0]))
     assert {"backbone", "rpn", "roi_heads"} <= set(tr.timings_ms)
