@@ -36,8 +36,8 @@ from detector_app.detection.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from detector_app.detection.config import ModelConfig
-from detector_app.detection.precision import PRECISIONS, set_cpu_precision
+from detector_app.detection.config import ConfigError, ModelConfig
+from detector_app.detection.precision import set_cpu_precision
 from detector_app.domain.fsutil import atomic_write_text
 from detector_app.detection.datasets import (
     DetectionData,
@@ -257,12 +257,12 @@ def _apply_speed_options(model: torch.nn.Module, cfg: TrainConfig, device: torch
         if int(cfg.roi_batch) < 1:
             raise TrainingError(f"--roi-batch must be at least 1 (got {cfg.roi_batch})")
         model.roi_heads.fg_bg_sampler.batch_size_per_image = int(cfg.roi_batch)
-    if cfg.precision not in PRECISIONS:
-        raise TrainingError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if cfg.precision == "bf16":
-        if device.type != "cpu":
-            raise TrainingError("--precision bf16 is for CPU training; on CUDA use --amp")
-        set_cpu_precision(model, "bf16")
+    if cfg.precision == "bf16" and device.type != "cpu":
+        raise TrainingError("--precision bf16 is for CPU training; on CUDA use --amp")
+    try:
+        set_cpu_precision(model, cfg.precision)  # validates the name ("fp32": nothing to do)
+    except ConfigError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def _log_paths(out: Path) -> tuple[Path, Path, Path]:

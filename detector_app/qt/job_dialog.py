@@ -1,6 +1,6 @@
 """``JobDialog``: the part of a dialog that runs one long job off the GUI thread.
 
-The export and fine-tune dialogs both run a project job
+The export, fine-tune and import dialogs each run a project job
 (``fn(progress, cancel)``) on a :class:`JobThread` with a progress bar, a
 message line, a start button, Cancel and Close. This base class owns that
 wiring: the thread and its signals, the buttons' enabled states while a job
