@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from detector_app.detection import distributed as ddp
-from detector_app.detection.builders import build_model, select_device
+from detector_app.detection.builders import STRIDE8_NEW_LAYERS, build_model, select_device
 from detector_app.detection.checkpoints import (
     CHECKPOINT_FORMAT,
     atomic_torch_save,
@@ -239,7 +239,8 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
             )
         load[key] = value.to(own[key].dtype)
     missing = [k for k in own if k not in load and k not in skipped]
-    if [k for k in missing if not k.startswith(("roi_heads.box_predictor.", *RPN_ANCHOR_LAYERS))]:
+    fresh_ok = ("roi_heads.box_predictor.", *RPN_ANCHOR_LAYERS, *STRIDE8_NEW_LAYERS)
+    if [k for k in missing if not k.startswith(fresh_ok)]:
         raise TrainingError(f"--init checkpoint lacks layers: {', '.join(missing[:5])}")
     model.load_state_dict(load, strict=False)
     return skipped or missing

@@ -44,3 +44,27 @@ def test_small_builder_norm_choice() -> None:
     assert isinstance(batch.backbone.body[1], nn.BatchNorm2d)
     with pytest.raises(ConfigError, match="unknown norm"):
         build_model(ModelConfig(builder="small", num_classes=3, extra={"norm": "layer"}))
+
+
+def test_small_stride8_starts_as_the_upsampled_stride16_map() -> None:
+    """A stride-8 body holding a stride-16 body's weights returns that body's map,
+    upsampled 2x (nearest), until its new layers train; its map has 4x the cells."""
+    torch.manual_seed(0)
+    s16 = build_model(ModelConfig(builder="small", num_classes=3))
+    s8 = build_model(ModelConfig(builder="small", num_classes=3, extra={"stride": 8}))
+    missing, unexpected = s8.load_state_dict(s16.state_dict(), strict=False)
+    assert sorted(missing) == ["backbone.body.lateral.bias", "backbone.body.lateral.weight",
+                               "backbone.body.smooth.bias", "backbone.body.smooth.weight"]
+    assert unexpected == []
+    x = torch.rand(1, 3, 128, 96)
+    with torch.no_grad():
+        coarse = s16.backbone(x)["0"]
+        fine = s8.backbone(x)["0"]
+    assert coarse.shape == (1, 128, 8, 6) and fine.shape == (1, 128, 16, 12)
+    torch.testing.assert_close(fine, coarse.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3))
+    # the whole model runs: 128 x 96 is resized to 683 x 512, padded to 704 x 512, 9 anchors per 8 px cell
+    result = trace(s8, x[0])
+    assert [(lv.stride, lv.grid_size, lv.num_anchors_per_cell) for lv in result.levels] == [((8.0, 8.0), (88, 64), 9)]
+    assert result.num_anchors == 88 * 64 * 9
+    with pytest.raises(ConfigError, match="stride must be 16 or 8"):
+        build_model(ModelConfig(builder="small", num_classes=3, extra={"stride": 4}))

@@ -137,6 +137,34 @@ def test_init_with_other_architecture_is_refused(tiny_coco: Path, tiny_config, t
         load_init_weights(build_model(other), load_checkpoint_dict(base), load_checkpoint_dict(base)["class_names"])
 
 
+def test_stride8_model_grows_from_a_stride16_checkpoint(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``--init`` a stride-16 checkpoint with a stride-8 config: every layer copied
+    except the two new top-down ones, which keep their identity start, so the
+    grown model's first detections are the old model's boxes on a denser grid."""
+    base = tmp_path / "base.pt"
+    train(_cfg(tiny_coco, base, tiny_config(), iters=1))
+    init = load_checkpoint_dict(base)
+    s8_config = tiny_config()
+    s8_config.extra = {"stride": 8}
+    grown = build_model(s8_config)
+    fresh = {k: v.clone() for k, v in grown.state_dict().items()}
+    skipped = load_init_weights(grown, init, init["class_names"])
+    assert sorted(skipped) == ["backbone.body.lateral.bias", "backbone.body.lateral.weight",
+                               "backbone.body.smooth.bias", "backbone.body.smooth.weight"]
+    own = grown.state_dict()
+    assert all(torch.equal(own[k], init["state_dict"][k]) for k in init["state_dict"])
+    assert all(torch.equal(own[k], fresh[k]) for k in skipped)
+    out = tmp_path / "s8.pt"
+    result = train(_cfg(tiny_coco, out, s8_config, init=str(base), batch=1))
+    assert result.iterations == 2
+    saved = load_checkpoint_dict(out)
+    assert saved["config"]["extra"] == {"stride": 8}
+    assert not torch.equal(saved["state_dict"]["backbone.body.lateral.weight"], fresh["backbone.body.lateral.weight"])
+    # and the other way round is refused: a stride-16 model has no place for the new layers
+    with pytest.raises(TrainingError, match="lacks: backbone.body.lateral"):
+        load_init_weights(build_model(tiny_config()), saved, saved["class_names"])
+
+
 def test_resume_continues_the_run(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "r.pt"
     first = train(_cfg(tiny_coco, out, tiny_config(), epochs=1, batch=1))
