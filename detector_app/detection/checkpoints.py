@@ -107,6 +107,34 @@ def save_checkpoint(
     return path
 
 
+#: Config fields that only steer inference: :func:`compact_checkpoint` may change them
+#: without retraining (the weights do not depend on them).
+INFERENCE_FIELDS = frozenset({
+    "min_size", "max_size", "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test",
+    "box_score_thresh", "box_nms_thresh", "box_detections_per_img",
+})
+
+
+def compact_checkpoint(src: str | Path, dst: str | Path, extra_meta: dict[str, Any] | None = None,
+                       config_updates: Mapping[str, Any] | None = None) -> Path:
+    """Write ``src`` with float weights as float16 (half the size) to ``dst``.
+
+    Integer buffers (``num_batches_tracked``) stay as they are; loading turns
+    the weights back into float32. ``meta["stored_as"]`` records it.
+    ``config_updates`` sets inference-only config fields (:data:`INFERENCE_FIELDS`,
+    e.g. a pre-NMS proposal count chosen on validation); others raise ``ConfigError``.
+    """
+    loaded = load_checkpoint(src)
+    updates = dict(config_updates or {})
+    bad = sorted(set(updates) - INFERENCE_FIELDS)
+    if bad:
+        raise ConfigError(f"compact_checkpoint can only change inference settings "
+                          f"({', '.join(sorted(INFERENCE_FIELDS))}), not {', '.join(bad)}")
+    config = ModelConfig.from_dict({**loaded.config.to_dict(), **updates})
+    meta = {**dict(loaded.meta or {}), **(extra_meta or {}), "stored_as": "float16"}
+    return save_checkpoint(dst, loaded.model, config, list(loaded.class_names), meta, half=True)
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """``torch.save(obj)`` to ``path`` atomically and durably (temp file, fsync,
     rename; :func:`~detector_app.domain.fsutil.atomic_write_bytes`). Creates the folder."""
@@ -381,7 +409,8 @@ def model_from_builder(builder: str, num_classes: int | None = None,
 
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "COCO_CATEGORIES", "CheckpointError", "CheckpointInfo", "LoadedModel", "checkpoint_dict",
+    "CHECKPOINT_FORMAT", "COCO_CATEGORIES", "INFERENCE_FIELDS", "CheckpointError", "CheckpointInfo", "LoadedModel",
+    "checkpoint_dict", "compact_checkpoint",
     "detect_torchvision_builder", "load_checkpoint", "load_state_into", "model_from_builder", "peek_checkpoint",
     "read_file", "save_checkpoint",
 ]

@@ -33,6 +33,7 @@ from detector_app.detection.checkpoints import (
     CHECKPOINT_FORMAT,
     atomic_torch_save,
     checkpoint_dict,
+    compact_checkpoint,  # noqa: F401  (re-exported: the model card's commands import it from here)
     load_checkpoint,
     save_checkpoint,
 )
@@ -489,13 +490,3 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
         seconds=time.monotonic() - t0,
     )
 
-
-def compact_checkpoint(src: str | Path, dst: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
-    """Write ``src`` with float weights as float16 (half the size) to ``dst``.
-
-    Integer buffers (``num_batches_tracked``) stay as they are; loading turns
-    the weights back into float32. ``meta["stored_as"]`` records it.
-    """
-    loaded = load_checkpoint(src)
-    meta = {**dict(loaded.meta or {}), **(extra_meta or {}), "stored_as": "float16"}
-    return save_checkpoint(dst, loaded.model, loaded.config, list(loaded.class_names), meta, half=True)

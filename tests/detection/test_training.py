@@ -14,6 +14,8 @@ import torch
 
 from detector_app.cli import main
 from detector_app.detection.builders import build_model
+from detector_app.detection.checkpoints import load_checkpoint
+from detector_app.detection.config import ConfigError
 from detector_app.detection.datasets import DatasetError, TorchDetectionDataset, collate, load_detection_data
 from detector_app.detection.precision import get_precision
 from detector_app.detection.training import (
@@ -245,6 +247,12 @@ def test_compact_checkpoint_is_half_size_and_loads(tiny_coco: Path, tiny_config,
             torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
         else:
             assert torch.equal(a[k], b[k])
+    # inference settings chosen after training go into the config; architecture ones are refused
+    tuned = compact_checkpoint(full, tmp_path / "tuned.pt", config_updates={"rpn_pre_nms_top_n_test": 77})
+    assert load_checkpoint(tuned).model.rpn._pre_nms_top_n["testing"] == 77
+    assert load_checkpoint_dict(tuned)["config"]["rpn_pre_nms_top_n_test"] == 77
+    with pytest.raises(ConfigError, match="representation_size"):
+        compact_checkpoint(full, tmp_path / "bad.pt", config_updates={"representation_size": 64})
 
 
 def test_precise_bn_and_freeze_bn(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
