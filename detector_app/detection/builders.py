@@ -11,7 +11,8 @@ Builders:
         fully connected layers, sibling class and box layers: the seed's model.
     small: ResNet-18 up to layer3 (stride 16, GroupNorm by default) + 1x1 conv
         to 128 channels, one feature map, 3 x 3 anchors, RoIAlign 7x7, a 256-unit two-layer head,
-        200 test proposals. CPU-friendly; the bundled default model.
+        200 test proposals. CPU-friendly. ``extra={"stride": 8}``: one top-down step
+        merges layer2 for a stride-8 map (:class:`TopDownStride8`; the bundled default model).
     resnet50_fpn, resnet50_fpn_v2, mobilenet_v3_large_fpn,
     mobilenet_v3_large_320_fpn: exactly torchvision's architectures.
 """
