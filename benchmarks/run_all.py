@@ -48,8 +48,9 @@ CAUSES: list[tuple[str, str]] = [
      "exports right after deleting the previous outputs: recently_deleted + find_get_block_common + __brelse "
      "~45% of all samples; an immediate re-run of bench_data after this run's clean-up (130k files) took "
      "2.45 s for VOC (copy) instead of 1.31 s"),
-    (r"^fp32: CPU latency per 512x512 image", "arithmetic: the backbone (ResNet-18 to layer3, GroupNorm, 512x512 "
-     "input) is 75-90% of the time and needs 14.7 GFLOP per image; 60 ms for it alone would take ~245 GFLOP/s, "
+    (r"^fp32: CPU latency per 512x512 image", "arithmetic: the backbone (ResNet-18 to layer3, GroupNorm, one top-down "
+     "step to stride 8, 512x512 input) is 75-90% of the time and needs 16.1 GFLOP per image; 60 ms for it alone "
+     "would take ~270 GFLOP/s, "
      "more than these 2 cores reach in float32 (achieved GFLOP/s in the bundled-model rows). The bf16 rows "
      "(detection/precision.py: the backbone channels-last under bfloat16 autocast) meet the target on CPUs "
      "with AMX / AVX-512-BF16, where `auto`, the default of `detect` and of the GUI's device, picks bf16"),
