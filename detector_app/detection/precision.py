@@ -4,8 +4,10 @@ On the bundled model the backbone is 75-90 % of a CPU forward pass (see
 ``docs/benchmarks.md``). :func:`set_cpu_precision` with ``"bf16"`` makes only the
 backbone run in channels-last memory layout under ``torch.autocast("cpu",
 dtype=torch.bfloat16)`` and hands float32 feature maps (``float32[1, C, H', W']``
-per level, standard layout) to the RPN and RoI head, so anchors, box
-regression, NMS and scores stay float32. It is fast on CPUs with AMX or
+per level, standard layout) to the RPN and RoI head; the RPN head's convolutions
+(over every feature-map cell: 4x the cells at stride 8) run under the same
+autocast and return float32 logits and deltas, so anchors, box decoding, NMS,
+the RoI head and scores stay float32. It is fast on CPUs with AMX or
 AVX-512-BF16 (:func:`cpu_supports_fast_bf16`); on other CPUs it is correct but
 may be slower than float32.
 
@@ -84,6 +86,25 @@ def _bf16_forward(self: nn.Module, x: torch.Tensor) -> Any:
     return out if isinstance(feats, OrderedDict) else dict(out)
 
 
+def _bf16_rpn_head_forward(self: nn.Module, x: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The RPN head's forward (its 3x3 conv and two 1x1 convs) under CPU bf16 autocast.
+
+    ``x``: per level ``float32[N, C, H, W]``; returns objectness logits
+    ``float32[N, k, H, W]`` and deltas ``float32[N, 4k, H, W]`` per level.
+    """
+    plain = type(self).forward
+    if not x or x[0].device.type != "cpu":
+        return plain(self, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, deltas = plain(self, x)
+    return [t.float() for t in logits], [t.float() for t in deltas]
+
+
+def _rpn_head(model: nn.Module) -> nn.Module | None:
+    rpn = getattr(model, "rpn", None)
+    return getattr(rpn, "head", None)
+
+
 def get_precision(model: nn.Module) -> str:
     """``"bf16"`` when :func:`set_cpu_precision` turned it on for ``model``, else ``"fp32"``."""
     return "bf16" if getattr(model.backbone, _MARK, None) == "bf16" else "fp32"
@@ -115,11 +136,17 @@ def set_cpu_precision(model: nn.Module, precision: str) -> nn.Module:
             backbone.to(memory_format=torch.channels_last)
             backbone.forward = types.MethodType(_bf16_forward, backbone)
             setattr(backbone, _MARK, "bf16")
+            head = _rpn_head(model)
+            if head is not None:
+                head.forward = types.MethodType(_bf16_rpn_head_forward, head)
         return model
     if getattr(backbone, _MARK, None) == "bf16":
         backbone.__dict__.pop("forward", None)
         delattr(backbone, _MARK)
         backbone.to(memory_format=torch.contiguous_format)
+        head = _rpn_head(model)
+        if head is not None:
+            head.__dict__.pop("forward", None)
     return model
 
 

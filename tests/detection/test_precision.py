@@ -59,8 +59,16 @@ def test_state_dict_unchanged_and_fp32_restores_exact_forward() -> None:
         assert all(torch.equal(after[k], v) for k, v in before.items())
         feats = model.backbone(torch.rand(1, 3, 96, 96))
         assert all(f.dtype == torch.float32 and f.is_contiguous() for f in feats.values())
+        # the RPN head runs under the same autocast and hands float32 on, close to fp32's values
+        logits, deltas = model.rpn.head(list(feats.values()))
+        ref_logits, ref_deltas = plain.rpn.head(list(feats.values()))
+        assert logits[0].dtype == deltas[0].dtype == torch.float32
+        assert not torch.equal(logits[0], ref_logits[0])  # it really ran in bf16
+        torch.testing.assert_close(logits[0], ref_logits[0], atol=0.05, rtol=0.05)
+        torch.testing.assert_close(deltas[0], ref_deltas[0], atol=0.05, rtol=0.05)
         set_cpu_precision(model, "fp32")
         assert get_precision(model) == "fp32" and "forward" not in model.backbone.__dict__
+        assert "forward" not in model.rpn.head.__dict__
         got = model([x])[0]
     assert list(model.state_dict()) == list(before)
     for key in ("boxes", "labels", "scores"):
@@ -71,6 +79,7 @@ def test_bf16_survives_deepcopy_and_refuses_non_cpu() -> None:
     model = set_cpu_precision(tiny_model(), "bf16")
     clone = copy.deepcopy(model)
     assert clone.backbone.forward.__self__ is clone.backbone  # bound to the copy, not the original
+    assert clone.rpn.head.forward.__self__ is clone.rpn.head
     meta = tiny_model().to("meta")
     with pytest.raises(ConfigError, match="bf16 precision is for CPU"):
         set_cpu_precision(meta, "bf16")
