@@ -52,7 +52,8 @@ CAUSES: list[tuple[str, str]] = [
      "step to stride 8, 512x512 input) is 75-90% of the time and needs 16.1 GFLOP per image; 60 ms for it alone "
      "would take ~270 GFLOP/s, "
      "more than these 2 cores reach in float32 (achieved GFLOP/s in the bundled-model rows). The bf16 rows "
-     "(detection/precision.py: the backbone channels-last under bfloat16 autocast) meet the target on CPUs "
+     "(detection/precision.py: the backbone channels-last and the RPN head under bfloat16 autocast) meet the "
+     "target on CPUs "
      "with AMX / AVX-512-BF16, where `auto`, the default of `detect` and of the GUI's device, picks bf16"),
     (r"trace / forward", "what trace adds beyond torchvision's forward (see its stages): copying every "
      "anchor's objectness, deltas and box to numpy in original-image pixels, and each proposal's fate"),

@@ -119,10 +119,8 @@ class TopDownStride8(nn.Sequential):
         with torch.no_grad():
             self.lateral.weight.zero_()
             self.lateral.bias.zero_()
-            self.smooth.weight.zero_()
+            nn.init.dirac_(self.smooth.weight)  # the identity: out[c] = in[c]
             self.smooth.bias.zero_()
-            for c in range(channels):
-                self.smooth.weight[c, c, 1, 1] = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         children = list(self.children())

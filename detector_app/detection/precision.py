@@ -1,7 +1,7 @@
 """CPU inference precision: the backbone in channels-last layout under bfloat16 autocast.
 
 On the bundled model the backbone is 75-90 % of a CPU forward pass (see
-``docs/benchmarks.md``). :func:`set_cpu_precision` with ``"bf16"`` makes only the
+``docs/benchmarks.md``). :func:`set_cpu_precision` with ``"bf16"`` makes the
 backbone run in channels-last memory layout under ``torch.autocast("cpu",
 dtype=torch.bfloat16)`` and hands float32 feature maps (``float32[1, C, H', W']``
 per level, standard layout) to the RPN and RoI head; the RPN head's convolutions
@@ -111,13 +111,14 @@ def get_precision(model: nn.Module) -> str:
 
 
 def set_cpu_precision(model: nn.Module, precision: str) -> nn.Module:
-    """Set the backbone's CPU inference precision in place; returns ``model``.
+    """Set the backbone's and RPN head's CPU inference precision in place; returns ``model``.
 
     Args:
         model: a torchvision-style detector with a ``backbone`` module (its
             ``out_channels`` and parameters are kept as they are).
         precision: ``"bf16"`` (channels-last + CPU bfloat16 autocast for the
-            backbone) or ``"fp32"`` (the plain forward, standard layout).
+            backbone, autocast for ``rpn.head``; both hand float32 on) or
+            ``"fp32"`` (the plain forward, standard layout).
 
     Raises:
         ConfigError: an unknown precision, or ``"bf16"`` for a model whose

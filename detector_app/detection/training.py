@@ -216,7 +216,9 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
     When the checkpoint's class list differs from ``class_names`` (background
     first) the box predictor (``roi_heads.box_predictor.*``) keeps its fresh
     initialisation; when the number of anchors per cell differs, so do the
-    RPN's per-anchor output layers (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``). Returns the names of the parameters *not* copied.
+    RPN's per-anchor output layers (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``); a stride-8
+    ``small`` model started from a stride-16 checkpoint keeps its new top-down layers
+    (``builders.STRIDE8_NEW_LAYERS``). Returns the names of the parameters *not* copied.
     Raises :class:`TrainingError` when the rest of the architecture differs.
     """
     state = ckpt["state_dict"]
