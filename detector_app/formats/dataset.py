@@ -108,6 +108,22 @@ def check_size(where: str, width: Any, height: Any) -> tuple[int | None, int | N
     return int(width), int(height)
 
 
+def read_text_file(path: Path) -> str:
+    """A dataset text file (UTF-8, a byte-order mark ignored); unreadable or
+    non-UTF-8 files raise :class:`FormatError` naming the file."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_nonempty_lines(path: Path) -> list[str]:
+    """The stripped, non-empty lines of a text file (a class-name or image list)."""
+    return [line.strip() for line in read_text_file(path).splitlines() if line.strip()]
+
+
 def write_text_file(path: str | Path, text: str, staged: bool = False) -> None:
     """Write one dataset file (UTF-8).
 

@@ -35,6 +35,7 @@ from detector_app.formats.dataset import (
     check_size,
     make_annotation,
     make_box,
+    read_nonempty_lines,
     record_relpaths,
     relpath_posix,
     unique_stems,
@@ -135,16 +136,6 @@ def parse_voc_xml(xml_path: Path, root: Path) -> ImageRecord:
     return rec
 
 
-def _read_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def read_voc(path: str | Path) -> Dataset:
     """Read a VOC dataset folder (``Annotations/*.xml``), a folder of XML files, or one XML file."""
     path = Path(path)
@@ -167,7 +158,7 @@ def read_voc(path: str | Path) -> Dataset:
     names: list[str] = []
     labels_file = root / "labels.txt"
     if labels_file.is_file():
-        names = _read_lines(labels_file)
+        names = read_nonempty_lines(labels_file)
         if len(set(names)) != len(names):
             raise FormatError(f"{labels_file}: duplicate class names")
     try:
@@ -181,7 +172,7 @@ def read_voc(path: str | Path) -> Dataset:
     for part in ("train", "val"):
         f = root / "ImageSets" / "Main" / f"{part}.txt"
         if f.is_file():
-            for line in _read_lines(f):
+            for line in read_nonempty_lines(f):
                 if line.split()[0] in stem_to_key:
                     split[stem_to_key[line.split()[0]]] = part
     return Dataset(root=root, label_map=label_map, images=records, format="voc", source=path, split=split)

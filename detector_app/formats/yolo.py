@@ -35,6 +35,8 @@ from detector_app.formats.dataset import (
     Dataset,
     make_annotation,
     make_box,
+    read_nonempty_lines,
+    read_text_file,
     relpath_posix,
     unique_stems,
     write_text_file,
@@ -90,12 +92,7 @@ def parse_data_yaml(path: Path) -> dict[str, object]:
 
     Raises :class:`FormatError` with ``file:line`` for lines it cannot read.
     """
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    lines = read_text_file(path).splitlines()
     out: dict[str, object] = {}
     current: str | None = None
     for n, raw in enumerate(lines, start=1):
@@ -172,12 +169,7 @@ def _images_under(folder: Path) -> list[Path]:
 def parse_label_file(path: Path, names: list[str], width: int, height: int, rel: str) -> ImageRecord:
     """One YOLO label file for a ``width x height`` image as a record (path ``rel``)."""
     rec = ImageRecord(path=rel, width=width, height=height)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    text = read_text_file(path)
     for n, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
@@ -205,16 +197,6 @@ def parse_label_file(path: Path, names: list[str], width: int, height: int, rel:
     return rec
 
 
-def _read_names(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
-
-
 def _split_sources(root: Path, data: dict[str, object], yaml_path: Path) -> list[tuple[str, list[Path]]]:
     out: list[tuple[str, list[Path]]] = []
     for part in ("train", "val", "test"):
@@ -230,7 +212,7 @@ def _split_sources(root: Path, data: dict[str, object], yaml_path: Path) -> list
             if p.is_dir():
                 images += _images_under(p)
             elif p.is_file() and p.suffix == ".txt":
-                for line in _read_names(p):
+                for line in read_nonempty_lines(p):
                     q = Path(line)
                     images.append(q if q.is_absolute() else (root / q))
             else:
@@ -264,7 +246,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
         if not sources:
             raise FormatError(f"{yaml_path}: no 'train' or 'val' entry")
     elif classes_txt.is_file():
-        names = _read_names(classes_txt)
+        names = read_nonempty_lines(classes_txt)
         if not names:
             raise FormatError(f"{classes_txt}: empty class list")
         img_dir = folder / "images" if (folder / "images").is_dir() else folder
