@@ -54,14 +54,21 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
     """Open the main window on ``paths`` (or the bundled samples) and run the event loop."""
     from detector_app.qt.main_window import MainWindow
 
+    from detector_app.qt.gc_guard import GuiThreadCollector
+
     app = make_application()
+    collector = GuiThreadCollector(parent=app)  # cyclic gc on this thread only (see gc_guard)
+    collector.start()
     window = MainWindow(model=model, device=device)
     install_excepthook(window)
     window.show()
     if os.environ.get(BENCH_EXIT_ENV):
         _exit_when_shown(app, window, os.environ[BENCH_EXIT_ENV])
     window.open_initial(list(paths))
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        collector.stop()
 
 
 #: Benchmark hook (``benchmarks/bench_gui.py``): ``first-image`` quits once the
