@@ -94,38 +94,36 @@ def test_worker_allocations_never_collect_on_the_worker(qtbot, gc_enabled, colle
         collector.stop()
 
 
-def test_check_collects_the_oldest_generation_over_threshold(qtbot):
+@pytest.fixture
+def started(qtbot):
+    """A started collector (stopped, which collects, at teardown); a young
+    unreachable cycle's weak reference; generation 0 over its threshold."""
     collector = GuiThreadCollector()
     collector.start()
-    try:
-        gc.collect()
-        assert collector.check() == 0  # nothing over any threshold right after a full collection
-        ref = _cycle()
-        live = [[] for _ in range(gc.get_threshold()[0] * 3)]  # counts are allocations minus frees
-        assert gc.get_count()[0] > gc.get_threshold()[0]
-        assert collector.check() >= 2 and ref() is None
-        assert gc.get_count()[0] <= gc.get_threshold()[0]
-        del live
-    finally:
-        collector.stop()
+    gc.collect()
+    assert collector.check() == 0  # nothing over any threshold right after a full collection
+    ref = _cycle()
+    live = [[] for _ in range(gc.get_threshold()[0] * 3)]  # counts are allocations minus frees
+    assert gc.get_count()[0] > gc.get_threshold()[0]
+    yield collector, ref
+    del live
+    collector.stop()
+    assert ref() is None  # stop() collects on the GUI thread at the latest
 
 
-def test_check_from_another_thread_does_nothing(qtbot):
-    collector = GuiThreadCollector()
-    collector.start()
-    try:
-        ref = _cycle()
-        live = [[] for _ in range(gc.get_threshold()[0] * 3)]
-        assert gc.get_count()[0] > gc.get_threshold()[0]
-        result: list[int] = []
-        t = threading.Thread(target=lambda: result.append(collector.check()))
-        t.start()
-        t.join()
-        assert result == [0] and ref() is not None
-        del live
-    finally:
-        collector.stop()
-    assert ref() is None  # stop() collects on the GUI thread
+def test_check_collects_the_oldest_generation_over_threshold(started):
+    collector, ref = started
+    assert collector.check() >= 2 and ref() is None
+    assert gc.get_count()[0] <= gc.get_threshold()[0]
+
+
+def test_check_from_another_thread_does_nothing(started):
+    collector, ref = started
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(collector.check()))
+    t.start()
+    t.join()
+    assert result == [0] and ref() is not None
 
 
 def test_run_gui_collects_on_the_gui_thread_only(qtbot, monkeypatch, gc_enabled):
