@@ -14,12 +14,14 @@ Keys: ``]`` / ``.`` next, ``[`` / ``,`` previous, Home / End first / last.
 from __future__ import annotations
 
 import html
+import math
 import re
+from typing import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QFontMetricsF, QKeyEvent
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
@@ -37,6 +39,38 @@ _FATE_COLORS = {
 def _fmt_box(b: np.ndarray) -> str:
     x1, y1, x2, y2 = (float(v) for v in b)
     return f"({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f})  {x2 - x1:.1f}\u00d7{y2 - y1:.1f}"
+
+
+def fit_tick_labels(labels: list[str], slot_px: float, text_width: Callable[[str], float],
+                    elide: Callable[[str, float], str], priority: Sequence[float] | None = None,
+                    pad_px: float = 6.0, first_centre: float = 0.6) -> list[str]:
+    """Bar labels that neither overlap nor run off the chart; the others empty.
+
+    Bar ``i`` is centred ``(i + first_centre) * slot_px`` from the left edge of
+    a chart ``len(labels) * slot_px`` wide. Labels are placed greedily, highest
+    ``priority`` first (the class probabilities; default left to right): whole
+    when there is room, else cut with an ellipsis (``elide(text, px)``) while
+    at least three characters stay, else left out. Class names come from the
+    model: 6 for the bundled one, 91 for a COCO checkpoint.
+    """
+    n = len(labels)
+    total = n * slot_px
+    order = sorted(range(n), key=lambda i: -priority[i]) if priority is not None else range(n)
+    placed: list[tuple[float, float]] = []
+    out = [""] * n
+    for i in order:
+        centre = (i + first_centre) * slot_px
+        half = min([centre, total - centre] + [max(lo - centre, centre - hi) for lo, hi in placed])
+        room = 2 * half - pad_px
+        text = labels[i]
+        if text_width(text) > room:
+            if text_width(text[:3] + "\u2026") > room:
+                continue
+            text = elide(text, room)
+        out[i] = text
+        w = text_width(text) + pad_px
+        placed.append((centre - w / 2, centre + w / 2))
+    return out
 
 
 class ProposalStepper(QWidget):
@@ -82,6 +116,8 @@ class ProposalStepper(QWidget):
         self._plot.setLabel("left", "p(class)")
         self._plot.setTitle("RoI head class probabilities")
         self._bars: pg.BarGraphItem | None = None
+        self._tick_names: list[str] = []
+        self._tick_priority: list[float] = []
         self._thresh_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((220, 220, 220), style=Qt.PenStyle.DashLine))
         self._plot.addItem(self._thresh_line)
 
@@ -91,6 +127,7 @@ class ProposalStepper(QWidget):
         layout.addWidget(self._info)
         layout.addWidget(self._plot, 1)
 
+        self._plot.getViewBox().sigResized.connect(self._fit_ticks)
         self._slider.valueChanged.connect(self.set_current)
         self._spin.valueChanged.connect(self.set_current)
         self._prev.clicked.connect(lambda: self.step(-1))
@@ -271,8 +308,30 @@ class ProposalStepper(QWidget):
         self._plot.addItem(self._bars)
         labels = [names[i] if i < len(names) else str(i) for i in range(len(probs))]
         labels[0] = "bg" if labels[0].startswith("__") or labels[0] == "background" else labels[0]
-        self._plot.getAxis("bottom").setTicks([list(zip(x.tolist(), labels))])
+        self._tick_names = labels
+        self._tick_priority = [float(v) for v in np.asarray(probs, float)]
+        self._plot.setToolTip("\n".join(f"{n}: {v:.3f}" for n, v in zip(labels, np.asarray(probs, float))))
         self._plot.setXRange(-0.6, len(probs) - 0.4, padding=0)
+        self._fit_ticks()
+
+    def tick_labels(self) -> list[str]:
+        """The bar labels as drawn now (fitted to the chart's width)."""
+        levels = self._plot.getAxis("bottom")._tickLevels or [[]]
+        return [str(label) for _, label in levels[0]]
+
+    def _fit_ticks(self) -> None:
+        if not self._tick_names:
+            return
+        axis = self._plot.getAxis("bottom")
+        metrics = QFontMetricsF(axis.style.get("tickFont") or self._plot.font())  # the font pyqtgraph paints with
+        width = self._plot.getViewBox().width()
+        if width <= 1:  # not laid out yet: sigResized comes
+            axis.setTicks([list(enumerate(self._tick_names))])
+            return
+        fitted = fit_tick_labels(
+            self._tick_names, width / len(self._tick_names), metrics.horizontalAdvance,
+            lambda t, px: metrics.elidedText(t, Qt.TextElideMode.ElideRight, px), self._tick_priority)
+        axis.setTicks([list(enumerate(fitted))])
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         key = event.key()

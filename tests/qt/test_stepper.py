@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetricsF
 
 from detector_app.domain.trace import Fate
-from detector_app.qt.stepper import ProposalStepper
+from detector_app.qt.stepper import ProposalStepper, fit_tick_labels
 
 
 @pytest.fixture
@@ -102,3 +105,68 @@ def test_new_thresholds_change_the_fate(stepper, fake_trace):
 def test_empty_and_cleared(qtbot, stepper):
     stepper.set_trace(None)
     assert stepper.current() is None and stepper.fate_text() == "" and len(stepper.probabilities()) == 0
+
+
+# -- bar labels fitted to the chart's width ----------------------------------------
+
+def _mono_width(text: str) -> float:
+    return 7.0 * len(text)
+
+
+def _mono_elide(text: str, px: float) -> str:
+    keep = max(int(px // 7) - 1, 0)
+    return text if _mono_width(text) <= px else text[:keep] + "\u2026"
+
+
+def test_fit_tick_labels_whole_cut_or_left_out():
+    names = ["bg", "circle", "square", "triangle", "bar", "star"]
+    assert fit_tick_labels(names, 80, _mono_width, _mono_elide) == names  # room for all
+    # 40 px per bar, left to right: "square" has 26 px between its neighbours, "squ…" needs 28
+    assert fit_tick_labels(names, 40, _mono_width, _mono_elide) == ["bg", "circle", "", "triangle", "", ""]
+    probs = [0.08, 0.9, 0.0, 0.0, 0.02, 0.0]  # most probable first: "bar" before "triangle", which is cut
+    assert fit_tick_labels(names, 40, _mono_width, _mono_elide, probs) == ["bg", "circle", "", "trian\u2026", "bar", ""]
+    # 15 px per bar: "bg" would run off the left edge; "circle" spans three bars
+    assert fit_tick_labels(names, 15, _mono_width, _mono_elide) == ["", "circle", "", "", "bar", ""]
+    assert fit_tick_labels([], 10, _mono_width, _mono_elide) == []
+
+
+def _wide_trace(trace, num_classes: int):
+    """``trace`` with ``num_classes`` classes (COCO-like long names); the extra classes get probability 0."""
+    if num_classes == len(trace.class_names):
+        return trace, trace.postprocess()
+    names = ["__background__"] + [f"class number {i}" for i in range(1, num_classes)]
+    extra = num_classes - trace.class_probs.shape[1]
+    probs = np.concatenate([trace.class_probs, np.zeros((len(trace.class_probs), extra), np.float32)], axis=1)
+    refined = np.concatenate([trace.refined_boxes, np.repeat(trace.refined_boxes[:, :1], extra, axis=1)], axis=1)
+    wide = dataclasses.replace(trace, class_names=names, class_probs=probs, refined_boxes=refined)
+    return wide, wide.postprocess()
+
+
+@pytest.mark.parametrize("num_classes, width", [(3, 520), (91, 520), (91, 1400)])
+def test_bar_labels_never_overlap(qtbot, fake_trace, num_classes, width):
+    w = ProposalStepper()
+    qtbot.addWidget(w)
+    w.resize(width, 420)
+    w.show()
+    trace, result = _wide_trace(fake_trace, num_classes)
+    w.set_trace(trace, result)
+    w.set_current(0)
+    qtbot.waitUntil(lambda: len(w.tick_labels()) == num_classes)
+    labels = w.tick_labels()
+    axis = w._plot.getAxis("bottom")
+    metrics = QFontMetricsF(axis.style.get("tickFont") or w._plot.font())
+    slot = w._plot.getViewBox().width() / num_classes
+    spans = [((i + 0.6) * slot - metrics.horizontalAdvance(t) / 2, (i + 0.6) * slot + metrics.horizontalAdvance(t) / 2)
+             for i, t in enumerate(labels) if t]  # bar i's centre is (i + 0.6) slots from the left (x range -0.6 ..)
+    assert spans[0][0] >= 0 and spans[-1][1] <= num_classes * slot  # nothing runs off the chart
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two labels overlap
+    top = int(np.argmax(trace.class_probs[0]))
+    centre = (top + 0.6) * slot
+    if 2 * min(centre, num_classes * slot - centre) - 6 >= metrics.horizontalAdvance(trace.class_names[top][:3] + "\u2026"):
+        assert labels[top] in (trace.class_names[top], "bg") or labels[top].endswith("\u2026")  # named first
+    if num_classes == 3:
+        assert labels == ["bg", "cat", "dog"]  # room enough: whole names
+        assert w._plot.toolTip().splitlines()[1] == f"cat: {trace.class_probs[0, 1]:.3f}"
+    else:  # 91 long names: cut or thinned out, every name and value in the tooltip
+        assert any(t.endswith("\u2026") for t in labels) or "" in labels
+        assert len(w._plot.toolTip().splitlines()) == 91
