@@ -14,7 +14,6 @@ Keys: ``]`` / ``.`` next, ``[`` / ``,`` previous, Home / End first / last.
 from __future__ import annotations
 
 import html
-import math
 import re
 from typing import Callable, Sequence
 
@@ -118,6 +117,7 @@ class ProposalStepper(QWidget):
         self._bars: pg.BarGraphItem | None = None
         self._tick_names: list[str] = []
         self._tick_priority: list[float] = []
+        self._tick_shown: list[str] = []
         self._thresh_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((220, 220, 220), style=Qt.PenStyle.DashLine))
         self._plot.addItem(self._thresh_line)
 
@@ -301,6 +301,9 @@ class ProposalStepper(QWidget):
             self._plot.removeItem(self._bars)
             self._bars = None
         if len(probs) == 0:
+            self._tick_names, self._tick_priority, self._tick_shown = [], [], []
+            self._plot.getAxis("bottom").setTicks([[]])
+            self._plot.setToolTip("")
             return
         x = np.arange(len(probs))
         brushes = [pg.mkBrush(class_color(i)) for i in range(len(probs))]
@@ -316,8 +319,7 @@ class ProposalStepper(QWidget):
 
     def tick_labels(self) -> list[str]:
         """The bar labels as drawn now (fitted to the chart's width)."""
-        levels = self._plot.getAxis("bottom")._tickLevels or [[]]
-        return [str(label) for _, label in levels[0]]
+        return list(self._tick_shown)
 
     def _fit_ticks(self) -> None:
         if not self._tick_names:
@@ -326,12 +328,12 @@ class ProposalStepper(QWidget):
         metrics = QFontMetricsF(axis.style.get("tickFont") or self._plot.font())  # the font pyqtgraph paints with
         width = self._plot.getViewBox().width()
         if width <= 1:  # not laid out yet: sigResized comes
-            axis.setTicks([list(enumerate(self._tick_names))])
-            return
-        fitted = fit_tick_labels(
-            self._tick_names, width / len(self._tick_names), metrics.horizontalAdvance,
-            lambda t, px: metrics.elidedText(t, Qt.TextElideMode.ElideRight, px), self._tick_priority)
-        axis.setTicks([list(enumerate(fitted))])
+            self._tick_shown = list(self._tick_names)
+        else:
+            self._tick_shown = fit_tick_labels(
+                self._tick_names, width / len(self._tick_names), metrics.horizontalAdvance,
+                lambda t, px: metrics.elidedText(t, Qt.TextElideMode.ElideRight, px), self._tick_priority)
+        axis.setTicks([list(enumerate(self._tick_shown))])
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         key = event.key()

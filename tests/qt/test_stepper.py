@@ -103,8 +103,11 @@ def test_new_thresholds_change_the_fate(stepper, fake_trace):
 
 
 def test_empty_and_cleared(qtbot, stepper):
+    stepper.set_current(0)
+    assert stepper.tick_labels() and stepper._plot.toolTip()
     stepper.set_trace(None)
     assert stepper.current() is None and stepper.fate_text() == "" and len(stepper.probabilities()) == 0
+    assert stepper.tick_labels() == [] and stepper._plot.toolTip() == ""  # no stale class names
 
 
 # -- bar labels fitted to the chart's width ----------------------------------------
