@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QBoxLayout, QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton, QWidget
 
 from detector_app.domain.progress import Progress
@@ -40,6 +41,10 @@ class JobDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # deleted once closed: a dialog opened from the window's menu would otherwise stay
+        # its child (with its last result) until the window goes. Close is refused while a
+        # job runs, so its thread is never deleted running.
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.thread: JobThread | None = None
         self.result: Any = None
         self.progress = QProgressBar()
@@ -134,7 +139,9 @@ class JobDialog(QDialog):
         self.message.setText(self.cancelled_text)
 
     def _thread_done(self) -> None:
-        self.thread = None
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.wait(5000)  # ``finished`` comes just before the thread's very end
         self._set_running(False)
 
     def reject(self) -> None:

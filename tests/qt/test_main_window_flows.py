@@ -213,3 +213,12 @@ def test_enter_in_the_file_list_and_the_stepper_is_theirs_not_accept(window, qtb
     ss.select_detection(0)
     qtbot.keyClick(window.canvas, Qt.Key.Key_Return)  # on the canvas Enter accepts
     assert [a.label for a in ss.record.annotations] == ["cat"]
+
+
+@pytest.mark.parametrize("action, kind", [("export", ExportDialog), ("finetune", FinetuneDialog)])
+def test_closed_dialogs_are_deleted_not_kept_by_the_window(window, qtbot, action, kind):
+    """Each opening makes a new dialog; once closed it is deleted (it held the
+    last job's result), not kept as one more child of the window."""
+    for _ in range(3):
+        drive_modal(qtbot, window.actions[action].trigger, kind, lambda dialog: None)
+    qtbot.waitUntil(lambda: not window.findChildren(kind), timeout=5000)
