@@ -10,7 +10,8 @@ HELP = "anchor ablation (paper Table 8): short training runs with 1x1, 1x3, 3x1,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="training dataset")
     parser.add_argument("--val", required=True, help="validation dataset")
-    parser.add_argument("--config", default="small", help="base model: builder name or config JSON (default small)")
+    parser.add_argument("--config", help="base model: builder name or config JSON "
+                        "(default: the --init checkpoint's own, else small)")
     parser.add_argument("--iters", type=int, default=300, help="training iterations per variant (default 300)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=0.02)
@@ -28,7 +29,13 @@ def run(args: argparse.Namespace) -> int:
     from detector_app.textprogress import TextProgressBar
 
     n_classes = len(load_detection_data(args.data).class_names) + 1
-    base = ModelConfig.from_arg(args.config, num_classes=n_classes)
+    if args.config is None and args.init:  # the network the weights were trained for (stride 8 for the bundled one)
+        from detector_app.detection.checkpoints import load_checkpoint
+
+        base = ModelConfig.from_dict(load_checkpoint(args.init, "cpu").config.to_dict())
+        base.num_classes = n_classes
+    else:
+        base = ModelConfig.from_arg(args.config or "small", num_classes=n_classes)
     rows = ablate_anchors(args.data, args.val, args.out_dir, base, iters=args.iters, batch=args.batch,
                           lr=args.lr, seed=args.seed, val_limit=args.val_limit, device=args.device, init=args.init,
                           progress=TextProgressBar("ablate"))

@@ -142,3 +142,26 @@ def test_init_with_other_anchor_count_reinitialises_rpn_outputs(tiny_coco: Path,
     assert not torch.equal(w, init["state_dict"]["rpn.head.cls_logits.weight"])
     assert 0.007 < float(w.std()) < 0.013 and float(reset["rpn.head.bbox_pred.bias"].abs().max()) == 0.0
     assert torch.equal(reset["rpn.head.conv.0.0.weight"], init["state_dict"]["rpn.head.conv.0.0.weight"])
+
+
+def test_cli_ablation_takes_the_init_checkpoints_network(tiny_coco: Path, tiny_config, tmp_path: Path,
+                                                         capsys) -> None:  # type: ignore[no-untyped-def]
+    """``ablate-anchors --init M`` without ``--config`` ablates M's own network
+    (the bundled model is the stride-8 ``small``; plain ``small`` lacks its layers)."""
+    from detector_app.detection.training import TrainConfig, train
+
+    s8 = tiny_config()
+    s8.extra = {"norm": "group", "stride": 8}
+    base = tmp_path / "s8.pt"
+    train(TrainConfig(data=str(tiny_coco), out=str(base), model_config=s8, iters=1, batch=2, warmup_iters=0))
+    out = tmp_path / "abl"
+    assert main(["ablate-anchors", "--data", str(tiny_coco), "--val", str(tiny_coco), "--init", str(base),
+                 "--iters", "1", "--batch", "2", "--out-dir", str(out)]) == 0
+    assert "3 scales, 3 ratios" in capsys.readouterr().out
+    for k in range(4):
+        config = torch.load(out / f"variant{k}.pt", weights_only=True)["config"]
+        assert config["extra"] == {"norm": "group", "stride": 8} and config["min_size"] == 128
+    # an explicit --config still wins, and a network the weights do not fit is a clear error, not a crash
+    assert main(["ablate-anchors", "--data", str(tiny_coco), "--val", str(tiny_coco), "--init", str(base),
+                 "--config", "small", "--iters", "1", "--out-dir", str(tmp_path / "abl2")]) == 2
+    assert "has a layer this model lacks" in capsys.readouterr().err
