@@ -165,3 +165,18 @@ def test_cli_ablation_takes_the_init_checkpoints_network(tiny_coco: Path, tiny_c
     assert main(["ablate-anchors", "--data", str(tiny_coco), "--val", str(tiny_coco), "--init", str(base),
                  "--config", "small", "--iters", "1", "--out-dir", str(tmp_path / "abl2")]) == 2
     assert "has a layer this model lacks" in capsys.readouterr().err
+
+
+def test_docs_ablation_table_is_the_recorded_run() -> None:
+    """docs/anchors.md's ablation table shows what docs/anchor_ablation.json
+    (written by the documented ``ablate-anchors`` run) recorded."""
+    root = Path(__file__).resolve().parents[2]
+    recorded = json.loads((root / "docs" / "anchor_ablation.json").read_text(encoding="utf-8"))
+    assert recorded["settings"]["iters"] == 100 and recorded["settings"]["batch"] == 4
+    text = (root / "docs" / "anchors.md").read_text(encoding="utf-8")
+    for row in recorded["rows"]:
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"| {row['name']} |"))
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        assert int(cells[3]) == row["anchors_per_cell"]
+        assert [float(c) for c in cells[4:7]] == [round(row[k], 3) for k in ("AP", "AP50", "AP75")]
+    assert len(recorded["rows"]) == 4
