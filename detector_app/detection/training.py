@@ -447,9 +447,9 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                        **{k: round(v, 4) for k, v in smooth.items()})
             # ---- end of epoch: precise BN, validate, checkpoint, log
             if info.is_main and cfg.bn_recompute_images > 0 and not cfg.freeze_bn:
-                recompute_bn_stats(model, dataset, cfg.bn_recompute_images, cfg.batch, device,
-                                   seed=cfg.seed + epoch)
-                report(progress, it, total, f"epoch {epoch + 1}: BatchNorm statistics recomputed")
+                if recompute_bn_stats(model, dataset, cfg.bn_recompute_images, cfg.batch, device,
+                                      seed=cfg.seed + epoch):  # 0 layers for GroupNorm models: nothing to say
+                    report(progress, it, total, f"epoch {epoch + 1}: BatchNorm statistics recomputed")
             val_row = None
             if val_data is not None and info.is_main:
                 from detector_app.detection.evaluation import evaluate_model

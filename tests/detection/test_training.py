@@ -347,3 +347,14 @@ def test_cli_passes_the_speed_options(tiny_coco: Path, tiny_config_json: Path, t
     assert code == 0
     meta = load_checkpoint_dict(out)["meta"]
     assert meta["precision"] == "bf16" and meta["roi_batch"] == 32
+
+
+@pytest.mark.parametrize("norm, said", [("group", False), ("batch", True)])
+def test_precise_bn_is_reported_only_when_there_is_bn(tiny_coco: Path, tiny_config, tmp_path: Path,
+                                                       norm: str, said: bool) -> None:  # type: ignore[no-untyped-def]
+    mc = tiny_config()
+    mc.extra["norm"] = norm
+    messages: list[str] = []
+    train(_cfg(tiny_coco, tmp_path / "m.pt", mc, iters=1, bn_recompute_images=2),
+          progress=lambda p: messages.append(p.message))
+    assert any("BatchNorm statistics recomputed" in m for m in messages) is said
