@@ -60,6 +60,7 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
     collector = GuiThreadCollector(parent=app)  # cyclic gc on this thread only (see gc_guard)
     collector.start()
     window = MainWindow(model=model, device=device)
+    window.worker.modelReady.connect(collector.freeze)  # torch and the model loaded: freeze what exists
     install_excepthook(window)
     window.show()
     if os.environ.get(BENCH_EXIT_ENV):

@@ -13,6 +13,12 @@ worker stuck in ``nn.Module.__init__`` and the GUI thread waiting for the GIL).
 ``QTimer`` in the GUI thread instead, generation by generation with the
 interpreter's own thresholds (the scheme pyqtgraph's ``GarbageCollector`` uses).
 Reference counting, which frees almost everything, is unaffected.
+
+A full (generation 2) collection walks every tracked object: about 390,000 once
+torch, PySide6 and the model are loaded, 0.2-0.3 s of GUI thread on a 2-core
+CPU. ``freeze()`` (called once the first model is ready) collects one last time
+and moves all of them to the permanent generation (``gc.freeze``), after which
+a full collection only walks what the session made since: well under 1 ms.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class GuiThreadCollector(QObject):
         self._timer.timeout.connect(self.check)
         self._was_enabled: bool | None = None
         self._thread_id: int | None = None
+        self._frozen = False
 
     @property
     def active(self) -> bool:
@@ -62,9 +69,22 @@ class GuiThreadCollector(QObject):
         self._timer.stop()
         if collect:
             gc.collect()
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
         if self._was_enabled:
             gc.enable()
         self._was_enabled = None
+
+    def freeze(self, *_: Any) -> None:
+        """Collect, then exempt every object alive now from later collections
+        (``gc.freeze``); once per start. Extra arguments are ignored, so a
+        signal such as ``modelReady(info)`` can call it."""
+        if not self.active or self._frozen:
+            return
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
 
     def check(self) -> int:
         """One timer tick: collect the generations whose counts passed their thresholds."""

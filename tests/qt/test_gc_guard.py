@@ -117,6 +117,26 @@ def test_check_collects_the_oldest_generation_over_threshold(started):
     assert gc.get_count()[0] <= gc.get_threshold()[0]
 
 
+def test_freeze_exempts_what_exists_and_stop_undoes_it(qtbot):
+    collector = GuiThreadCollector()
+    collector.freeze()
+    assert gc.get_freeze_count() == 0  # not started: nothing
+    collector.start()
+    try:
+        old = _cycle()  # unreachable when frozen: collected first, not frozen
+        collector.freeze()
+        assert old() is None and gc.get_freeze_count() > 1000
+        frozen = gc.get_freeze_count()
+        collector.freeze()  # once per start
+        assert gc.get_freeze_count() == frozen
+        young = _cycle()
+        gc.collect()
+        assert young() is None  # what is made after the freeze is still collected
+    finally:
+        collector.stop()
+    assert gc.get_freeze_count() == 0
+
+
 def test_check_from_another_thread_does_nothing(started):
     collector, ref = started
     result: list[int] = []
@@ -131,7 +151,7 @@ def test_run_gui_collects_on_the_gui_thread_only(qtbot, monkeypatch, gc_enabled)
     the event loop runs and restores it after. (``QApplication.exec`` is
     replaced by a local event loop: a real one, once quit, leaves pytest-qt's
     later waits returning at once.)"""
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
     from PySide6.QtWidgets import QApplication, QWidget
 
     from detector_app.qt import app as qt_app
@@ -139,10 +159,14 @@ def test_run_gui_collects_on_the_gui_thread_only(qtbot, monkeypatch, gc_enabled)
 
     seen: dict[str, object] = {}
 
+    class FakeWorker(QObject):
+        modelReady = Signal(object)
+
     class FakeWindow(QWidget):
         def __init__(self, model=None, device=None) -> None:
             super().__init__()
             seen["model"] = model
+            self.worker = FakeWorker()
 
         def report_error(self, message: str, details: str = "") -> None:
             pass
@@ -155,14 +179,21 @@ def test_run_gui_collects_on_the_gui_thread_only(qtbot, monkeypatch, gc_enabled)
 
         def during_loop() -> None:
             seen["enabled_in_loop"] = gc.isenabled()
+            assert gc.get_freeze_count() == 0
+            windows[0].worker.modelReady.emit("info")  # the first model is ready: freeze
+            QTimer.singleShot(0, after_model)
+
+        def after_model() -> None:
+            seen["frozen_after_model"] = gc.get_freeze_count() > 1000
             loop.quit()
 
         QTimer.singleShot(0, during_loop)
         return loop.exec()
 
-    monkeypatch.setattr(main_window, "MainWindow", FakeWindow)
+    windows: list = []
+    monkeypatch.setattr(main_window, "MainWindow", lambda **kw: windows.append(FakeWindow(**kw)) or windows[-1])
     monkeypatch.setattr(QApplication, "exec", fake_exec)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     assert qt_app.run_gui(["a.png"], model="m.pt") == 0
-    assert seen == {"model": "m.pt", "paths": ["a.png"], "enabled_in_loop": False}
-    assert gc.isenabled()
+    assert seen == {"model": "m.pt", "paths": ["a.png"], "enabled_in_loop": False, "frozen_after_model": True}
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # all restored
