@@ -156,7 +156,7 @@ def detection_annotation(box: Box, label: str, score: float | None) -> Annotatio
 
 
 @dataclass
-class AcceptDetection(_Edit):
+class AcceptDetection(AddAnnotation):
     """Turn one model detection (box, label, score) into an annotation (source ``model``)."""
 
     box: Box | None = None
@@ -169,13 +169,7 @@ class AcceptDetection(_Edit):
         assert self.box is not None
         if self.annotation is None:
             self.annotation = detection_annotation(self.box, self.label, self.score)
-        self.annotation = store.add_annotation(self.key, self.annotation)
-        self._mark_edited(store)
-
-    def undo(self, store: Store) -> None:
-        assert self.annotation is not None
-        store.remove_annotation(self.key, self.annotation.id)
-        self._restore_state(store)
+        super().do(store)  # undo is AddAnnotation's: remove it, restore the image's state
 
 
 @dataclass
