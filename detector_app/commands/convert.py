@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detector_app.commands._args import add_image_mode
+
 HELP = "convert a dataset between COCO, Pascal VOC, YOLO (and from LabelMe)"
 
 
@@ -14,13 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input format (default: detected)")
     parser.add_argument("--to", dest="dst_format", required=True, choices=["coco", "voc", "yolo"],
                         help="output format")
-    images = parser.add_mutually_exclusive_group()
-    images.add_argument("--copy", dest="image_mode", action="store_const", const="copy",
-                        help="copy the images into OUT (default for YOLO)")
-    images.add_argument("--symlink", dest="image_mode", action="store_const", const="symlink",
-                        help="symlink the images into OUT")
-    images.add_argument("--relative", dest="image_mode", action="store_const", const="relative",
-                        help="refer to the images where they are (default for COCO and VOC)")
+    add_image_mode(parser, copy_help="copy the images into OUT (default for YOLO)",
+                   relative_help="refer to the images where they are (default for COCO and VOC)")
     parser.add_argument("--split", type=float, metavar="F", help="train fraction, e.g. 0.8 (default: no split)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")

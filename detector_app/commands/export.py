@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detector_app.commands._args import add_image_mode
+
 HELP = "export a project's reviewed images and boxes as COCO, Pascal VOC or YOLO"
 
 
@@ -16,13 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verified-only", action="store_true", help="only images marked verified")
     parser.add_argument("--include-model-boxes", action="store_true",
                         help="also accepted model boxes never corrected on unverified images")
-    images = parser.add_mutually_exclusive_group()
-    images.add_argument("--copy", dest="image_mode", action="store_const", const="copy",
-                        help="copy the images into OUT (default)")
-    images.add_argument("--symlink", dest="image_mode", action="store_const", const="symlink",
-                        help="symlink the images into OUT")
-    images.add_argument("--relative", dest="image_mode", action="store_const", const="relative",
-                        help="refer to the images where they are (COCO and VOC only)")
+    add_image_mode(parser, copy_help="copy the images into OUT (default)",
+                   relative_help="refer to the images where they are (COCO and VOC only)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
 
 
