@@ -40,26 +40,25 @@ def _fmt_box(b: np.ndarray) -> str:
     return f"({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f})  {x2 - x1:.1f}\u00d7{y2 - y1:.1f}"
 
 
-def fit_tick_labels(labels: list[str], slot_px: float, text_width: Callable[[str], float],
-                    elide: Callable[[str, float], str], priority: Sequence[float] | None = None,
-                    pad_px: float = 6.0, first_centre: float = 0.6) -> list[str]:
+def fit_tick_labels(labels: list[str], centres_px: Sequence[float], chart_px: float,
+                    text_width: Callable[[str], float], elide: Callable[[str, float], str],
+                    priority: Sequence[float] | None = None, pad_px: float = 6.0) -> list[str]:
     """Bar labels that neither overlap nor run off the chart; the others empty.
 
-    Bar ``i`` is centred ``(i + first_centre) * slot_px`` from the left edge of
-    a chart ``len(labels) * slot_px`` wide. Labels are placed greedily, highest
+    Bar ``i`` is centred ``centres_px[i]`` from the left edge of a chart
+    ``chart_px`` wide. Labels are placed greedily, highest
     ``priority`` first (the class probabilities; default left to right): whole
     when there is room, else cut with an ellipsis (``elide(text, px)``) while
     at least three characters stay, else left out. Class names come from the
     model: 6 for the bundled one, 91 for a COCO checkpoint.
     """
     n = len(labels)
-    total = n * slot_px
     order = sorted(range(n), key=lambda i: -priority[i]) if priority is not None else range(n)
     placed: list[tuple[float, float]] = []
     out = [""] * n
     for i in order:
-        centre = (i + first_centre) * slot_px
-        half = min([centre, total - centre] + [max(lo - centre, centre - hi) for lo, hi in placed])
+        centre = centres_px[i]
+        half = min([centre, chart_px - centre] + [max(lo - centre, centre - hi) for lo, hi in placed])
         room = 2 * half - pad_px
         text = labels[i]
         if text_width(text) > room:
@@ -312,8 +311,8 @@ class ProposalStepper(QWidget):
         labels = [names[i] if i < len(names) else str(i) for i in range(len(probs))]
         labels[0] = "bg" if labels[0].startswith("__") or labels[0] == "background" else labels[0]
         self._tick_names = labels
-        self._tick_priority = [float(v) for v in np.asarray(probs, float)]
-        self._plot.setToolTip("\n".join(f"{n}: {v:.3f}" for n, v in zip(labels, np.asarray(probs, float))))
+        self._tick_priority = [float(v) for v in probs]
+        self._plot.setToolTip("\n".join(f"{n}: {v:.3f}" for n, v in zip(labels, self._tick_priority)))
         self._plot.setXRange(-0.6, len(probs) - 0.4, padding=0)
         self._fit_ticks()
 
@@ -326,12 +325,15 @@ class ProposalStepper(QWidget):
             return
         axis = self._plot.getAxis("bottom")
         metrics = QFontMetricsF(axis.style.get("tickFont") or self._plot.font())  # the font pyqtgraph paints with
-        width = self._plot.getViewBox().width()
+        view = self._plot.getViewBox()
+        width = view.width()
         if width <= 1:  # not laid out yet: sigResized comes
             self._tick_shown = list(self._tick_names)
         else:
+            x0, x1 = view.viewRange()[0]  # bar i sits at x = i
+            centres = [(i - x0) / (x1 - x0) * width for i in range(len(self._tick_names))]
             self._tick_shown = fit_tick_labels(
-                self._tick_names, width / len(self._tick_names), metrics.horizontalAdvance,
+                self._tick_names, centres, width, metrics.horizontalAdvance,
                 lambda t, px: metrics.elidedText(t, Qt.TextElideMode.ElideRight, px), self._tick_priority)
         axis.setTicks([list(enumerate(self._tick_shown))])
 

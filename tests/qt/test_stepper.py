@@ -121,16 +121,22 @@ def _mono_elide(text: str, px: float) -> str:
     return text if _mono_width(text) <= px else text[:keep] + "\u2026"
 
 
+def _fit(names: list[str], slot: float, probs=None) -> list[str]:  # type: ignore[no-untyped-def]
+    """Bars ``slot`` px apart, bar i centred (i + 0.6) slots from the left of an n-slot chart."""
+    return fit_tick_labels(names, [(i + 0.6) * slot for i in range(len(names))], len(names) * slot,
+                           _mono_width, _mono_elide, probs)
+
+
 def test_fit_tick_labels_whole_cut_or_left_out():
     names = ["bg", "circle", "square", "triangle", "bar", "star"]
-    assert fit_tick_labels(names, 80, _mono_width, _mono_elide) == names  # room for all
+    assert _fit(names, 80) == names  # room for all
     # 40 px per bar, left to right: "square" has 26 px between its neighbours, "squ…" needs 28
-    assert fit_tick_labels(names, 40, _mono_width, _mono_elide) == ["bg", "circle", "", "triangle", "", ""]
+    assert _fit(names, 40) == ["bg", "circle", "", "triangle", "", ""]
     probs = [0.08, 0.9, 0.0, 0.0, 0.02, 0.0]  # most probable first: "bar" before "triangle", which is cut
-    assert fit_tick_labels(names, 40, _mono_width, _mono_elide, probs) == ["bg", "circle", "", "trian\u2026", "bar", ""]
+    assert _fit(names, 40, probs) == ["bg", "circle", "", "trian\u2026", "bar", ""]
     # 15 px per bar: "bg" would run off the left edge; "circle" spans three bars
-    assert fit_tick_labels(names, 15, _mono_width, _mono_elide) == ["", "circle", "", "", "bar", ""]
-    assert fit_tick_labels([], 10, _mono_width, _mono_elide) == []
+    assert _fit(names, 15) == ["", "circle", "", "", "bar", ""]
+    assert _fit([], 10) == []
 
 
 def _wide_trace(trace, num_classes: int):
@@ -158,14 +164,20 @@ def test_bar_labels_never_overlap(qtbot, fake_trace, num_classes, width):
     labels = w.tick_labels()
     axis = w._plot.getAxis("bottom")
     metrics = QFontMetricsF(axis.style.get("tickFont") or w._plot.font())
-    slot = w._plot.getViewBox().width() / num_classes
-    spans = [((i + 0.6) * slot - metrics.horizontalAdvance(t) / 2, (i + 0.6) * slot + metrics.horizontalAdvance(t) / 2)
-             for i, t in enumerate(labels) if t]  # bar i's centre is (i + 0.6) slots from the left (x range -0.6 ..)
-    assert spans[0][0] >= 0 and spans[-1][1] <= num_classes * slot  # nothing runs off the chart
+    view = w._plot.getViewBox()
+    chart = view.width()
+    (x0, x1), _ = view.viewRange()
+
+    def centre_px(i: int) -> float:  # bar i sits at x = i
+        return (i - x0) / (x1 - x0) * chart
+
+    spans = [(centre_px(i) - metrics.horizontalAdvance(t) / 2, centre_px(i) + metrics.horizontalAdvance(t) / 2)
+             for i, t in enumerate(labels) if t]
+    assert spans[0][0] >= 0 and spans[-1][1] <= chart  # nothing runs off the chart
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two labels overlap
     top = int(np.argmax(trace.class_probs[0]))
-    centre = (top + 0.6) * slot
-    if 2 * min(centre, num_classes * slot - centre) - 6 >= metrics.horizontalAdvance(trace.class_names[top][:3] + "\u2026"):
+    centre = centre_px(top)
+    if 2 * min(centre, chart - centre) - 6 >= metrics.horizontalAdvance(trace.class_names[top][:3] + "\u2026"):
         assert labels[top] in (trace.class_names[top], "bg") or labels[top].endswith("\u2026")  # named first
     if num_classes == 3:
         assert labels == ["bg", "cat", "dog"]  # room enough: whole names
