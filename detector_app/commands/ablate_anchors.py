@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config is None and args.init:  # the network the weights were trained for (stride 8 for the bundled one)
         from detector_app.detection.checkpoints import load_checkpoint
 
-        base = ModelConfig.from_dict(load_checkpoint(args.init, "cpu").config.to_dict())
+        base = load_checkpoint(args.init, "cpu").config
         base.num_classes = n_classes
     else:
         base = ModelConfig.from_arg(args.config or "small", num_classes=n_classes)

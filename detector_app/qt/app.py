@@ -52,9 +52,8 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
 
 def run_gui(paths: Sequence[str], model: str | None = None, device: str | None = None) -> int:
     """Open the main window on ``paths`` (or the bundled samples) and run the event loop."""
-    from detector_app.qt.main_window import MainWindow
-
     from detector_app.qt.gc_guard import GuiThreadCollector
+    from detector_app.qt.main_window import MainWindow
 
     app = make_application()
     collector = GuiThreadCollector(parent=app)  # cyclic gc on this thread only (see gc_guard)

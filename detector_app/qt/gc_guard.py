@@ -61,14 +61,13 @@ class GuiThreadCollector(QObject):
         gc.disable()
         self._timer.start()
 
-    def stop(self, collect: bool = True) -> None:
+    def stop(self) -> None:
         """Stop the timer, collect once more (here, on the GUI thread) and
         re-enable automatic collection if it was enabled before ``start``."""
         if not self.active:
             return
         self._timer.stop()
-        if collect:
-            gc.collect()
+        gc.collect()
         if self._frozen:
             gc.unfreeze()
             self._frozen = False
