@@ -4,4 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-exec .venv/bin/python -m pytest -q "$@"
+bash scripts/cpu_info.sh
+exec .venv/bin/python -m pytest -q --durations=15 "$@"

@@ -100,10 +100,12 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
     when it cannot."""
     from detector_app.detection.builders import select_device
     from detector_app.detection.hub import load_model
-    from detector_app.detection.precision import set_cpu_precision
+    from detector_app.detection.precision import bf16_probe, cpu_supports_fast_bf16, set_cpu_precision
 
     device, precision = split_device(device)
     dev = select_device(device)
+    if dev.type == "cpu" and cpu_supports_fast_bf16():
+        bf16_probe()  # once per process, here in the worker: device_choices() can then mark CPU bf16
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if spec == UNTRAINED:
@@ -221,8 +223,9 @@ CPU_BF16 = "cpu-bf16"
 def split_device(device: str | None) -> tuple[str | None, str]:
     """A device choice as (torch device, precision): ``"cpu-bf16"`` is
     ``("cpu", "bf16")``; ``None`` / ``"auto"`` is CUDA when present, else the
-    CPU in bf16 where it has native bfloat16 (``detection.precision.resolve_precision``),
-    else ``(device, "fp32")``; anything else keeps float32."""
+    CPU in bf16 where it is measured faster than float32
+    (``detection.precision.resolve_precision``; may measure once, so call it off the
+    GUI thread), else ``(device, "fp32")``; anything else keeps float32."""
     if device == CPU_BF16:
         return "cpu", "bf16"
     if device in (None, "auto"):
@@ -235,14 +238,55 @@ def split_device(device: str | None) -> tuple[str | None, str]:
     return device, "fp32"
 
 
-def available_devices() -> list[str]:
-    """``auto`` (CUDA, else ``cpu-bf16`` where fast, else ``cpu``), ``cpu``,
-    ``cpu-bf16`` (CPU, backbone in bfloat16: about 2x faster where the CPU has
-    AMX / AVX-512-BF16, the same holdout AP, slightly different scores), and
-    ``cuda:N`` for each visible GPU."""
+@dataclass(frozen=True)
+class DeviceChoice:
+    """One entry of the device list: the value :func:`split_device` takes, the
+    text shown and a tooltip."""
+
+    value: str
+    label: str
+    tooltip: str = ""
+
+
+SLOW_MARK = "(slow on this CPU)"
+
+
+def _cpu_bf16_choice() -> DeviceChoice:
+    """``CPU bf16``, marked :data:`SLOW_MARK` unless it is known to be fast here:
+    the CPU lists native bfloat16 and the probe (measured by the inference worker
+    on its first CPU model load, never here) found it faster than float32."""
+    from detector_app.detection.precision import cpu_supports_fast_bf16, measured_bf16_probe
+
+    what = "CPU with the backbone and RPN head in bfloat16 (scores differ slightly from float32)"
+    native, probe = cpu_supports_fast_bf16(), measured_bf16_probe()
+    if probe is not None:
+        if native and probe.fast:
+            return DeviceChoice(CPU_BF16, "CPU bf16", f"{what}: {probe.reason()}; auto uses it")
+        return DeviceChoice(CPU_BF16, f"CPU bf16 {SLOW_MARK}", f"{what}: {probe.reason()}; auto uses float32")
+    if not native:
+        return DeviceChoice(CPU_BF16, f"CPU bf16 {SLOW_MARK}",
+                            f"{what}: this CPU has no AMX / AVX-512-BF16, so bf16 runs 3-20x slower than "
+                            "float32 here; auto uses float32")
+    return DeviceChoice(CPU_BF16, "CPU bf16 (speed not measured yet)",
+                        f"{what}: the CPU lists native bfloat16; its speed is measured when the first "
+                        "model loads")
+
+
+def device_choices() -> list[DeviceChoice]:
+    """``auto`` (CUDA, else ``cpu-bf16`` where it is measured fast, else ``cpu``),
+    ``cpu``, ``cpu-bf16`` (marked :data:`SLOW_MARK` where it is not known to be
+    fast: it is never offered as a plain choice where it is slower than float32),
+    and ``cuda:N`` for each visible GPU. Never runs torch (safe on the GUI thread)."""
     import torch
 
-    return ["auto", "cpu", CPU_BF16, *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    return [
+        DeviceChoice("auto", "auto", "CUDA when present, else the CPU in bf16 where that is measured faster "
+                                     "than float32, else the CPU in float32"),
+        DeviceChoice("cpu", "CPU", "CPU, float32: the reference arithmetic"),
+        _cpu_bf16_choice(),
+        *(DeviceChoice(f"cuda:{i}", f"CUDA:{i}", torch.cuda.get_device_name(i))
+          for i in range(torch.cuda.device_count())),
+    ]
 
 
 @dataclass

@@ -15,3 +15,17 @@ def add_image_mode(parser: argparse.ArgumentParser, copy_help: str, relative_hel
     images.add_argument("--symlink", dest="image_mode", action="store_const", const="symlink",
                         help="symlink the images into OUT")
     images.add_argument("--relative", dest="image_mode", action="store_const", const="relative", help=relative_help)
+
+
+def warn_if_bf16_is_slow(precision: str, device_type: str) -> None:
+    """Print one warning line to stderr when the user asked for ``--precision bf16``
+    on a CPU where it is measured slower than float32 (``detection.precision.bf16_slow_warning``)."""
+    if precision != "bf16":
+        return
+    import sys
+
+    from detector_app.detection.precision import bf16_slow_warning
+
+    message = bf16_slow_warning(device_type)
+    if message:
+        print(f"warning: {message}", file=sys.stderr)

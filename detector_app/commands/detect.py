@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA only; ignored on CPU)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="CPU inference precision: bf16 runs the backbone channels-last under bfloat16 "
-                        "autocast (about 2x faster on AMX / AVX-512-BF16 CPUs; RPN and RoI head stay fp32); "
-                        "auto (default): bf16 on such CPUs, else fp32. CPU only: use --amp on CUDA")
+                        "autocast (about 2x faster on AMX / AVX-512-BF16 CPUs, 3-20x slower elsewhere; RoI head "
+                        "stays fp32); auto (default): bf16 where it is measured faster than fp32 on this CPU, "
+                        "else fp32. CPU only: use --amp on CUDA")
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders of folder inputs")
 
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     import cv2
 
+    from detector_app.commands._args import warn_if_bf16_is_slow
     from detector_app.detection.builders import select_device
     from detector_app.detection.hub import load_model
     from detector_app.detection.inference import coco_results, collect_images, detect_images
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "bf16" and device.type != "cpu":
         raise UserError(f"--precision bf16 is for CPU inference; the device is {device} (use --amp there)")
     precision = resolve_precision(args.precision, device.type)
+    warn_if_bf16_is_slow(args.precision, device.type)
     overlay_dir = Path(args.save_overlays) if args.save_overlays else None
     if overlay_dir is not None:
         overlay_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="CPU only: bf16 runs the backbone under bfloat16 autocast (fast on CPUs with "
-                             "AMX / AVX-512-BF16; weights stay float32). Default fp32")
+                             "AMX / AVX-512-BF16, 3-20x slower elsewhere: a warning says so; weights stay "
+                             "float32). Default fp32")
     parser.add_argument("--roi-batch", type=int,
                         help="RoIs sampled per image for the box head's loss (default: the model's, 512 "
                              "for torchvision builders); 128 trains faster on CPU")
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     # Before torch loads OpenMP: idle threads sleep instead of spinning. On a
     # small shared CPU spinning threads made a training step ~10x slower.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from detector_app.commands._args import warn_if_bf16_is_slow
+    from detector_app.detection.builders import select_device
     from detector_app.detection.distributed import env_world_size
     from detector_app.detection.training import TrainConfig, train
     from detector_app.textprogress import TextProgressBar
@@ -59,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         bn_recompute_images=args.bn_images, precision=args.precision, roi_batch=args.roi_batch,
     )
     main = int(os.environ.get("RANK", "0")) == 0
+    if main:
+        warn_if_bf16_is_slow(args.precision, select_device(args.device).type)
     bar = TextProgressBar("train") if main else None
     result = train(cfg, progress=bar)
     if main:

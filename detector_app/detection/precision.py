@@ -9,7 +9,8 @@ per level, standard layout) to the RPN and RoI head; the RPN head's convolutions
 autocast and return float32 logits and deltas, so anchors, box decoding, NMS,
 the RoI head and scores stay float32. It is fast on CPUs with AMX or
 AVX-512-BF16 (:func:`cpu_supports_fast_bf16`); on other CPUs it is correct but
-may be slower than float32.
+3-20x slower than float32, so ``"auto"`` picks it only where :func:`bf16_probe`
+measures it faster.
 
 The model is changed in place without touching its parameters' names or
 values: the backbone instance gets its own ``forward`` (an instance attribute,
@@ -21,8 +22,12 @@ torchvision's forward. CUDA models have their own option (fp16 AMP, ``--amp``).
 
 from __future__ import annotations
 
+import threading
+import time
 import types
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +57,116 @@ def cpu_supports_fast_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Bf16Probe:
+    """What :func:`bf16_probe` measured: whether the CPU has native bfloat16
+    instructions, and the time of one small backbone-like block (3x3
+    convolution 128 -> 128 channels on ``float32[1, 128, 64, 64]`` channels-last,
+    GroupNorm, ReLU: the bundled backbone's widest stage) in float32 and under
+    bf16 autocast, best of 3 after a warm-up, in milliseconds. Measured on two
+    kinds of CPU: bf16 0.3x fp32's time with AVX-512-BF16, 5.3x without."""
+
+    native: bool
+    fp32_ms: float
+    bf16_ms: float
+
+    #: bf16 must take at most this fraction of fp32's time to count as fast: the probe is a few
+    #: milliseconds, so a near tie is noise, and oneDNN without native bf16 kernels is 3-20x slower.
+    FAST_RATIO = 0.8
+
+    @property
+    def fast(self) -> bool:
+        return self.bf16_ms <= self.FAST_RATIO * self.fp32_ms
+
+    def reason(self) -> str:
+        """One line: the measured ratio and what the CPU lacks or has."""
+        block = f"a 3x3 convolution block takes {self.bf16_ms:.1f} ms in bf16 vs {self.fp32_ms:.1f} ms in fp32"
+        if self.fast:
+            return f"bf16 is {self.fp32_ms / self.bf16_ms:.1f}x faster than fp32 on this CPU ({block})"
+        why = ("this CPU has no AMX / AVX-512-BF16" if not self.native else
+               "the CPU flags list bfloat16 instructions but the kernels in use do not run them "
+               "(ONEDNN_MAX_CPU_ISA or a virtual machine may hide them)")
+        return f"bf16 is {self.bf16_ms / self.fp32_ms:.1f}x slower than fp32 on this CPU ({block}; {why})"
+
+
+#: (fp32_ms, bf16_ms) of the probe block, measured once per process.
+_TIMES: tuple[float, float] | None = None
+_TIMES_LOCK = threading.Lock()
+
+
+def _best_ms(fn: Callable[[], object], repeats: int = 3) -> float:
+    fn()  # the first call creates the oneDNN primitives
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000.0
+
+
+def _measure_block() -> tuple[float, float]:
+    block = nn.Sequential(nn.Conv2d(128, 128, 3, padding=1), nn.GroupNorm(32, 128), nn.ReLU()).eval()
+    block.to(memory_format=torch.channels_last)
+    x = torch.rand(1, 128, 64, 64).contiguous(memory_format=torch.channels_last)
+
+    def bf16() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            block(x)
+
+    with torch.inference_mode():
+        return _best_ms(lambda: block(x)), _best_ms(bf16)
+
+
+def bf16_probe(cpuinfo: str | Path = "/proc/cpuinfo") -> Bf16Probe:
+    """How CPU bf16 autocast compares with float32 here, on one small block (see
+    :class:`Bf16Probe`); measured once per process (30-150 ms), later calls reuse
+    the times. Runs torch, so call it off the GUI thread (the inference worker
+    does on its first CPU model load).
+
+    CPU flags alone are not enough: ``ONEDNN_MAX_CPU_ISA``, a hypervisor or an
+    old oneDNN can leave native bfloat16 instructions unused, and then bf16 is
+    3-20x slower than float32.
+    """
+    global _TIMES
+    with _TIMES_LOCK:
+        if _TIMES is None:
+            _TIMES = _measure_block()
+        fp32_ms, bf16_ms = _TIMES
+    return Bf16Probe(cpu_supports_fast_bf16(cpuinfo), fp32_ms, bf16_ms)
+
+
+def measured_bf16_probe(cpuinfo: str | Path = "/proc/cpuinfo") -> Bf16Probe | None:
+    """:func:`bf16_probe`'s result if it was measured in this process, else ``None``
+    (never measures: safe on the GUI thread)."""
+    times = _TIMES
+    return None if times is None else Bf16Probe(cpu_supports_fast_bf16(cpuinfo), *times)
+
+
+def bf16_is_fast(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
+    """Whether CPU bf16 inference beats float32 here: the CPU lists native
+    bfloat16 instructions (:func:`cpu_supports_fast_bf16`) and :func:`bf16_probe`
+    measures bf16 faster. Without the flags nothing is measured."""
+    return cpu_supports_fast_bf16(cpuinfo) and bf16_probe(cpuinfo).fast
+
+
+def bf16_slow_warning(device_type: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """For a user who asked for bf16 explicitly: one line saying, with the
+    measured reason, that it is slower than float32 on this CPU; ``None`` when
+    it is not (or the device is not a CPU)."""
+    if device_type != "cpu":
+        return None
+    probe = bf16_probe(cpuinfo)
+    if probe.fast:
+        return None
+    return f"--precision bf16 is slow here: {probe.reason()}; --precision fp32 (or auto) is faster"
+
+
 def resolve_precision(precision: str, device_type: str, cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The precision to run: ``"auto"`` is ``"bf16"`` on a CPU with native
-    bfloat16 (:func:`cpu_supports_fast_bf16`: about 2x faster for the bundled
-    model, same holdout AP, see ``models/README.md``) and ``"fp32"`` otherwise
-    (CUDA has its own ``--amp``); ``"fp32"`` / ``"bf16"`` are returned as given.
+    """The precision to run: ``"auto"`` is ``"bf16"`` on a CPU where it is
+    measured faster than float32 (:func:`bf16_is_fast`: about 2x for the
+    bundled model with AMX / AVX-512-BF16, same holdout AP, see
+    ``models/README.md``) and ``"fp32"`` otherwise (CUDA has its own
+    ``--amp``); ``"fp32"`` / ``"bf16"`` are returned as given.
 
     Raises:
         ConfigError: a precision not in :data:`PRECISION_CHOICES`.
@@ -65,7 +175,7 @@ def resolve_precision(precision: str, device_type: str, cpuinfo: str | Path = "/
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if precision != "auto":
         return precision
-    return "bf16" if device_type == "cpu" and cpu_supports_fast_bf16(cpuinfo) else "fp32"
+    return "bf16" if device_type == "cpu" and bf16_is_fast(cpuinfo) else "fp32"
 
 
 def _bf16_forward(self: nn.Module, x: torch.Tensor) -> Any:
@@ -151,5 +261,5 @@ def set_cpu_precision(model: nn.Module, precision: str) -> nn.Module:
     return model
 
 
-__all__ = ["PRECISIONS", "PRECISION_CHOICES", "cpu_supports_fast_bf16", "get_precision", "resolve_precision",
-           "set_cpu_precision"]
+__all__ = ["PRECISIONS", "PRECISION_CHOICES", "Bf16Probe", "bf16_is_fast", "bf16_probe", "bf16_slow_warning",
+           "cpu_supports_fast_bf16", "get_precision", "measured_bf16_probe", "resolve_precision", "set_cpu_precision"]

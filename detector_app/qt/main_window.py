@@ -103,10 +103,13 @@ class MainWindow(QMainWindow):
     def refresh_models(self) -> None:
         self.panels.model_picker.set_models(jobs.model_choices(self.settings.get("recent_models") or []),
                                             self._loaded_spec)
+        self.refresh_devices()
+
+    def refresh_devices(self) -> None:
         try:
-            devices = jobs.available_devices()
+            devices = jobs.device_choices()
         except Exception:  # noqa: BLE001 - torch missing a backend: CPU is always there
-            devices = ["auto", "cpu"]
+            devices = [jobs.DeviceChoice("auto", "auto"), jobs.DeviceChoice("cpu", "CPU")]
         self.panels.model_picker.set_devices(devices, self.device)
 
     def load_model(self, spec: str | None, device: str | None = None) -> None:
@@ -321,6 +324,7 @@ class MainWindow(QMainWindow):
             self.settings.set("recent_models", recent[:8])
         self.session.set_model_classes(info.class_names)
         self.session.forget_traces()
+        self.refresh_devices()  # the worker has measured CPU bf16's speed by now
 
     def _model_chosen(self, spec: str | None) -> None:
         self.load_model(spec)

@@ -3,7 +3,7 @@ torchvision files in the torch hub cache) and on which device (CUDA when
 present, CPU).
 
 The owner fills it with ``set_models`` / ``set_devices`` (from
-``detector_app.app.jobs.model_choices`` / ``available_devices``) and hears
+``detector_app.app.jobs.model_choices`` / ``device_choices``) and hears
 ``modelChosen(spec)`` / ``deviceChosen(device)``. "Open checkpoint\u2026" asks
 for a file.
 """
@@ -15,7 +15,7 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-from detector_app.app.jobs import ModelChoice
+from detector_app.app.jobs import DeviceChoice, ModelChoice
 
 _BROWSE = "__browse__"
 MODEL_FILTER = "Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
@@ -90,16 +90,12 @@ class ModelPicker(QWidget):
         self._model.blockSignals(False)
         self._last_index = self._model.currentIndex()
 
-    def set_devices(self, devices: list[str], current: str | None = None) -> None:
+    def set_devices(self, devices: list[DeviceChoice], current: str | None = None) -> None:
         self._device.blockSignals(True)
         self._device.clear()
         for d in devices:
-            self._device.addItem({"auto": "auto", "cpu": "CPU", "cpu-bf16": "CPU bf16"}.get(d, d.upper()), d)
-            if d == "cpu-bf16":
-                self._device.setItemData(self._device.count() - 1,
-                                         "CPU with the backbone in bfloat16: about 2x faster on CPUs with "
-                                         "AMX / AVX-512-BF16; scores differ slightly from float32",
-                                         Qt.ItemDataRole.ToolTipRole)
+            self._device.addItem(d.label, d.value)
+            self._device.setItemData(self._device.count() - 1, d.tooltip, Qt.ItemDataRole.ToolTipRole)
         i = self._device.findData(current or "auto")
         self._device.setCurrentIndex(max(i, 0))
         self._device.blockSignals(False)
@@ -116,6 +112,9 @@ class ModelPicker(QWidget):
 
     def device_entries(self) -> list[str]:
         return [str(self._device.itemData(i)) for i in range(self._device.count())]
+
+    def device_labels(self) -> list[str]:
+        return [self._device.itemText(i) for i in range(self._device.count())]
 
     def choose_model(self, spec: str | None) -> None:
         """As if the user picked ``spec`` (emits ``modelChosen``)."""

@@ -109,28 +109,62 @@ def test_untrained_model_has_the_bundled_configuration_and_classes(monkeypatch, 
     assert trace.image_size == (64, 96) and trace.class_names == info.class_names
 
 
-def test_available_devices():
-    devices = jobs.available_devices()
-    assert devices[:3] == ["auto", "cpu", jobs.CPU_BF16]
+def test_device_choices():
+    devices = jobs.device_choices()
+    assert [d.value for d in devices[:3]] == ["auto", "cpu", jobs.CPU_BF16]
+    assert [d.label for d in devices[:2]] == ["auto", "CPU"]
     assert len(devices) == 3 + torch.cuda.device_count()
     assert jobs.split_device(jobs.CPU_BF16) == ("cpu", "bf16")
     assert jobs.split_device("cuda:0") == ("cuda:0", "fp32") and jobs.split_device("cpu") == ("cpu", "fp32")
 
 
-@pytest.mark.parametrize("fast_bf16", [True, False])
-def test_auto_device_is_cpu_bf16_only_where_the_cpu_has_native_bfloat16(monkeypatch, fast_bf16):
+#: the bf16 probe's (fp32 ms, bf16 ms) on an AVX-512-BF16 CPU, and on the same CPU limited to AVX2
+FAST_TIMES, SLOW_TIMES = (4.7, 1.6), (5.5, 29.2)
+
+
+@pytest.mark.parametrize(("flags", "times", "label", "auto"), [
+    (True, FAST_TIMES, "CPU bf16", ("cpu", "bf16")),
+    (True, SLOW_TIMES, "CPU bf16 (slow on this CPU)", (None, "fp32")),  # flags, but kernels without them
+    (True, None, "CPU bf16 (speed not measured yet)", None),
+    (False, SLOW_TIMES, "CPU bf16 (slow on this CPU)", (None, "fp32")),
+    (False, None, "CPU bf16 (slow on this CPU)", (None, "fp32")),  # no flags: known slow, nothing measured
+])
+def test_cpu_bf16_is_marked_slow_unless_measured_fast_and_auto_never_picks_it_slow(
+        monkeypatch, flags, times, label, auto):
     import detector_app.detection.precision as precision
 
-    monkeypatch.setattr(precision, "cpu_supports_fast_bf16", lambda cpuinfo="": fast_bf16)
+    monkeypatch.setattr(precision, "cpu_supports_fast_bf16", lambda cpuinfo="": flags)
+    monkeypatch.setattr(precision, "_TIMES", times)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    want = ("cpu", "bf16") if fast_bf16 else (None, "fp32")
-    assert jobs.split_device(None) == want
-    assert jobs.split_device("auto") == (want if fast_bf16 else ("auto", "fp32"))
+    choice = {d.value: d for d in jobs.device_choices()}[jobs.CPU_BF16]
+    assert choice.label == label
+    if times is not None:
+        assert precision.Bf16Probe(flags, *times).reason() in choice.tooltip
+    if auto is not None:
+        assert jobs.split_device(None) == auto
+        assert jobs.split_device("auto") == (auto if auto[1] == "bf16" else ("auto", "fp32"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU wins over bf16
     assert jobs.split_device("auto") == ("auto", "fp32")
 
 
+def test_loading_a_cpu_model_measures_bf16_once_in_the_loading_thread(monkeypatch, tmp_path):
+    import detector_app.detection.precision as precision
+
+    calls = []
+    monkeypatch.setattr(precision, "cpu_supports_fast_bf16", lambda cpuinfo="": True)
+    monkeypatch.setattr(precision, "_TIMES", None)
+    monkeypatch.setattr(precision, "_measure_block", lambda: calls.append(1) or SLOW_TIMES)
+    assert {d.value: d for d in jobs.device_choices()}[jobs.CPU_BF16].label.endswith("(speed not measured yet)")
+    assert calls == []  # listing devices never measures (the GUI thread calls it)
+    ckpt = make_tiny_checkpoint(tmp_path / "a.pt")
+    jobs.load_detector(str(ckpt), "cpu")
+    jobs.load_detector(str(ckpt), "auto")
+    assert calls == [1]
+    assert {d.value: d for d in jobs.device_choices()}[jobs.CPU_BF16].label == "CPU bf16 (slow on this CPU)"
+
+
 @pytest.mark.skipif(not jobs.bundled_model_path().is_file(), reason="no bundled model")
+@pytest.mark.fast_bf16
 def test_cpu_bf16_device_runs_the_backbone_in_bfloat16_with_the_same_detections():
     from detector_app.detection.precision import get_precision
     from detector_app.media.images import read_image

@@ -19,7 +19,10 @@ from detector_app.detection.checkpoints import load_checkpoint
 from detector_app.detection.config import ConfigError, ModelConfig
 from detector_app.detection.hub import bundled_model_path
 from detector_app.detection.inference import detect_images
+from detector_app.detection import precision
 from detector_app.detection.precision import (
+    bf16_probe,
+    bf16_slow_warning,
     cpu_supports_fast_bf16,
     get_precision,
     resolve_precision,
@@ -88,16 +91,52 @@ def test_bf16_survives_deepcopy_and_refuses_non_cpu() -> None:
         set_cpu_precision(model, "fp16")
 
 
-def test_resolve_precision_auto_follows_the_cpu_flags(tmp_path: Path) -> None:
+#: probe times (fp32 ms, bf16 ms) as measured on an AVX-512-BF16 CPU and on the same CPU limited to AVX2
+FAST_TIMES, SLOW_TIMES = (4.7, 1.6), (5.5, 29.2)
+
+
+def test_resolve_precision_auto_needs_the_flags_and_a_faster_measurement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fast, plain = tmp_path / "fast", tmp_path / "plain"
     fast.write_text("flags\t\t: fpu avx512f amx_bf16 amx_tile\n")
     plain.write_text("flags\t\t: fpu sse avx2\n")
+    monkeypatch.setattr(precision, "_TIMES", FAST_TIMES)
     assert resolve_precision("auto", "cpu", fast) == "bf16"
     assert resolve_precision("auto", "cpu", plain) == "fp32"
     assert resolve_precision("auto", "cuda", fast) == "fp32"  # CUDA has --amp
     assert resolve_precision("fp32", "cpu", fast) == "fp32" and resolve_precision("bf16", "cpu", plain) == "bf16"
     with pytest.raises(ConfigError, match="choose one of auto, fp32, bf16"):
         resolve_precision("fp16", "cpu", fast)
+    # the flags are there but the kernels do not use them (ONEDNN_MAX_CPU_ISA=AVX2, a VM): measured slow
+    monkeypatch.setattr(precision, "_TIMES", SLOW_TIMES)
+    assert resolve_precision("auto", "cpu", fast) == "fp32"
+    assert resolve_precision("bf16", "cpu", fast) == "bf16"  # asked for explicitly: kept (with a warning)
+
+
+def test_probe_is_measured_once_and_explains_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t\t: fpu sse avx2\n")
+    calls = []
+    monkeypatch.setattr(precision, "_TIMES", None)
+    monkeypatch.setattr(precision, "_measure_block", lambda: calls.append(1) or SLOW_TIMES)
+    assert precision.measured_bf16_probe() is None  # nothing measured yet (what the GUI thread asks)
+    assert not precision.bf16_is_fast(plain) and calls == []  # no flags: nothing to measure
+    probe = bf16_probe(plain)
+    assert precision.bf16_probe(plain) == probe == precision.measured_bf16_probe(plain) and calls == [1]
+    assert not probe.fast and probe.bf16_ms == 29.2
+    assert probe.reason() == ("bf16 is 5.3x slower than fp32 on this CPU (a 3x3 convolution block takes 29.2 ms "
+                              "in bf16 vs 5.5 ms in fp32; this CPU has no AMX / AVX-512-BF16)")
+    warning = bf16_slow_warning("cpu", plain)
+    assert warning is not None and warning.startswith("--precision bf16 is slow here: bf16 is 5.3x slower")
+    assert bf16_slow_warning("cuda", plain) is None
+    monkeypatch.setattr(precision, "_TIMES", FAST_TIMES)
+    assert bf16_slow_warning("cpu", plain) is None and "2.9x faster" in bf16_probe(plain).reason()
+
+
+def test_probe_measures_real_convolutions() -> None:
+    """The real measurement (no mock): two positive times in milliseconds."""
+    times = precision._measure_block()
+    assert len(times) == 2 and all(0 < t < 10_000 for t in times)
 
 
 def test_cpu_supports_fast_bf16(tmp_path: Path) -> None:
@@ -122,6 +161,7 @@ def _match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[tuple[int
 
 
 @needs_bundled
+@pytest.mark.fast_bf16
 def test_bundled_model_bf16_detections_match_fp32() -> None:
     model = load_checkpoint(MODEL_PATH).model.eval()
 
@@ -157,6 +197,7 @@ def test_bundled_model_bf16_detections_match_fp32() -> None:
 
 
 @needs_bundled
+@pytest.mark.fast_bf16
 def test_detect_cli_precision_bf16_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "dets.json"
     rc = main(["detect", str(SAMPLES[0]), "--device", "cpu", "--precision", "bf16", "--json", str(out)])
@@ -168,6 +209,7 @@ def test_detect_cli_precision_bf16_writes_json(tmp_path: Path, capsys: pytest.Ca
 
 
 @needs_bundled
+@pytest.mark.fast_bf16
 def test_evaluate_cli_precision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The card's numbers are fp32 (the default); --precision bf16 scores the fast path."""
     from detector_app.detection.synthetic import write_dataset
@@ -181,3 +223,38 @@ def test_evaluate_cli_precision(tmp_path: Path, capsys: pytest.CaptureFixture[st
         scores[precision] = json.loads(out.read_text())
     assert scores["fp32"]["precision"] == "fp32" and scores["bf16"]["precision"] == "bf16"
     assert scores["bf16"]["AP50"] == pytest.approx(scores["fp32"]["AP50"], abs=0.05)
+
+
+@pytest.mark.parametrize("slow", [True, False])
+def test_cli_bf16_on_a_slow_cpu_prints_one_warning_with_the_measured_reason(
+        slow: bool, tmp_path: Path, tiny_coco: Path, tiny_config_json: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """detect, evaluate and train with --precision bf16 (tiny model and images: bf16 is cheap
+    even where it is slow) warn once where the probe measured bf16 slower, and never where it is fast."""
+    monkeypatch.setattr(precision, "_TIMES", SLOW_TIMES if slow else FAST_TIMES)
+    from detector_app.detection.checkpoints import save_checkpoint
+
+    cfg = ModelConfig.from_json(tiny_config_json.read_text())
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", build_model(cfg), cfg,
+                           ["__background__", "circle", "square", "triangle", "bar", "star"])
+    image = next((tiny_coco / "images").iterdir())
+    runs = {
+        "detect": ["detect", str(image), "--model", str(ckpt), "--device", "cpu", "--precision", "bf16"],
+        "evaluate": ["evaluate", "--data", str(tiny_coco), "--model", str(ckpt), "--device", "cpu",
+                     "--precision", "bf16"],
+        "train": ["train", "--data", str(tiny_coco), "--config", str(tiny_config_json), "--iters", "1",
+                  "--batch", "1", "--warmup", "0", "--device", "cpu", "--precision", "bf16",
+                  "--out", str(tmp_path / "t.pt")],
+    }
+    for name, argv in runs.items():
+        assert main(argv) == 0, name
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if "bf16 is slow" in ln]
+        if slow:
+            assert lines == ["warning: --precision bf16 is slow here: bf16 is 5.3x slower than fp32 on this "
+                             "CPU (a 3x3 convolution block takes 29.2 ms in bf16 vs 5.5 ms in fp32; "
+                             + ("the CPU flags list bfloat16 instructions but the kernels in use do not run "
+                                "them (ONEDNN_MAX_CPU_ISA or a virtual machine may hide them)"
+                                if cpu_supports_fast_bf16() else "this CPU has no AMX / AVX-512-BF16")
+                             + "); --precision fp32 (or auto) is faster"], name
+        else:
+            assert lines == [], name

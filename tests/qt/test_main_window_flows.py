@@ -222,3 +222,26 @@ def test_closed_dialogs_are_deleted_not_kept_by_the_window(window, qtbot, action
     for _ in range(3):
         drive_modal(qtbot, window.actions[action].trigger, kind, lambda dialog: None)
     qtbot.waitUntil(lambda: not window.findChildren(kind), timeout=5000)
+
+
+def test_device_list_marks_cpu_bf16_slow_once_the_worker_measured_it(real_window, qtbot, monkeypatch):
+    """A CPU whose flags list bfloat16 but whose kernels are slow in it (the feature probe
+    mocked): the list says "speed not measured yet" until a model load measures it in the
+    worker, then "(slow on this CPU)"; a CPU without the flags is marked slow at once."""
+    import detector_app.detection.precision as precision
+
+    win, picker = real_window, real_window.panels.model_picker
+    monkeypatch.setattr(precision, "cpu_supports_fast_bf16", lambda cpuinfo="": True)
+    monkeypatch.setattr(precision, "_TIMES", None)
+    monkeypatch.setattr(precision, "_measure_block", lambda: (5.5, 29.2))
+    win.refresh_devices()
+    assert picker.device_labels()[:3] == ["auto", "CPU", "CPU bf16 (speed not measured yet)"]
+    picker.deviceChosen.emit("cpu")  # reloads the model on the worker, which measures
+    qtbot.waitUntil(lambda: picker.device_labels()[2] == "CPU bf16 (slow on this CPU)", timeout=30000)
+    assert win.worker.info.device == "cpu" and picker.current_device() == "cpu"
+    tip = picker._device.itemData(2, Qt.ItemDataRole.ToolTipRole)  # noqa: SLF001
+    assert "5.3x slower than fp32" in tip and "auto uses float32" in tip
+    monkeypatch.setattr(precision, "cpu_supports_fast_bf16", lambda cpuinfo="": False)
+    monkeypatch.setattr(precision, "_TIMES", None)
+    win.refresh_devices()
+    assert picker.device_labels()[2] == "CPU bf16 (slow on this CPU)"

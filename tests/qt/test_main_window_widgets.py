@@ -9,7 +9,7 @@ import time
 import pytest
 from PySide6.QtCore import Qt
 
-from detector_app.app.jobs import ModelChoice
+from detector_app.app.jobs import DeviceChoice, ModelChoice
 from detector_app.domain.annotations import ItemState
 from detector_app.qt.actions import SPECS, shortcut_help
 from detector_app.qt.file_list import FileList
@@ -80,10 +80,12 @@ def test_model_picker_lists_choices_and_browses(qtbot, tmp_path):
     qtbot.addWidget(mp)
     mp.set_models([ModelChoice("Bundled default", None, "", False),
                    ModelChoice("torchvision: x.pth", "/hub/x.pth")], current="/hub/x.pth")
-    mp.set_devices(["auto", "cpu", "cuda:0"], "cpu")
+    mp.set_devices([DeviceChoice("auto", "auto"), DeviceChoice("cpu", "CPU", "float32"),
+                    DeviceChoice("cuda:0", "CUDA:0")], "cpu")
     assert [t for t, _ in mp.model_entries()] == ["Bundled default", "torchvision: x.pth", "Open checkpoint\u2026"]
     assert mp.current_model() == "/hub/x.pth" and mp.current_device() == "cpu"
-    assert mp.device_entries() == ["auto", "cpu", "cuda:0"]
+    assert mp.device_entries() == ["auto", "cpu", "cuda:0"] and mp.device_labels() == ["auto", "CPU", "CUDA:0"]
+    assert mp._device.itemData(1, Qt.ItemDataRole.ToolTipRole) == "float32"  # noqa: SLF001
     with qtbot.waitSignal(mp.modelChosen) as blocker:
         mp._model.activated.emit(2)  # noqa: SLF001 - "Open checkpoint..."
     assert blocker.args == [picked] and mp.current_model() == picked
