@@ -178,7 +178,7 @@ def precision_rows(model: torch.nn.Module, rgb: np.ndarray, base_ms: float, budg
     (``detection.precision.set_cpu_precision``, what ``detect --precision bf16`` runs)."""
     import copy
 
-    from detector_app.detection.precision import cpu_supports_fast_bf16, set_cpu_precision
+    from detector_app.detection.precision import bf16_is_fast, bf16_probe, set_cpu_precision
 
     rows = []
     images = [synthetic_image(512, 512, seed=20 + i) for i in range(3 if quick else 10)]
@@ -194,7 +194,7 @@ def precision_rows(model: torch.nn.Module, rgb: np.ndarray, base_ms: float, budg
     bf16 = set_cpu_precision(copy.deepcopy(model), "bf16")
     res = compare(bf16, rgb, torch.device("cpu"), budget, *reps)
     matched, total = agreement(model, bf16, images)
-    fast = cpu_supports_fast_bf16()
+    fast = bf16_is_fast()
     label = "bf16 (the default here: auto)" if fast else "bf16 (--precision bf16)"
     for what, ms in (("trace (what the app runs)", res["trace_ms"]), ("plain forward (detect)", res["forward_ms"])):
         rows.append(Row("bundled model", f"{label}: CPU latency per 512x512 image, {what}",
@@ -203,7 +203,7 @@ def precision_rows(model: torch.nn.Module, rgb: np.ndarray, base_ms: float, budg
                         f"{base_ms / res['trace_ms']:.2f}x faster than fp32 (trace, same run); detections "
                         f"(score >= 0.5) also found in fp32 (same class, IoU >= 0.9): {matched} of {total} on "
                         f"{len(images)} images; "
-                        f"{'AMX / AVX-512-BF16 present' if fast else 'no AMX / AVX-512-BF16: expect no gain'}; "
+                        f"probe: {bf16_probe().reason()}; "
                         f"median of {res['reps']}"))
     return rows
 
@@ -213,8 +213,8 @@ def _fp32_role() -> str:
     from detector_app.detection.precision import resolve_precision
 
     if resolve_precision("auto", "cpu") == "fp32":
-        return "the default on this CPU (no AMX / AVX-512-BF16)"
-    return "NOT the default on this CPU (auto picks bf16: AMX / AVX-512-BF16 present); --precision fp32"
+        return "the default on this CPU (bf16 not measured faster here)"
+    return "NOT the default on this CPU (auto picks bf16: measured faster here); --precision fp32"
 
 
 def memory_child() -> None:

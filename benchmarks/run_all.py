@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, Row, machine, table  # noqa: E402
+from bench_gpu import gpu_block, splice_gpu_section  # noqa: E402
 
 #: In this order: the data benchmark first, before the others delete their
 #: temporary files (see the export cause below).
@@ -188,7 +189,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"== {name} ({script})", flush=True)
             results.append(run_script(name, script, args.quick, Path(tmp)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(results, args.quick), encoding="utf-8")
+    text = render(results, args.quick)
+    kept = gpu_block(out.read_text(encoding="utf-8")) if out.is_file() else None
+    if kept:  # the GPU rows come from a GPU machine (scripts/gpu_check.sh): kept until re-measured there
+        text = splice_gpu_section(text, kept)
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {out}")
 
 

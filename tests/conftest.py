@@ -12,10 +12,21 @@ import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``fast_bf16`` run a real model in bfloat16, which takes seconds
+    """Tests marked ``cuda`` need a CUDA GPU and are skipped without one
+    (``scripts/gpu_check.sh`` runs them where there is one).
+
+    Tests marked ``fast_bf16`` run a real model in bfloat16, which takes seconds
     per image where the CPU has no fast bf16 kernels (5.3 s against 0.27 s in
     float32 for the bundled model on an AVX2-only CPU): they are skipped there,
     with the measured reason. Probed once, and only when such a test is collected."""
+    cuda = [item for item in items if item.get_closest_marker("cuda")]
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            skip_cuda = pytest.mark.skip(reason="needs a CUDA GPU (run scripts/gpu_check.sh on one)")
+            for item in cuda:
+                item.add_marker(skip_cuda)
     marked = [item for item in items if item.get_closest_marker("fast_bf16")]
     if not marked:
         return

@@ -27,7 +27,8 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """In a process group (launched by torchrun), even of one process."""
+        return bool(self.backend)
 
     @property
     def is_main(self) -> bool:
@@ -41,15 +42,21 @@ def env_world_size() -> int:
         return 1
 
 
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by torchrun (``WORLD_SIZE > 1``).
+def launched_by_torchrun() -> bool:
+    """torchrun (torch.distributed.run) sets these for every process it starts."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
-    Returns the rank info; a single process gets ``DistInfo()``. With CUDA the
-    process uses GPU ``LOCAL_RANK`` and the NCCL backend, else gloo.
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun, also with one process
+    (``--nproc_per_node=1``: the same DDP / NCCL path as N, so a one-GPU run
+    checks it); a plain ``python -m detector_app train`` gets ``DistInfo()``.
+
+    With CUDA the process uses GPU ``LOCAL_RANK`` and the NCCL backend, else gloo.
     """
-    world = env_world_size()
-    if world <= 1:
+    if not launched_by_torchrun():
         return DistInfo()
+    world = env_world_size()
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
     backend = "nccl" if device.type == "cuda" else "gloo"

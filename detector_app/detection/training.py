@@ -465,7 +465,8 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                         "batch": cfg.batch * info.world_size, "train_data": str(cfg.data),
                         "train_seconds": round(time.monotonic() - t0, 1),
                         "val": val_row, "init": cfg.init,
-                        "precision": cfg.precision, "roi_batch": cfg.roi_batch}
+                        "precision": cfg.precision, "roi_batch": cfg.roi_batch,
+                        "distributed": info.backend or None}
                 save_checkpoint(out, model, mconf, class_names, meta)
                 last_ckpt = out
                 if val_row is not None and val_row["AP"] > best_ap:

@@ -21,16 +21,20 @@ def test_single_process_needs_no_process_group(monkeypatch: pytest.MonkeyPatch) 
     assert info == DistInfo() and not info.enabled and info.is_main
 
 
+def _torchrun(nproc: int, device: str, data: Path, config: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc_per_node={nproc}",
+           "--master_addr=127.0.0.1", f"--master_port={find_free_port()}",
+           "-m", "detector_app", "train", "--data", str(data), "--config", str(config),
+           "--iters", "3", "--batch", "1", "--warmup", "0", "--device", device, "--out", str(out)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+
+
 @pytest.mark.slow
 def test_two_process_gloo_training(tiny_coco: Path, tiny_config_json: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp.pt"
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={find_free_port()}",
-           "-m", "detector_app", "train", "--data", str(tiny_coco), "--config", str(tiny_config_json),
-           "--iters", "3", "--batch", "1", "--warmup", "0", "--device", "cpu", "--out", str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    proc = _torchrun(2, "cpu", tiny_coco, tiny_config_json, out)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     # rank 0 alone reports and writes; the sampler gives each rank 1 of the 2 images,
     # so an epoch is 1 iteration and 3 iterations span 3 epochs
@@ -38,6 +42,26 @@ def test_two_process_gloo_training(tiny_coco: Path, tiny_config_json: Path, tmp_
     assert "world size 2" in proc.stdout
     ckpt = load_checkpoint_dict(out)
     assert ckpt["meta"]["iteration"] == 3 and ckpt["meta"]["epoch"] == 3 and ckpt["meta"]["batch"] == 2
+    assert ckpt["meta"]["distributed"] == "gloo"
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
     log = json.loads((tmp_path / "ddp.log.json").read_text())
     assert [h["iteration"] for h in log["history"]] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_one_process_torchrun_goes_through_the_process_group(device: str, tiny_coco: Path,
+                                                            tiny_config_json: Path, tmp_path: Path) -> None:
+    """``--nproc_per_node=1`` joins a process group too (gloo on CPU, NCCL on a GPU) and
+    trains through DDP: the one-GPU check of the multi-GPU path. A plain run does not."""
+    out = tmp_path / "one.pt"
+    proc = _torchrun(1, device, tiny_coco, tiny_config_json, out)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "after 3 iterations" in proc.stdout and "world size 1" in proc.stdout
+    meta = load_checkpoint_dict(out)["meta"]
+    assert meta["distributed"] == ("nccl" if device == "cuda" else "gloo") and meta["batch"] == 1
+    plain = tmp_path / "plain.pt"
+    from detector_app.cli import main
+
+    assert main(["train", "--data", str(tiny_coco), "--config", str(tiny_config_json), "--iters", "1",
+                 "--batch", "1", "--warmup", "0", "--device", device, "--out", str(plain)]) == 0
+    assert load_checkpoint_dict(plain)["meta"]["distributed"] is None

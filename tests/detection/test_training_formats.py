@@ -136,7 +136,7 @@ def test_progress_reports_the_four_loss_terms(tiny_coco: Path, tiny_config, tmp_
         assert re.search(rf"{k}=\d", line), line
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP is used on CUDA only; no GPU here")
+@pytest.mark.cuda
 def test_amp_on_cuda_trains(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = train(_cfg(tiny_coco, tmp_path / "amp.pt", tiny_config(), epochs=3, device="cuda", amp=True))
     losses = [h["loss"] for h in result.history]

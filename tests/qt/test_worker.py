@@ -249,3 +249,25 @@ def test_job_thread_cancel(qtbot):
         assert started.wait(2)
         t.cancel()
     t.wait()
+
+
+@pytest.mark.cuda
+def test_worker_loads_and_detects_on_cuda(qtbot, worker, tmp_path):
+    """The GUI's worker with a real model on the GPU: device "auto" picks CUDA, the
+    trace comes back as numpy in image pixels, equal to the model's own forward."""
+    import torch
+
+    from tests.app.test_jobs import make_tiny_checkpoint
+
+    got = collect(worker)
+    worker.load_model(str(make_tiny_checkpoint(tmp_path / "tiny.pt")), "auto")
+    qtbot.waitUntil(lambda: bool(got["models"]) or bool(got["failed"]), timeout=60000)
+    assert not got["failed"] and got["models"][0].device.startswith("cuda")
+    rgb = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    results: list = []
+    worker.traceReady.connect(lambda k, t, s: results.append(t))
+    worker.submit("gpu", rgb)
+    qtbot.waitUntil(lambda: bool(results), timeout=60000)
+    trace = results[0]
+    assert trace.image_size == (96, 128) and isinstance(trace.detection_boxes, np.ndarray)
+    assert torch.cuda.max_memory_allocated() > 0
