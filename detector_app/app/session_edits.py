@@ -231,8 +231,20 @@ class EditingMixin:
         self._status(f"accepted {len(new)} detection(s)")
         return len(new)
 
+    def toggle_verified(self) -> None:
+        """Mark the current item (frame) verified, or take the mark back (Space, as
+        in labelImg); it stays on the item. Unverified, an item with boxes is
+        "edited", one without "detected"."""
+        rec = self.record
+        if rec is None:
+            return
+        if rec.state is ItemState.VERIFIED:
+            self._push(SetState(rec.key, ItemState.EDITED if rec.annotations else ItemState.DETECTED))
+        else:
+            self._push(SetState(rec.key, ItemState.VERIFIED))
+
     def verify_and_next(self) -> None:
-        """Mark the current item (frame) verified and go to the next (Space)."""
+        """Mark the current item (frame) verified and go to the next ("Verified, next")."""
         if self.record is not None and self.record.state is not ItemState.VERIFIED:
             self._push(SetState(self.record.key, ItemState.VERIFIED))
         if self.video is not None and self.frame is not None and self.frame + 1 < self.video.frame_count:

@@ -205,7 +205,7 @@ class SetState(Command):
 
     @property
     def text(self) -> str:  # type: ignore[override]
-        return "mark verified" if self.state is ItemState.VERIFIED else f"mark {self.state.value}"
+        return "mark verified" if self.state is ItemState.VERIFIED else "take back verified"
 
     def do(self, store: Store) -> None:
         self._old = store.set_state(self.key, self.state)

@@ -8,7 +8,7 @@ Keys (shown in Help > Keyboard shortcuts):
     1-9             label the selected box (and the next ones) with class N
     Enter           accept the selected detection as an annotation (canvas focused)
     Shift+Enter     accept every detection above the score threshold (canvas focused)
-    Space           mark verified and go to the next item (Space+drag pans)
+    Space           mark verified / take the mark back (labelImg's key; holding it does nothing more)
     Ctrl+Shift+V    copy the boxes of the previous image / frame
     Ctrl+Z / Ctrl+Shift+Z   undo / redo
     R               detect again;  F / Ctrl+0: zoom to fit / 1:1
@@ -69,7 +69,9 @@ SPECS: tuple[ActionSpec, ...] = (
                "Every detection above the score threshold becomes an annotation"),
     ActionSpec("copy_previous", "&Copy boxes from previous", ("Ctrl+Shift+V",),
                "Copy the annotations of the previous image or frame"),
-    ActionSpec("verify_next", "&Verified, next", ("Space",), "Mark this item verified and go to the next"),
+    ActionSpec("verify", "Mark &verified", ("Space",),
+               "Mark this item verified, or take the mark back (holding the key does nothing more)"),
+    ActionSpec("verify_next", "Verified, &next", (), "Mark this item verified and go to the next"),
     ActionSpec("prev_item", "&Previous item", ("A",)),
     ActionSpec("next_item", "&Next item", ("D",)),
     ActionSpec("zoom_fit", "Zoom to &fit", ("F",)),
@@ -86,6 +88,11 @@ SPECS: tuple[ActionSpec, ...] = (
     *(ActionSpec(f"label_{i}", f"Label {i}", (str(i),)) for i in range(1, 10)),
 )
 
+#: Actions whose key repeats while held (moving through items, frames, the undo history);
+#: every other key acts once per press: a held Space, Enter or Del must not verify,
+#: accept or delete again and again.
+REPEATING = ("prev_item", "next_item", "prev_frame", "next_frame", "undo", "redo")
+
 #: Actions whose keys only work while the canvas (or the video bar) has focus:
 #: ',' / '.' still step proposals in the stepper, and Enter still confirms the
 #: label search, the file list and the spin boxes instead of accepting a detection.
@@ -94,7 +101,7 @@ CANVAS_ONLY = ("play", "prev_frame", "next_frame", "accept", "accept_all")
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&File", ("open_folder", "open_files", "-", "import", "export", "-", "quit")),
     ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "-",
-               "verify_next")),
+               "verify", "verify_next")),
     ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",
                "zoom_actual", "-", "play", "prev_frame", "next_frame", "-", "@docks")),
     ("&Model", ("detect", "detect_on_open", "-", "open_model", "-", "finetune")),
@@ -117,6 +124,7 @@ def make_actions(window: QMainWindow) -> dict[str, QAction]:
             act.setToolTip(spec.tip)
         act.setStatusTip(spec.tip)
         act.setCheckable(spec.checkable)
+        act.setAutoRepeat(spec.name in REPEATING)
         if spec.name in SHORT:
             act.setIconText(SHORT[spec.name])
         actions[spec.name] = act

@@ -10,7 +10,7 @@ of a drag, ``annotationDeleteRequested``, ...). It never changes annotations;
 the owner applies an intent (through the undo stack) and calls
 ``set_annotations`` again.
 
-Mouse: wheel zooms around the cursor; middle/right drag or Space+drag pans;
+Mouse: wheel zooms around the cursor; middle/right drag pans;
 left press on an annotation selects and drags it (handles resize); with draw
 mode on (W) a left drag draws a new box. Keys: W draw mode, Del/Backspace
 delete, Esc cancel/deselect, arrows nudge the selected box (Shift: 10 px),
@@ -66,7 +66,6 @@ class ImageCanvas(QGraphicsView):
         self.setScene(self._overlays)
         self._draw_mode = False
         self._drag: dict | None = None
-        self._space = False
         self._fit = True
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
@@ -237,9 +236,7 @@ class ImageCanvas(QGraphicsView):
         if self._drag is not None:  # a second button during a drag: ignore it
             event.accept()
             return
-        if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton) or (
-            button == Qt.MouseButton.LeftButton and self._space
-        ):
+        if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
             self._drag = {"kind": "pan", "last": event.position(), "button": button}
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
@@ -349,9 +346,7 @@ class ImageCanvas(QGraphicsView):
             self.cellHovered.emit(*self._overlays.hover_cells[0])
 
     def _update_cursor(self, p: QPointF | None, hit: tuple[str, Handle] | None = None) -> None:
-        if self._space:
-            shape = Qt.CursorShape.OpenHandCursor
-        elif self._draw_mode:
+        if self._draw_mode:
             shape = Qt.CursorShape.CrossCursor
         elif hit is not None:
             shape = CURSORS[hit[1]]
@@ -387,10 +382,7 @@ class ImageCanvas(QGraphicsView):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         key = event.key()
         layer = self._overlays.annotations
-        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = True
-            self._update_cursor(None)
-        elif key == Qt.Key.Key_W:
+        if key == Qt.Key.Key_W:
             self.set_draw_mode(not self._draw_mode)
             self.drawModeChanged.emit(self._draw_mode)
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and layer.selected is not None:
@@ -411,14 +403,6 @@ class ImageCanvas(QGraphicsView):
             super().keyPressEvent(event)
             return
         event.accept()
-
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
-        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
-            self._space = False
-            self._update_cursor(None)
-            event.accept()
-            return
-        super().keyReleaseEvent(event)
 
     def _escape(self) -> None:
         layer = self._overlays.annotations

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from detector_app.app import jobs
@@ -56,10 +56,7 @@ class MainWindow(QMainWindow):
         for name in CANVAS_ONLY:
             self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             central.addAction(self.actions[name])
-        self._space = {"down": False, "dragged": False}
         self._proposals_shown = False
-        self.canvas.installEventFilter(self)
-        self.canvas.viewport().installEventFilter(self)
 
         self.model_spec: str | None = model if model is not None else s.get("model")
         self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
@@ -185,7 +182,7 @@ class MainWindow(QMainWindow):
         simple = {
             "undo": ss.undo, "redo": ss.redo, "delete": lambda: ss.delete_annotation(),
             "accept": lambda: ss.accept_detection(), "accept_all": ss.accept_all,
-            "copy_previous": ss.copy_from_previous, "verify_next": ss.verify_and_next,
+            "copy_previous": ss.copy_from_previous, "verify": ss.toggle_verified, "verify_next": ss.verify_and_next,
             "prev_item": lambda: ss.step(-1), "next_item": lambda: ss.step(1),
             "zoom_fit": c.zoom_fit, "zoom_actual": c.zoom_actual, "detect": ss.request_detection,
             "open_folder": self._ask_folder, "open_files": self._ask_files, "quit": self.close,
@@ -377,24 +374,6 @@ class MainWindow(QMainWindow):
     def report_error(self, message: str, details: str = "") -> None:
         self.statusBar().showMessage(f"\u26a0 {message}", 15000)
         self.panels.log.log(message, "error", details)
-
-    # -- Space: verify & next, unless it was held for a Space+drag pan ----------------
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-        t = event.type()
-        if obj is self.canvas and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Space:
-            if t == QEvent.Type.ShortcutOverride:
-                event.accept()  # no shortcut: the canvas gets the key (Space+drag pans) ...
-                if not event.isAutoRepeat():
-                    self._space = {"down": True, "dragged": False}
-                return True
-            elif t == QEvent.Type.KeyRelease and not event.isAutoRepeat() and self._space["down"]:
-                dragged = self._space["dragged"]
-                self._space = {"down": False, "dragged": False}
-                if not dragged:  # ... and a plain tap means "verified, next"
-                    self.actions["verify_next"].trigger()
-        elif t == QEvent.Type.MouseButtonPress and self._space["down"]:
-            self._space["dragged"] = True
-        return False
 
     # -- closing ---------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)

@@ -275,6 +275,23 @@ def test_verify_next_filter_and_navigation(session, folder):
     assert session.index == 0 and session.item_state(0) is ItemState.NOT_SEEN
 
 
+def test_toggle_verified_stays_on_the_item_and_takes_the_mark_back(session, folder):
+    session.open_paths([folder])
+    session.on_trace("a.png", make_fake_trace())
+    session.toggle_verified()
+    assert session.index == 0 and session.item_state(0) is ItemState.VERIFIED
+    session.toggle_verified()  # without a person's boxes the item goes back to "detected"
+    assert session.index == 0 and session.item_state(0) is ItemState.DETECTED
+    assert session.add_box(Box(1, 2, 30, 40)) is not None
+    session.toggle_verified()
+    session.toggle_verified()  # with boxes, to "edited"
+    assert session.item_state(0) is ItemState.EDITED
+    session.undo()
+    assert session.item_state(0) is ItemState.VERIFIED
+    session.undo()
+    assert session.item_state(0) is ItemState.EDITED and len(session.record.annotations) == 1
+
+
 def test_reopen_starts_at_first_unverified(session, folder):
     session.open_paths([folder])
     session.verify_and_next()

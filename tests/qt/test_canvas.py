@@ -326,12 +326,17 @@ def test_escape_cancels_a_drag_and_other_buttons_do_not_end_it(qtbot, canvas):
     assert canvas.overlays.annotations.drawing is None and canvas.draw_mode
 
 
-def test_space_drag_pans(qtbot, canvas):
+def test_right_drag_pans_and_space_does_not_turn_a_left_drag_into_a_pan(qtbot, canvas):
     canvas.set_zoom(4.0)
     canvas.centerOn(150, 100)
     canvas.setFocus()
     before = canvas.mapToScene(QPoint(100, 100))
     qtbot.keyPress(canvas, Qt.Key.Key_Space)
-    _drag(qtbot, canvas, QPoint(300, 200), QPoint(260, 200))
+    _drag(qtbot, canvas, QPoint(300, 200), QPoint(260, 200))  # left drag: no pan, held Space or not
     qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.mapToScene(QPoint(100, 100)).x() == pytest.approx(before.x(), abs=0.01)
+    vp = canvas.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.RightButton, pos=QPoint(300, 200))
+    qtbot.mouseMove(vp, QPoint(260, 200))
+    qtbot.mouseRelease(vp, Qt.MouseButton.RightButton, pos=QPoint(260, 200))
     assert canvas.mapToScene(QPoint(100, 100)).x() - before.x() == pytest.approx(10, abs=1)

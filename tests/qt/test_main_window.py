@@ -211,16 +211,49 @@ def test_keys_drive_the_session(window, qtbot):
     assert ss.index == 0
 
 
-def test_space_verifies_and_goes_next_but_space_drag_pans(window, qtbot):
+def test_space_marks_verified_once_per_press_stays_and_never_pans(window, qtbot):
+    """Space is labelImg's "verified" toggle, wherever the focus is: one press marks the
+    item, a second takes the mark back; it never moves to another item and a held
+    Space with a drag neither verifies again nor pans (the view stays put)."""
     ss, c = window.session, window.canvas
     c.setFocus()
     qtbot.keyClick(c, Qt.Key.Key_Space)
-    assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 1
+    assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 0
+    assert window.actions["undo"].text() == "&Undo mark verified"
+    qtbot.keyClick(c, Qt.Key.Key_Space)
+    assert ss.item_state(0) is ItemState.DETECTED and ss.index == 0  # no boxes of a person's: back to detected
+    window.panels.file_list.setFocus()  # from the file list too (a list would take Space for itself)
+    qtbot.keyClick(window.panels.file_list, Qt.Key.Key_Space)
+    assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 0
+    c.setFocus()
+    c.set_zoom(4.0)
+    h, v = c.horizontalScrollBar().value(), c.verticalScrollBar().value()
     qtbot.keyPress(c, Qt.Key.Key_Space)
     qtbot.mousePress(c.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(50, 50))
-    qtbot.mouseRelease(c.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(80, 60))
+    qtbot.mouseMove(c.viewport(), QPoint(120, 90))
+    qtbot.mouseRelease(c.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(120, 90))
     qtbot.keyRelease(c, Qt.Key.Key_Space)
-    assert ss.index == 1 and ss.item_state(1) is not ItemState.VERIFIED
+    assert (c.horizontalScrollBar().value(), c.verticalScrollBar().value()) == (h, v)
+    assert ss.index == 0 and ss.item_state(0) is ItemState.DETECTED  # the press toggled once, nothing else
+    qtbot.keyClick(c, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ss.item_state(0) is ItemState.VERIFIED
+
+
+def test_keys_that_change_data_do_not_repeat_when_held(window):
+    """A held key auto-repeats (the window system sends presses marked auto-repeat):
+    Qt's shortcut map drops those for actions whose autoRepeat is off. Only moving
+    through items / frames and undo / redo repeat."""
+    repeating = {n for n, a in window.actions.items() if a.autoRepeat()}
+    assert repeating == {"prev_item", "next_item", "prev_frame", "next_frame", "undo", "redo"}
+    for name in ("verify", "accept", "accept_all", "delete", "copy_previous", "detect", "play"):
+        assert not window.actions[name].autoRepeat(), name
+
+
+def test_verified_next_button_marks_and_moves(window, qtbot):
+    ss = window.session
+    window.actions["verify_next"].trigger()
+    assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 1
+    assert window.actions["verify_next"].shortcuts() == []  # Space is "verified" alone: no key does two things
 
 
 def test_file_list_filter_and_click(window, qtbot):
