@@ -357,6 +357,24 @@ class Session(EditingMixin):
         if self.is_video():
             self.go_to(self.index, frame, group="video" if playing else None)  # type: ignore[arg-type]
 
+    def stop_playing(self) -> None:
+        """Playback paused or reached the end (the owner has just cancelled the
+        ``video`` group's requests, this frame's among them): the frame on screen
+        gets its own detections, from the cache or from a new request outside
+        that group; an earlier frame's detections come off the screen meanwhile."""
+        if not self._playing:
+            return
+        self._playing = False
+        if self.record is None or self.trace_key == self.key:
+            return
+        cached = self._traces.get(self.key)  # type: ignore[arg-type]
+        self.trace, self.trace_key = cached, (self.key if cached is not None else None)
+        self._refresh_result()
+        self.emit("trace")
+        self._update_anchor_labels()
+        if cached is None and self.detect_on_open:
+            self.request_detection()
+
     def step(self, delta: int) -> None:
         """Previous / next item among those passing ``state_filter`` (A / D)."""
         order = self.visible_indices()

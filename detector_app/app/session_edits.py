@@ -219,7 +219,12 @@ class EditingMixin:
 
     def accept_all(self) -> int:
         """Every detection above the score threshold that is not yet an annotation."""
-        if self.result is None or self.record is None:
+        if self.record is None:
+            return 0
+        if self.result is None or self.trace_key != self.key:
+            why = (f"those shown are of {self.trace_key}" if self.trace_key is not None
+                   else "detecting\u2026" if self.detect_on_open else "press R to detect")
+            self._status(f"accepted nothing: no detections of {self.key} yet ({why})")
             return 0
         new: list[tuple[Box, str, float]] = []
         for d in range(len(self.result.scores)):

@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         for combo in (p.anchor_scale, p.anchor_ratio):
             combo.currentIndexChanged.connect(lambda _i: p.apply_anchor_filter(c))
         p.video.frameRequested.connect(lambda f: ss.go_frame(f, playing=p.video.playing))
-        p.video.playingChanged.connect(lambda on: None if on else w.cancel("video"))
+        p.video.playingChanged.connect(self._playing_changed)
         for name in ss.overlays:
             a[f"overlay_{name}"].toggled.connect(lambda on, n=name: ss.set_overlay(n, on))
         for i in range(1, 10):
@@ -285,6 +285,11 @@ class MainWindow(QMainWindow):
 
     def _on_anchor_labels(self) -> None:
         self.canvas.set_anchor_labels(self.session.anchor_labels)
+
+    def _playing_changed(self, playing: bool) -> None:
+        if not playing:  # paused or at the end: frames still queued are of no use; the shown one is asked for
+            self.worker.cancel("video")
+            self.session.stop_playing()
 
     def _on_detect(self, key: str, rgb: Any, group: str | None) -> None:
         if self.worker.info is None and not self.worker.is_busy():

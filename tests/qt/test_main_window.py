@@ -444,6 +444,51 @@ def test_open_video_step_play_and_annotate_frames(qtbot, tmp_path, fake_model):
         worker.stop()
 
 
+def test_pausing_a_video_on_a_slow_model_shows_the_paused_frames_own_detections(qtbot, tmp_path, fake_model):
+    """A model slower than the frame rate (0.25 s per frame at 20 fps): after P, and
+    after playback reaches the end, the frame on screen gets its own detections
+    (they used to be cancelled with the skipped frames, leaving an earlier frame's
+    boxes up for good); until they arrive, Shift+Enter says why it accepts nothing."""
+    root = tmp_path / "vid"
+    root.mkdir()
+    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
+    for i in range(30):
+        writer.write(np.full((H, W, 3), 8 * i, np.uint8))
+    writer.release()
+    worker = InferenceWorker()
+    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
+    win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert win.open_paths([str(root / "clip.avi")])
+        video, ss, c = win.panels.video, win.session, win.canvas
+        qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+        fake_model.delay = 0.25
+        c.setFocus()
+        qtbot.keyClick(c, Qt.Key.Key_P)
+        qtbot.waitUntil(lambda: ss.frame is not None and ss.frame >= 10, timeout=5000)
+        qtbot.keyClick(c, Qt.Key.Key_P)  # pause, a real key on the canvas
+        assert not video.playing
+        paused = ss.key
+        if ss.trace_key != paused:  # an earlier frame's boxes are gone, and Shift+Enter says why
+            assert ss.trace is None and ss.result is None
+            qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+            assert win.statusBar().currentMessage().startswith(f"accepted nothing: no detections of {paused} yet")
+        qtbot.waitUntil(lambda: ss.trace_key == paused and ss.trace is not None, timeout=5000)
+        assert ss.key == paused and len(c.overlays.layers["detections"].tags) == len(ss.result.scores) > 0
+        qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+        assert len(ss.record.annotations) == len(ss.result.scores)  # now they can be accepted
+        video.play()  # to the end: the last frame's own detections arrive too
+        qtbot.waitUntil(lambda: not video.playing, timeout=10000)
+        assert ss.frame == 29
+        qtbot.waitUntil(lambda: ss.trace_key == "clip.avi#29", timeout=5000)
+        assert ss.trace is not None
+    finally:
+        win.close()
+        worker.stop()
+
+
 def _drag(qtbot, canvas, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
     vp = canvas.viewport()
     a, b = canvas.image_to_view(*start).toPoint(), canvas.image_to_view(*end).toPoint()
