@@ -456,8 +456,17 @@ class Session(EditingMixin):
 
     def _rebuild_labels(self) -> None:
         names = [c for c in self.model_classes[1:] if c not in _NOT_LABELS]
-        if self.store is not None:
-            names += [n for n in self.store.label_map.names if n not in names]
+        store = self.store
+        if store is not None:
+            have = store.label_map.names
+            if names and have != names and set(have) <= set(names):
+                # The project's label map fixes the exported class ids. While every label it has is a
+                # class of this model, it takes the model's classes in the model's order (ids = model
+                # class ids, unused classes included), whatever order the boxes came in; once a label
+                # of its own is there, it is never reordered again, so ids stay stable across exports.
+                store.set_labels(names)  # notifies "labels": this method runs again, with nothing to change
+                return
+            names += [n for n in have if n not in names]
         self.labels = LabelMap(names)
         if self.current_label not in self.labels:
             self.current_label = names[0] if names else None

@@ -425,3 +425,18 @@ def test_unreadable_image_is_reported_and_skippable(session, folder):
     assert session.add_box(Box(1, 1, 5, 5)) is None and session.accept_all() == 0
     session.verify_and_next()  # nothing to verify; still moves on
     assert session.index == 2 and session.key == "c.png"
+
+
+def test_project_label_map_takes_the_models_order_until_it_has_labels_of_its_own(session, folder):
+    session.open_paths([folder])
+    session.store.set_labels(["dog"])  # a project whose boxes came in another order (e.g. an older version)
+    session.set_model_classes(["__background__", "cat", "dog"])
+    assert session.store.label_map.names == ["cat", "dog"] == session.labels.names
+    session.choose_label("zebra")  # a class of the person's own
+    assert session.store.label_map.names == ["cat", "dog", "zebra"]
+    session.set_model_classes(["__background__", "person", "dog", "cat"])  # another model: no reordering
+    assert session.store.label_map.names == ["cat", "dog", "zebra"]
+    assert session.labels.names == ["person", "dog", "cat", "zebra"]  # the label list still leads with the model's
+    session.close()
+    session.open_paths([folder])  # persisted
+    assert session.store.label_map.names[:3] == ["cat", "dog", "zebra"]

@@ -245,3 +245,44 @@ def test_device_list_marks_cpu_bf16_slow_once_the_worker_measured_it(real_window
     monkeypatch.setattr(precision, "_TIMES", None)
     win.refresh_devices()
     assert picker.device_labels()[2] == "CPU bf16 (slow on this CPU)"
+
+
+def test_export_class_ids_follow_the_models_classes_not_the_order_boxes_came_in(window, qtbot, tmp_path):
+    """The fake model's classes are cat (1), dog (2). Accepting only a dog first used to
+    give dog id 1 and leave cat out; the ids now equal the model's in COCO and YOLO,
+    and a person's own class comes after them, with the same ids in the next export."""
+    import json
+
+    ss = window.session
+    ss.select_detection(1)  # the dog
+    window.actions["accept"].trigger()
+    assert [a.label for a in ss.record.annotations] == ["dog"]
+    window.actions["verify"].trigger()
+
+    def export(fmt: str, out: Path) -> None:
+        def steps(dialog: ExportDialog) -> None:
+            dialog.set_format(fmt)
+            dialog.out_dir.setText(str(out))
+            dialog.verified_only.setChecked(True)
+            dialog.start()
+            qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
+            assert "Exported 1 images" in dialog.message.text(), dialog.message.text()
+
+        drive_modal(qtbot, window.actions["export"].trigger, ExportDialog, steps)
+
+    export("coco", tmp_path / "coco")
+    coco = json.loads(next((tmp_path / "coco").rglob("*.json")).read_text())
+    assert [(c["id"], c["name"]) for c in coco["categories"]] == [(1, "cat"), (2, "dog")]
+    assert [a["category_id"] for a in coco["annotations"]] == [2]
+    export("yolo", tmp_path / "yolo")
+    ds = load_dataset(tmp_path / "yolo")
+    assert ds.label_map.names == ["cat", "dog"]
+    label_file = next(p for p in (tmp_path / "yolo").rglob("*.txt") if p.name != "classes.txt")
+    assert label_file.read_text().split()[0] == "1"  # dog: index 1 (0-based) in the model's order
+    # a class of the person's own comes last; cat and dog keep their ids
+    ss.select_annotation(None)
+    ss.choose_label("zebra")
+    window.canvas.annotationDrawn.emit(Box(5, 5, 40, 40))
+    export("coco", tmp_path / "coco2")
+    coco2 = json.loads(next((tmp_path / "coco2").rglob("*.json")).read_text())
+    assert [(c["id"], c["name"]) for c in coco2["categories"]] == [(1, "cat"), (2, "dog"), (3, "zebra")]
