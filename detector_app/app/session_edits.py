@@ -173,9 +173,13 @@ class EditingMixin:
             self._push(MoveResize(self.record.key, annotation_id=ident, box=box))  # type: ignore[union-attr]
 
     def delete_annotation(self, ident: str | None = None) -> None:
-        """Delete ``ident`` (default: the selected annotation)."""
+        """Delete ``ident`` (default: the selected annotation). With a detection
+        selected instead, says why nothing is deleted."""
         ident = self.selected_annotation if ident is None else ident
         if self._annotation(ident) is None:
+            if ident is None and self.selected_detection is not None:
+                self._status(f"detection {self.selected_detection} is the model's suggestion, not a box of yours: "
+                             "nothing to delete (raise the score threshold to hide weak ones; Enter accepts it)")
             return
         self._push(DeleteAnnotation(self.record.key, annotation_id=ident))  # type: ignore[union-attr,arg-type]
         if self.selected_annotation == ident:
@@ -198,6 +202,21 @@ class EditingMixin:
             return False
         ious = box_iou(np.array([box.to_tuple()], np.float32), np.array(same, np.float32))
         return bool(ious.max() >= DUPLICATE_IOU)
+
+    def accepted_detections(self) -> np.ndarray | None:
+        """``bool[D]``: the shown detections that are already annotations of this item
+        (same class, IoU >= :data:`DUPLICATE_IOU`: what accepting would skip), so
+        views draw the annotation alone; ``None`` when the detections shown are not
+        this item's."""
+        r, t, rec = self.result, self.trace, self.record
+        if r is None or t is None or rec is None or self.trace_key != self.key:
+            return None
+        if not rec.annotations or len(r.scores) == 0:
+            return np.zeros(len(r.scores), bool)
+        iou = box_iou(r.boxes.astype(np.float32), np.array([a.box.to_tuple() for a in rec.annotations], np.float32))
+        det_labels = np.array([t.class_names[int(c)] for c in r.labels])
+        same = det_labels[:, None] == np.array([a.label for a in rec.annotations])[None, :]
+        return ((iou >= DUPLICATE_IOU) & same).any(axis=1)
 
     def _existing(self) -> list[tuple[Box, str]]:
         return [(a.box, a.label) for a in self.record.annotations] if self.record is not None else []

@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from detector_app.domain.annotations import Annotation, AnnotationSource
+from detector_app.domain.annotations import Annotation
 from detector_app.domain.boxes import Box
 from detector_app.qt.colors import class_color, class_index_of
 from detector_app.qt.layers import OverlayItem, draw_tag
@@ -179,13 +179,9 @@ class AnnotationView:
 def views_of(annotations: Sequence[Annotation], names: list[str]) -> list[AnnotationView]:
     """Annotation -> :class:`AnnotationView` (colour by class index in ``names``)."""
     out = []
-    for ann in annotations:
-        tag = ann.label
-        if ann.source is AnnotationSource.MODEL and ann.score is not None:
-            tag = f"{ann.label} {ann.score:.2f}"
-        elif ann.source is AnnotationSource.MODEL_CORRECTED:
-            tag = f"{ann.label} *"
-        out.append(AnnotationView(ann.id, ann.box, ann.label, class_color(class_index_of(ann.label, names)), tag))
+    for ann in annotations:  # the class only: a score is the model's, shown on its (dashed) suggestions
+        out.append(AnnotationView(ann.id, ann.box, ann.label, class_color(class_index_of(ann.label, names)),
+                                  ann.label))
     return out
 
 

@@ -91,9 +91,14 @@ class ImageCanvas(QGraphicsView):
         Anchor labels are kept only if they still match the number of anchors."""
         self._overlays.set_trace(trace)
 
-    def set_detections(self, result: PostprocessResult | None, class_names: list[str]) -> None:
-        """Final detections (``class_names`` background first, as the trace's)."""
-        self._overlays.set_detections(result, class_names)
+    def set_detections(self, result: PostprocessResult | None, class_names: list[str],
+                       accepted: np.ndarray | None = None) -> None:
+        """Final detections (``class_names`` background first, as the trace's);
+        ``accepted`` (``bool[D]``) marks those already annotations: not drawn."""
+        self._overlays.set_detections(result, class_names, accepted)
+
+    def set_accepted_detections(self, accepted: np.ndarray | None) -> None:
+        self._overlays.set_accepted_detections(accepted)
 
     def set_annotations(self, annotations: list[Annotation], label_map_names: list[str]) -> None:
         """Annotations to draw and edit; colours by class index in ``label_map_names``."""

@@ -35,9 +35,11 @@ def rects_from_boxes(boxes: np.ndarray) -> list[QRectF]:
 
 def draw_tag(
     painter: QPainter, anchor: QPointF, text: str, color: QColor, font_px: int,
-    above: bool = True, align_right: bool = False, inside: QRectF | None = None,
+    above: bool = True, align_right: bool = False, inside: QRectF | None = None, hollow: bool = False,
 ) -> QRectF:
-    """A filled label tag at scene point ``anchor``, sized in device pixels.
+    """A filled label tag at scene point ``anchor``, sized in device pixels;
+    ``hollow``: dark with text and border in ``color`` (the model's suggestions,
+    apart from a person's solid tags).
 
     ``anchor`` is the tag's lower-left corner (``above``) or upper-left corner;
     with ``align_right`` it is the right-hand corner instead. ``inside`` (scene
@@ -61,10 +63,10 @@ def draw_tag(
         left = min(max(left, area.left()), max(area.right() - w, area.left()))
         top = min(max(top, area.top()), max(area.bottom() - h, area.top()))
     rect = QRectF(left, top, w, h)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(QBrush(color))
+    painter.setPen(QPen(color, 1) if hollow else Qt.PenStyle.NoPen)
+    painter.setBrush(QBrush(QColor(0, 0, 0, 170) if hollow else color))
     painter.drawRect(rect)
-    painter.setPen(readable_text_color(color))
+    painter.setPen(color if hollow else readable_text_color(color))
     painter.drawText(rect.adjusted(3, 0, -3, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
     painter.restore()
     return rect
@@ -205,12 +207,14 @@ def _visible_rect(painter: QPainter, option: QStyleOptionGraphicsItem | None) ->
 
 
 class LabelledRectLayer(RectLayer):
-    """A ``RectLayer`` plus one text tag per box (the detections layer)."""
+    """A ``RectLayer`` plus one text tag per box (the detections layer: hollow tags)."""
 
-    def __init__(self, parent: QGraphicsItem | None = None, font_px: int = DEFAULT_STYLE.tag_font_px) -> None:
+    def __init__(self, parent: QGraphicsItem | None = None, font_px: int = DEFAULT_STYLE.tag_font_px,
+                 hollow_tags: bool = True) -> None:
         super().__init__(parent)
         self._tags: list[tuple[QPointF, str, QColor]] = []
         self._font_px = font_px
+        self._hollow = hollow_tags
         self._emphasis: tuple[QRectF, QPen] | None = None
         self._margin_px = 24.0  # room for the tags above the boxes
 
@@ -238,7 +242,7 @@ class LabelledRectLayer(RectLayer):
             painter.setPen(self._emphasis[1])
             painter.drawRect(self._emphasis[0])
         for point, text, color in self._tags:
-            draw_tag(painter, point, text, color, self._font_px)
+            draw_tag(painter, point, text, color, self._font_px, hollow=self._hollow)
 
 
 class GridLayer(OverlayItem):

@@ -18,13 +18,14 @@ from detector_app.qt.overlay_style import DEFAULT_STYLE
 __all__ = ["LegendWidget", "class_color", "swatch"]
 
 
-def swatch(color: QColor, size: int = 14, outline: bool = False) -> QPixmap:
-    """A small square of ``color`` (an outlined square for box-outline colours)."""
+def swatch(color: QColor, size: int = 14, outline: bool = False, dashed: bool = False) -> QPixmap:
+    """A small square of ``color`` (an outlined square for box-outline colours, dashed
+    for the model's suggestions)."""
     pm = QPixmap(size, size)
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
-    if outline:
-        p.setPen(QPen(color, 2))
+    if outline or dashed:
+        p.setPen(QPen(color, 1.5 if dashed else 2, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine))
         p.drawRect(QRectF(1, 1, size - 2, size - 2))
     else:
         p.fillRect(0, 0, size, size, color)
@@ -99,10 +100,10 @@ class LegendWidget(QWidget):
         self._entries = []
         row = 0
 
-        def add(text: str, color: QColor, outline: bool = False) -> None:
+        def add(text: str, color: QColor, outline: bool = False, dashed: bool = False) -> None:
             nonlocal row
             icon = QLabel()
-            icon.setPixmap(swatch(color, outline=outline))
+            icon.setPixmap(swatch(color, outline=outline, dashed=dashed))
             self._grid.addWidget(icon, row, 0)
             self._grid.addWidget(QLabel(text), row, 1)
             self._entries.append((text, QColor(color)))
@@ -119,6 +120,10 @@ class LegendWidget(QWidget):
             for i, name in enumerate(self._classes, start=1):
                 text = f"{name} ({self._counts[name]})" if name in self._counts else name
                 add(text, class_color(i))
+            heading("Boxes")
+            add("dashed, \u201cclass 0.97\u201d: the model's suggestion (Enter accepts it)", QColor(200, 200, 200),
+                dashed=True)
+            add("solid, \u201cclass\u201d: your annotation (accepted or drawn)", QColor(200, 200, 200), outline=True)
         if self._scales:
             heading("Anchor scales")
             for s, size in enumerate(self._scales):

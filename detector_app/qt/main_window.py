@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         ss, p = self.session, self.panels
         self.canvas.set_trace(ss.trace)
         names = ss.trace.class_names if ss.trace is not None else []
-        self.canvas.set_detections(ss.result, names)
+        self.canvas.set_detections(ss.result, names, ss.accepted_detections())
         p.stepper.set_trace(ss.trace, ss.result)
         p.stepper.set_result(ss.result, ss.score_thresh)
         p.stats.set_trace(ss.trace, ss.result)
@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
     def _on_result(self) -> None:
         ss, p = self.session, self.panels
         names = ss.trace.class_names if ss.trace is not None else []
-        self.canvas.set_detections(ss.result, names)
+        self.canvas.set_detections(ss.result, names, ss.accepted_detections())
         p.stepper.set_result(ss.result, ss.score_thresh)
         p.stats.set_result(ss.result)
         p.set_thresholds(ss.score_thresh, ss.nms_thresh)
@@ -248,6 +248,7 @@ class MainWindow(QMainWindow):
         ss = self.session
         anns = ss.record.annotations if ss.record is not None else []
         self.canvas.set_annotations(list(anns), list(ss.labels.names))
+        self.canvas.set_accepted_detections(ss.accepted_detections())
         self.canvas.select_annotation(ss.selected_annotation)
         self.panels.update_legend(ss)
 

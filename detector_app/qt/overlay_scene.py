@@ -10,7 +10,7 @@ click picking use.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF
+from PySide6.QtCore import QObject, QRectF, Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene
 
@@ -68,6 +68,7 @@ class OverlayScene(QGraphicsScene):
         self.labels: np.ndarray | None = None
         self.highlighted: int | None = None
         self.selected_detection: int | None = None
+        self.accepted: np.ndarray | None = None  # bool[D]: detections already annotations (not drawn)
         self.shown_anchors = np.zeros(0, np.int64)
         self.shown_proposals = np.zeros(0, np.int64)
 
@@ -101,12 +102,34 @@ class OverlayScene(QGraphicsScene):
         self.rebuild_proposals()
         self.rebuild_highlight()
 
-    def set_detections(self, result: PostprocessResult | None, class_names: list[str]) -> None:
+    def set_detections(self, result: PostprocessResult | None, class_names: list[str],
+                       accepted: np.ndarray | None = None) -> None:
         self.result = result
         self.class_names = list(class_names)
         self.selected_detection = None
+        self.accepted = accepted
         self.rebuild_detections()
         self.rebuild_highlight()
+
+    def set_accepted_detections(self, accepted: np.ndarray | None) -> None:
+        """``bool[D]``: detections that are already annotations: only the annotation is drawn
+        (and picked), so accepting or deleting one visibly changes what is on screen."""
+        self.accepted = accepted
+        if self.selected_detection is not None and self._is_accepted(self.selected_detection):
+            self.selected_detection = None
+        self.rebuild_detections()
+
+    def _is_accepted(self, d: int) -> bool:
+        a = self.accepted
+        return a is not None and 0 <= d < len(a) and bool(a[d])
+
+    def suggestion_indices(self) -> np.ndarray:
+        """``int64[S]``: the detections drawn as suggestions (not yet annotations)."""
+        if self.result is None:
+            return np.zeros(0, np.int64)
+        n = len(self.result.boxes)
+        keep = np.ones(n, bool) if self.accepted is None or len(self.accepted) != n else ~self.accepted
+        return np.flatnonzero(keep)
 
     def set_annotations(self, annotations: list[Annotation], label_map_names: list[str]) -> None:
         self.annotations.set_views(views_of(annotations, list(label_map_names)))
@@ -187,9 +210,11 @@ class OverlayScene(QGraphicsScene):
 
     # -- picking ------------------------------------------------------------
     def pick_detection(self, x: float, y: float, tolerance: float) -> int | None:
-        if not self.visible["detections"] or self.result is None or len(self.result.boxes) == 0:
+        shown = self.suggestion_indices()
+        if not self.visible["detections"] or self.result is None or len(shown) == 0:
             return None
-        return od.pick_box(self.result.boxes, x, y, tolerance)
+        hit = od.pick_box(self.result.boxes[shown], x, y, tolerance)
+        return None if hit is None else int(shown[hit])
 
     def pick_proposal(self, x: float, y: float, tolerance: float) -> int | None:
         if not self.visible["proposals"] or self.trace is None or len(self.shown_proposals) == 0:
@@ -275,23 +300,30 @@ class OverlayScene(QGraphicsScene):
         layer.set_boxes(trace.proposals[idx], bins, pens)
 
     def rebuild_detections(self) -> None:
+        """The model's suggestions: thin dashed boxes in the class colour with hollow
+        "class score" tags (a person's annotations are solid with the class only)."""
         layer: LabelledRectLayer = self.layers["detections"]  # type: ignore[assignment]
         r = self.result
-        if r is None or len(r.boxes) == 0:
+        shown = self.suggestion_indices()
+        if r is None or len(shown) == 0:
             layer.clear()
             layer.set_tags([])
             layer.set_emphasis(None)
             return
         labels = r.labels.astype(np.int64)
-        classes = sorted(set(labels.tolist()))
-        layer.set_batches([(cosmetic_pen(class_color(c), self.style.bold), r.boxes[labels == c]) for c in classes])
+        classes = sorted(set(labels[shown].tolist()))
+        layer.set_batches([(cosmetic_pen(class_color(c), self.style.suggestion, Qt.PenStyle.DashLine),
+                            r.boxes[shown][labels[shown] == c]) for c in classes])
         tags = []
-        for box, lab, score in zip(r.boxes, labels.tolist(), r.scores.tolist()):
+        for i in shown.tolist():
+            lab = int(labels[i])
             name = self.class_names[lab] if 0 <= lab < len(self.class_names) else str(lab)
-            tags.append((float(box[0]), float(box[1]), f"{name} {score:.2f}", class_color(lab)))
+            tags.append((float(r.boxes[i][0]), float(r.boxes[i][1]), f"{name} {float(r.scores[i]):.2f}",
+                         class_color(lab)))
         layer.set_tags(tags)
         d = self.selected_detection
-        layer.set_emphasis(r.boxes[d] if d is not None and 0 <= d < len(r.boxes) else None)
+        layer.set_emphasis(r.boxes[d] if d is not None and 0 <= d < len(r.boxes) and not self._is_accepted(d)
+                           else None)
 
     def highlighted_class(self, p: int) -> int | None:
         """Class whose refined box the highlight shows: the class of the detection

@@ -31,7 +31,8 @@ class OverlayStyle:
     """Sizes (device pixels) and colours of the canvas overlays."""
 
     thin: float = 0.0  # bulk layers (anchors, proposals, negatives): a hairline
-    bold: float = 2.0  # detections, annotations, positives, highlight
+    bold: float = 2.0  # annotations, positives, highlight
+    suggestion: float = 1.5  # the model's detections: dashed, thinner than a person's boxes
     handle_px: float = 8.0  # side of a resize handle square
     handle_grab_px: float = 7.0  # how near (device px) the cursor must be to grab a handle/edge
     tag_font_px: int = 12  # label tags / detection text

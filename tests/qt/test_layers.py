@@ -115,16 +115,26 @@ def test_empty_layer_paints_nothing(qapp):
     assert layer.boundingRect().isEmpty()
 
 
-def test_labelled_layer_draws_tags(qapp):
-    layer = LabelledRectLayer()
+@pytest.mark.parametrize("hollow", [True, False])
+def test_labelled_layer_draws_tags(qapp, hollow):
+    """The detections layer's tags are hollow (dark, class-coloured text and border: the
+    model's suggestions); filled tags (a person's annotations) are the class colour."""
+    layer = LabelledRectLayer(hollow_tags=hollow)
     layer.set_batches([(cosmetic_pen(class_color(1), 2), np.array([[10, 40, 60, 90]], float))])
     layer.set_tags([(10, 40, "cat 0.90", class_color(1))])
     scene = QGraphicsScene()
     scene.addItem(layer)
     rgb = _render(scene)
     assert layer.tags == ["cat 0.90"]
-    tag_area = rgb[25:39, 11:40]  # the filled tag just above the box
-    assert (np.abs(tag_area.astype(int) - np.array(class_rgb(1))).sum(axis=2) < 10).mean() > 0.3
+    tag_area = rgb[25:39, 11:40]  # the tag just above the box
+    coloured = (np.abs(tag_area.astype(int) - np.array(class_rgb(1))).sum(axis=2) < 10).mean()
+    dark = (tag_area.astype(int).sum(axis=2) < 60).mean()
+    r, g, b = (tag_area[..., i].astype(int) for i in range(3))
+    reddish = ((r > 100) & (r > g + 50) & (r > b + 30)).mean()  # the class colour's hue: border, (antialiased) text
+    if hollow:
+        assert dark > 0.5 and 0.08 < reddish < 0.5, (dark, reddish)
+    else:
+        assert coloured > 0.3 and dark < 0.2, (dark, coloured)
 
 
 def test_grid_layer_lines_and_cell(qapp):

@@ -550,3 +550,30 @@ def test_excepthook_routes_bugs_to_the_log(window, monkeypatch):
         sys.excepthook(*sys.exc_info())
     assert window.panels.log.errors()[-1] == "internal error: ZeroDivisionError: division by zero in a slot"
     assert "internal error" in window.statusBar().currentMessage()
+
+
+def test_suggestions_and_annotations_look_apart_and_accept_delete_show_on_screen(window, qtbot):
+    """A detection is a dashed suggestion with "class score"; accepted, it is drawn only
+    as the solid annotation with the class alone; deleting that annotation brings the
+    suggestion back; Del on a suggestion says why nothing is deleted. Real clicks and keys."""
+    ss, c = window.session, window.canvas
+    det_layer = c.overlays.layers["detections"]
+    n = len(ss.result.scores)
+    assert len(det_layer.tags) == n and all(" 0." in t for t in det_layer.tags)  # "class score"
+    d = 1
+    x1, y1, x2, y2 = (float(v) for v in ss.result.boxes[d])
+    name = ss.trace.class_names[int(ss.result.labels[d])]
+    c.setFocus()
+    qtbot.mouseClick(c.viewport(), Qt.MouseButton.LeftButton, pos=c.image_to_view((x1 + x2) / 2, y1).toPoint())
+    assert ss.selected_detection == d
+    qtbot.keyClick(c, Qt.Key.Key_Delete)  # a suggestion: nothing deleted, and the status bar says why
+    assert ss.record is None or ss.record.annotations == []
+    assert "is the model's suggestion, not a box of yours" in window.statusBar().currentMessage()
+    qtbot.keyClick(c, Qt.Key.Key_Return)  # accept it
+    (ann,) = ss.record.annotations
+    assert c.overlays.annotations.views()[0].tag == name  # the class only
+    assert len(det_layer.tags) == n - 1 and d not in c.overlays.suggestion_indices().tolist()
+    assert c.overlays.pick_detection((x1 + x2) / 2, y1, 2.0) != d  # and it cannot be picked as a suggestion
+    qtbot.keyClick(c, Qt.Key.Key_Delete)  # the accepted annotation is selected: deleted
+    assert ss.record.annotations == []
+    assert len(det_layer.tags) == n and d in c.overlays.suggestion_indices().tolist()  # the suggestion is back
