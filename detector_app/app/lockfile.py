@@ -1,14 +1,20 @@
-"""One app instance per project: a lock file with the owner's pid and host.
+"""One app instance per project: an OS lock on ``<folder>/.detector_app/lock``.
 
-``<folder>/.detector_app/lock`` holds ``{"pid", "host", "since"}`` as JSON.
-It is created atomically (written to a temporary file, then ``os.link``-ed
-to its name, which fails if a lock exists), so a reader never sees half a
-lock. A lock whose process is gone (not running, or a zombie) on this host is
-*stale* and taken over; a live one raises :class:`StoreError` naming the pid.
+The lock is ``fcntl.flock`` (exclusive, non-blocking) on that file, held for as
+long as the store is open: the kernel grants it to one open file at a time and
+drops it when its process ends, however it ends, so a lock left by ``kill -9``
+is simply free and two instances starting at once can never both win (taking
+over a stale lock by renaming it, as this module did before, let a slower
+racer move away the lock a faster one had just taken). The file also holds
+``{"pid", "host", "since"}`` as JSON, written by the holder, so a refused
+instance can say who holds it. Closing removes the file while still holding
+the lock; a newcomer that locked the old file checks that its file is still
+the one at the path (same inode) and otherwise tries again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -18,27 +24,6 @@ from pathlib import Path
 from detector_app.domain.errors import StoreError
 
 LOCK_NAME = "lock"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this machine and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        state = stat[stat.rindex(b")") + 2:][:1]
-        return state not in (b"Z", b"X")
-    except (OSError, ValueError):
-        return True
 
 
 def read_lock(path: Path) -> dict[str, object] | None:
@@ -57,70 +42,68 @@ class ProjectLock:
         self.path = Path(store_dir) / LOCK_NAME
         self.project = project
         self.held = False
+        self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock; :class:`StoreError` if another live instance holds it."""
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-        tmp = self.path.with_name(f".{LOCK_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(me), encoding="utf-8")
-        try:
-            for _ in range(5):
-                try:
-                    os.link(tmp, self.path)
-                    self.held = True
-                    return
-                except FileExistsError:
-                    pass
-                other = read_lock(self.path)
-                if other is None:
-                    # Unreadable lock (written by hand, or a foreign tool): stale if old.
-                    try:
-                        age = time.time() - self.path.stat().st_mtime
-                    except OSError:
-                        continue  # it just went away: retry
-                    if age < 10:
-                        raise StoreError(f"{self.project}: the project lock {self.path} is unreadable; "
-                                         "another instance may be starting. Try again in a few seconds.")
-                    self._take_over()
-                    continue
-                pid = int(other.get("pid", 0)) if isinstance(other.get("pid"), int) else 0
-                host = str(other.get("host", ""))
-                if host == me["host"] and (pid == os.getpid() or not pid_alive(pid)):
-                    if pid == os.getpid():
-                        raise StoreError(f"{self.project}: the project is already open in this program")
-                    self._take_over()  # stale: its process is gone
-                    continue
-                where = f"pid {pid}" + ("" if host == me["host"] else f" on {host}")
-                raise StoreError(
-                    f"{self.project}: the project is already open in another Faster R-CNN Studio ({where}); "
-                    f"close it first (or delete {self.path} if that program is gone)"
-                )
-            raise StoreError(f"{self.project}: cannot take the project lock {self.path}")
-        finally:
+        """Take the lock; :class:`StoreError` if another instance (or this one) holds it."""
+        for _ in range(20):
             try:
-                tmp.unlink()
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StoreError(f"{self.project}: cannot create the project lock {self.path}: "
+                                 f"{exc.strerror or exc}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                self._refuse()
+            except OSError as exc:
+                os.close(fd)
+                raise StoreError(f"{self.project}: cannot lock {self.path}: {exc.strerror or exc}") from exc
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except OSError:
-                pass
+                same = False  # removed by the holder closing just now
+            if not same:
+                os.close(fd)
+                continue
+            try:
+                me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+            except OSError as exc:  # e.g. a full disk: the lock itself is held, only the note failed
+                os.close(fd)
+                raise StoreError(f"{self.project}: cannot write the project lock {self.path}: "
+                                 f"{exc.strerror or exc}") from exc
+            self._fd, self.held = fd, True
+            return
+        raise StoreError(f"{self.project}: cannot take the project lock {self.path} (it keeps changing)")
 
-    def _take_over(self) -> None:
-        stale = self.path.with_name(f".{LOCK_NAME}.stale.{os.getpid()}")
-        try:
-            os.replace(self.path, stale)
-            stale.unlink()
-        except OSError:
-            pass
+    def _refuse(self) -> None:
+        """Another open file holds the lock: raise naming its holder."""
+        other = read_lock(self.path) or {}
+        pid = other.get("pid") if isinstance(other.get("pid"), int) else None
+        host = str(other.get("host", ""))
+        if pid == os.getpid() and host == socket.gethostname():
+            raise StoreError(f"{self.project}: the project is already open in this program")
+        where = ("" if pid is None else f" (pid {pid}" + ("" if host in ("", socket.gethostname())
+                                                          else f" on {host}") + ")")
+        raise StoreError(f"{self.project}: the project is already open in another Faster R-CNN Studio{where}; "
+                         "close it first")
 
     def release(self) -> None:
-        """Remove the lock if this process still holds it."""
-        if not self.held:
+        """Remove the lock file and let the lock go (if this process holds it)."""
+        if not self.held or self._fd is None:
             return
         self.held = False
-        other = read_lock(self.path)
-        if other is not None and other.get("pid") == os.getpid():
-            try:
-                self.path.unlink()
-            except OSError:
-                pass
+        fd, self._fd = self._fd, None
+        try:
+            if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                self.path.unlink()  # while still locked: a newcomer sees the inode change and retries
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
-__all__ = ["LOCK_NAME", "ProjectLock", "pid_alive", "read_lock"]
+__all__ = ["LOCK_NAME", "ProjectLock", "read_lock"]
