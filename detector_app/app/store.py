@@ -426,6 +426,17 @@ class ProjectStore:
         with self._db_lock:
             yield
 
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Edits made inside the block are saved together: a save's snapshot is taken
+        under the same in-memory lock, so it comes before or after all of them, never
+        between (an undo command's boxes and review state). Unlike :meth:`batch` it
+        does not wait for a disk write in progress, so the GUI thread may use it.
+        Keep it short (other threads' edits wait), and open no :meth:`batch` inside
+        (the autosaver takes the two locks in the other order)."""
+        with self._lock:
+            yield
+
     @property
     def dirty(self) -> bool:
         with self._lock:

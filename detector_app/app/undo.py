@@ -236,7 +236,7 @@ class ImportBatch(Command):
 
     @staticmethod
     def _apply(store: Store, states: dict[str, RecordState]) -> None:
-        with store.batch():
+        with store.atomic():  # on the GUI thread (undo / redo): saved together, no wait for the disk
             for key, (annotations, state) in states.items():
                 store.set_annotations(key, list(annotations))
                 store.set_state(key, state)
@@ -282,9 +282,12 @@ class UndoStack:
         """Do ``command`` and record it (merged into the previous step when it allows).
 
         If ``do`` raises (bad box, unknown id), nothing is recorded and the
-        exception propagates.
+        exception propagates. A command's store calls (its boxes, then the review
+        state) are saved together (``store.atomic``): a crash or an autosave
+        between them can never leave one without the other.
         """
-        command.do(self.store)
+        with self.store.atomic():
+            command.do(self.store)
         if self._can_merge and self._done and self._done[-1].merge(command):
             command = self._done[-1]
         else:
@@ -311,7 +314,8 @@ class UndoStack:
         if not self._done:
             return None
         command = self._done.pop()
-        command.undo(self.store)
+        with self.store.atomic():
+            command.undo(self.store)
         self._undone.append(command)
         self._can_merge = False
         self._changed()
@@ -321,7 +325,8 @@ class UndoStack:
         if not self._undone:
             return None
         command = self._undone.pop()
-        command.do(self.store)
+        with self.store.atomic():
+            command.do(self.store)
         self._done.append(command)
         self._can_merge = False
         self._changed()
