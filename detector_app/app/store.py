@@ -144,7 +144,7 @@ class ProjectStore:
                 try:  # sees committed WAL content (another instance may be writing)
                     self._load(lambda: sqlite3.connect(base + "?mode=ro", uri=True), keep=False)
                 except StoreError:  # a truly read-only folder: no -shm file can be made
-                    self._load(lambda: sqlite3.connect(base + "?mode=ro&immutable=1", uri=True), keep=False)
+                    self._load_read_only_fallback(base)
             return
         self._lock_file = ProjectLock(self.store_dir, self.root)
         self._lock_file.acquire()
@@ -154,6 +154,37 @@ class ProjectStore:
         except BaseException:
             self._lock_file.release()
             raise
+
+    def _load_read_only_fallback(self, base: str) -> None:
+        """Read a store whose folder cannot take a ``-shm`` file. ``immutable=1``
+        ignores the write-ahead log, so with a non-empty ``-wal`` (edits committed
+        but not yet checkpointed, e.g. after a crash, or a copy without its
+        ``-shm``) the database and its log are copied to a temporary folder and
+        read there, where SQLite applies the log: every committed edit is seen.
+        Without room for the copy the open is refused rather than missing edits."""
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        try:
+            pending = wal.is_file() and wal.stat().st_size > 0
+        except OSError:
+            pending = False
+        if not pending:
+            self._load(lambda: sqlite3.connect(base + "?mode=ro&immutable=1", uri=True), keep=False)
+            return
+        import shutil
+        import tempfile
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="detector_app_ro_") as tmp:
+                copy = Path(tmp) / self.db_path.name
+                shutil.copyfile(self.db_path, copy)
+                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+                self._load(lambda: sqlite3.connect(str(copy)), keep=False)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.db_path}: read-only, and its edits in {wal.name} cannot be read without copying them "
+                f"({exc.strerror or exc}); open it where the folder is writable, or free space in "
+                f"{tempfile.gettempdir()}"
+            ) from None
 
     def _load(self, connect: Callable[[], sqlite3.Connection], keep: bool) -> None:
         db: sqlite3.Connection | None = None

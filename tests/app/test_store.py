@@ -237,6 +237,57 @@ def test_read_only_folder_keeps_edits_in_memory(project_dir: Path, monkeypatch: 
     assert "img2.png" not in _db_records(project_dir)
 
 
+_CRASH_WITH_WAL = """
+import os, sys
+from detector_app.app.store import ProjectStore
+from detector_app.domain import Annotation, Box
+s = ProjectStore(sys.argv[1], autosave_interval=None)
+for i in range(7):
+    s.add_annotation("img1.png", Annotation(Box(1, 1, 5 + i, 5), "cat"))
+    s.flush()  # committed, into the write-ahead log
+    if i == 2:
+        s._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as SQLite's auto-checkpoint does now and then
+os._exit(0)  # a crash: no close, no checkpoint of the last 4
+"""
+
+
+def test_read_only_open_without_shm_sees_every_committed_edit(project_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store whose -wal holds committed edits and whose -shm is gone (a backup that
+    dropped it), in a folder where no -shm can be made: the fallback read used
+    ``immutable=1``, which ignores the log (3 of 7 boxes seen, and exported so)."""
+    subprocess.run([sys.executable, "-c", _CRASH_WITH_WAL, str(project_dir)], check=True, timeout=60)
+    store_dir = project_dir / STORE_DIR
+    wal = store_dir / (DB_NAME + "-wal")
+    assert wal.stat().st_size > 0
+    (store_dir / (DB_NAME + "-shm")).unlink()
+    real_connect = sqlite3.connect
+
+    def no_shm_possible(target, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("uri") and "mode=ro" in str(target) and "immutable" not in str(target):
+            raise sqlite3.OperationalError("unable to open database file")  # what a read-only folder gives
+        return real_connect(target, *args, **kwargs)
+
+    monkeypatch.setattr(store_mod.sqlite3, "connect", no_shm_possible)
+    immutable = real_connect(f"file:{store_dir / DB_NAME}?mode=ro&immutable=1", uri=True)
+    try:
+        rows = dict(immutable.execute("SELECT key, data FROM records").fetchall())
+    finally:
+        immutable.close()
+    assert len(json.loads(rows["img1.png"])["annotations"]) == 3  # what the old fallback showed
+    with ProjectStore(project_dir, read_only=True, autosave_interval=None) as store:
+        assert store.read_only and len(store.record("img1.png").annotations) == 7
+    assert wal.stat().st_size > 0  # the project's own files were not touched
+    import shutil
+
+    def no_space(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfile", no_space)
+    with pytest.raises(StoreError, match=r"read-only, and its edits in project\.sqlite-wal cannot be read"):
+        ProjectStore(project_dir, read_only=True, autosave_interval=None)
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can write anywhere")
 def test_really_read_only_folder(project_dir: Path) -> None:  # pragma: no cover - not as root
     os.chmod(project_dir, 0o555)
