@@ -127,7 +127,7 @@ def import_annotations(
     # 2. apply: cannot fail (checked above), one transaction on disk
     report(progress, total, total, "importing")
     with store.batch():  # type: ignore[attr-defined]
-        for name in dataset.label_map:
+        for name in dataset.label_map if plan else ():  # every image skipped: the project is left as it was
             store.add_label(name)  # type: ignore[attr-defined]
         for key, (size, fresh) in plan.items():
             target = store.record(key)  # type: ignore[attr-defined]

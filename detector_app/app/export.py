@@ -116,9 +116,13 @@ def _source_records(source: Any, root: Path | None, label_map: LabelMap | None
     return Path(root), lm, records, False
 
 
-def select_records(records: Sequence[ImageRecord], options: ExportOptions, from_project: bool
-                   ) -> list[ImageRecord]:
-    """The records to export, with the boxes to export (copies; inputs untouched)."""
+def select_records(records: Sequence[ImageRecord], options: ExportOptions, from_project: bool,
+                   skipped: list[str] | None = None) -> list[ImageRecord]:
+    """The records to export, with the boxes to export (copies; inputs untouched).
+
+    An image whose boxes are all left out (unverified model boxes without
+    ``include_model_boxes``) is left out too, never written as an image with no
+    objects (a false negative in a training set); ``skipped`` gets why."""
     out = []
     for rec in records:
         if options.verified_only and rec.state is not ItemState.VERIFIED:
@@ -129,6 +133,10 @@ def select_records(records: Sequence[ImageRecord], options: ExportOptions, from_
         anns = [a for a in rec.annotations
                 if options.include_model_boxes or rec.state is ItemState.VERIFIED
                 or a.source is not AnnotationSource.MODEL]
+        if rec.annotations and not anns:
+            if skipped is not None:
+                skipped.append(f"{rec.key}: only unverified model boxes (verify the image, or include model boxes)")
+            continue
         out.append(ImageRecord(rec.path, rec.width, rec.height, anns, rec.state, rec.frame_index))
     return out
 
@@ -219,14 +227,17 @@ def export_dataset(
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not options.overwrite:
         raise ExportError(f"{out_dir}: already exists and is not empty (choose another folder or overwrite)")
     src_root, labels, records, from_project = _source_records(source, Path(root) if root else None, label_map)
-    chosen = select_records(records, options, from_project)
+    left_out: list[str] = []
+    chosen = select_records(records, options, from_project, left_out)
     if not chosen:
         raise ExportError(f"nothing to export from {src_root}: no reviewed images"
-                          + (" that are verified" if options.verified_only else ""))
+                          + (" that are verified" if options.verified_only else "")
+                          + (f" ({len(left_out)} with only unverified model boxes)" if left_out else ""))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=str(out_dir.parent)))
     try:
         result = _export_into(tmp, out_dir, fmt, src_root, labels, chosen, options, progress, cancel)
+        result.skipped[:0] = left_out
         check_cancel(cancel)
         sync_tree(tmp)  # one sync for all files, then the folder appears whole
         _swap_in(tmp, out_dir)

@@ -88,11 +88,13 @@ def make_box(where: str, x1: float, y1: float, x2: float, y2: float,
 
 def make_annotation(where: str, box: Box, label: str, score: Any = None,
                     source: str | None = None) -> Annotation:
-    """An :class:`Annotation`, with bad labels/scores turned into :class:`FormatError`."""
+    """An :class:`Annotation`, with bad labels/scores turned into :class:`FormatError`.
+
+    Without an explicit ``source`` a box is a person's (``manual``), scored or not:
+    a score alone does not say nobody checked the box (tools export confidences of
+    reviewed boxes too), and model boxes are left out of exports until verified."""
     try:
-        src = AnnotationSource(source) if source else (
-            AnnotationSource.MODEL if score is not None else AnnotationSource.MANUAL
-        )
+        src = AnnotationSource(source) if source else AnnotationSource.MANUAL
         return Annotation(box, label, source=src, score=None if score is None else float(score))
     except (ValueError, TypeError) as exc:
         raise FormatError(f"{where}: {exc}") from None

@@ -302,3 +302,51 @@ def test_every_edit_of_an_import_is_inside_one_batch(project_dir: Path) -> None:
         store.subscribe(lambda event: inside.append(store._db_lock.locked()))
         import_annotations(store, path)
         assert entered == ["batch"] and len(inside) >= 5 and all(inside)
+
+
+def test_scored_boxes_of_another_tool_import_as_a_persons_and_export(project_dir: Path, tmp_path: Path) -> None:
+    """A COCO file with a score on each box (no source attribute): the boxes were made
+    "model" boxes, which the default export leaves out on unverified images, writing the
+    image with no boxes (an empty negative). Now they are a person's boxes, score kept."""
+    from detector_app.domain import AnnotationSource
+
+    data = {"images": [{"id": 1, "file_name": "img1.png", "width": 60, "height": 40}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20], "score": 0.9}],
+            "categories": [{"id": 1, "name": "cat"}]}
+    (project_dir / "scored.json").write_text(json.dumps(data))
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        import_annotations(store, project_dir / "scored.json")
+        (ann,) = store.record("img1.png").annotations
+        assert ann.source is AnnotationSource.MANUAL and ann.score == pytest.approx(0.9)
+        result = export_dataset(store, "coco", tmp_path / "out", ExportOptions(image_mode="relative"))
+    assert (result.images, result.annotations) == (1, 1)
+
+
+def test_export_leaves_out_an_image_whose_boxes_are_all_unverified_model_boxes(project_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    from detector_app.domain import AnnotationSource
+
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.ensure_size("img1.png")
+        store.ensure_size("img2.png")
+        store.add_annotation("img1.png", Annotation(Box(1, 1, 9, 9), "cat", AnnotationSource.MODEL, 0.8))
+        store.add_annotation("img2.png", Annotation(Box(1, 1, 9, 9), "cat"))
+        result = export_dataset(store, "coco", tmp_path / "out", ExportOptions(image_mode="relative"))
+        assert (result.images, result.annotations) == (1, 1)  # img1 is not written as an empty image
+        assert result.skipped[0].startswith("img1.png: only unverified model boxes")
+        coco = json.loads((tmp_path / "out" / "annotations.json").read_text())
+        assert [Path(im["file_name"]).name for im in coco["images"]] == ["img2.png"]
+        store.set_state("img1.png", ItemState.VERIFIED)  # verifying confirms them
+        again = export_dataset(store, "coco", tmp_path / "out2", ExportOptions(image_mode="relative"))
+        assert (again.images, again.annotations, again.skipped) == (2, 2, [])
+
+
+def test_import_that_skips_every_image_adds_no_labels(project_dir: Path) -> None:
+    data = {"images": [{"id": 1, "file_name": "../elsewhere.png", "width": 10, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}],
+            "categories": [{"id": 1, "name": "zebra"}]}
+    (project_dir / "other.json").write_text(json.dumps(data))
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        result = import_annotations(store, project_dir / "other.json")
+        assert result.images == 0 and len(result.skipped) == 1
+        assert "zebra" not in store.label_map.names
