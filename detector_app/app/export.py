@@ -45,7 +45,7 @@ from detector_app.domain.fsutil import fsync_dir, sync_tree
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, unique_stems, write_coco, write_voc, write_yolo
-from detector_app.formats.dataset import WRITABLE_FORMATS
+from detector_app.formats.dataset import WRITABLE_FORMATS, reference_inside
 from detector_app.formats.yolo import yolo_layout
 from detector_app.media.images import write_image
 from detector_app.media.imagesize import image_size
@@ -68,6 +68,11 @@ class ExportOptions:
     include_model_boxes: bool = False
     image_mode: str = "copy"
     overwrite: bool = False
+    #: Copy / symlink images an annotation file (or project) names outside its own
+    #: folder (``../..``, absolute paths). Off: they are left out and listed, so a
+    #: dataset from elsewhere cannot pull other files into an export (``relative``
+    #: exports only write the path, and keep such references).
+    allow_outside: bool = False
 
     def validate(self, fmt: str) -> None:
         if self.split is not None and not 0.0 < float(self.split) < 1.0:
@@ -99,13 +104,14 @@ class ExportResult:
 
 # -- choosing what goes out -----------------------------------------------------------
 def _source_records(source: Any, root: Path | None, label_map: LabelMap | None
-                    ) -> tuple[Path, LabelMap, list[ImageRecord], bool]:
-    """``(root, labels, records, from_project)`` of a store, a Project, a Dataset or records."""
+                    ) -> tuple[Path, Path, LabelMap, list[ImageRecord], bool]:
+    """``(root, home, labels, records, from_project)`` of a store, a Project, a Dataset
+    or records; ``home`` is the folder their image references must stay within."""
     store = getattr(source, "store", source)
     if hasattr(store, "records") and hasattr(store, "label_map") and hasattr(store, "root"):
-        return Path(store.root), LabelMap(list(store.label_map.names)), list(store.records()), True
+        return Path(store.root), Path(store.root), LabelMap(list(store.label_map.names)), list(store.records()), True
     if isinstance(source, Dataset):
-        return Path(source.root), LabelMap(list(source.label_map.names)), list(source.images), False
+        return Path(source.root), source.home, LabelMap(list(source.label_map.names)), list(source.images), False
     if root is None:
         raise ExportError("exporting plain records needs root= (the folder their paths are relative to)")
     records = list(source)
@@ -113,7 +119,24 @@ def _source_records(source: Any, root: Path | None, label_map: LabelMap | None
     for rec in records:
         for ann in rec.annotations:
             lm.add(ann.label)
-    return Path(root), lm, records, False
+    return Path(root), Path(root), lm, records, False
+
+
+def contained_records(records: Sequence[ImageRecord], root: Path, home: Path, image_mode: str,
+                      skipped: list[str]) -> list[ImageRecord]:
+    """The records whose image may go into the export: those whose reference stays
+    inside ``home`` (``reference_inside``), and with ``image_mode="relative"`` also
+    those outside whose pixels are not written (the export then holds only the path,
+    as that mode's own outputs do; video frames are always written, so checked).
+    Each left out is listed in ``skipped`` with the way out (``--allow-outside``)."""
+    out = []
+    for rec in records:
+        if (image_mode == "relative" and rec.frame_index is None) or reference_inside(home, root, rec.path):
+            out.append(rec)
+        else:
+            skipped.append(f"{rec.path}: outside {home} (an image reference leaving the dataset's folder is "
+                           "not exported; --allow-outside exports it)")
+    return out
 
 
 def select_records(records: Sequence[ImageRecord], options: ExportOptions, from_project: bool,
@@ -226,13 +249,16 @@ def export_dataset(
     out_dir = Path(out_dir).absolute()
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not options.overwrite:
         raise ExportError(f"{out_dir}: already exists and is not empty (choose another folder or overwrite)")
-    src_root, labels, records, from_project = _source_records(source, Path(root) if root else None, label_map)
+    src_root, home, labels, records, from_project = _source_records(source, Path(root) if root else None,
+                                                                    label_map)
     left_out: list[str] = []
+    if not options.allow_outside:
+        records = contained_records(records, src_root, home, options.image_mode, left_out)
     chosen = select_records(records, options, from_project, left_out)
     if not chosen:
         raise ExportError(f"nothing to export from {src_root}: no reviewed images"
                           + (" that are verified" if options.verified_only else "")
-                          + (f" ({len(left_out)} with only unverified model boxes)" if left_out else ""))
+                          + (f"; left out: {'; '.join(left_out[:3])}" if left_out else ""))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=str(out_dir.parent)))
     try:

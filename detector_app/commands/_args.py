@@ -17,6 +17,15 @@ def add_image_mode(parser: argparse.ArgumentParser, copy_help: str, relative_hel
     images.add_argument("--relative", dest="image_mode", action="store_const", const="relative", help=relative_help)
 
 
+def add_allow_outside(parser: argparse.ArgumentParser) -> None:
+    """``--allow-outside``: also write images that an annotation file (or the project
+    store) names outside its own folder; by default they are left out and listed."""
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="also export images referenced outside the dataset's folder (../.., absolute "
+                             "paths); by default they are left out and listed, so a dataset from elsewhere "
+                             "cannot pull other files into OUT")
+
+
 def warn_if_bf16_is_slow(precision: str, device_type: str) -> None:
     """Print one warning line to stderr when the user asked for ``--precision bf16``
     on a CPU where it is measured slower than float32 (``detection.precision.bf16_slow_warning``)."""

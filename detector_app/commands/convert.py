@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector_app.commands._args import add_image_mode
+from detector_app.commands._args import add_allow_outside, add_image_mode
 
 HELP = "convert a dataset between COCO, Pascal VOC, YOLO (and from LabelMe)"
 
@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
+    add_allow_outside(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: ... and {len(dataset.warnings) - 20} more")
     mode = args.image_mode or ("copy" if args.dst_format == "yolo" else "relative")
     options = ExportOptions(split=args.split, seed=args.seed, include_model_boxes=True, image_mode=mode,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, allow_outside=args.allow_outside)
     result = export_dataset(dataset, args.dst_format, args.output, options, progress=TextProgressBar("convert"))
     for problem in result.skipped:
         print(f"skipped: {problem}")

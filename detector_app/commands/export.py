@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector_app.commands._args import add_image_mode
+from detector_app.commands._args import add_allow_outside, add_image_mode
 
 HELP = "export a project's reviewed images and boxes as COCO, Pascal VOC or YOLO"
 
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_image_mode(parser, copy_help="copy the images into OUT (default)",
                    relative_help="refer to the images where they are (COCO and VOC only)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
+    add_allow_outside(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     options = ExportOptions(split=args.split, seed=args.seed, verified_only=args.verified_only,
                             include_model_boxes=args.include_model_boxes,
-                            image_mode=args.image_mode or "copy", overwrite=args.overwrite)
+                            image_mode=args.image_mode or "copy", overwrite=args.overwrite,
+                            allow_outside=args.allow_outside)
     store = ProjectStore(args.project, read_only=True, autosave_interval=None)
     try:
         result = export_dataset(store, args.format, args.output, options, progress=TextProgressBar("export"))

@@ -218,7 +218,7 @@ def read_coco(path: str | Path, keep_crowd: bool = False) -> Dataset:
             source = None
         rec.annotations.append(make_annotation(where, box, cat_name[cid], score, source))
     return Dataset(root=root, label_map=label_map, images=list(records.values()), format="coco",
-                   source=jpath, warnings=warnings)
+                   source=jpath, warnings=warnings, base=root.parent if prefix.startswith("../") else None)
 
 
 def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:

@@ -48,6 +48,13 @@ class Dataset:
     source: Path | None = None
     split: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: The folder the image references must stay within (default: ``root``); a
+    #: layout the reader found on its own (COCO images in ``../images``) widens it.
+    base: Path | None = None
+
+    @property
+    def home(self) -> Path:
+        return self.base if self.base is not None else self.root
 
     def image_path(self, record: ImageRecord) -> Path:
         """Absolute-ish path of a record's image (``root / record.path``)."""
@@ -55,6 +62,16 @@ class Dataset:
 
     def num_annotations(self) -> int:
         return sum(len(r.annotations) for r in self.images)
+
+
+def reference_inside(home: str | Path, root: str | Path, ref: str) -> bool:
+    """Whether image reference ``ref`` (relative to ``root``, or absolute) names a
+    file inside ``home``, judged on the path as written (``..`` and absolute paths
+    resolved lexically): an annotation file cannot reach other files with it.
+    Symbolic links inside ``home`` are the dataset's own and are followed."""
+    home_n = os.path.normpath(os.path.abspath(home))
+    target = os.path.normpath(os.path.join(os.path.abspath(root), ref))
+    return target == home_n or target.startswith(home_n.rstrip(os.sep) + os.sep)
 
 
 # -- shared reader helpers --------------------------------------------------
@@ -202,6 +219,7 @@ __all__ = [
     "check_size",
     "is_number",
     "make_annotation",
+    "reference_inside",
     "make_box",
     "record_relpaths",
     "relpath_posix",

@@ -33,8 +33,12 @@ def coco_dir(project_dir: Path) -> Path:
 def test_convert_chain_keeps_boxes(coco_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["convert", str(coco_dir), "--to", "voc", str(tmp_path / "voc")]) == 0
     assert "wrote 2 images, 2 boxes as voc" in capsys.readouterr().out
+    # the VOC refers to the images where they are (outside its folder): copying them needs --allow-outside
     assert main(["convert", str(tmp_path / "voc"), "--from", "voc", "--to", "yolo", str(tmp_path / "yolo"),
-                 "--split", "0.5", "--seed", "2"]) == 0
+                 "--split", "0.5", "--seed", "2"]) != 0
+    assert "outside" in capsys.readouterr().err and not (tmp_path / "yolo").exists()
+    assert main(["convert", str(tmp_path / "voc"), "--from", "voc", "--to", "yolo", str(tmp_path / "yolo"),
+                 "--split", "0.5", "--seed", "2", "--allow-outside"]) == 0
     assert main(["convert", str(tmp_path / "yolo"), "--to", "coco", str(tmp_path / "coco"), "--copy"]) == 0
     ds = load_dataset(tmp_path / "coco")
     assert ds.label_map.names == ["cat", "dog"]
@@ -208,3 +212,75 @@ def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_pat
                     (tuple(float(v) for v in b), int(lbl)) for b, lbl in zip(s.boxes, s.labels))
         assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}, fmt
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc", "labelme"])
+@pytest.mark.parametrize("mode", ["--copy", "--symlink"])
+def test_convert_never_pulls_in_a_file_the_annotations_name_outside_the_dataset(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, mode: str) -> None:
+    """A COCO file_name of ../../secret.png, a VOC <path> or a LabelMe imagePath to an absolute
+    path: the file was copied / symlinked into OUT with exit 0. Now left out and listed; the
+    dataset's own images still go; --allow-outside takes the outside one too."""
+    from fmt_helpers_app import grey_png
+
+    secret = tmp_path / "private" / "secret.png"
+    grey_png(secret, 20, 10)
+    ds = tmp_path / "data" / "ds"
+    grey_png(ds / "own.png", 20, 10)
+    box = [1, 1, 5, 5]
+    if fmt == "coco":
+        data = {"images": [{"id": 1, "file_name": "own.png", "width": 20, "height": 10},
+                           {"id": 2, "file_name": "../../private/secret.png", "width": 20, "height": 10}],
+                "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": box} for i in (1, 2)],
+                "categories": [{"id": 1, "name": "cat"}]}
+        (ds / "annotations.json").write_text(json.dumps(data))
+    elif fmt == "voc":
+        for name, path in (("own", "own.png"), ("secret", str(secret))):
+            (ds / "Annotations").mkdir(exist_ok=True)
+            (ds / "Annotations" / f"{name}.xml").write_text(
+                f"<annotation><filename>{Path(path).name}</filename><path>{path}</path>"
+                "<size><width>20</width><height>10</height><depth>3</depth></size><object><name>cat</name>"
+                "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object></annotation>")
+    else:
+        for name, path in (("own", "own.png"), ("secret", str(secret))):
+            (ds / f"{name}.json").write_text(json.dumps({
+                "version": "5.0.1", "flags": {}, "imagePath": path, "imageData": None, "imageHeight": 10,
+                "imageWidth": 20, "shapes": [{"label": "cat", "points": [[1, 1], [5, 5]], "shape_type": "rectangle",
+                                              "group_id": None, "flags": {}}]}))
+    out = tmp_path / "out"
+    assert main(["convert", str(ds), "--from", fmt, "--to", "yolo", str(out), mode]) == 0
+    text = capsys.readouterr().out
+    assert "secret.png: outside" in text and "--allow-outside" in text and "wrote 1 images" in text
+    assert sorted(p.name for p in out.rglob("*.png")) == ["own.png"]
+    out2 = tmp_path / "out2"
+    assert main(["convert", str(ds), "--from", fmt, "--to", "yolo", str(out2), mode, "--allow-outside"]) == 0
+    names = sorted(p.name for p in out2.rglob("*.png"))
+    assert len(names) == 2 and names[0] == "own.png" and names[1].endswith("secret.png")
+
+
+def test_export_of_a_crafted_project_store_leaves_outside_files_out(project_dir: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A project database whose record names ../private/secret.png (crafted, or copied from
+    elsewhere): `export` copied that file into OUT. Now it is left out and listed."""
+    import sqlite3
+
+    from fmt_helpers_app import grey_png
+
+    from detector_app.app.store import DB_NAME, STORE_DIR
+
+    secret = project_dir.parent / "private" / "secret.png"
+    grey_png(secret, 20, 10)
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.ensure_size("img1.png")
+        store.add_annotation("img1.png", Annotation(Box(1, 1, 9, 9), "cat"))
+    rec = {"path": "../private/secret.png", "width": 20, "height": 10, "state": "edited",
+           "annotations": [{"box": [1, 1, 5, 5], "label": "cat", "source": "manual", "id": "s1"}]}
+    db = sqlite3.connect(str(project_dir / STORE_DIR / DB_NAME))
+    with db:
+        db.execute("INSERT INTO records VALUES (?, ?)", ("../private/secret.png", json.dumps(rec)))
+    db.close()
+    out = tmp_path / "out"
+    assert main(["export", str(project_dir), str(out), "--format", "coco"]) == 0
+    text = capsys.readouterr().out
+    assert "secret.png: outside" in text and "wrote 1 images" in text
+    assert not any("secret" in p.name for p in out.rglob("*"))
