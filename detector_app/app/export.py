@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -260,7 +262,8 @@ def export_dataset(
                           + (" that are verified" if options.verified_only else "")
                           + (f"; left out: {'; '.join(left_out[:3])}" if left_out else ""))
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=str(out_dir.parent)))
+    remove_stale_staging(out_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", suffix=".tmp", dir=str(out_dir.parent)))
     try:
         result = _export_into(tmp, out_dir, fmt, src_root, labels, chosen, options, progress, cancel)
         result.skipped[:0] = left_out
@@ -271,6 +274,55 @@ def export_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+#: Staging folders of an export into ``OUT``: ``.OUT.<pid>.<random>.tmp`` and, while the old
+#: ``OUT`` is swapped out, ``.OUT.old.<pid>``.
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[^.]+\.tmp|old\.(?P<old>\d+))$")
+#: A staging folder without a pid in its name (written before it had one) counts as left over after this.
+_LEGACY_STALE_S = 600.0
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging folders that killed exports into ``out_dir`` left beside it
+    (hidden, up to thousands of files each; nothing else ever removes them): those of
+    processes that no longer exist, and nameless-pid ones older than ten minutes.
+    A live export's folders are left alone. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(out_dir.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _STAGING.match(entry.name)
+        if m is None or m.group("name") != out_dir.name or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = int(m.group("pid") or m.group("old"))
+        if pid == os.getpid() or _process_exists(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    for entry in entries:  # the pid-less form of earlier versions: .OUT.<random>.tmp
+        if (entry.name.startswith(f".{out_dir.name}.") and entry.name.endswith(".tmp")
+                and _STAGING.match(entry.name) is None and entry.is_dir(follow_symlinks=False)):
+            try:
+                old = time.time() - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_STALE_S
+            except OSError:
+                continue
+            if old:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _swap_in(tmp: Path, out_dir: Path) -> None:
