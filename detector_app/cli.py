@@ -67,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (UserError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except UserError as exc:
         print(f"detector-app {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a missing file, a full disk, a read-only mount, ...: one line naming the file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"detector-app {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

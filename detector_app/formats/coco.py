@@ -82,6 +82,8 @@ def load_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise FormatError(f"{path}: invalid JSON ({str(exc)[:120]})") from None
     except RecursionError:
         raise FormatError(f"{path}: invalid JSON (nested too deeply)") from None
 

@@ -76,8 +76,13 @@ def reference_inside(home: str | Path, root: str | Path, ref: str) -> bool:
 
 # -- shared reader helpers --------------------------------------------------
 def is_number(value: Any) -> bool:
-    """A JSON number (not a bool), finite."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number (not a bool), finite as a float (a 400-digit integer is not)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def make_box(where: str, x1: float, y1: float, x2: float, y2: float,
@@ -88,8 +93,9 @@ def make_box(where: str, x1: float, y1: float, x2: float, y2: float,
     degenerate boxes and for boxes with nothing inside the image.
     """
     values = (x1, y1, x2, y2)
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-        raise FormatError(f"{where}: box coordinates must be finite numbers, got {list(values)}")
+    if not all(is_number(v) for v in values):
+        shown = ", ".join(f"{v!r:.24}" for v in values)
+        raise FormatError(f"{where}: box coordinates must be finite numbers, got [{shown}]")
     if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
         raise FormatError(
             f"{where}: degenerate box (zero or negative size) x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g}"

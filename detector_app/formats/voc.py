@@ -101,13 +101,21 @@ def _resolve_image(root: Path, xml_path: Path, filename: str, path_text: str | N
 def parse_voc_xml(xml_path: Path, root: Path) -> ImageRecord:
     """One VOC XML file as an :class:`ImageRecord` (path relative to ``root``)."""
     try:
-        tree = ET.parse(str(xml_path))
+        raw = xml_path.read_bytes()
+    except OSError as exc:
+        raise FormatError(f"{xml_path}: cannot read ({exc.strerror or exc})") from None
+    if b"<!ENTITY" in raw or b"<!entity" in raw:
+        # entities would silently rewrite names (<name>&c;</name> read as "cat") or expand without bound
+        raise FormatError(f"{xml_path}: XML entity declarations are not accepted in a VOC annotation")
+    try:
+        ann = ET.fromstring(raw)
     except ET.ParseError as exc:
         line, col = exc.position
         raise FormatError(f"{xml_path}: invalid XML at line {line}, column {col + 1}") from None
-    except (OSError, ValueError) as exc:
+    except LookupError as exc:  # an encoding Python does not know
+        raise FormatError(f"{xml_path}: {exc} (declared in the XML header)") from None
+    except ValueError as exc:
         raise FormatError(f"{xml_path}: cannot read ({exc})") from None
-    ann = tree.getroot()
     if ann.tag != "annotation":
         raise FormatError(f"{xml_path}: root element is <{ann.tag}>, expected <annotation>")
     where = f"{xml_path}: <annotation>"

@@ -1,0 +1,94 @@
+"""Hostile and odd annotation files through the CLI: one line naming the file, never a
+traceback (each case gave a Python traceback before: OverflowError, ValueError,
+LookupError, an OSError from a full disk), and XML entities refused instead of
+silently rewriting class names."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detector_app.cli import main
+from detector_app.media.images import write_image
+
+
+def _image(path: Path, w: int = 20, h: int = 10) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, np.zeros((h, w, 3), np.uint8))
+
+
+def _coco_with_width(folder: Path, width_literal: str) -> Path:
+    _image(folder / "a.png")
+    (folder / "annotations.json").write_text(
+        '{"images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}], '
+        '"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, ' + width_literal + ', 2]}], '
+        '"categories": [{"id": 1, "name": "cat"}]}')
+    return folder
+
+
+def _voc(folder: Path, xml: str) -> Path:
+    _image(folder / "JPEGImages" / "a.png")
+    (folder / "Annotations").mkdir(parents=True)
+    (folder / "Annotations" / "a.xml").write_text(xml)
+    return folder
+
+
+_BOX = "<size><width>20</width><height>10</height></size><object><name>{name}</name><bndbox><xmin>1</xmin>" \
+       "<ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object>"
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *parts: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("detector-app convert: error: ")]
+    assert len(lines) == 1, err
+    for part in parts:
+        assert part in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("case", "make", "expected"), [
+    ("400-digit integer (OverflowError)", lambda d: _coco_with_width(d, "1" + "0" * 400),
+     ("annotations.json", "'bbox' must be 4 numbers")),
+    ("5000-digit integer (ValueError)", lambda d: _coco_with_width(d, "1" * 5000),
+     ("annotations.json", "invalid JSON", "4300 digits")),
+    ("unknown XML encoding (LookupError)",
+     lambda d: _voc(d, '<?xml version="1.0" encoding="x-nope"?><annotation><filename>a.png</filename>'
+                       + _BOX.format(name="cat") + "</annotation>"),
+     ("a.xml", "unknown encoding: x-nope")),
+    ("internal XML entity (read as 'cat' before)",
+     lambda d: _voc(d, '<?xml version="1.0"?><!DOCTYPE annotation [<!ENTITY c "cat">]><annotation>'
+                       "<filename>a.png</filename>" + _BOX.format(name="&c;") + "</annotation>"),
+     ("a.xml", "XML entity declarations are not accepted")),
+])
+def test_hostile_annotation_file_gives_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          case: str, make, expected) -> None:  # type: ignore[no-untyped-def]
+    data = make(tmp_path / "ds")
+    assert main(["convert", str(data), "--to", "coco", str(tmp_path / "out"), "--copy"]) == 2, case
+    _one_line_error(capsys, *expected)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("code", "text"), [(errno.ENOSPC, "No space left on device"),
+                                            (errno.EROFS, "Read-only file system")])
+def test_export_on_a_full_or_read_only_disk_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch, code: int, text: str) -> None:
+    import shutil
+
+    data = _coco_with_width(tmp_path / "ds", "5")
+    out = tmp_path / "out"
+
+    def fail(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(code, text, str(dst))
+
+    monkeypatch.setattr(shutil, "copyfile", fail)
+    monkeypatch.setattr(shutil, "copy2", fail)
+    monkeypatch.setattr(shutil, "copy", fail)
+    assert main(["convert", str(data), "--to", "coco", str(out), "--copy"]) == 2
+    line = _one_line_error(capsys, text)
+    assert "a.png" in line
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
