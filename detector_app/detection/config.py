@@ -27,6 +27,17 @@ class ConfigError(UserError, ValueError):
     """A model config that cannot be built."""
 
 
+#: Allowed ranges of the config's numbers: values outside make a model that finds nothing (0 anchors,
+#: top-n 0), or one whose layers or inputs take gigabytes (min_size 20000, representation_size 60000).
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "num_classes": (2, 10_000), "min_size": (32, 4096), "max_size": (32, 8192),
+    "rpn_pre_nms_top_n_test": (1, 100_000), "rpn_post_nms_top_n_test": (1, 100_000),
+    "rpn_pre_nms_top_n_train": (1, 100_000), "rpn_post_nms_top_n_train": (1, 100_000),
+    "box_detections_per_img": (1, 10_000), "representation_size": (1, 8192),
+}
+_FLOAT_RANGES: dict[str, tuple[float, float]] = {"box_score_thresh": (0.0, 1.0), "box_nms_thresh": (0.0, 1.0)}
+
+
 @dataclass
 class ModelConfig:
     """What to build. ``num_classes`` counts the background class.
@@ -66,6 +77,33 @@ class ModelConfig:
             raise ConfigError("anchor_sizes and aspect_ratios must be given together")
         if self.anchor_sizes is not None and len(self.anchor_sizes) != len(self.aspect_ratios or ()):
             raise ConfigError("anchor_sizes and aspect_ratios need one entry per feature level")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        for name, (lo, hi) in _INT_RANGES.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"model config: {name} must be an integer from {lo} to {hi}, got {v!r:.40}")
+        for name, (lo, hi) in _FLOAT_RANGES.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo <= v <= hi):  # NaN fails too
+                raise ConfigError(f"model config: {name} must be a number from {lo:g} to {hi:g}, got {v!r:.40}")
+        if self.min_size is not None and self.max_size is not None and self.max_size < self.min_size:
+            raise ConfigError(f"model config: max_size ({self.max_size}) is below min_size ({self.min_size})")
+        for name, levels, lo, hi in (("anchor_sizes", self.anchor_sizes, 1.0, 4096.0),
+                                     ("aspect_ratios", self.aspect_ratios, 0.01, 100.0)):
+            if levels is None:
+                continue
+            if not levels or any(len(lv) == 0 for lv in levels):
+                raise ConfigError(f"model config: {name} needs at least one value per feature level "
+                                  "(no anchors: the model could find nothing)")
+            bad = [v for lv in levels for v in lv if not lo <= v <= hi]  # NaN fails too
+            if bad:
+                raise ConfigError(f"model config: {name} must lie from {lo:g} to {hi:g}, got {bad[0]!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

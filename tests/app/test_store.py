@@ -195,7 +195,7 @@ except StoreError as exc:
     print("refused", exc, flush=True)
 else:
     print("owner", flush=True)
-    time.sleep(1.5)  # hold it while the others try
+    time.sleep(0.5)  # hold it while the others try (they try within milliseconds of the start)
     s.close()
 """
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,3 +112,37 @@ def test_every_torch_load_in_the_package_is_weights_only() -> None:
             elif mod in ("pickle", "dill", "cloudpickle") and fn in ("load", "loads", "Unpickler"):
                 unsafe.append(where)
     assert loads >= 2 and unsafe == []
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("min_size", 0, "min_size must be an integer from 32 to 4096, got 0"),
+    ("min_size", 20000, "min_size must be an integer from 32 to 4096, got 20000"),
+    ("representation_size", 60000, "representation_size must be an integer from 1 to 8192, got 60000"),
+    ("rpn_pre_nms_top_n_test", 0, "rpn_pre_nms_top_n_test must be an integer from 1 to 100000, got 0"),
+    ("box_detections_per_img", -5, "box_detections_per_img must be an integer from 1 to 10000, got -5"),
+    ("aspect_ratios", [[float("nan"), 1.0, 2.0]], "aspect_ratios must lie from 0.01 to 100, got nan"),
+    ("anchor_sizes", [[]], "anchor_sizes needs at least one value per feature level"),
+])
+def test_checkpoint_config_out_of_range_is_refused_before_building(
+        tmp_path: Path, good: Path, capsys: pytest.CaptureFixture[str], key: str, value: object, message: str) -> None:
+    """Configs that made the loader try to allocate 4.8-14.4 GB (min_size 20000,
+    representation_size 60000), or gave 0 boxes with exit 0 (no anchors, NaN ratios,
+    pre-NMS top-n 0), or a wrong count (detections per image -5): one clear line now."""
+    from detector_app.cli import main
+    from detector_app.media.images import write_image
+
+    raw = torch.load(good, map_location="cpu", weights_only=True)
+    raw["config"][key] = value
+    if key == "aspect_ratios":
+        raw["config"]["anchor_sizes"] = [[16.0, 32.0, 64.0]]
+    if key == "anchor_sizes":
+        raw["config"]["aspect_ratios"] = [[1.0]]
+    bad = tmp_path / "bad.pt"
+    torch.save(raw, bad)
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_checkpoint(bad)
+    image = tmp_path / "a.png"
+    write_image(image, np.zeros((40, 60, 3), np.uint8))
+    assert main(["detect", str(image), "--model", str(bad), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
