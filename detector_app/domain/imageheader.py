@@ -130,7 +130,18 @@ def _jpeg(fh: BinaryIO) -> tuple[int, int] | None:
         if not byte:
             return None
         if byte != b"\xff":
-            return None  # lost sync: corrupt
+            # bytes between segments: libjpeg skips them to the next 0xFF ("extraneous bytes
+            # before marker") and decodes the image, so the size must be found past them too
+            chunk = fh.read(65536)
+            i = chunk.find(b"\xff")
+            if i < 0:
+                if not chunk:
+                    return None
+                pos = fh.tell()
+                continue
+            fh.seek(pos + 1 + i)
+            pos = fh.tell()
+            continue
         marker = fh.read(1)
         while marker == b"\xff":  # fill bytes
             marker = fh.read(1)

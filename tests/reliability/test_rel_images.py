@@ -267,3 +267,28 @@ def test_header_and_decoder_agree_on_random_exif_pngs_and_jpegs(tmp_path: Path) 
         assert read_header_size(path) == (decoded.shape[1], decoded.shape[0])
 
     check()
+
+
+@pytest.mark.parametrize("junk", [b"\x00", b"\x00" * 7, b"abc"])
+def test_junk_before_a_jpeg_frame_header_does_not_hide_its_size(tmp_path: Path, junk: bytes) -> None:
+    """libjpeg skips stray bytes between segments and decodes the image; the header
+    check gave up there, so a 12000x12000 JPEG was decoded (1.57 GB) instead of refused."""
+    from detector_app.domain.imageheader import read_header_size
+    from detector_app.media.images import ImageTooLarge, read_image
+
+    def jpeg(w: int, h: int) -> bytes:
+        ok, buf = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))
+        data = bytearray(buf.tobytes())
+        i = data.find(b"\xff\xc0")
+        data[i + 5:i + 9] = struct.pack(">HH", h, w)  # declare another size in the frame header
+        j = 2 + 2 + struct.unpack(">H", bytes(data[4:6]))[0]  # the end of the first segment after SOI
+        return bytes(data[:j]) + junk + bytes(data[j:])
+
+    path = tmp_path / "big.jpg"
+    path.write_bytes(jpeg(12000, 12000))
+    assert read_header_size(path) == (12000, 12000)
+    with pytest.raises(ImageTooLarge, match="12000x12000"):
+        read_image(path)
+    small = tmp_path / "small.jpg"
+    small.write_bytes(jpeg(16, 16))
+    assert read_header_size(small) == (16, 16) and read_image(small).shape == (16, 16, 3)
