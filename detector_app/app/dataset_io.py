@@ -79,8 +79,10 @@ def import_annotations(
     mode: str = "replace",
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    images: str | Path | None = None,
 ) -> ImportResult:
-    """Import the boxes of dataset ``path`` into ``store`` (a ProjectStore or Project).
+    """Import the boxes of dataset ``path`` into ``store`` (a ProjectStore or Project);
+    ``images``: the folder COCO ``file_name`` entries are relative to (``load_dataset``).
 
     Raises ``FormatError`` for a malformed dataset or a box with nothing inside
     its image (naming the file and the image), ``Cancelled`` on cancel; in
@@ -90,7 +92,7 @@ def import_annotations(
         raise UserError(f"unknown import mode {mode!r}; use one of {', '.join(IMPORT_MODES)}")
     store = getattr(store, "store", store)
     root: Path = store.root  # type: ignore[attr-defined]
-    dataset = load_dataset(path, fmt)
+    dataset = load_dataset(path, fmt, images=images)
     source = dataset.source or Path(path)
     result = ImportResult(warnings=list(dataset.warnings))
     # 1. plan: every check before the first edit

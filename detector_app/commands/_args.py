@@ -26,6 +26,14 @@ def add_allow_outside(parser: argparse.ArgumentParser) -> None:
                              "cannot pull other files into OUT")
 
 
+def add_images_folder(parser: argparse.ArgumentParser) -> None:
+    """``--images DIR``: where a COCO file's images are, when its layout does not say."""
+    parser.add_argument("--images", metavar="DIR",
+                        help="COCO: the folder the file_name entries are relative to (default: found from the "
+                             "layout: annotations/instances_<split>.json with images/<split>/, <split>2017/, "
+                             "images/, or beside the JSON)")
+
+
 def warn_if_bf16_is_slow(precision: str, device_type: str) -> None:
     """Print one warning line to stderr when the user asked for ``--precision bf16``
     on a CPU where it is measured slower than float32 (``detection.precision.bf16_slow_warning``)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector_app.commands._args import add_allow_outside, add_image_mode
+from detector_app.commands._args import add_allow_outside, add_image_mode, add_images_folder
 
 HELP = "convert a dataset between COCO, Pascal VOC, YOLO (and from LabelMe)"
 
@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
     add_allow_outside(parser)
+    add_images_folder(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from detector_app.formats import load_dataset
     from detector_app.textprogress import TextProgressBar
 
-    dataset = load_dataset(args.input, args.src_format, keep_crowd=args.keep_crowd)
+    dataset = load_dataset(args.input, args.src_format, keep_crowd=args.keep_crowd, images=args.images)
     for warning in dataset.warnings[:20]:
         print(f"warning: {warning}")
     if len(dataset.warnings) > 20:

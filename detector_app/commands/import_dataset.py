@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from detector_app.commands._args import add_images_folder
+
 HELP = "import the boxes of a COCO, Pascal VOC, YOLO or LabelMe dataset into a project"
 
 
@@ -16,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset format (default: detected)")
     parser.add_argument("--mode", choices=["replace", "append"], default="replace",
                         help="replace the boxes of each image the dataset names (default) or add to them")
+    add_images_folder(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.project}: not a project folder")
     store = ProjectStore(args.project, require_writable=True, autosave_interval=None)
     try:
-        result = import_annotations(store, args.dataset, args.fmt, args.mode, progress=TextProgressBar("import"))
+        result = import_annotations(store, args.dataset, args.fmt, args.mode, progress=TextProgressBar("import"),
+                                    images=args.images)
     finally:
         store.close()  # saves what was imported (one transaction); nothing when the import failed
     for warning in result.warnings:

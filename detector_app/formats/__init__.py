@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from detector_app.domain.errors import FormatError
-from detector_app.formats.coco import _has_shapes, find_coco_json, read_coco, write_coco
+from detector_app.formats.coco import _has_shapes, find_coco_json, read_coco, split_jsons, write_coco
 from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset, unique_stems
 from detector_app.formats.labelme import read_labelme
 from detector_app.formats.voc import read_voc, write_voc
@@ -22,7 +22,8 @@ def detect_format(path: str | Path) -> str:
     """Guess the format of a dataset file or folder.
 
     * ``coco``: a ``.json`` file with an ``images`` list, or a folder holding
-      ``annotations.json`` (or ``instances.json``, ``annotations/*.json``);
+      ``annotations.json`` (or ``instances.json``, ``annotations/*.json``, the
+      standard ``annotations/instances_<split>.json``);
     * ``voc``: a folder with ``Annotations/`` or ``.xml`` files;
     * ``yolo``: a folder with ``data.yaml`` or ``classes.txt``;
     * ``labelme``: a folder of LabelMe ``.json`` files (or one such file).
@@ -38,7 +39,7 @@ def detect_format(path: str | Path) -> str:
         if path.name.lower() in ("data.yaml", "data.yml", "classes.txt"):
             return "yolo"
         raise FormatError(f"{path}: unknown dataset file type {path.suffix!r} (give --from FORMAT)")
-    if find_coco_json(path) is not None:
+    if find_coco_json(path) is not None or split_jsons(path):
         return "coco"
     if (path / "Annotations").is_dir():
         return "voc"
@@ -58,13 +59,15 @@ def detect_format(path: str | Path) -> str:
 
 
 def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool = False,
-                 size_of: "Callable[[Path], tuple[int, int] | None] | None" = None) -> Dataset:
+                 size_of: "Callable[[Path], tuple[int, int] | None] | None" = None,
+                 images: str | Path | None = None) -> Dataset:
     """Read a dataset in any supported format (autodetected when ``fmt`` is None).
 
     Images are at ``dataset.root / record.path``; labels are class names
     (``dataset.label_map.id_of(name)`` is the 1-based class id). ``keep_crowd``
     keeps COCO crowd boxes; ``size_of`` reads image sizes for YOLO (default:
-    file headers).
+    file headers); ``images``: the folder COCO ``file_name`` entries are
+    relative to, where the layout does not say (COCO only).
     Raises :class:`FormatError` naming the file and the problem.
     """
     path = Path(path)
@@ -73,8 +76,10 @@ def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool =
         raise FormatError(f"unknown dataset format {fmt!r}; known: {', '.join(FORMATS)}")
     if not path.exists():
         raise FormatError(f"{path}: no such dataset file or folder")
+    if images is not None and fmt != "coco":
+        raise FormatError(f"an images folder can be given for COCO only; {path} is {fmt}")
     if fmt == "coco":
-        return read_coco(path, keep_crowd=keep_crowd)
+        return read_coco(path, keep_crowd=keep_crowd, images=images)
     if fmt == "voc":
         return read_voc(path)
     if fmt == "yolo":

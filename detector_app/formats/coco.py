@@ -58,6 +58,26 @@ def find_coco_json(path: Path) -> Path | None:
     return None
 
 
+def split_jsons(path: Path) -> dict[str, Path]:
+    """The standard layout's files, ``{split: annotations/instances_<split>.json}``, of a
+    dataset folder (or of its ``annotations/`` folder); empty when there are none."""
+    folder = path / "annotations" if (path / "annotations").is_dir() else path
+    out = {}
+    for f in sorted(folder.glob("instances_*.json")):
+        split = f.stem[len("instances_"):]
+        if split:
+            out[split] = f
+    return out
+
+
+def _split_prefixes(split: str) -> tuple[str, ...]:
+    """Where a split's images are, relative to the dataset's top folder: CVAT's
+    ``images/<split>/``, COCO's own ``<split>2017/``, then the flat forms."""
+    bare = split.rstrip("0123456789") or split
+    out = [f"images/{split}/", f"{split}/", f"images/{bare}/", f"{bare}2017/", "images/", "annotations/", ""]
+    return tuple(dict.fromkeys(out))
+
+
 def _has_shapes(path: Path) -> bool:
     """Whether a JSON file looks like LabelMe (has ``"shapes"``, no ``"images"``)."""
     try:
@@ -104,31 +124,86 @@ def _req(where: str, obj: dict[str, Any], key: str, kind: str) -> Any:
     return v
 
 
-def _image_prefix(root: Path, images: list[dict[str, Any]]) -> str:
-    """Where image files are relative to the JSON folder ('' or 'images/'...)."""
+def _image_prefix(root: Path, images: list[dict[str, Any]],
+                  prefixes: tuple[str, ...] = ("", "images/", "../images/", "../")) -> str:
+    """Where image files are relative to ``root`` (the first of ``prefixes`` under
+    which the first named images exist)."""
     for img in images[:20]:
         name = img.get("file_name") if isinstance(img, dict) else None
         if not isinstance(name, str) or not name:
             continue
-        for prefix in ("", "images/", "../images/", "../"):
+        for prefix in prefixes:
             try:
                 if (root / (prefix + name)).is_file():
                     return prefix
             except (OSError, ValueError):
                 break
-    return ""
+    return prefixes[0] if prefixes and prefixes[0] not in ("", "../images/", "../") else ""
 
 
-def read_coco(path: str | Path, keep_crowd: bool = False) -> Dataset:
-    """Read a COCO detection JSON file (or a folder holding ``annotations.json``).
+def read_coco(path: str | Path, keep_crowd: bool = False, images: str | Path | None = None) -> Dataset:
+    """Read a COCO detection dataset: a JSON file, a folder holding one
+    (``annotations.json`` ...), or the standard layout of CVAT's "COCO 1.0" and
+    COCO itself: ``annotations/instances_<split>.json`` with the images in
+    ``images/<split>/``, ``<split>2017/``, ``images/`` or beside the JSON. Every
+    split found is read, into one dataset with ``split`` kept.
 
-    Returns a :class:`Dataset` rooted at the JSON file's folder. Crowd boxes
-    are skipped (counted in ``warnings``) unless ``keep_crowd``.
+    ``images``: the folder the ``file_name`` entries are relative to, for any
+    other layout (CLI ``--images``). Crowd boxes are skipped (counted in
+    ``warnings``) unless ``keep_crowd``.
     """
     given = Path(path)
+    if images is not None:
+        jpath = find_coco_json(given)
+        if jpath is None:
+            raise FormatError(f"{given}: no COCO annotation file found (expected {COCO_JSON_NAMES[0]})")
+        folder = Path(images)
+        if not folder.is_dir():
+            raise FormatError(f"{folder}: the images folder given does not exist")
+        return _read_file(jpath, folder, ("",), keep_crowd)
+    splits = split_jsons(given) if given.is_dir() else {}
+    if given.is_file() and given.parent.name == "annotations" and given.name.startswith("instances_"):
+        splits = {given.stem[len("instances_"):]: given}
+    if splits:
+        top = next(iter(splits.values())).parent.parent
+        parts = []
+        for split, f in splits.items():
+            ds = _read_file(f, top, _split_prefixes(split), keep_crowd)
+            if ds.images and not any((top / r.path).is_file() for r in ds.images[:20]):
+                looked = ", ".join(p or "./" for p in _split_prefixes(split))
+                raise FormatError(f"{f}: its images are in none of {looked} under {top}; "
+                                  "give their folder with --images DIR")
+            parts.append((split, ds))
+        return _merge_splits(top, parts)
     jpath = find_coco_json(given)
     if jpath is None:
-        raise FormatError(f"{given}: no COCO annotation file found (expected {COCO_JSON_NAMES[0]})")
+        raise FormatError(f"{given}: no COCO annotation file found (expected {COCO_JSON_NAMES[0]}, or "
+                          "annotations/instances_<split>.json)")
+    return _read_file(jpath, jpath.parent, ("", "images/", "../images/", "../"), keep_crowd)
+
+
+def _merge_splits(top: Path, parts: list[tuple[str, Dataset]]) -> Dataset:
+    """One dataset of several splits' files: classes by name (in the first file's
+    order, then new ones), every image with its split."""
+    names: list[str] = []
+    images: list[ImageRecord] = []
+    split: dict[str, str] = {}
+    warnings: list[str] = []
+    for name, ds in parts:
+        names += [n for n in ds.label_map.names if n not in names]
+        for rec in ds.images:
+            if rec.key in split:
+                raise FormatError(f"{ds.source}: image {rec.path} is also in split {split[rec.key]!r}")
+            split[rec.key] = name
+            images.append(rec)
+        warnings += ds.warnings
+    return Dataset(root=top, label_map=LabelMap(names), images=images, format="coco",
+                   source=parts[0][1].source, split=split, warnings=warnings)
+
+
+def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: bool) -> Dataset:
+    """One COCO JSON file; image paths relative to ``root``, under the first of
+    ``prefixes`` where its images are."""
     data = load_json(jpath)
     if not isinstance(data, dict):
         raise FormatError(f"{jpath}: a COCO file is a JSON object, found {type(data).__name__}")
@@ -160,8 +235,7 @@ def read_coco(path: str | Path, keep_crowd: bool = False) -> Dataset:
         cat_name[cid] = name
     label_map = LabelMap([cat_name[c] for c in sorted(cat_name)])
 
-    root = jpath.parent
-    prefix = _image_prefix(root, images)
+    prefix = _image_prefix(root, images, prefixes)
     records: dict[int, ImageRecord] = {}
     seen_paths: set[str] = set()
     for k, img in enumerate(images):

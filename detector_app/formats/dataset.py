@@ -197,18 +197,29 @@ def _stem_parts(path: str) -> tuple[list[str], str]:
 def unique_stems(records: list[ImageRecord]) -> list[str]:
     """A distinct, filesystem-safe file stem per record (same order).
 
-    ``a/b/cat.jpg`` -> ``a__b__cat``; video frame 12 of ``v.mp4`` ->
-    ``v_f000012``; clashes get ``_2``, ``_3``... appended.
+    An image keeps its own name (``a/b/cat.jpg`` -> ``cat``) unless another
+    record has the same one (case-insensitively): only those get their folders
+    as a prefix (``a__b__cat``); video frame 12 of ``v.mp4`` -> ``v_f000012``;
+    a clash left after that gets ``_2``, ``_3``... appended.
     """
+    def plain(rec: ImageRecord) -> str:
+        stem = _UNSAFE.sub("_", _stem_parts(rec.path)[1]).strip("._") or "image"
+        return stem if rec.frame_index is None else f"{stem}_f{rec.frame_index:06d}"
+
+    counts: dict[str, int] = {}
+    for rec in records:
+        counts[plain(rec).lower()] = counts.get(plain(rec).lower(), 0) + 1
     seen: set[str] = set()
     out: list[str] = []
     for rec in records:
-        folders, name = _stem_parts(rec.path)
-        parts = [*folders, name]
-        stem = "__".join(_UNSAFE.sub("_", part) for part in parts if part not in ("", "/", ".."))
-        stem = stem.strip("._") or "image"
-        if rec.frame_index is not None:
-            stem = f"{stem}_f{rec.frame_index:06d}"
+        stem = plain(rec)
+        if counts[stem.lower()] > 1:  # a real collision: the folders tell them apart
+            folders, name = _stem_parts(rec.path)
+            parts = [*folders, name]
+            stem = "__".join(_UNSAFE.sub("_", part) for part in parts if part not in ("", "/", ".."))
+            stem = stem.strip("._") or "image"
+            if rec.frame_index is not None:
+                stem = f"{stem}_f{rec.frame_index:06d}"
         candidate, n = stem, 1
         while candidate.lower() in seen:
             n += 1

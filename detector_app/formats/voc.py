@@ -14,7 +14,8 @@ exactly; others move by at most half a pixel per edge (±1 px). Coordinates
 written as floats by other tools are accepted.
 
 Layout written: ``Annotations/*.xml``, ``JPEGImages/`` (images, placed by the
-exporter), ``ImageSets/Main/{train,val}.txt`` when a split is given, and a
+exporter), ``ImageSets/Main/trainval.txt`` listing every image (plus
+``{train,val}.txt`` when a split is given), and a
 ``labels.txt`` keeping the class order (VOC has no class list). Reading takes
 a folder with ``Annotations/`` (or a folder of ``.xml`` files, or one file).
 """
@@ -254,9 +255,11 @@ def write_voc(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = N
         text = voc_xml(rec, rec.path.rsplit("/", 1)[-1], rel)
         write_text_file(f"{ann_prefix}{stem}.xml", text, staged)
     write_text_file(out_dir / "labels.txt", "".join(f"{n}\n" for n in dataset.label_map), staged)
+    # loaders that start from an image-set list (torchvision's VOCDetection, CVAT's importer) need one
+    sets = out_dir / "ImageSets" / "Main"
+    sets.mkdir(parents=True, exist_ok=True)
+    write_text_file(sets / "trainval.txt", "".join(f"{s}\n" for s in stems), staged)
     if dataset.split:
-        sets = out_dir / "ImageSets" / "Main"
-        sets.mkdir(parents=True, exist_ok=True)
         for part in ("train", "val"):
             lines = [s for r, s in zip(dataset.images, stems) if dataset.split.get(r.key) == part]
             write_text_file(sets / f"{part}.txt", "".join(f"{s}\n" for s in lines), staged)

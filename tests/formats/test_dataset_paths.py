@@ -29,3 +29,14 @@ def test_write_text_file_staged_and_atomic(tmp_path: Path) -> None:
     assert (tmp_path / "a.txt").read_bytes() == "caf\u00e9\n".encode()
     assert (tmp_path / "b.txt").read_text() == "x\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temporary files left
+
+
+def test_unique_stems_keep_names_and_prefix_only_real_collisions() -> None:
+    from detector_app.domain import ImageRecord
+    from detector_app.formats import unique_stems
+
+    recs = [ImageRecord("images/holdout_0000.png"), ImageRecord("a/cat.jpg"), ImageRecord("b/Cat.png"),
+            ImageRecord("clip.mp4", frame_index=12), ImageRecord("x/dog.jpg")]
+    assert unique_stems(recs) == ["holdout_0000", "a__cat", "b__Cat", "clip_f000012", "dog"]
+    same = [ImageRecord("a/cat.jpg"), ImageRecord("a/cat.png")]  # the same folders too: numbered
+    assert unique_stems(same) == ["a__cat", "a__cat_2"]

@@ -56,10 +56,11 @@ def test_write_layout_round_trip_and_labels_order(tmp_path: Path) -> None:
             ImageRecord("imgs/b.jpg", 30, 30, [])]
     ds = Dataset(tmp_path / "src", LabelMap(["zebra", "ant"]), recs, split={"imgs/a.jpg": "train", "imgs/b.jpg": "val"})
     out = write_voc(ds, tmp_path / "voc")
-    assert sorted(p.name for p in (out / "Annotations").iterdir()) == ["imgs__a.xml", "imgs__b.xml"]
-    assert (out / "ImageSets" / "Main" / "train.txt").read_text() == "imgs__a\n"
-    assert (out / "ImageSets" / "Main" / "val.txt").read_text() == "imgs__b\n"
-    xml = (out / "Annotations" / "imgs__a.xml").read_text()
+    assert sorted(p.name for p in (out / "Annotations").iterdir()) == ["a.xml", "b.xml"]  # names kept
+    assert (out / "ImageSets" / "Main" / "train.txt").read_text() == "a\n"
+    assert (out / "ImageSets" / "Main" / "val.txt").read_text() == "b\n"
+    assert (out / "ImageSets" / "Main" / "trainval.txt").read_text() == "a\nb\n"  # always, split or not
+    xml = (out / "Annotations" / "a.xml").read_text()
     assert "<xmin>1</xmin>" in xml and "<xmax>100</xmax>" in xml and "<xmin>11</xmin>" in xml
     back = load_dataset(out)
     assert back.label_map.names == ["zebra", "ant"]
