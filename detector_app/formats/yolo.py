@@ -13,7 +13,13 @@ Layout (written and read)::
     images/val/b.jpg     labels/val/b.txt       the same path under .../labels/)
 
 Without a split, ``images/`` and ``labels/`` directly. Reading also accepts a
-folder with only ``classes.txt`` and images with their ``.txt`` beside them.
+folder with only ``classes.txt`` and images with their ``.txt`` beside them, and
+the Darknet layout CVAT writes as "YOLO 1.1"::
+
+    obj.data             classes = 2 / train = data/train.txt / names = data/obj.names
+    obj.names            one class name per line
+    train.txt            data/obj_train_data/a.jpg (one image per line)
+    obj_train_data/      a.jpg with a.txt beside it
 Image sizes (needed to un-normalise) come from the image file headers
 (``detector_app.domain.imageheader``) or a ``size_of`` callable.
 """
@@ -221,6 +227,66 @@ def _split_sources(root: Path, data: dict[str, object], yaml_path: Path) -> list
     return out
 
 
+def _darknet_path(folder: Path, entry: str) -> Path:
+    """A path written in ``obj.data`` / ``train.txt``: Darknet resolves them from its own
+    folder, where the dataset sits in ``data/`` (CVAT writes ``data/obj_train_data/a.jpg``)."""
+    p = Path(entry.strip())
+    if p.is_absolute():
+        return p
+    direct = folder / p
+    if not direct.exists() and p.parts[:1] == ("data",) and len(p.parts) > 1:
+        return folder / Path(*p.parts[1:])
+    return direct
+
+
+def parse_obj_data(path: Path) -> dict[str, str]:
+    """``obj.data``: ``key = value`` lines (``classes``, ``train``, ``valid``, ``names``, ...)."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(read_nonempty_lines(path), start=1):
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise FormatError(f"{path}:{n}: expected 'key = value', got {line.strip()!r:.60}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+#: Darknet / CVAT split names -> this project's (``valid`` is Darknet's word for ``val``).
+_DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
+
+
+def _darknet(folder: Path) -> tuple[list[str], Path, list[tuple[str, list[Path]]]]:
+    """Names, the file they came from, and the images per split of a Darknet / CVAT
+    "YOLO 1.1" folder: ``obj.data``, ``obj.names``, ``obj_<split>_data/`` (images with
+    their ``.txt`` beside them), ``<split>.txt`` lists."""
+    data_file = folder / "obj.data"
+    data = parse_obj_data(data_file) if data_file.is_file() else {}
+    names_file = _darknet_path(folder, data["names"]) if data.get("names") else folder / "obj.names"
+    if not names_file.is_file():
+        raise FormatError(f"{data_file if data else folder}: the class list {names_file} does not exist")
+    names = read_nonempty_lines(names_file)
+    if data.get("classes"):
+        try:
+            declared = int(data["classes"])
+        except ValueError:
+            raise FormatError(f"{data_file}: 'classes' must be an integer, got {data['classes']!r:.20}") from None
+        if declared != len(names):
+            raise FormatError(f"{data_file}: classes = {declared}, but {names_file.name} lists {len(names)} names")
+    sources: list[tuple[str, list[Path]]] = []
+    for key, part in _DARKNET_SPLITS.items():
+        if data.get(key):
+            listing = _darknet_path(folder, data[key])
+            if not listing.is_file():
+                raise FormatError(f"{data_file}: '{key}' list {listing} does not exist")
+            sources.append((part, [_darknet_path(folder, line) for line in read_nonempty_lines(listing)]))
+    if not sources:
+        for sub in sorted(folder.glob("obj_*_data")):
+            part = sub.name[len("obj_"):-len("_data")]
+            sources.append((_DARKNET_SPLITS.get(part, part), _images_under(sub)))
+    if not sources:
+        sources = [("", _images_under(folder))]
+    return names, names_file, sources
+
+
 def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
     """Read a YOLO dataset folder (or its ``data.yaml`` / ``classes.txt``).
 
@@ -245,6 +311,8 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
         sources = _split_sources(root, data, yaml_path)
         if not sources:
             raise FormatError(f"{yaml_path}: no 'train' or 'val' entry")
+    elif (folder / "obj.data").is_file() or (folder / "obj.names").is_file():
+        names, classes_txt, sources = _darknet(folder)
     elif classes_txt.is_file():
         names = read_nonempty_lines(classes_txt)
         if not names:
@@ -252,7 +320,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
         img_dir = folder / "images" if (folder / "images").is_dir() else folder
         sources = [("", _images_under(img_dir))]
     else:
-        raise FormatError(f"{folder}: not a YOLO dataset (no data.yaml or classes.txt)")
+        raise FormatError(f"{folder}: not a YOLO dataset (no data.yaml, obj.data / obj.names or classes.txt)")
     if len(set(names)) != len(names) or any(not n.strip() for n in names):
         raise FormatError(f"{yaml_path or classes_txt}: class names must be unique and non-empty")
     try:
@@ -271,6 +339,8 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
                 continue
             seen.add(rel)
             label = label_path_of(image)
+            if not label.is_file() and image.with_suffix(".txt").is_file():  # Darknet: beside the image
+                label = image.with_suffix(".txt")
             try:
                 size = size_of(image)
             except OSError as exc:
