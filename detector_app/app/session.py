@@ -255,17 +255,17 @@ class Session(EditingMixin):
             return None
         return f"{found} looks like annotations of these images: File > Import annotations\u2026 brings its boxes in"
 
-    def import_job(self, path: str | Path, fmt: str | None = None,
-                   mode: str = "replace") -> Callable[[ProgressFn, threading.Event], ImportResult]:
+    def import_job(self, path: str | Path, fmt: str | None = None, mode: str = "replace",
+                   images: str | Path | None = None) -> Callable[[ProgressFn, threading.Event], ImportResult]:
         """The import of dataset ``path`` into the open project as a job
         ``fn(progress, cancel)`` for a job thread (all or nothing, see
-        :func:`~detector_app.app.dataset_io.import_annotations`). Call
-        :meth:`import_finished` on this thread when it has ended."""
+        :func:`~detector_app.app.dataset_io.import_annotations`; ``images``: a COCO
+        file's images folder). Call :meth:`import_finished` on this thread when it has ended."""
         store = self.store
         if store is None:
             raise UserError("open a project first")
         self._import_before = record_states(store)  # for the undo step
-        return lambda progress, cancel: import_annotations(store, path, fmt, mode, progress, cancel)
+        return lambda progress, cancel: import_annotations(store, path, fmt, mode, progress, cancel, images)
 
     def import_finished(self, result: ImportResult | None) -> None:
         """After the import job (``result`` ``None``: it failed or was cancelled and

@@ -56,6 +56,13 @@ class ImportDialog(JobDialog):
         row.addWidget(self.path, 1)
         row.addWidget(file_button)
         row.addWidget(folder_button)
+        self.images = QLineEdit()
+        self.images.setPlaceholderText("COCO only, when not found from the layout (images/<split>/, <split>2017/…)")
+        images_button = QPushButton("Browse…")
+        images_button.clicked.connect(self._browse_images)
+        images_row = QHBoxLayout()
+        images_row.addWidget(self.images, 1)
+        images_row.addWidget(images_button)
         self.format = QComboBox()
         for text, fmt in FORMATS:
             self.format.addItem(text, fmt)
@@ -66,6 +73,7 @@ class ImportDialog(JobDialog):
         note.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Dataset", row)
+        form.addRow("Images folder", images_row)
         form.addRow("Format", self.format)
         form.addRow("Mode", self.mode)
         form.addRow("", note)
@@ -79,6 +87,10 @@ class ImportDialog(JobDialog):
     def options(self) -> tuple[str, str | None, str]:
         """``(dataset path, format or None for detected, mode)`` as set in the dialog."""
         return self.path.text().strip(), self.format.currentData(), str(self.mode.currentData())
+
+    def images_folder(self) -> str | None:
+        """The images folder typed or chosen (COCO ``file_name`` entries are relative to it), or ``None``."""
+        return self.images.text().strip() or None
 
     def set_mode(self, mode: str) -> None:
         """Select ``"replace"`` or ``"append"``."""
@@ -99,6 +111,16 @@ class ImportDialog(JobDialog):
                                                     DATASET_FILTER)
         return chosen or None
 
+    def ask_images_folder(self) -> str | None:
+        """Ask for the images folder; ``None`` if cancelled (a seam for tests)."""
+        start = self.images.text().strip() or self.path.text().strip()
+        return QFileDialog.getExistingDirectory(self, "The folder of the dataset's images", start) or None
+
+    def _browse_images(self) -> None:
+        chosen = self.ask_images_folder()
+        if chosen:
+            self.images.setText(chosen)
+
     def _browse(self, folder: bool) -> None:
         chosen = self.ask_path(folder)
         if chosen:
@@ -114,7 +136,9 @@ class ImportDialog(JobDialog):
             self._failed("choose a dataset file or folder", "")
             return
         try:
-            job = self.session.import_job(Path(path).expanduser(), fmt, mode)
+            images = self.images_folder()
+            job = self.session.import_job(Path(path).expanduser(), fmt, mode,
+                                          None if images is None else Path(images).expanduser())
         except UserError as exc:
             self._failed(str(exc), "")
             return

@@ -107,3 +107,26 @@ def test_opening_images_next_to_a_dataset_suggests_the_import(window, qtbot, tmp
     before = len(log.entries)
     assert window.open_paths([str(images)])  # annotated now: no hint
     assert not any("File > Import annotations" in m for _, m in log.entries[before:])
+
+
+def test_import_with_the_images_folder_field(window, qtbot, tmp_path, monkeypatch):
+    """A COCO file kept apart from its images (file_name "img0.png"), whose layout says
+    nothing about where they are: the dialog's images folder field places them."""
+    (tmp_path / "labels").mkdir()
+    gt = write_coco(tmp_path / "labels" / "gt.json", prefix="")
+    monkeypatch.setattr(ImportDialog, "ask_images_folder", lambda self: str(tmp_path / "proj"))
+    ss = window.session
+
+    def steps(dialog: ImportDialog) -> None:
+        dialog.path.setText(str(gt))
+        dialog.start()  # without the folder: the images are not found, nothing imported
+        qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
+        assert "Imported 0 boxes" in dialog.message.text() or dialog.message.text().startswith("\u26a0")
+        _button(dialog, "Browse\u2026").click()
+        assert dialog.images_folder() == str(tmp_path / "proj")
+        dialog.start()
+        qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
+        assert "Imported 3 boxes on 2 images" in dialog.message.text(), dialog.message.text()
+
+    drive_modal(qtbot, window.actions["import"].trigger, ImportDialog, steps)
+    assert sorted(a.label for a in ss.record.annotations) == ["cat", "zebra"]
