@@ -164,6 +164,7 @@ class Session(EditingMixin):
         self.close()
         self.project, self.store = project, project.store
         self.undo_stack = UndoStack(project.store, lambda _stack: self.emit("history"))
+        self.emit("history")  # the previous project's undo steps are gone: menus must not offer them
         project.store.subscribe(self._store_changed)
         project.store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
         self._index_of = {path: i for i, path in enumerate(project.store.files)}

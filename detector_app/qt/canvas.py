@@ -67,6 +67,7 @@ class ImageCanvas(QGraphicsView):
         self._draw_mode = False
         self._drag: dict | None = None
         self._fit = True
+        self._placeholder = "No images open: File > Open folder (Ctrl+O)"
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
@@ -81,6 +82,26 @@ class ImageCanvas(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
     # -- content ------------------------------------------------------------
+    def set_placeholder(self, text: str) -> None:
+        """What the canvas says while it has no image (e.g. why a project did not open)."""
+        self._placeholder = text
+        self.viewport().update()
+
+    @property
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 (Qt API)
+        super().drawForeground(painter, rect)
+        if self._overlays.image_size is not None or not self._placeholder:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(210, 210, 215))
+        area = self.viewport().rect().adjusted(24, 24, -24, -24)
+        painter.drawText(area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._placeholder)
+        painter.restore()
+
     def set_image(self, rgb: np.ndarray) -> None:
         """Show ``uint8[H, W, 3]`` RGB; fits to the window when the size changes."""
         if self._overlays.set_pixmap(QPixmap.fromImage(qimage_from_rgb(rgb))):

@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
             self.session.open_paths(paths)
         except UserError as exc:
             self.report_error(str(exc))
+            self.canvas.set_placeholder(f"Not opened: {exc}\n\nFile > Open folder (Ctrl+O) opens another one.")
             return False
         for p in paths[:1]:
             self.settings.add_recent(p)

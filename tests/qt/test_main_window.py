@@ -578,3 +578,14 @@ def test_suggestions_and_annotations_look_apart_and_accept_delete_show_on_screen
     qtbot.keyClick(c, Qt.Key.Key_Delete)  # the accepted annotation is selected: deleted
     assert ss.record.annotations == []
     assert len(det_layer.tags) == n and d in c.overlays.suggestion_indices().tolist()  # the suggestion is back
+
+
+def test_switching_projects_leaves_no_undo_step_of_the_previous_one(window, qtbot, tmp_path):
+    """After opening another project, Undo offered "Undo mark verified" of the previous
+    project and did nothing."""
+    c = window.canvas
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_Space)
+    assert window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo mark verified"
+    assert window.open_paths([str(write_images(tmp_path / "other", 2))])
+    assert not window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo"

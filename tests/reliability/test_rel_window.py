@@ -73,6 +73,8 @@ def test_second_window_on_the_same_project(make_window, tmp_path: Path) -> None:
     assert second.panels.log.errors() == [message]
     assert message in second.statusBar().currentMessage()  # (no other status in this window)
     assert second.session.store is None
+    # not only in the log and a passing status: the empty canvas says it, until something opens
+    assert second.canvas.placeholder.startswith(f"Not opened: {message}")
     first.session.choose_label("cat")
     assert first.session.add_box(Box(1, 1, 30, 30)) is not None
 
