@@ -1,11 +1,13 @@
-"""LabelMe JSON import (rectangles only).
+"""LabelMe JSON import (rectangles, and polygons as their bounding boxes).
 
 A LabelMe file describes one image: ``imagePath`` (relative to the JSON
 file), ``imageWidth``/``imageHeight`` and ``shapes``; a shape with
 ``shape_type: "rectangle"`` has two corner ``points`` ``[[x, y], [x, y]]``
-in any order, in continuous pixel coordinates, which become one box. Other
-shape types (polygons, points, lines) are skipped and counted in
-``Dataset.warnings``. The class order is the order labels first appear.
+in any order, in continuous pixel coordinates, which become one box. A
+``polygon`` (three points or more) becomes the box around its points; each such
+conversion is counted in ``Dataset.warnings``, as are the shapes with no box
+(points, lines, circles), which are skipped. The class order is the order
+labels first appear.
 """
 
 from __future__ import annotations
@@ -33,27 +35,32 @@ def parse_labelme(path: Path, root: Path, warnings: list[str]) -> ImageRecord:
         raise FormatError(f"{path}: 'shapes' must be a list")
     rec = ImageRecord(path=relpath_posix(path.parent / image_path.replace("\\", "/"), root),
                       width=width, height=height)
-    skipped = 0
+    skipped = polygons = 0
     for k, shape in enumerate(shapes):
         where = f"{path}: shapes[{k}]"
         if not isinstance(shape, dict):
             raise FormatError(f"{where}: must be an object")
-        kind = shape.get("shape_type", "polygon")
-        if kind != "rectangle":
+        kind = shape.get("shape_type") or "polygon"  # LabelMe writes null for polygons in old files
+        if kind not in ("rectangle", "polygon"):
             skipped += 1
             continue
         label = shape.get("label")
         if not isinstance(label, str) or not label.strip():
             raise FormatError(f"{where}: missing or empty 'label'")
         points = shape.get("points")
-        if (not isinstance(points, list) or len(points) != 2
+        need = 2 if kind == "rectangle" else 3
+        if (not isinstance(points, list) or len(points) < need or (kind == "rectangle" and len(points) != 2)
                 or not all(isinstance(p, list) and len(p) == 2 and all(is_number(v) for v in p) for p in points)):
-            raise FormatError(f"{where}: a rectangle needs 'points' [[x1, y1], [x2, y2]], got {points!r:.80}")
-        (xa, ya), (xb, yb) = points
-        box = make_box(where, min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb), width, height)
+            what = "[[x1, y1], [x2, y2]]" if kind == "rectangle" else "three [x, y] points or more"
+            raise FormatError(f"{where}: a {kind} needs 'points' {what}, got {points!r:.80}")
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        box = make_box(where, min(xs), min(ys), max(xs), max(ys), width, height)
         rec.annotations.append(make_annotation(where, box, label.strip()))
+        polygons += kind == "polygon"
+    if polygons:
+        warnings.append(f"{path}: {polygons} polygon(s) imported as their bounding box")
     if skipped:
-        warnings.append(f"{path}: {skipped} non-rectangle shape(s) skipped")
+        warnings.append(f"{path}: {skipped} shape(s) without a box (points, lines, circles) skipped")
     return rec
 
 

@@ -1,4 +1,5 @@
-"""LabelMe import: rectangles (corners in any order), other shapes skipped, errors."""
+"""LabelMe import: rectangles (corners in any order), polygons as their bounding
+boxes (counted), shapes without a box skipped (counted), errors."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def _file(folder: Path, name: str = "a.json", **over: Any) -> Path:
             {"label": "dog", "points": [[30, 40], [10, 5]], "shape_type": "rectangle", "flags": {}},
             {"label": "cat", "points": [[1, 1], [5, 1], [3, 4]], "shape_type": "polygon"},
             {"label": "cat", "points": [[-5, 1], [20, 60]], "shape_type": "rectangle"},
+            {"label": "dog", "points": [[50, 10]], "shape_type": "point"},
         ],
     }
     data.update(over)
@@ -32,15 +34,17 @@ def _file(folder: Path, name: str = "a.json", **over: Any) -> Path:
     return path
 
 
-def test_rectangles_imported_polygons_skipped(tmp_path: Path) -> None:
+def test_rectangles_and_polygons_imported_other_shapes_counted(tmp_path: Path) -> None:
     _file(tmp_path / "ann")
     assert detect_format(tmp_path / "ann") == "labelme"
     ds = load_dataset(tmp_path / "ann")
     assert ds.format == "labelme" and ds.label_map.names == ["dog", "cat"]
     rec = ds.images[0]
     assert (ds.root / rec.path).resolve() == (tmp_path / "pics" / "a.jpg").resolve()
-    assert [(a.label, a.box) for a in rec.annotations] == [("dog", Box(10, 5, 30, 40)), ("cat", Box(0, 1, 20, 50))]
-    assert "1 non-rectangle shape(s) skipped" in ds.warnings[0]
+    assert [(a.label, a.box) for a in rec.annotations] == [
+        ("dog", Box(10, 5, 30, 40)), ("cat", Box(1, 1, 5, 4)), ("cat", Box(0, 1, 20, 50))]  # the polygon's box
+    assert ds.warnings == [f"{tmp_path / 'ann' / 'a.json'}: 1 polygon(s) imported as their bounding box",
+                           f"{tmp_path / 'ann' / 'a.json'}: 1 shape(s) without a box (points, lines, circles) skipped"]
 
 
 @pytest.mark.parametrize("over, expected", [
@@ -48,6 +52,7 @@ def test_rectangles_imported_polygons_skipped(tmp_path: Path) -> None:
     ({"imageWidth": "100"}, "width must be a positive integer"),
     ({"shapes": {}}, "'shapes' must be a list"),
     ({"shapes": [{"label": "a", "points": [[1, 1]], "shape_type": "rectangle"}]}, r"shapes\[0\]: a rectangle needs"),
+    ({"shapes": [{"label": "a", "points": [[1, 1], [4, 4]], "shape_type": "polygon"}]}, r"a polygon needs 'points' three"),
     ({"shapes": [{"label": "", "points": [[1, 1], [2, 2]], "shape_type": "rectangle"}]}, "empty 'label'"),
     ({"shapes": [{"label": "a", "points": [[1, 1], [1, 5]], "shape_type": "rectangle"}]}, "degenerate box"),
     ({"shapes": [{"label": "a", "points": [[200, 1], [300, 5]], "shape_type": "rectangle"}]}, "outside"),
