@@ -44,6 +44,7 @@ from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemS
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import MediaError, UserError
 from detector_app.domain.fsutil import fsync_dir, sync_tree
+from detector_app.domain.imageheader import read_header_size
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, unique_stems, write_coco, write_voc, write_yolo
@@ -265,7 +266,8 @@ def export_dataset(
     remove_stale_staging(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", suffix=".tmp", dir=str(out_dir.parent)))
     try:
-        result = _export_into(tmp, out_dir, fmt, src_root, labels, chosen, options, progress, cancel)
+        result = _export_into(tmp, out_dir, fmt, src_root, labels, chosen, options, progress, cancel,
+                              trust_sizes=from_project)
         result.skipped[:0] = left_out
         check_cancel(cancel)
         sync_tree(tmp)  # one sync for all files, then the folder appears whole
@@ -338,9 +340,14 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 
 def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: LabelMap,
                  chosen: list[ImageRecord], options: ExportOptions,
-                 progress: ProgressFn | None, cancel: threading.Event | None) -> ExportResult:
+                 progress: ProgressFn | None, cancel: threading.Event | None,
+                 trust_sizes: bool = True) -> ExportResult:
     """Place the images and write the annotation files into ``tmp`` (staged:
     no per-file atomic writes; the caller syncs ``tmp`` once and renames it).
+    ``trust_sizes``: the records' sizes came from the image headers (a project);
+    otherwise (a dataset being converted) each declared size is checked against
+    the image's header, and an image whose size differs is skipped, since its
+    boxes (YOLO's normalised ones above all) would be moved or collapsed.
     Plain string paths and one ``os`` call per file where possible: this loop
     runs once per image (the benchmarks export 10,000)."""
     result = ExportResult(final, fmt)
@@ -368,7 +375,10 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
                 else:
                     if not os.path.isfile(src):
                         raise MediaError(f"{src}: no such file")
-                    width, height = (rec.width, rec.height) if rec.width and rec.height else image_size(Path(src))
+                    if rec.width and rec.height and trust_sizes:
+                        width, height = rec.width, rec.height
+                    else:
+                        width, height = _real_size(src, rec)
                     if options.image_mode == "relative":
                         rel = os.path.relpath(os.path.abspath(src), tmp)  # same depth as the final folder
                     else:
@@ -412,6 +422,22 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
     result.images = len(images)
     result.annotations = sum(len(r.annotations) for r in images)
     return result
+
+
+def _real_size(src: str, rec: ImageRecord) -> tuple[int, int]:
+    """The image's size from its header; :class:`MediaError` when the dataset declared another."""
+    if not (rec.width and rec.height):
+        return image_size(Path(src))
+    try:
+        real = read_header_size(src)
+    except OSError as exc:
+        raise MediaError(f"{src}: cannot read ({exc.strerror or exc})") from None
+    if real is None:  # a header this reader does not know (TIFF): the declared size stands, nothing decoded
+        return rec.width, rec.height
+    if (rec.width, rec.height) != tuple(real):
+        raise MediaError(f"{src}: the dataset says {rec.width}x{rec.height}, the image is {real[0]}x{real[1]} "
+                         "(its boxes would be misplaced); fix the size in the annotation file")
+    return int(real[0]), int(real[1])
 
 
 def _inside(box: Box, width: int, height: int) -> bool:

@@ -92,3 +92,29 @@ def test_export_on_a_full_or_read_only_disk_is_one_line(tmp_path: Path, capsys: 
     line = _one_line_error(capsys, text)
     assert "a.png" in line
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.parametrize(("width", "reason"), [(65, "shifts every box by up to 0.6 px"),
+                                               (10_000_000_000, "collapses every box to zero width")])
+def test_convert_does_not_trust_a_declared_image_size(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      width: int, reason: str) -> None:
+    """A COCO file declaring a width the image does not have: converting it to YOLO
+    normalised the boxes by the wrong width (and the app could not read its own output
+    back). Now that image is skipped with both sizes named; the others convert."""
+    ds = tmp_path / "ds"
+    _image(ds / "good.png", 64, 32)
+    _image(ds / "bad.png", 64, 32)
+    data = {"images": [{"id": 1, "file_name": "good.png", "width": 64, "height": 32},
+                       {"id": 2, "file_name": "bad.png", "width": width, "height": 32}],
+            "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [4, 4, 20, 10]} for i in (1, 2)],
+            "categories": [{"id": 1, "name": "cat"}]}
+    (ds / "annotations.json").write_text(json.dumps(data))
+    out = tmp_path / "y"
+    assert main(["convert", str(ds), "--to", "yolo", str(out)]) == 0, reason
+    text = capsys.readouterr().out
+    assert f"bad.png: the dataset says {width}x32, the image is 64x32" in text and "wrote 1 images" in text
+    from detector_app.formats import load_dataset
+
+    back = load_dataset(out)
+    assert [(r.path.rsplit("/", 1)[-1], [a.box.to_tuple() for a in r.annotations]) for r in back.images] == [
+        ("good.png", [pytest.approx((4.0, 4.0, 24.0, 14.0))])]
