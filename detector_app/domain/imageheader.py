@@ -2,7 +2,8 @@
 
 Standard library only, so the project store can list 10,000 images quickly
 and the YOLO reader (``formats``, which may not use OpenCV) can convert
-normalised boxes. Supports PNG, JPEG, BMP, GIF and WebP (VP8, VP8L, VP8X).
+normalised boxes. Supports PNG, JPEG, BMP, GIF, WebP (VP8, VP8L, VP8X) and
+Netpbm (PBM, PGM, PPM).
 EXIF orientation 5-8 (JPEG APP1, PNG ``eXIf``, WebP ``EXIF``) swaps width
 and height, as the decoder rotates the image upright. Anything else or anything truncated gives ``None``;
 ``detector_app.media.imagesize.image_size`` then falls back to decoding.
@@ -177,6 +178,34 @@ def _jpeg(fh: BinaryIO) -> tuple[int, int] | None:
     return None
 
 
+_PNM_MAGIC = (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6")
+
+
+def _pnm(fh: BinaryIO) -> tuple[int, int] | None:
+    """Netpbm (PBM / PGM / PPM): magic, then width and height as decimal text,
+    separated by whitespace and ``#`` comments."""
+    fh.seek(2)
+    text = fh.read(4096)
+    numbers: list[int] = []
+    i = 0
+    while len(numbers) < 2 and i < len(text):
+        c = text[i:i + 1]
+        if c == b"#":
+            end = text.find(b"\n", i)
+            i = len(text) if end < 0 else end + 1
+        elif c.isspace():
+            i += 1
+        elif c.isdigit():
+            j = i
+            while j < len(text) and text[j:j + 1].isdigit() and j - i < 12:
+                j += 1
+            numbers.append(int(text[i:j]))
+            i = j
+        else:
+            return None
+    return _positive(numbers[0], numbers[1]) if len(numbers) == 2 else None
+
+
 def read_header_size(path: str | Path) -> tuple[int, int] | None:
     """``(width, height)`` of an image file from its header, or ``None``.
 
@@ -194,6 +223,8 @@ def read_header_size(path: str | Path) -> tuple[int, int] | None:
                 return _gif(head)
             if head[:2] == b"BM":
                 return _bmp(head)
+            if head[:2] in _PNM_MAGIC and head[2:3].isspace():
+                return _pnm(fh)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
                 size = _webp(head)
                 exif = head[12:16] == b"VP8X" and len(head) > 20 and head[20] & 0x08

@@ -292,3 +292,19 @@ def test_junk_before_a_jpeg_frame_header_does_not_hide_its_size(tmp_path: Path, 
     small = tmp_path / "small.jpg"
     small.write_bytes(jpeg(16, 16))
     assert read_header_size(small) == (16, 16) and read_image(small).shape == (16, 16, 3)
+
+
+def test_a_huge_netpbm_image_is_refused_from_its_header(tmp_path: Path) -> None:
+    """A 432 MB PPM reached 1.98 GB before it was refused: its header now gives the size
+    (with comments between the numbers), so nothing is read or decoded."""
+    from detector_app.domain.imageheader import read_header_size
+    from detector_app.media.images import ImageTooLarge, read_image
+
+    path = tmp_path / "big.ppm"
+    path.write_bytes(b"P6\n# made by hand\n12000 # width\n12000\n255\n" + b"\x00" * 1000)  # the rest is missing
+    assert read_header_size(path) == (12000, 12000)
+    with pytest.raises(ImageTooLarge, match="12000x12000"):
+        read_image(path)
+    small = tmp_path / "small.pgm"
+    small.write_bytes(b"P5 4 3 255\n" + bytes(range(12)))
+    assert read_header_size(small) == (4, 3) and read_image(small).shape == (3, 4, 3)
