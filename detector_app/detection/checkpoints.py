@@ -165,13 +165,14 @@ def read_file(path: str | Path, mmap: bool = False) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+        if "Unsupported global" in text or "GLOBAL" in text:  # a class or function to import: code
             first = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln or "GLOBAL" in ln), "")
             raise CheckpointError(
                 f"{path}: refused: the file holds Python objects that could run code when loaded, "
                 f"not just weights ({first[:160]}); only load checkpoints you trust, re-saved as plain weights"
             ) from None
-        raise CheckpointError(f"{path}: not a checkpoint (corrupt or not a PyTorch file: {text[:160]})") from None
+        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0] if text else "")
+        raise CheckpointError(f"{path}: not a checkpoint (corrupt or not a PyTorch file: {detail[:160]})") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; all are the file's fault
         with open(path, "rb") as fh:
             head = fh.read(4)

@@ -146,3 +146,17 @@ def test_checkpoint_config_out_of_range_is_refused_before_building(
     assert main(["detect", str(image), "--model", str(bad), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_an_empty_zip_is_not_called_code(tmp_path: Path) -> None:
+    """An empty zip was refused as holding "Python objects that could run code"; it is
+    simply not a checkpoint."""
+    import zipfile
+
+    path = tmp_path / "empty.pt"
+    with zipfile.ZipFile(path, "w"):
+        pass
+    with pytest.raises(CheckpointError) as info:
+        read_file(path)
+    assert "could run code" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: not a checkpoint (corrupt or not a PyTorch file")
