@@ -49,4 +49,12 @@ def split_key(key: str) -> tuple[str, int | None]:
     return key, None
 
 
-__all__ = ["scan_media", "split_key"]
+def display_key(key: str) -> str:
+    """A record key as people read it, with frames counted from 1 as the video bar
+    counts them: ``"clip.mp4#42"`` -> ``"clip.mp4, frame 43"``; an image key as it is.
+    (Keys, and exports, keep the 0-based frame index.)"""
+    path, frame = split_key(key)
+    return key if frame is None else f"{path}, frame {frame + 1}"
+
+
+__all__ = ["display_key", "scan_media", "split_key"]

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from detector_app.app.scan import display_key
 from detector_app.app.store import split_key
 from detector_app.app.undo import (
     AcceptAll, AcceptDetection, AddAnnotation, Command, DeleteAnnotation, MoveResize, Relabel, SetState,
@@ -241,9 +242,9 @@ class EditingMixin:
         if self.record is None:
             return 0
         if self.result is None or self.trace_key != self.key:
-            why = (f"those shown are of {self.trace_key}" if self.trace_key is not None
+            why = (f"those shown are of {display_key(self.trace_key)}" if self.trace_key is not None
                    else "detecting\u2026" if self.detect_on_open else "press R to detect")
-            self._status(f"accepted nothing: no detections of {self.key} yet ({why})")
+            self._status(f"accepted nothing: no detections of {display_key(str(self.key))} yet ({why})")
             return 0
         new: list[tuple[Box, str, float]] = []
         for d in range(len(self.result.scores)):

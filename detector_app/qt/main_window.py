@@ -18,6 +18,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from detector_app.app import jobs
+from detector_app.app.scan import display_key
 from detector_app.app.session import Session
 from detector_app.app.settings import Settings, sample_project
 from detector_app.domain.errors import UserError
@@ -51,7 +52,9 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.canvas, 1)
         lay.addWidget(self.panels.video)
         self.setCentralWidget(central)
-        build_menus(self, self.actions, self.createPopupMenu())
+        docks = self.createPopupMenu()
+        docks.setTitle("&Panels and toolbars")  # (an untitled submenu showed as an empty View entry)
+        build_menus(self, self.actions, docks)
         self.addActions([self.actions[f"label_{i}"] for i in range(1, 10)])  # in no menu: keys only
         for name in CANVAS_ONLY:
             self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
             return False
         for p in paths[:1]:
             self.settings.add_recent(p)
+        self.canvas.setFocus()  # the canvas keys (',' '.' P, Enter) work at once, without a click first
         hint = self.session.import_suggestion()
         if hint:
             self.panels.log.log(hint)
@@ -215,7 +219,7 @@ class MainWindow(QMainWindow):
         self.panels.file_list.set_current(ss.index)
         video = ss.video if ss.is_video() else None
         self.panels.show_video(video, ss.frame)
-        self.panels.set_item_text(ss.record.key if ss.record is not None else "")
+        self.panels.set_item_text(display_key(ss.record.key) if ss.record is not None else "")
 
     def _on_trace(self) -> None:
         ss, p = self.session, self.panels
@@ -297,7 +301,7 @@ class MainWindow(QMainWindow):
         if self.worker.info is None and not self.worker.is_busy():
             self._status("no model loaded: pick one in the model list")
             return
-        self._status(f"detecting {key}\u2026")
+        self._status(f"detecting {display_key(key)}\u2026")
         self.worker.submit(key, rgb, group)
 
     def _on_status(self, message: str) -> None:
@@ -311,7 +315,7 @@ class MainWindow(QMainWindow):
         self.session.on_trace(key, trace)
         if key == self.session.key and self.session.result is not None:
             n = len(self.session.result.scores)
-            self._status(f"{key}: {n} detection(s) in {seconds * 1000:.0f} ms")
+            self._status(f"{display_key(key)}: {n} detection(s) in {seconds * 1000:.0f} ms")
 
     def _worker_failed(self, key: Any, message: str, details: str) -> None:
         self.report_error(message if key is None else f"{key}: {message}", details)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
 from detector_app.app.jobs import ModelInfo
 from detector_app.app.session import OVERLAYS
@@ -475,7 +476,8 @@ def test_pausing_a_video_on_a_slow_model_shows_the_paused_frames_own_detections(
         if ss.trace_key != paused:  # an earlier frame's boxes are gone, and Shift+Enter says why
             assert ss.trace is None and ss.result is None
             qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
-            assert win.statusBar().currentMessage().startswith(f"accepted nothing: no detections of {paused} yet")
+            assert win.statusBar().currentMessage().startswith(
+                f"accepted nothing: no detections of clip.avi, frame {ss.frame + 1} yet")
         qtbot.waitUntil(lambda: ss.trace_key == paused and ss.trace is not None, timeout=5000)
         assert ss.key == paused and len(c.overlays.layers["detections"].tags) == len(ss.result.scores) > 0
         qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
@@ -589,3 +591,32 @@ def test_switching_projects_leaves_no_undo_step_of_the_previous_one(window, qtbo
     assert window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo mark verified"
     assert window.open_paths([str(write_images(tmp_path / "other", 2))])
     assert not window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo"
+
+
+def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qtbot, tmp_path, fake_model):
+    """"," and "." did nothing until the canvas was clicked; the bar said frame 43 where
+    the status said #42."""
+    root = tmp_path / "vid"
+    root.mkdir()
+    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
+    for i in range(5):
+        writer.write(np.full((H, W, 3), 40 * i, np.uint8))
+    writer.release()
+    worker = InferenceWorker()
+    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
+    win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert win.open_paths([str(root / "clip.avi")])
+        qtbot.waitUntil(lambda: win.session.trace is not None, timeout=5000)
+        qtbot.keyClick(QApplication.focusWidget() or win, Qt.Key.Key_Period)  # no click on the canvas first
+        assert win.session.frame == 1
+        assert win.panels.video.label_text().startswith("frame 2 / 5")
+        qtbot.waitUntil(lambda: "clip.avi, frame 2:" in win.statusBar().currentMessage(), timeout=5000)
+        view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+        submenus = [a.text() for a in view.actions() if a.menu() is not None]
+        assert submenus == ["&Panels and toolbars"]  # it showed as an untitled entry
+    finally:
+        win.close()
+        worker.stop()
