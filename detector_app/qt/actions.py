@@ -17,6 +17,7 @@ Keys (shown in Help > Keyboard shortcuts):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QKeySequence
@@ -145,7 +146,36 @@ def build_menus(window: QMainWindow, actions: dict[str, QAction], docks_menu: QM
                 menu.addAction(actions[name])
 
 
+#: Mouse gestures on the canvas (the keys come from :data:`SPECS`).
+MOUSE_HELP = (
+    ("Wheel", "zoom around the cursor"),
+    ("Middle or right drag", "pan"),
+    ("Click a box", "select it (an annotation, else a detection); drag it to move, its handles to resize"),
+    ("W, then drag", "draw a new box with the current label"),
+    ("Click a detection, Enter", "accept it as an annotation"),
+    ("Hover a cell (Anchors on)", "show its anchors; click pins the cell"),
+)
+
+
 def shortcut_help() -> str:
-    """The module docstring's key table (Help > Keyboard shortcuts)."""
-    doc = __doc__ or ""
-    return doc[doc.index("Keys"):].strip()
+    """Help > Keyboard shortcuts as an HTML page: every action with a key (from
+    :data:`SPECS`, so it cannot drift from the real shortcuts) in a table, then
+    the mouse gestures."""
+    import html
+
+    rows = []
+    for spec in SPECS:
+        if not spec.shortcuts or spec.name.startswith("label_"):
+            continue
+        keys = " / ".join(dict.fromkeys(k.replace("Return", "Enter") for k in spec.shortcuts))  # Return = Enter
+        what = spec.text.replace("&", "").rstrip(".\u2026")
+        note = " (canvas focused)" if spec.name in CANVAS_ONLY else ""
+        rows.append((keys, what + note))
+    rows.append(("1 - 9", "label the selected box (and the next ones) with class N"))
+
+    def table(title: str, items: Sequence[tuple[str, str]]) -> str:
+        cells = "".join(f"<tr><td style='padding-right:16px'><b>{html.escape(k)}</b></td>"
+                        f"<td>{html.escape(v)}</td></tr>" for k, v in items)
+        return f"<h3>{title}</h3><table cellspacing='2'>{cells}</table>"
+
+    return table("Keys", rows) + table("Mouse", MOUSE_HELP)

@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
             "open_model": lambda: p.model_picker.choose_model(_ask_file(self, "Open a model checkpoint",
                                                                            "Checkpoints (*.pt *.pth)")),
             "play": p.video.toggle, "prev_frame": lambda: p.video.step(-1), "next_frame": lambda: p.video.step(1),
-            "shortcuts": lambda: QMessageBox.information(self, "Keyboard shortcuts", shortcut_help()),
+            "shortcuts": self._show_shortcuts,
             "export": self._export, "finetune": self._finetune, "import": self._import_annotations,
         }
         for name, fn in simple.items():
@@ -377,6 +377,11 @@ class MainWindow(QMainWindow):
         dialog = FinetuneDialog(self.session, self.worker.info, self.device, self)
         dialog.modelAccepted.connect(lambda path: self.panels.model_picker.choose_model(path))
         dialog.exec()
+
+    def _show_shortcuts(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keys and mouse", shortcut_help(), parent=self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
 
     # -- status and log ----------------------------------------------------------
     def _status(self, message: str) -> None:

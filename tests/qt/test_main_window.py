@@ -620,3 +620,13 @@ def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qt
     finally:
         win.close()
         worker.stop()
+
+
+def test_f1_shows_the_keys_and_mouse_as_a_table(window, qtbot):
+    from PySide6.QtWidgets import QMessageBox
+
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F1)
+    box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
+    assert box.textFormat() == Qt.TextFormat.RichText and "<table" in box.text() and "Mouse" in box.text()
+    box.close()

@@ -137,7 +137,15 @@ def test_actions_table_has_unique_names_and_shortcuts():
     assert len(names) == len(set(names))
     keys = [k for s in SPECS for k in s.shortcuts]
     assert len(keys) == len(set(keys)), "two actions share a shortcut"
-    assert "Space" in shortcut_help() and "Ctrl+Z" in shortcut_help()
+    page = shortcut_help()
+    assert "Space" in page and "Ctrl+Z" in page and "<table" in page
+    # every key of the table is a real shortcut, and the mouse gestures are there too
+    for spec in SPECS:
+        if spec.shortcuts and not spec.name.startswith("label_"):
+            keys = " / ".join(dict.fromkeys(k.replace("Return", "Enter") for k in spec.shortcuts))
+            assert f"<b>{keys}</b>" in page, spec.name
+    assert "<b>Shift+Enter</b>" in page and "Enter / Enter" not in page
+    assert "<h3>Mouse</h3>" in page and "Middle or right drag" in page
 
 
 @pytest.mark.parametrize("key", ["W", "Del", "Space", "Ctrl+Shift+Z", "Return", "A", "D"])
