@@ -42,8 +42,8 @@ class ExportDialog(JobDialog):
         self.format = QComboBox()
         for text, fmt in FORMATS:
             self.format.addItem(text, fmt)
-        root = Path(session.store.root)
-        self.out_dir = QLineEdit(str(root.parent / f"{root.name}-export"))
+        self._root = Path(session.store.root)
+        self.out_dir = QLineEdit(self._default_folder(str(self.format.currentData())))
         browse = QPushButton("Browse\u2026")
         browse.clicked.connect(self._browse)
         out_row = QHBoxLayout()
@@ -100,7 +100,16 @@ class ExportDialog(JobDialog):
     def set_format(self, fmt: str) -> None:
         self.format.setCurrentIndex(max(self.format.findData(fmt), 0))
 
+    def _default_folder(self, fmt: str) -> str:
+        """``<project>-<format>`` beside the project: each format its own folder, so
+        switching the format does not aim at the last export's (then non-empty) folder."""
+        return str(self._root.parent / f"{self._root.name}-{fmt}")
+
     def _sync(self) -> None:
+        fmt = str(self.format.currentData())
+        defaults = {self._default_folder(str(self.format.itemData(i))) for i in range(self.format.count())}
+        if self.out_dir.text().strip() in defaults:  # still a suggestion (not typed or chosen): follow the format
+            self.out_dir.setText(self._default_folder(fmt))
         self.train_fraction.setEnabled(self.split.isChecked())
         self.seed.setEnabled(self.split.isChecked())
         yolo = self.format.currentData() == "yolo"

@@ -169,3 +169,16 @@ def test_finetune_cancel_stops_training(qtbot, session, tiny_base):
     assert dialog.result.stopped == "cancelled"
     assert dialog.result.iterations < 400
     assert session.store.record("img0.png").state is ItemState.VERIFIED  # the project is untouched
+
+
+def test_export_folder_follows_the_format_until_the_user_chooses_one(qtbot, session, tmp_path):
+    """Exporting COCO, then switching to YOLO aimed at the same (now non-empty) folder."""
+    dialog = ExportDialog(session)
+    qtbot.addWidget(dialog)
+    root = Path(session.store.root)
+    assert dialog.out_dir.text() == str(root.parent / f"{root.name}-coco")
+    dialog.set_format("yolo")
+    assert dialog.out_dir.text() == str(root.parent / f"{root.name}-yolo")
+    dialog.out_dir.setText(str(tmp_path / "mine"))  # typed: kept whatever the format
+    dialog.set_format("voc")
+    assert dialog.out_dir.text() == str(tmp_path / "mine")
