@@ -310,6 +310,18 @@ def finetune_output(root: Path) -> Path:
     return Path(root) / ".detector_app" / "models" / f"finetune-{stamp}.pt"
 
 
+#: Fewer images than this to fine-tune on get a warning: the model would memorise them.
+FEW_IMAGES = 5
+
+
+def finetune_images(store: Any, verified_only: bool) -> int:
+    """How many images (frames) with boxes a fine-tune would train on."""
+    from detector_app.app.export import ExportOptions, select_records
+
+    chosen = select_records(store.records(), ExportOptions(verified_only=verified_only, include_model_boxes=True), True)
+    return sum(1 for r in chosen if r.annotations)
+
+
 def run_finetune(store: Any, base: ModelInfo | None, settings: FinetuneSettings, out: Path,
                  progress: Any = None, cancel: Any = None) -> Any:
     """Fine-tune the model in use on the project's boxes (a long job).

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from detector_app.app.jobs import FinetuneSettings, ModelInfo, finetune_output, run_finetune, split_device
+from detector_app.app.jobs import (
+    FEW_IMAGES, FinetuneSettings, ModelInfo, finetune_images, finetune_output, run_finetune, split_device,
+)
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import Progress
 from detector_app.qt.job_dialog import JobDialog
@@ -74,8 +76,13 @@ class FinetuneDialog(JobDialog):
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "iteration")
         self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-10, 10))
         self.plot.showGrid(x=True, y=True, alpha=0.2)
+        # the key sits above the plot, not on it: a legend inside covered the curves
+        self.key = QLabel("  ".join(f"<span style='color:rgb{c}'>\u2501 {k}</span>" for k, c in CURVES.items()))
+        self.key.setTextFormat(Qt.TextFormat.RichText)
+        self.warning = QLabel("")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: rgb(255, 190, 80)")
         self.curves = {k: self.plot.plot([], [], name=k, pen=pg.mkPen(c, width=2 if k == "loss" else 1))
                        for k, c in CURVES.items()}
         self._add_start_button("Start", QDialogButtonBox.ButtonRole.ActionRole)
@@ -85,6 +92,8 @@ class FinetuneDialog(JobDialog):
         self._add_cancel_close()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.key)
         layout.addWidget(self.plot, 1)
         self._add_job_widgets(layout)
 
@@ -104,6 +113,11 @@ class FinetuneDialog(JobDialog):
         except UserError as exc:
             self._failed(str(exc), "")
             return
+        n = finetune_images(store, settings.verified_only)
+        self.warning.setText("" if n == 0 or n >= FEW_IMAGES else
+                             f"Training on {n} image{'s' if n != 1 else ''} only: the model will learn "
+                             f"{'it' if n == 1 else 'them'} by heart and may get worse elsewhere; verify more images "
+                             "first for a lasting improvement.")
         for points in self.history.values():
             points.clear()
         self._redraw()
@@ -136,8 +150,9 @@ class FinetuneDialog(JobDialog):
     def _succeeded(self, result: Any) -> None:
         self.result = result
         ckpt = getattr(result, "checkpoint", None)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+        if result.stopped != "cancelled":  # a cancelled run's bar stays where it stopped
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
         how = {"cancelled": "stopped early", "iters": "reached the iteration limit"}.get(result.stopped, "finished")
         if ckpt is not None and Path(ckpt).is_file():
             self.message.setText(f"Training {how} after {result.iterations} iterations "

@@ -129,6 +129,8 @@ def test_finetune_runs_plots_and_offers_the_new_model(qtbot, session, tiny_base)
     assert all(np.isfinite(y) for _, y in dialog.history["loss_classifier"])
     xs, ys = dialog.curves["loss"].getData()
     assert list(xs) == [1, 2] and len(ys) == 2
+    assert dialog.plot.plotItem.legend is None and "loss_classifier" in dialog.key.text()  # no legend over the curves
+    assert "Training on 2 images only" in dialog.warning.text()  # the fixture verified two images
     ckpt = Path(result.checkpoint)
     assert ckpt.parent == session.store.root / ".detector_app" / "models"
     assert not (ckpt.parent / f"{ckpt.stem}-data").exists()  # the temporary dataset is gone
@@ -168,6 +170,8 @@ def test_finetune_cancel_stops_training(qtbot, session, tiny_base):
     qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
     assert dialog.result.stopped == "cancelled"
     assert dialog.result.iterations < 400
+    # the bar stays where training stopped (it jumped to 100 %), out of 400 iterations
+    assert dialog.progress.maximum() == 400 and dialog.progress.value() < 400
     assert session.store.record("img0.png").state is ItemState.VERIFIED  # the project is untouched
 
 
