@@ -405,91 +405,90 @@ def test_missing_bundled_model_runs_an_untrained_one_and_says_so(qtbot, tmp_path
     assert Settings(tmp_path / "s.json").get("model") is None
 
 
-def test_open_video_step_play_and_annotate_frames(qtbot, tmp_path, fake_model):
-    root = tmp_path / "vid"
-    root.mkdir()
-    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
-    for i in range(8):
-        writer.write(np.full((H, W, 3), 25 * i, np.uint8))
-    writer.release()
-    worker = InferenceWorker()
-    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
-    win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
-    qtbot.addWidget(win)
-    win.show()
-    try:
+@pytest.fixture
+def video_window(qtbot, tmp_path: Path, fake_model: FakeModel):
+    """Factory: the real window (fake model) on ``vid/clip.avi`` of ``frames`` MJPG
+    frames at 20 fps, frame i filled with grey ``step * i``; closed afterwards."""
+    made: list[tuple[MainWindow, InferenceWorker]] = []
+
+    def make(frames: int, step: int) -> MainWindow:
+        root = tmp_path / "vid"
+        root.mkdir()
+        writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
+        for i in range(frames):
+            writer.write(np.full((H, W, 3), step * i, np.uint8))
+        writer.release()
+        worker = InferenceWorker()
+        worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
+        win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
+        qtbot.addWidget(win)
+        win.show()
+        made.append((win, worker))
         assert win.open_paths([str(root / "clip.avi")])
-        video, ss, c = win.panels.video, win.session, win.canvas
-        assert not video.isHidden() and video.frame_count == 8 and video.fps == pytest.approx(20.0)
-        assert video.label_text().startswith("frame 1 / 8")
-        qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
-        c.setFocus()
-        qtbot.keyClick(c, Qt.Key.Key_Period)  # next frame (canvas shortcut)
-        assert ss.frame == 1 and ss.key == "clip.avi#1" and video.frame == 1
-        qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
-        c.annotationDrawn.emit(Box(10, 10, 90, 80))  # annotate frame 1
-        assert ss.store.frames_of("clip.avi") == [1]
-        assert win.panels.file_list.summary() == "1 of 1 shown \u2014 1 edited"
-        qtbot.keyClick(c, Qt.Key.Key_Comma)
-        assert ss.frame == 0 and ss.record.annotations == []
-        seen = fake_model.calls
-        video.play()
-        qtbot.waitUntil(lambda: not video.playing, timeout=5000)  # plays to the last frame and stops
-        assert ss.frame == 7 and video.label_text().startswith("frame 8 / 8")
-        qtbot.waitUntil(lambda: not worker.is_busy(), timeout=5000)
-        assert fake_model.calls > seen  # frames were detected while playing (newest wins)
-        ss.go_frame(1)
-        assert [a.box for a in ss.record.annotations] == [Box(10, 10, 90, 80)]
-        assert c.overlays.annotations.box_of(ss.record.annotations[0].id) == Box(10, 10, 90, 80)
-    finally:
+        return win
+
+    yield make
+    for win, worker in made:
         win.close()
         worker.stop()
 
 
-def test_pausing_a_video_on_a_slow_model_shows_the_paused_frames_own_detections(qtbot, tmp_path, fake_model):
+def test_open_video_step_play_and_annotate_frames(qtbot, video_window, fake_model):
+    win = video_window(8, 25)
+    worker = win.worker
+    video, ss, c = win.panels.video, win.session, win.canvas
+    assert not video.isHidden() and video.frame_count == 8 and video.fps == pytest.approx(20.0)
+    assert video.label_text().startswith("frame 1 / 8")
+    qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_Period)  # next frame (canvas shortcut)
+    assert ss.frame == 1 and ss.key == "clip.avi#1" and video.frame == 1
+    qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+    c.annotationDrawn.emit(Box(10, 10, 90, 80))  # annotate frame 1
+    assert ss.store.frames_of("clip.avi") == [1]
+    assert win.panels.file_list.summary() == "1 of 1 shown \u2014 1 edited"
+    qtbot.keyClick(c, Qt.Key.Key_Comma)
+    assert ss.frame == 0 and ss.record.annotations == []
+    seen = fake_model.calls
+    video.play()
+    qtbot.waitUntil(lambda: not video.playing, timeout=5000)  # plays to the last frame and stops
+    assert ss.frame == 7 and video.label_text().startswith("frame 8 / 8")
+    qtbot.waitUntil(lambda: not worker.is_busy(), timeout=5000)
+    assert fake_model.calls > seen  # frames were detected while playing (newest wins)
+    ss.go_frame(1)
+    assert [a.box for a in ss.record.annotations] == [Box(10, 10, 90, 80)]
+    assert c.overlays.annotations.box_of(ss.record.annotations[0].id) == Box(10, 10, 90, 80)
+
+
+def test_pausing_a_video_on_a_slow_model_shows_the_paused_frames_own_detections(qtbot, video_window, fake_model):
     """A model slower than the frame rate (0.25 s per frame at 20 fps): after P, and
     after playback reaches the end, the frame on screen gets its own detections
     (they used to be cancelled with the skipped frames, leaving an earlier frame's
     boxes up for good); until they arrive, Shift+Enter says why it accepts nothing."""
-    root = tmp_path / "vid"
-    root.mkdir()
-    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
-    for i in range(30):
-        writer.write(np.full((H, W, 3), 8 * i, np.uint8))
-    writer.release()
-    worker = InferenceWorker()
-    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
-    win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        assert win.open_paths([str(root / "clip.avi")])
-        video, ss, c = win.panels.video, win.session, win.canvas
-        qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
-        fake_model.delay = 0.25
-        c.setFocus()
-        qtbot.keyClick(c, Qt.Key.Key_P)
-        qtbot.waitUntil(lambda: ss.frame is not None and ss.frame >= 10, timeout=5000)
-        qtbot.keyClick(c, Qt.Key.Key_P)  # pause, a real key on the canvas
-        assert not video.playing
-        paused = ss.key
-        if ss.trace_key != paused:  # an earlier frame's boxes are gone, and Shift+Enter says why
-            assert ss.trace is None and ss.result is None
-            qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
-            assert win.statusBar().currentMessage().startswith(
-                f"accepted nothing: no detections of clip.avi, frame {ss.frame + 1} yet")
-        qtbot.waitUntil(lambda: ss.trace_key == paused and ss.trace is not None, timeout=5000)
-        assert ss.key == paused and len(c.overlays.layers["detections"].tags) == len(ss.result.scores) > 0
+    win = video_window(30, 8)
+    video, ss, c = win.panels.video, win.session, win.canvas
+    qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+    fake_model.delay = 0.25
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: ss.frame is not None and ss.frame >= 10, timeout=5000)
+    qtbot.keyClick(c, Qt.Key.Key_P)  # pause, a real key on the canvas
+    assert not video.playing
+    paused = ss.key
+    if ss.trace_key != paused:  # an earlier frame's boxes are gone, and Shift+Enter says why
+        assert ss.trace is None and ss.result is None
         qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
-        assert len(ss.record.annotations) == len(ss.result.scores)  # now they can be accepted
-        video.play()  # to the end: the last frame's own detections arrive too
-        qtbot.waitUntil(lambda: not video.playing, timeout=10000)
-        assert ss.frame == 29
-        qtbot.waitUntil(lambda: ss.trace_key == "clip.avi#29", timeout=5000)
-        assert ss.trace is not None
-    finally:
-        win.close()
-        worker.stop()
+        assert win.statusBar().currentMessage().startswith(
+            f"accepted nothing: no detections of clip.avi, frame {ss.frame + 1} yet")
+    qtbot.waitUntil(lambda: ss.trace_key == paused and ss.trace is not None, timeout=5000)
+    assert ss.key == paused and len(c.overlays.layers["detections"].tags) == len(ss.result.scores) > 0
+    qtbot.keyClick(c, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    assert len(ss.record.annotations) == len(ss.result.scores)  # now they can be accepted
+    video.play()  # to the end: the last frame's own detections arrive too
+    qtbot.waitUntil(lambda: not video.playing, timeout=10000)
+    assert ss.frame == 29
+    qtbot.waitUntil(lambda: ss.trace_key == "clip.avi#29", timeout=5000)
+    assert ss.trace is not None
 
 
 def _drag(qtbot, canvas, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
@@ -593,33 +592,18 @@ def test_switching_projects_leaves_no_undo_step_of_the_previous_one(window, qtbo
     assert not window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo"
 
 
-def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qtbot, tmp_path, fake_model):
+def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qtbot, video_window):
     """"," and "." did nothing until the canvas was clicked; the bar said frame 43 where
     the status said #42."""
-    root = tmp_path / "vid"
-    root.mkdir()
-    writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
-    for i in range(5):
-        writer.write(np.full((H, W, 3), 40 * i, np.uint8))
-    writer.release()
-    worker = InferenceWorker()
-    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
-    win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        assert win.open_paths([str(root / "clip.avi")])
-        qtbot.waitUntil(lambda: win.session.trace is not None, timeout=5000)
-        qtbot.keyClick(QApplication.focusWidget() or win, Qt.Key.Key_Period)  # no click on the canvas first
-        assert win.session.frame == 1
-        assert win.panels.video.label_text().startswith("frame 2 / 5")
-        qtbot.waitUntil(lambda: "clip.avi, frame 2:" in win.statusBar().currentMessage(), timeout=5000)
-        view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
-        submenus = [a.text() for a in view.actions() if a.menu() is not None]
-        assert submenus == ["&Panels and toolbars"]  # it showed as an untitled entry
-    finally:
-        win.close()
-        worker.stop()
+    win = video_window(5, 40)
+    qtbot.waitUntil(lambda: win.session.trace is not None, timeout=5000)
+    qtbot.keyClick(QApplication.focusWidget() or win, Qt.Key.Key_Period)  # no click on the canvas first
+    assert win.session.frame == 1
+    assert win.panels.video.label_text().startswith("frame 2 / 5")
+    qtbot.waitUntil(lambda: "clip.avi, frame 2:" in win.statusBar().currentMessage(), timeout=5000)
+    view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
+    submenus = [a.text() for a in view.actions() if a.menu() is not None]
+    assert submenus == ["&Panels and toolbars"]  # it showed as an untitled entry
 
 
 def test_f1_shows_the_keys_and_mouse_as_a_table(window, qtbot):
