@@ -25,7 +25,7 @@ from detector_app.qt.video_controls import VideoControls
 def _slider(tip: str) -> QSlider:
     s = QSlider(Qt.Orientation.Horizontal)
     s.setRange(0, 100)
-    s.setFixedWidth(120)
+    s.setMinimumWidth(180)  # 1 % of the range is 2 px: a threshold can be set by hand
     s.setToolTip(tip)
     return s
 

@@ -137,7 +137,10 @@ class ProposalStepper(QWidget):
     # -- public API ---------------------------------------------------------
     def set_trace(self, trace: DetectionTrace | None, result: PostprocessResult | None = None) -> None:
         """Show ``trace``'s proposals; fates from ``result`` (the live thresholds)
-        or, without one, the fates the trace was recorded with."""
+        or, without one, the fates the trace was recorded with. The same trace
+        again keeps the proposal shown; a new one opens on the proposal behind the
+        best detection (proposal 0 was often "suppressed by NMS": a puzzling first sight)."""
+        same = trace is self._trace
         self._trace = trace
         self._result = result
         self._score_thresh = None
@@ -146,9 +149,13 @@ class ProposalStepper(QWidget):
             self._current = None
             self._show()
             return
-        keep = self._current if self._current is not None and self._current < trace.num_proposals else 0
+        if same and self._current is not None and self._current < trace.num_proposals:
+            start = self._current
+        else:
+            behind = self._detection_proposals()
+            start = int(behind[0]) if len(behind) else 0
         self._current = None
-        self.set_current(keep)
+        self.set_current(start)
 
     def set_result(self, result: PostprocessResult | None, score_thresh: float | None = None) -> None:
         """New post-processing (threshold sliders moved): fates and chart update."""

@@ -67,11 +67,12 @@ def test_views_agree_with_a_real_trace(qtbot, real_trace):
 
     stepper = ProposalStepper()
     qtbot.addWidget(stepper)
-    stepper.set_trace(trace, result)
     stepper.currentProposalChanged.connect(canvas.highlight_proposal)
+    stepper.set_trace(trace, result)
     assert len(result.boxes) > 0
-    stepper.select_detection(0)
     p = int(result.proposal_index[0])
+    assert stepper.current() == p  # a new trace opens on the best detection's proposal, not on proposal 0
+    stepper.select_detection(0)
     assert stepper.current() == p and stepper.fate() == (Fate.DETECTED, 0)
     assert canvas.layer("highlight").shown == (True, True, True)
     np.testing.assert_allclose(stepper.probabilities(), trace.class_probs[p])

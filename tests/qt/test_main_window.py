@@ -117,9 +117,10 @@ def test_each_overlay_toggle_reaches_canvas_and_session(window, name):
 def test_proposals_overlay_highlights_the_stepper_proposal(window):
     ss, c, stepper = window.session, window.canvas, window.panels.stepper
     ss.set_overlay("proposals", False)
-    stepper.set_current(4)
     ss.on_trace(ss.key, make_fake_trace())  # a new trace with the proposals hidden: no highlight
-    assert c.overlays.highlighted is None and stepper.current() == 4
+    best = int(ss.result.proposal_index[0])  # it opens on the best detection's proposal
+    assert c.overlays.highlighted is None and stepper.current() == best
+    stepper.set_current(4)
     ss.set_overlay("proposals", True)  # showing proposals shows the stepper's one: anchor, proposal, refined box
     assert c.overlays.highlighted == 4
     ss.set_overlay("grid", True)  # other overlays leave it alone
