@@ -78,6 +78,7 @@ class Session(EditingMixin):
         self.trace: DetectionTrace | None = None
         self.trace_key: str | None = None  # the record the trace is of (an earlier frame while playing)
         self._playing = False
+        self._anchor_note_key: str | None = None  # the image the "no boxes: all negative" note was shown for
         self.result: PostprocessResult | None = None
         self.score_thresh = float(score_thresh)
         self.nms_thresh = float(nms_thresh)
@@ -488,6 +489,10 @@ class Session(EditingMixin):
             from detector_app.app.jobs import anchor_labels
 
             labels = anchor_labels(self.trace, self.record.annotations)
+            if not self.record.annotations and self._anchor_note_key != self.key:  # once per image
+                self._anchor_note_key = self.key
+                self._status("anchor labels: this image has no boxes of yours, so every anchor is negative "
+                             "(red); draw or accept boxes to see which anchors training would make positive")
         if labels is not None or self.anchor_labels is not None:
             self.anchor_labels = labels
             self.emit("anchor_labels")

@@ -22,6 +22,11 @@ from detector_app.qt.stepper import ProposalStepper
 from detector_app.qt.video_controls import VideoControls
 
 
+#: A toggled toolbar button is filled, not just framed: the style's faint frame hid which overlays were on.
+TOOLBAR_STYLE = ("QToolButton:checked { background-color: rgba(70, 130, 210, 150); "
+                 "border: 1px solid rgb(120, 175, 245); border-radius: 3px; }")
+
+
 def _slider(tip: str) -> QSlider:
     s = QSlider(Qt.Orientation.Horizontal)
     s.setRange(0, 100)
@@ -140,6 +145,7 @@ class Panels:
         tb = self.window.addToolBar(title)
         tb.setObjectName(f"toolbar_{name}")
         tb.setMovable(True)
+        tb.setStyleSheet(TOOLBAR_STYLE)
         return tb
 
     # -- updates from the session (signals blocked) ------------------------------------

@@ -440,3 +440,14 @@ def test_project_label_map_takes_the_models_order_until_it_has_labels_of_its_own
     session.close()
     session.open_paths([folder])  # persisted
     assert session.store.label_map.names[:3] == ["cat", "dog", "zebra"]
+
+
+def test_anchor_labels_without_boxes_say_why_everything_is_negative(session, folder):
+    session.open_paths([folder])
+    session.on_trace("a.png", make_fake_trace())
+    rec = Recorder(session)
+    session.set_overlay("anchor_labels", True)
+    notes = [m for (m,) in rec.of("status") if m.startswith("anchor labels:")]
+    assert len(notes) == 1 and "every anchor is negative" in notes[0]
+    session.set_overlay("grid", True)  # the same image: said once
+    assert len([m for (m,) in rec.of("status") if m.startswith("anchor labels:")]) == 1

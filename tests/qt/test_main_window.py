@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from detector_app.app.jobs import ModelInfo
@@ -615,3 +616,24 @@ def test_f1_shows_the_keys_and_mouse_as_a_table(window, qtbot):
     box = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible())
     assert box.textFormat() == Qt.TextFormat.RichText and "<table" in box.text() and "Mouse" in box.text()
     box.close()
+
+
+def test_a_toggled_overlay_button_looks_toggled(window, qtbot):
+    """Toolbar toggles showed their state only by a faint frame: a checked one is filled."""
+    from PySide6.QtWidgets import QToolButton
+
+    act = window.actions["overlay_grid"]
+    button = next(b for b in window.findChildren(QToolButton) if b.defaultAction() is act)
+
+    def mean_colour() -> np.ndarray:
+        image = button.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        arr = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(
+            image.height(), image.bytesPerLine())[:, :image.width() * 3].reshape(image.height(), image.width(), 3)
+        return arr.reshape(-1, 3).mean(0)
+
+    act.setChecked(False)
+    off = mean_colour()
+    act.setChecked(True)
+    on = mean_colour()
+    assert np.abs(on - off).sum() > 100 and on[2] - on[0] > 50  # clearly different, and blue, when on
+    act.setChecked(False)
