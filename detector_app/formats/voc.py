@@ -22,6 +22,7 @@ a folder with ``Annotations/`` (or a folder of ``.xml`` files, or one file).
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import xml.etree.ElementTree as ET
@@ -81,8 +82,13 @@ def _number(where: str, parent: ET.Element, tag: str) -> float:
     return value
 
 
+#: Image files looked for when an XML's <filename> names another extension (a .png saved as .jpg).
+VOC_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
 def _resolve_image(root: Path, xml_path: Path, filename: str, path_text: str | None) -> str:
-    """Image path relative to ``root``: JPEGImages/, the XML's folder, or <path>."""
+    """Image path relative to ``root``: JPEGImages/, the XML's folder, or <path>; else
+    the same stem with another image extension in JPEGImages/ or the XML's folder."""
     candidates = [root / "JPEGImages" / filename, xml_path.parent / filename, root / filename]
     if path_text:
         p = Path(path_text)
@@ -93,6 +99,15 @@ def _resolve_image(root: Path, xml_path: Path, filename: str, path_text: str | N
                 return relpath_posix(c, root)
         except (OSError, ValueError):
             continue
+    for folder in (root / "JPEGImages", xml_path.parent):  # the same name with another extension
+        stem = Path(filename).stem
+        try:
+            found = sorted(f for f in folder.glob(f"{glob.escape(stem)}.*")
+                           if f.suffix.lower() in VOC_IMAGE_EXTENSIONS and f.is_file())
+        except (OSError, ValueError):
+            found = []
+        if found:
+            return relpath_posix(found[0], root)
     if path_text and not Path(path_text).is_absolute():
         return relpath_posix(root / path_text, root)  # written by write_voc, image not there now
     default = candidates[0] if (root / "JPEGImages").is_dir() else candidates[1]
@@ -178,12 +193,15 @@ def read_voc(path: str | Path) -> Dataset:
         label_map.add(name)
     split: dict[str, str] = {}
     stem_to_key = {x.stem: r.key for r, x in zip(records, xml_files)}
-    for part in ("train", "val"):
-        f = root / "ImageSets" / "Main" / f"{part}.txt"
-        if f.is_file():
-            for line in read_nonempty_lines(f):
-                if line.split()[0] in stem_to_key:
-                    split[stem_to_key[line.split()[0]]] = part
+    sets = root / "ImageSets" / "Main"
+    # train / val / test, and CVAT's "default" (any other list is a split of that name); trainval
+    # (every image, as this project writes it) names no split of its own
+    lists = sorted(f for f in sets.glob("*.txt") if f.stem != "trainval") if sets.is_dir() else []
+    for f in lists:
+        for line in read_nonempty_lines(f):
+            stem = line.split()[0]
+            if stem in stem_to_key and not (len(line.split()) > 1 and line.split()[1] == "-1"):
+                split.setdefault(stem_to_key[stem], f.stem)
     return Dataset(root=root, label_map=label_map, images=records, format="voc", source=path, split=split)
 
 

@@ -172,3 +172,30 @@ def test_class_name_with_control_character_is_a_format_error(tmp_path: Path) -> 
     (tmp_path / "labels.txt").write_text("cat\nd\x02g\n")
     with pytest.raises(FormatError, match=r"labels\.txt: class name 'd\\x02g' contains a control character"):
         read_voc(tmp_path)
+
+
+def test_cvat_pascal_voc_1_1_layout_and_images_found_by_stem(tmp_path: Path) -> None:
+    """CVAT's "Pascal VOC 1.1": ImageSets/Main/default.txt (the subset, kept as the split)
+    and labelmap.txt; an XML whose <filename> says .png for an image saved as .jpg is
+    found by its stem (the path used to point at a file that is not there)."""
+    import numpy as np
+
+    from detector_app.media.images import write_image
+
+    root = tmp_path / "cvat"
+    (root / "Annotations").mkdir(parents=True)
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "JPEGImages").mkdir()
+    for stem in ("a", "b"):
+        write_image(root / "JPEGImages" / f"{stem}.jpg", np.zeros((40, 60, 3), np.uint8))
+        (root / "Annotations" / f"{stem}.xml").write_text(
+            f"<annotation><folder></folder><filename>{stem}.png</filename><size><width>60</width>"
+            "<height>40</height><depth>3</depth></size><object><name>cat</name><bndbox><xmin>2</xmin>"
+            "<ymin>3</ymin><xmax>20</xmax><ymax>30</ymax></bndbox></object></annotation>")
+    (root / "ImageSets" / "Main" / "default.txt").write_text("a\nb\n")
+    (root / "labelmap.txt").write_text("# label:color_rgb:parts:actions\ncat:250,50,83::\n")
+    ds = load_dataset(root)
+    assert [r.path for r in ds.images] == ["JPEGImages/a.jpg", "JPEGImages/b.jpg"]
+    assert all((root / r.path).is_file() for r in ds.images)
+    assert ds.split == {"JPEGImages/a.jpg": "default", "JPEGImages/b.jpg": "default"}
+    assert [(a.label, a.box.to_tuple()) for a in ds.images[0].annotations] == [("cat", (1.0, 2.0, 20.0, 30.0))]
