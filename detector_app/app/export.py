@@ -49,7 +49,7 @@ from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, unique_stems, write_coco, write_voc, write_yolo
 from detector_app.formats.dataset import WRITABLE_FORMATS, reference_inside
-from detector_app.formats.yolo import yolo_layout
+from detector_app.formats.yolo import darknet_image_dir, write_darknet, yolo_layout
 from detector_app.media.images import write_image
 from detector_app.media.imagesize import image_size
 from detector_app.media.video import VideoReader
@@ -59,6 +59,10 @@ IMAGE_MODES = ("copy", "symlink", "relative")
 
 class ExportError(UserError):
     """An export that cannot be done as asked (names the folder and the reason)."""
+
+
+#: How a YOLO export is laid out (``ExportOptions.yolo_layout``).
+YOLO_LAYOUTS = ("ultralytics", "darknet")
 
 
 @dataclass
@@ -76,12 +80,17 @@ class ExportOptions:
     #: dataset from elsewhere cannot pull other files into an export (``relative``
     #: exports only write the path, and keep such references).
     allow_outside: bool = False
+    #: YOLO only: ``"ultralytics"`` (``images/``, ``labels/``, ``data.yaml``) or ``"darknet"``
+    #: (``obj.data``, ``obj.names``, ``obj_<split>_data/``: what CVAT imports as "YOLO 1.1").
+    yolo_layout: str = "ultralytics"
 
     def validate(self, fmt: str) -> None:
         if self.split is not None and not 0.0 < float(self.split) < 1.0:
             raise ExportError(f"split must be between 0 and 1 (the train fraction), got {self.split}")
         if self.image_mode not in IMAGE_MODES:
             raise ExportError(f"unknown image mode {self.image_mode!r}; use one of {', '.join(IMAGE_MODES)}")
+        if self.yolo_layout not in YOLO_LAYOUTS:
+            raise ExportError(f"unknown YOLO layout {self.yolo_layout!r}; use one of {', '.join(YOLO_LAYOUTS)}")
         if fmt == "yolo" and self.image_mode == "relative":
             raise ExportError("YOLO needs the images inside the dataset (labels sit beside them): "
                               "use copy or symlink")
@@ -222,9 +231,11 @@ class _Frames:
         self.reader, self.path = None, None
 
 
-def _image_dir(fmt: str, part: str | None) -> str:
+def _image_dir(fmt: str, part: str | None, yolo: str = "ultralytics") -> str:
     if fmt == "voc":
         return "JPEGImages"
+    if fmt == "yolo" and yolo == "darknet":
+        return darknet_image_dir(part)
     if fmt == "yolo":
         return str(Path(yolo_layout("x", ".png", part)[0]).parent)
     return f"{part}/images" if part else "images"
@@ -357,7 +368,7 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
     placer = _Placer(options.image_mode)
     placed: list[tuple[ImageRecord, str, str]] = []  # (record with its new path under tmp, stem, old key)
     src_base, tmp_base = str(src_root), str(tmp)
-    image_dirs = {part: _image_dir(fmt, part) for part in (None, "train", "val")}
+    image_dirs = {part: _image_dir(fmt, part, options.yolo_layout) for part in (None, "train", "val")}
     total = len(chosen)
     try:
         for i, (rec, stem) in enumerate(zip(chosen, stems)):
@@ -417,8 +428,11 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
     elif fmt == "voc":
         write_voc(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, staged=True)
     else:
-        write_yolo(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, final_dir=final,
-                   staged=True)
+        if options.yolo_layout == "darknet":
+            write_darknet(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, staged=True)
+        else:
+            write_yolo(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, final_dir=final,
+                       staged=True)
     result.images = len(images)
     result.annotations = sum(len(r.annotations) for r in images)
     return result

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
     add_allow_outside(parser)
+    parser.add_argument("--yolo-layout", choices=["ultralytics", "darknet"], default="ultralytics",
+                        help="YOLO only: ultralytics (images/, labels/, data.yaml; default) or darknet "
+                             "(obj.data, obj.names, obj_<split>_data/: CVAT's 'YOLO 1.1')")
     add_images_folder(parser)
 
 
@@ -38,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: ... and {len(dataset.warnings) - 20} more")
     mode = args.image_mode or ("copy" if args.dst_format == "yolo" else "relative")
     options = ExportOptions(split=args.split, seed=args.seed, include_model_boxes=True, image_mode=mode,
-                            overwrite=args.overwrite, allow_outside=args.allow_outside)
+                            overwrite=args.overwrite, allow_outside=args.allow_outside,
+                            yolo_layout=args.yolo_layout)
     result = export_dataset(dataset, args.dst_format, args.output, options, progress=TextProgressBar("convert"))
     for problem in result.skipped:
         print(f"skipped: {problem}")

@@ -442,7 +442,38 @@ def write_yolo(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = 
     return out_dir
 
 
+def darknet_image_dir(part: str | None) -> str:
+    """Where the Darknet / CVAT "YOLO 1.1" layout keeps one split's images and labels."""
+    return f"obj_{'valid' if part == 'val' else (part or 'train')}_data"
+
+
+def write_darknet(dataset: Dataset, out_dir: str | Path, stems: list[str] | None = None,
+                  staged: bool = False) -> Path:
+    """Write ``dataset`` in the Darknet layout CVAT imports as "YOLO 1.1": a label
+    ``.txt`` beside each image (the images must be, or be put by the exporter, at
+    ``obj_<split>_data/<name>``: ``record.path``), ``obj.names``, ``obj.data`` and
+    ``train.txt`` (``valid.txt`` with a val split) listing ``data/<image>``, the
+    paths Darknet resolves from its own folder. ``val`` is written as ``valid``."""
+    out_dir = Path(out_dir)
+    stems = stems or unique_stems(dataset.images)
+    lists: dict[str, list[str]] = {}
+    for rec, stem in zip(dataset.images, stems):
+        part = dataset.split.get(rec.key) or "train"
+        folder = out_dir / darknet_image_dir(part)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_file(folder / f"{stem}.txt", yolo_lines(rec, dataset.label_map), staged)
+        lists.setdefault("valid" if part == "val" else part, []).append(f"data/{rec.path}")
+    write_text_file(out_dir / "obj.names", "".join(f"{n}\n" for n in dataset.label_map), staged)
+    data = [f"classes = {len(dataset.label_map)}"]
+    for name, entries in sorted(lists.items()):
+        write_text_file(out_dir / f"{name}.txt", "".join(f"{e}\n" for e in entries), staged)
+        data.append(f"{name} = data/{name}.txt")
+    data += ["names = data/obj.names", "backup = backup/"]
+    write_text_file(out_dir / "obj.data", "\n".join(data) + "\n", staged)
+    return out_dir
+
+
 __all__ = [
-    "YOLO_IMAGE_EXTENSIONS", "label_path_of", "parse_data_yaml", "parse_label_file", "read_yolo",
-    "write_yolo", "yolo_layout", "yolo_lines",
+    "YOLO_IMAGE_EXTENSIONS", "darknet_image_dir", "label_path_of", "parse_data_yaml", "parse_label_file",
+    "read_yolo", "write_darknet", "write_yolo", "yolo_layout", "yolo_lines",
 ]

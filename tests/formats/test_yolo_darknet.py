@@ -60,3 +60,30 @@ def test_bad_darknet_folders_name_the_file(tmp_path: Path, kwargs: dict, message
     root = _cvat_yolo(tmp_path / "cvat", **kwargs)
     with pytest.raises(FormatError, match=message):
         load_dataset(root)
+
+
+@pytest.mark.parametrize("split", [None, "0.5"])
+def test_export_in_the_darknet_layout_reads_back_as_cvat_yolo(tmp_path: Path, split: str | None,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`--yolo-layout darknet` writes what CVAT imports as "YOLO 1.1": obj.data / obj.names,
+    images with their .txt in obj_<split>_data/, train.txt (valid.txt) listing data/<image>."""
+    src = _cvat_yolo(tmp_path / "cvat")
+    out = tmp_path / "dark"
+    argv = ["convert", str(src), "--to", "yolo", str(out), "--yolo-layout", "darknet"]
+    assert main(argv + (["--split", split, "--seed", "1"] if split else [])) == 0
+    assert "wrote 2 images, 3 boxes" in capsys.readouterr().out
+    data = (out / "obj.data").read_text().splitlines()
+    assert data[0] == "classes = 2" and "names = data/obj.names" in data
+    assert (out / "obj.names").read_text() == "cat\ndog\n"
+    listed = [line for f in sorted(out.glob("*.txt")) for line in f.read_text().splitlines()]
+    assert sorted(listed) == sorted(f"data/{p.relative_to(out).as_posix()}" for p in out.glob("obj_*_data/*.jpg"))
+    for image in out.glob("obj_*_data/*.jpg"):
+        assert image.with_suffix(".txt").is_file()  # each label beside its image
+    if split:
+        assert {p.name for p in out.glob("obj_*_data")} == {"obj_train_data", "obj_valid_data"}
+        assert "valid = data/valid.txt" in data
+    back = load_dataset(out)
+    def boxes(ds):  # type: ignore[no-untyped-def]
+        return sorted((Path(r.path).name, a.label, tuple(round(v, 6) for v in a.box.to_tuple()))
+                      for r in ds.images for a in r.annotations)
+    assert boxes(back) == boxes(load_dataset(src))
