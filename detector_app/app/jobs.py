@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from detector_app.domain.annotations import Annotation
+from detector_app.domain.annotations import Annotation, ImageRecord
 from detector_app.domain.errors import UserError
 from detector_app.domain.trace import DetectionTrace
 
@@ -314,12 +314,17 @@ def finetune_output(root: Path) -> Path:
 FEW_IMAGES = 5
 
 
-def finetune_images(store: Any, verified_only: bool) -> int:
-    """How many images (frames) with boxes a fine-tune would train on."""
+def finetune_records(store: Any, verified_only: bool) -> list[ImageRecord]:
+    """The reviewed (or only verified) records a fine-tune trains on, accepted model boxes included."""
     from detector_app.app.export import ExportOptions, select_records
 
-    chosen = select_records(store.records(), ExportOptions(verified_only=verified_only, include_model_boxes=True), True)
-    return sum(1 for r in chosen if r.annotations)
+    return select_records(store.records(), ExportOptions(verified_only=verified_only, include_model_boxes=True),
+                          True)
+
+
+def finetune_images(store: Any, verified_only: bool) -> int:
+    """How many images (frames) with boxes a fine-tune would train on."""
+    return sum(1 for r in finetune_records(store, verified_only) if r.annotations)
 
 
 def run_finetune(store: Any, base: ModelInfo | None, settings: FinetuneSettings, out: Path,
@@ -336,13 +341,12 @@ def run_finetune(store: Any, base: ModelInfo | None, settings: FinetuneSettings,
     """
     import shutil
 
-    from detector_app.app.export import ExportOptions, export_dataset, select_records
+    from detector_app.app.export import ExportOptions, export_dataset
     from detector_app.detection.training import TrainConfig, train
     from detector_app.domain.labels import LabelMap
 
     out = Path(out)
-    chosen = select_records(store.records(), ExportOptions(verified_only=settings.verified_only,
-                                                           include_model_boxes=True), True)
+    chosen = finetune_records(store, settings.verified_only)
     if not any(r.annotations for r in chosen):
         which = "verified " if settings.verified_only else ""
         raise UserError(f"{store.root}: no {which}images with boxes to fine-tune on "

@@ -28,6 +28,18 @@ from detector_app.domain.errors import UserError
 DUPLICATE_IOU = 0.7
 
 
+def duplicates(boxes: np.ndarray, labels: Sequence[str], others: Sequence[tuple[Box, str]]) -> np.ndarray:
+    """``bool[N]``: which of ``boxes`` (``float[N, 4]``, with their ``labels``) already
+    have one of ``others`` of the same label at IoU >= :data:`DUPLICATE_IOU`: what
+    accepting a detection skips, and what the canvas draws as the annotation alone."""
+    out = np.zeros(len(labels), bool)
+    if not others or not len(labels):
+        return out
+    iou = box_iou(np.asarray(boxes, np.float32).reshape(-1, 4), np.array([b.to_tuple() for b, _ in others], np.float32))
+    same = np.array(list(labels))[:, None] == np.array([lbl for _, lbl in others])[None, :]
+    return ((iou >= DUPLICATE_IOU) & same).any(axis=1)
+
+
 @dataclass
 class CopyAnnotations(Command):
     """Add copies (new ids, same label / box / source) of annotations to one record."""
@@ -198,11 +210,7 @@ class EditingMixin:
 
     @staticmethod
     def _is_duplicate(box: Box, label: str, others: Sequence[tuple[Box, str]]) -> bool:
-        same = [b.to_tuple() for b, lbl in others if lbl == label]
-        if not same:
-            return False
-        ious = box_iou(np.array([box.to_tuple()], np.float32), np.array(same, np.float32))
-        return bool(ious.max() >= DUPLICATE_IOU)
+        return bool(duplicates(np.array([box.to_tuple()], np.float32), [label], others)[0])
 
     def accepted_detections(self) -> np.ndarray | None:
         """``bool[D]``: the shown detections that are already annotations of this item
@@ -212,12 +220,7 @@ class EditingMixin:
         r, t, rec = self.result, self.trace, self.record
         if r is None or t is None or rec is None or self.trace_key != self.key:
             return None
-        if not rec.annotations or len(r.scores) == 0:
-            return np.zeros(len(r.scores), bool)
-        iou = box_iou(r.boxes.astype(np.float32), np.array([a.box.to_tuple() for a in rec.annotations], np.float32))
-        det_labels = np.array([t.class_names[int(c)] for c in r.labels])
-        same = det_labels[:, None] == np.array([a.label for a in rec.annotations])[None, :]
-        return ((iou >= DUPLICATE_IOU) & same).any(axis=1)
+        return duplicates(r.boxes, [t.class_names[int(c)] for c in r.labels], self._existing())
 
     def _existing(self) -> list[tuple[Box, str]]:
         return [(a.box, a.label) for a in self.record.annotations] if self.record is not None else []
