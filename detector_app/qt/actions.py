@@ -77,6 +77,7 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("next_item", "&Next item", ("D",)),
     ActionSpec("zoom_fit", "Zoom to &fit", ("F",)),
     ActionSpec("zoom_actual", "Zoom &1:1", ("Ctrl+0",)),
+    ActionSpec("zoom_selection", "Zoom to &selected box", ("Shift+F",), "Zoom in on the selected box"),
     ActionSpec("detect", "&Detect", ("R",), "Run the detector on this image again"),
     ActionSpec("detect_on_open", "Detect on &open", (), "Run the detector whenever an item is shown", True),
     ActionSpec("open_model", "Open &checkpoint\u2026", (), "Load a model checkpoint file"),
@@ -100,11 +101,11 @@ REPEATING = ("prev_item", "next_item", "prev_frame", "next_frame", "undo", "redo
 CANVAS_ONLY = ("play", "prev_frame", "next_frame", "accept", "accept_all")
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("&File", ("open_folder", "open_files", "-", "import", "export", "-", "quit")),
+    ("&File", ("open_folder", "open_files", "@recent", "-", "import", "export", "-", "quit")),
     ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "-",
                "verify", "verify_next")),
     ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",
-               "zoom_actual", "-", "play", "prev_frame", "next_frame", "-", "@docks")),
+               "zoom_actual", "zoom_selection", "-", "play", "prev_frame", "next_frame", "-", "@docks")),
     ("&Model", ("detect", "detect_on_open", "-", "open_model", "-", "finetune")),
     ("&Help", ("shortcuts",)),
 )
@@ -132,16 +133,19 @@ def make_actions(window: QMainWindow) -> dict[str, QAction]:
     return actions
 
 
-def build_menus(window: QMainWindow, actions: dict[str, QAction], docks_menu: QMenu | None = None) -> None:
+def build_menus(window: QMainWindow, actions: dict[str, QAction], submenus: dict[str, QMenu] | None = None) -> None:
+    """The menu bar from :data:`MENUS`; ``@name`` entries are the submenus given
+    (``@docks``: panels and toolbars, ``@recent``: recently opened)."""
     bar = window.menuBar()
     for title, names in MENUS:
         menu = bar.addMenu(title)
         for name in names:
             if name == "-":
                 menu.addSeparator()
-            elif name == "@docks":
-                if docks_menu is not None:
-                    menu.addMenu(docks_menu)
+            elif name.startswith("@"):
+                sub = (submenus or {}).get(name[1:])
+                if sub is not None:
+                    menu.addMenu(sub)
             else:
                 menu.addAction(actions[name])
 

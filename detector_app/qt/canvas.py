@@ -230,6 +230,24 @@ class ImageCanvas(QGraphicsView):
         s = 1.0 / max(self.devicePixelRatioF(), 1e-6)
         self.set_zoom(s)
 
+    def zoom_to_selection(self, margin: float = 0.25) -> bool:
+        """Fit the selected annotation (else the selected detection) with ``margin``
+        of its size around it; ``False`` when nothing is selected."""
+        ov = self._overlays
+        box = ov.annotations.box_of(ov.annotations.selected) if ov.annotations.selected is not None else None
+        if box is None and ov.result is not None and ov.selected_detection is not None \
+                and 0 <= ov.selected_detection < len(ov.result.boxes):
+            box = Box.from_array(ov.result.boxes[ov.selected_detection])
+        if box is None:
+            return False
+        mx, my = max(box.width * margin, 8.0), max(box.height * margin, 8.0)
+        self.fitInView(QRectF(box.x1 - mx, box.y1 - my, box.width + 2 * mx, box.height + 2 * my),
+                       Qt.AspectRatioMode.KeepAspectRatio)
+        f = min(max(self.zoom, _MIN_ZOOM), _MAX_ZOOM)
+        self.set_zoom(f)  # clamped, not fitting on resize any more
+        self.centerOn(QPointF((box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2))
+        return True
+
     def set_zoom(self, factor: float) -> None:
         """View pixels per image pixel, clamped to [0.01, 64]."""
         f = min(max(float(factor), _MIN_ZOOM), _MAX_ZOOM)

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QVBoxLayout, QWidget
 
 from detector_app.app import jobs
 from detector_app.app.scan import display_key
@@ -54,7 +54,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         docks = self.createPopupMenu()
         docks.setTitle("&Panels and toolbars")  # (an untitled submenu showed as an empty View entry)
-        build_menus(self, self.actions, docks)
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        build_menus(self, self.actions, {"docks": docks, "recent": self.recent_menu})
         self.addActions([self.actions[f"label_{i}"] for i in range(1, 10)])  # in no menu: keys only
         for name in CANVAS_ONLY:
             self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -190,6 +192,7 @@ class MainWindow(QMainWindow):
             "copy_previous": ss.copy_from_previous, "verify": ss.toggle_verified, "verify_next": ss.verify_and_next,
             "prev_item": lambda: ss.step(-1), "next_item": lambda: ss.step(1),
             "zoom_fit": c.zoom_fit, "zoom_actual": c.zoom_actual, "detect": ss.request_detection,
+            "zoom_selection": lambda: c.zoom_to_selection() or self._status("select a box first (click one)"),
             "open_folder": self._ask_folder, "open_files": self._ask_files, "quit": self.close,
             "open_model": lambda: p.model_picker.choose_model(_ask_file(self, "Open a model checkpoint",
                                                                            "Checkpoints (*.pt *.pth)")),
@@ -377,6 +380,18 @@ class MainWindow(QMainWindow):
         dialog = FinetuneDialog(self.session, self.worker.info, self.device, self)
         dialog.modelAccepted.connect(lambda path: self.panels.model_picker.choose_model(path))
         dialog.exec()
+
+    def _fill_recent(self) -> None:
+        """File > Open recent: the folders and files opened before (settings), newest first."""
+        menu = self.recent_menu
+        menu.clear()
+        paths = [p for p in self.settings.get("recent_paths") or [] if isinstance(p, str)]
+        for path in paths:
+            act = menu.addAction(path)
+            act.setEnabled(Path(path).exists())
+            act.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+        if not paths:
+            menu.addAction("(nothing opened yet)").setEnabled(False)
 
     def _show_shortcuts(self) -> None:
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Keys and mouse", shortcut_help(), parent=self)

@@ -637,3 +637,28 @@ def test_a_toggled_overlay_button_looks_toggled(window, qtbot):
     on = mean_colour()
     assert np.abs(on - off).sum() > 100 and on[2] - on[0] > 50  # clearly different, and blue, when on
     act.setChecked(False)
+
+
+def test_zoom_to_the_selected_box_and_open_recent(window, qtbot, tmp_path):
+    """Shift+F zooms to the selected box; File > Open recent lists what was opened (the
+    settings kept it, no menu showed it) and opens it."""
+    from detector_app.domain.boxes import Box
+
+    ss, c = window.session, window.canvas
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)  # nothing selected: says so
+    assert window.statusBar().currentMessage() == "select a box first (click one)"
+    ss.choose_label("cat")
+    assert ss.add_box(Box(100, 60, 140, 100)) is not None  # drawn boxes are selected
+    before = c.zoom
+    qtbot.keyClick(c, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    assert c.zoom > before
+    centre = c.mapToScene(c.viewport().rect().center())
+    assert abs(centre.x() - 120) < 3 and abs(centre.y() - 80) < 3
+    other = write_images(tmp_path / "other", 2)
+    assert window.open_paths([str(other)])
+    window._fill_recent()  # what showing the menu does  # noqa: SLF001
+    entries = [a.text() for a in window.recent_menu.actions()]
+    assert entries[0] == str(other.resolve()) and len(entries) == 2
+    window.recent_menu.actions()[1].trigger()  # the first project again
+    assert ss.store.root == Path(entries[1])
