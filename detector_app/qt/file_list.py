@@ -153,19 +153,18 @@ class FileList(QWidget):
             self._update_summary()
 
     def set_current(self, index: int | None) -> None:
-        """Highlight item ``index`` (if it passes the filter); emits nothing."""
-        self._view.blockSignals(True)
-        sel = self._view.selectionModel()
-        sel.blockSignals(True)
+        """Highlight item ``index`` (if it passes the filter); emits nothing (the view's
+        ``clicked`` / ``activated`` come from the user only). The selection model's own
+        signals are left on: they repaint the rows, and blocking them left the previous
+        row painted as selected (two rows highlighted)."""
         row = None if index is None else self._model.row_of(index)
         if row is None:
             self._view.clearSelection()
+            self._view.setCurrentIndex(QModelIndex())
         else:
             idx = self._model.index(row)
             self._view.setCurrentIndex(idx)
             self._view.scrollTo(idx)
-        sel.blockSignals(False)
-        self._view.blockSignals(False)
 
     def set_filter(self, state: ItemState | None) -> None:
         i = self._filter.findData(None if state is None else ItemState(state).value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -164,3 +165,39 @@ def test_gui_command_passes_paths_model_and_device(monkeypatch):
     assert seen == {"paths": ["a.png", "b.png"], "model": "m.pt", "device": "cpu"}
     assert cli.main(["gui"]) == 0
     assert seen == {"paths": [], "model": None, "device": None}
+
+
+def test_file_list_paints_one_highlighted_row(qtbot):
+    """Moving the current item painted the new row highlighted and left the old one
+    painted too (two rows highlighted)."""
+    from PySide6.QtGui import QImage
+
+    fl = FileList()
+    qtbot.addWidget(fl)
+    fl.resize(200, 300)
+    fl.show()
+    fl.set_items([f"img{i}.png" for i in range(5)], [ItemState.NOT_SEEN] * 5)
+    view = fl._view  # noqa: SLF001
+
+    def highlighted_rows() -> list[int]:
+        image = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        arr = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(
+            image.height(), image.bytesPerLine())[:, :image.width() * 3].reshape(image.height(), image.width(), 3)
+        base = view.palette().base().color()
+        rows = []
+        for r in range(5):
+            rect = view.visualRect(fl._model.index(r))  # noqa: SLF001
+            strip = arr[rect.top() + 1:rect.bottom(), rect.right() - 20:rect.right() - 2].reshape(-1, 3).mean(0)
+            if np.abs(strip - np.array([base.red(), base.green(), base.blue()])).sum() > 60:
+                rows.append(r)
+        return rows
+
+    fl.set_current(1)
+    qtbot.wait(20)
+    assert highlighted_rows() == [1]
+    fl.set_current(3)
+    qtbot.wait(20)
+    assert highlighted_rows() == [3] and view.selectionModel().selectedRows()[0].row() == 3
+    fl.set_current(None)
+    qtbot.wait(20)
+    assert highlighted_rows() == [] and fl.current_index() is None
