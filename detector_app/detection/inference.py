@@ -22,7 +22,7 @@ from torch import nn
 from detector_app.detection.builders import select_device
 from detector_app.detection.checkpoints import LoadedModel
 from detector_app.detection.precision import set_cpu_precision
-from detector_app.detection.tracing import image_to_tensor
+from detector_app.detection.tracing import image_to_tensor, model_input
 from detector_app.domain.errors import MediaError, UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.media.images import IMAGE_EXTENSIONS, read_image
@@ -145,11 +145,14 @@ def detect_images(
             result.error = str(exc)
         else:
             result.height, result.width = int(rgb.shape[0]), int(rgb.shape[1])
-            tensor = image_to_tensor(rgb, dev)
+            fed = model_input(rgb, model)  # a huge photo: downscaled first (the model shrinks it anyway)
+            tensor = image_to_tensor(fed, dev)
             autocast: Any = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
             with torch.inference_mode(), autocast, _score_thresh(model, score_thresh):
                 out = model([tensor])[0]
             result.boxes = out["boxes"].float().cpu().numpy()
+            if fed is not rgb:  # back to the file's pixels
+                result.boxes *= np.array([result.width / fed.shape[1], result.height / fed.shape[0]] * 2, np.float32)
             result.labels = out["labels"].cpu().numpy().astype(np.int64)
             result.scores = out["scores"].float().cpu().numpy()
             if keep_images:

@@ -37,7 +37,31 @@ from torchvision.ops import boxes as box_ops
 from detector_app.domain.errors import UserError
 from detector_app.domain.trace import DetectionTrace, Fate, FeatureLevel
 
-__all__ = ["trace", "image_to_tensor", "compute_fates"]
+__all__ = ["OVERSIZE_FACTOR", "trace", "image_to_tensor", "model_input", "compute_fates"]
+
+
+#: An image whose long side exceeds this many times the model's ``max_size`` is first
+#: downscaled to that size (area interpolation, in uint8): the model's own transform
+#: shrinks it below ``max_size`` anyway, but would first make a float32 copy and a
+#: normalised copy of the full image (a 9999 x 9999 photo peaked at 4.5 GB).
+OVERSIZE_FACTOR = 2.0
+
+
+def model_input(image: np.ndarray, model: torch.nn.Module) -> np.ndarray:
+    """``uint8[H', W', 3]``: ``image`` itself, or, when its long side is over
+    :data:`OVERSIZE_FACTOR` x the model's ``transform.max_size``, a copy downscaled
+    to that long side (``cv2.INTER_AREA``). Boxes found on it map back to ``image``
+    by ``H / H'``, ``W / W'`` (:func:`trace` and ``detect_images`` do so)."""
+    transform = getattr(model, "transform", None)
+    max_size = getattr(transform, "max_size", None)
+    h, w = image.shape[:2]
+    if not isinstance(max_size, (int, float)) or max(h, w) <= OVERSIZE_FACTOR * max_size:
+        return image
+    import cv2
+
+    f = OVERSIZE_FACTOR * float(max_size) / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def image_to_tensor(image: np.ndarray | Tensor, device: torch.device | None = None) -> Tensor:
@@ -293,8 +317,12 @@ def trace(
 
 def _trace(model: FasterRCNN, image: np.ndarray | Tensor, dev: torch.device, class_names: list[str] | None) -> DetectionTrace:
     timer = _Timer(dev)
-    tensor = image_to_tensor(image, dev)
-    original = (int(tensor.shape[-2]), int(tensor.shape[-1]))
+    if isinstance(image, np.ndarray) and image.ndim == 3:
+        original = (int(image.shape[0]), int(image.shape[1]))  # boxes map back to this, also when downscaled
+        tensor = image_to_tensor(model_input(image, model), dev)
+    else:
+        tensor = image_to_tensor(image, dev)
+        original = (int(tensor.shape[-2]), int(tensor.shape[-1]))
     images, _ = model.transform([tensor])
     resized = (int(images.image_sizes[0][0]), int(images.image_sizes[0][1]))
     padded = (int(images.tensors.shape[-2]), int(images.tensors.shape[-1]))

@@ -115,7 +115,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise MediaError(f"{path}: not a readable image (unknown format or corrupt data)")
     if image.shape[0] * image.shape[1] > MAX_PIXELS:  # a header we could not read
         raise _too_large(path, image.shape[1], image.shape[0])
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)  # in place: no second full-size copy
 
 
 def read_preview(path: str | Path, max_pixels: int = PREVIEW_PIXELS) -> tuple[np.ndarray, int]:

@@ -263,3 +263,55 @@ def test_fates_agree_with_numpy_postprocess_without_score_threshold() -> None:
         inter = iw * ih
         union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
         assert inter / union > tr.nms_thresh - 1e-4
+
+
+def test_a_huge_image_is_downscaled_before_the_model_and_mapped_back() -> None:
+    """Over 2x the model's max_size on the long side, the image is area-downscaled in uint8
+    first (a 9999 x 9999 photo peaked at 4.5 GB in the model's own float copies); the
+    trace and detect_images map everything back to the file's pixels, and the trace
+    still equals the model's forward on what it was fed."""
+    import cv2
+
+    from detector_app.detection.tracing import OVERSIZE_FACTOR, model_input
+
+    cfg = ModelConfig(builder="small", num_classes=3, min_size=96, max_size=128, representation_size=64,
+                      extra={"channels": 32}, rpn_post_nms_top_n_test=50, box_detections_per_img=20,
+                      box_score_thresh=0.0)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    rng = np.random.default_rng(0)
+    big = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (1000, 750), interpolation=cv2.INTER_NEAREST)
+    fed = model_input(big, model)
+    assert fed.shape == (192, 256, 3) and max(fed.shape[:2]) == OVERSIZE_FACTOR * 128
+    small = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    assert model_input(small, model) is small  # under the limit: untouched, bit-exact path
+    tr = trace(model, big)
+    assert tr.image_size == (750, 1000)
+    with torch.no_grad():
+        (ref,) = model([image_to_tensor(fed)])
+    sx, sy = 1000 / 256, 750 / 192
+    want = ref["boxes"].numpy() * np.array([sx, sy, sx, sy], np.float32)
+    np.testing.assert_allclose(tr.detection_boxes, want, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(tr.detection_labels, ref["labels"].numpy())
+    assert tr.anchors[:, 2].max() > 900  # anchors cover the whole original width
+
+
+def test_detect_images_maps_a_downscaled_huge_image_back_like_the_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from detector_app.detection.inference import detect_images
+    from detector_app.media.images import read_image, write_image
+
+    cfg = ModelConfig(builder="small", num_classes=3, min_size=96, max_size=128, representation_size=64,
+                      extra={"channels": 32}, rpn_post_nms_top_n_test=50, box_detections_per_img=20,
+                      box_score_thresh=0.0)
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    rng = np.random.default_rng(1)
+    path = tmp_path / "big.png"
+    write_image(path, cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (1000, 750),
+                                 interpolation=cv2.INTER_NEAREST))
+    (res,) = list(detect_images(model, [path], device="cpu"))
+    tr = trace(model, read_image(path))
+    assert (res.width, res.height) == (1000, 750) and len(res.boxes) == len(tr.detection_boxes) > 0
+    np.testing.assert_allclose(res.boxes, tr.detection_boxes, rtol=1e-5, atol=1e-2)
