@@ -163,6 +163,14 @@ class DetectionTrace:
         local = (int(index) - level.offset) // level.num_anchors_per_cell
         return divmod(local, level.grid_size[1])
 
+    def cell_point(self, anchor_index: int) -> tuple[float, float]:
+        """An original-image point inside the cell anchor ``anchor_index`` sits on (the
+        cell's middle), so that :meth:`cell_at` gives that cell back."""
+        level = self.level_of_anchor(anchor_index)
+        row, col = self.anchor_cell(anchor_index)
+        sy, sx = self.scale
+        return (col + 0.5) * level.stride[1] / sx, (row + 0.5) * level.stride[0] / sy
+
     def anchors_at_cell(self, level_index: int, row: int, col: int) -> np.ndarray:
         """Indices ``int64[k]`` of the anchors of one cell."""
         level = self.levels[level_index]

@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
             self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             central.addAction(self.actions[name])
         self._proposals_shown = False
+        self._anchors_shown = False
 
         self.model_spec: str | None = model if model is not None else s.get("model")
         self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
@@ -279,11 +280,31 @@ class MainWindow(QMainWindow):
 
     def _on_overlays(self) -> None:
         self._sync_overlays()
+        anchors = self.session.overlays["anchors"]
+        if anchors and not self._anchors_shown:
+            self._show_first_anchor_cell()
+        self._anchors_shown = anchors
         on = self.session.overlays["proposals"]
         if on != self._proposals_shown:  # the stepper's proposal is highlighted with the proposals overlay
             self._proposals_shown = on
             current = self.panels.stepper.current()
             self.canvas.highlight_proposal(current if on and self.session.trace is not None else None)
+
+    def _show_first_anchor_cell(self) -> None:
+        """Anchors just turned on in cell mode with no cell under the mouse: pin the cell
+        of the stepper's proposal's source anchor, so anchors show at once (they appeared
+        only after the mouse moved, and nothing said so), and say how to pick another."""
+        trace, p = self.session.trace, self.panels.stepper.current()
+        if trace is None or self.canvas.overlays.anchor_mode != "cell" or self.canvas.overlays.active_cells():
+            return
+        if p is not None and p < trace.num_proposals:
+            self.canvas.pin_cell(trace.cell_point(int(trace.proposal_anchor_index[p])))
+            where = f"the cell of proposal {p}'s source anchor"
+        else:
+            h, w = trace.image_size
+            self.canvas.pin_cell((w / 2, h / 2))
+            where = "the middle cell"
+        self._status(f"Anchors: showing {where}; hover a cell to see its anchors, click to pin or unpin it")
 
     def _sync_overlays(self) -> None:
         ov = self.session.overlays

@@ -662,3 +662,16 @@ def test_zoom_to_the_selected_box_and_open_recent(window, qtbot, tmp_path):
     assert entries[0] == str(other.resolve()) and len(entries) == 2
     window.recent_menu.actions()[1].trigger()  # the first project again
     assert ss.store.root == Path(entries[1])
+
+
+def test_turning_anchors_on_shows_a_cell_at_once(window):
+    """In cell mode the anchors appeared only after the mouse moved, and nothing said so:
+    turning them on pins the cell of the stepper's proposal's source anchor."""
+    ss, c = window.session, window.canvas
+    p = window.panels.stepper.current()
+    a = int(ss.trace.proposal_anchor_index[p])
+    assert c.shown_anchor_indices().size == 0
+    window.actions["overlay_anchors"].trigger()
+    shown = c.shown_anchor_indices().tolist()
+    assert a in shown and len(shown) == ss.trace.levels[0].num_anchors_per_cell
+    assert window.statusBar().currentMessage().startswith(f"Anchors: showing the cell of proposal {p}'s source anchor")
