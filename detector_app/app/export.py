@@ -63,6 +63,8 @@ class ExportError(UserError):
 
 #: How a YOLO export is laid out (``ExportOptions.yolo_layout``).
 YOLO_LAYOUTS = ("ultralytics", "darknet")
+#: How a COCO export is laid out (``ExportOptions.coco_layout``).
+COCO_LAYOUTS = ("flat", "standard")
 
 
 @dataclass
@@ -83,6 +85,10 @@ class ExportOptions:
     #: YOLO only: ``"ultralytics"`` (``images/``, ``labels/``, ``data.yaml``) or ``"darknet"``
     #: (``obj.data``, ``obj.names``, ``obj_<split>_data/``: what CVAT imports as "YOLO 1.1").
     yolo_layout: str = "ultralytics"
+    #: COCO only: ``"flat"`` (``annotations.json`` + ``images/``; with a split, one such in
+    #: ``train/`` and ``val/``) or ``"standard"`` (``annotations/instances_<split>.json`` +
+    #: ``images/<split>/``, split ``default`` without one: the layout of CVAT's "COCO 1.0").
+    coco_layout: str = "flat"
 
     def validate(self, fmt: str) -> None:
         if self.split is not None and not 0.0 < float(self.split) < 1.0:
@@ -91,6 +97,10 @@ class ExportOptions:
             raise ExportError(f"unknown image mode {self.image_mode!r}; use one of {', '.join(IMAGE_MODES)}")
         if self.yolo_layout not in YOLO_LAYOUTS:
             raise ExportError(f"unknown YOLO layout {self.yolo_layout!r}; use one of {', '.join(YOLO_LAYOUTS)}")
+        if self.coco_layout not in COCO_LAYOUTS:
+            raise ExportError(f"unknown COCO layout {self.coco_layout!r}; use one of {', '.join(COCO_LAYOUTS)}")
+        if fmt == "coco" and self.coco_layout == "standard" and self.image_mode == "relative":
+            raise ExportError("the standard COCO layout keeps the images in images/<split>/: use copy or symlink")
         if fmt == "yolo" and self.image_mode == "relative":
             raise ExportError("YOLO needs the images inside the dataset (labels sit beside them): "
                               "use copy or symlink")
@@ -231,7 +241,9 @@ class _Frames:
         self.reader, self.path = None, None
 
 
-def _image_dir(fmt: str, part: str | None, yolo: str = "ultralytics") -> str:
+def _image_dir(fmt: str, part: str | None, yolo: str = "ultralytics", coco: str = "flat") -> str:
+    if fmt == "coco" and coco == "standard":
+        return f"images/{part or 'default'}"
     if fmt == "voc":
         return "JPEGImages"
     if fmt == "yolo" and yolo == "darknet":
@@ -368,7 +380,8 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
     placer = _Placer(options.image_mode)
     placed: list[tuple[ImageRecord, str, str]] = []  # (record with its new path under tmp, stem, old key)
     src_base, tmp_base = str(src_root), str(tmp)
-    image_dirs = {part: _image_dir(fmt, part, options.yolo_layout) for part in (None, "train", "val")}
+    image_dirs = {part: _image_dir(fmt, part, options.yolo_layout, options.coco_layout)
+                  for part in (None, "train", "val")}
     total = len(chosen)
     try:
         for i, (rec, stem) in enumerate(zip(chosen, stems)):
@@ -417,7 +430,12 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
     new_split = {new.key: split[old] for new, _, old in placed if old in split}
     images = [new for new, _, _ in placed]
     stems_out = [stem for _, stem, _ in placed]
-    if fmt == "coco":
+    if fmt == "coco" and options.coco_layout == "standard":
+        for part in ("train", "val") if split else ("default",):
+            sub = [r for r in images if new_split.get(r.key, "default") == part]
+            write_coco(Dataset(tmp, labels, sub), tmp / "annotations" / f"instances_{part}.json", staged=True,
+                       image_base=tmp / "images" / part)
+    elif fmt == "coco":
         if split:
             for part in ("train", "val"):
                 sub = [r for r in images if new_split.get(r.key) == part]

@@ -16,13 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input format (default: detected)")
     parser.add_argument("--to", dest="dst_format", required=True, choices=["coco", "voc", "yolo"],
                         help="output format")
-    add_image_mode(parser, copy_help="copy the images into OUT (default for YOLO)",
+    add_image_mode(parser, copy_help="copy the images into OUT (default for YOLO and the standard COCO layout)",
                    relative_help="refer to the images where they are (default for COCO and VOC)")
     parser.add_argument("--split", type=float, metavar="F", help="train fraction, e.g. 0.8 (default: no split)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
     add_allow_outside(parser)
+    parser.add_argument("--coco-layout", choices=["flat", "standard"], default="flat",
+                        help="COCO only: flat (annotations.json + images/; default) or standard "
+                             "(annotations/instances_<split>.json + images/<split>/, as CVAT's 'COCO 1.0')")
     parser.add_argument("--yolo-layout", choices=["ultralytics", "darknet"], default="ultralytics",
                         help="YOLO only: ultralytics (images/, labels/, data.yaml; default) or darknet "
                              "(obj.data, obj.names, obj_<split>_data/: CVAT's 'YOLO 1.1')")
@@ -39,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     if len(dataset.warnings) > 20:
         print(f"warning: ... and {len(dataset.warnings) - 20} more")
-    mode = args.image_mode or ("copy" if args.dst_format == "yolo" else "relative")
+    copies = args.dst_format == "yolo" or (args.dst_format == "coco" and args.coco_layout == "standard")
+    mode = args.image_mode or ("copy" if copies else "relative")
     options = ExportOptions(split=args.split, seed=args.seed, include_model_boxes=True, image_mode=mode,
                             overwrite=args.overwrite, allow_outside=args.allow_outside,
-                            yolo_layout=args.yolo_layout)
+                            yolo_layout=args.yolo_layout, coco_layout=args.coco_layout)
     result = export_dataset(dataset, args.dst_format, args.output, options, progress=TextProgressBar("convert"))
     for problem in result.skipped:
         print(f"skipped: {problem}")

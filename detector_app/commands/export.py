@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    relative_help="refer to the images where they are (COCO and VOC only)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
     add_allow_outside(parser)
+    parser.add_argument("--coco-layout", choices=["flat", "standard"], default="flat",
+                        help="COCO only: flat (annotations.json + images/; default) or standard "
+                             "(annotations/instances_<split>.json + images/<split>/, as CVAT's 'COCO 1.0')")
     parser.add_argument("--yolo-layout", choices=["ultralytics", "darknet"], default="ultralytics",
                         help="YOLO only: ultralytics (images/, labels/, data.yaml; default) or darknet "
                              "(obj.data, obj.names, obj_<split>_data/: CVAT's 'YOLO 1.1')")
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                             include_model_boxes=args.include_model_boxes,
                             image_mode=args.image_mode or "copy", overwrite=args.overwrite,
                             allow_outside=args.allow_outside,
-                            yolo_layout=args.yolo_layout)
+                            yolo_layout=args.yolo_layout, coco_layout=args.coco_layout)
     store = ProjectStore(args.project, read_only=True, autosave_interval=None)
     try:
         result = export_dataset(store, args.format, args.output, options, progress=TextProgressBar("export"))

@@ -347,12 +347,16 @@ def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def write_coco(dataset: Dataset, json_path: str | Path, staged: bool = False) -> Path:
+def write_coco(dataset: Dataset, json_path: str | Path, staged: bool = False,
+               image_base: str | Path | None = None) -> Path:
     """Write ``dataset`` as COCO JSON to ``json_path`` (atomically, unless ``staged``:
-    see :func:`~detector_app.formats.dataset.write_text_file`); returns the path."""
+    see :func:`~detector_app.formats.dataset.write_text_file`); returns the path.
+    ``file_name`` entries are relative to ``image_base`` (default: the JSON's folder;
+    the standard layout's ``images/<split>/``)."""
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(coco_dict(dataset, json_path.parent), ensure_ascii=False)
+    text = json.dumps(coco_dict(dataset, Path(image_base) if image_base is not None else json_path.parent),
+                      ensure_ascii=False)
     write_text_file(json_path, text + "\n", staged)
     return json_path
 

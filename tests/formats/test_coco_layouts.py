@@ -133,3 +133,38 @@ def test_exports_are_read_by_torchvisions_dataset_classes(tmp_path: Path) -> Non
             got.append((ann["filename"], obj["name"], tuple(int(b[k]) for k in ("xmin", "ymin", "xmax", "ymax"))))
     for name, label, (x1, y1, x2, y2) in WANT:
         assert (name, label, (int(x1) + 1, int(y1) + 1, int(x2), int(y2))) in got
+
+
+@pytest.mark.parametrize("split", [None, "0.5"])
+def test_export_in_the_standard_layout_reads_back_and_loads_in_torchvision(tmp_path: Path, split: str | None,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`--coco-layout standard`: annotations/instances_<split>.json with the images in
+    images/<split>/ and bare file names (CVAT's "COCO 1.0"), "default" without a split."""
+    from pycocotools.coco import COCO
+    from torchvision.datasets import CocoDetection
+
+    root = _layout(tmp_path / "ds", "images/{split}")
+    out = tmp_path / "std"
+    argv = ["convert", str(root), "--to", "coco", str(out), "--coco-layout", "standard"]
+    assert main(argv + (["--split", split, "--seed", "3"] if split else [])) == 0
+    capsys.readouterr()
+    parts = ["train", "val"] if split else ["default"]
+    assert sorted(p.name for p in (out / "annotations").iterdir()) == sorted(f"instances_{p}.json" for p in parts)
+    n = 0
+    for part in parts:
+        ann = out / "annotations" / f"instances_{part}.json"
+        coco = COCO(str(ann))
+        assert all("/" not in im["file_name"] for im in coco.dataset["images"])
+        tv = CocoDetection(str(out / "images" / part), str(ann))
+        for i in range(len(tv)):
+            image, _ = tv[i]
+            assert image.size[0] > 0
+        n += len(tv)
+    assert n == 3
+    back = load_dataset(out)
+    assert _boxes(back) == WANT and set(back.split.values()) == set(parts)
+    with pytest.raises(SystemExit):
+        main(["convert", str(root), "--to", "coco", str(tmp_path / "bad"), "--coco-layout", "nope"])
+    assert main(["convert", str(root), "--to", "coco", str(tmp_path / "rel"), "--coco-layout", "standard",
+                 "--relative"]) == 2
+    assert "use copy or symlink" in capsys.readouterr().err
