@@ -207,6 +207,14 @@ class Session(EditingMixin):
         """Review state of an item; a video's is that of its most advanced frame."""
         return self.project.item_state(self.project.items[index])  # type: ignore[union-attr]
 
+    def frame_states(self) -> dict[int, ItemState]:
+        """Review state of each frame of the current video that has a record (annotated,
+        verified), by frame index; empty for an image."""
+        if self.store is None or self.video is None or self.record is None:
+            return {}
+        path = self.record.path
+        return {f: self.store.record(f"{path}#{f}").state for f in self.store.frames_of(path)}
+
     def _store_changed(self, event: StoreEvent) -> None:
         if threading.get_ident() != self._thread:
             return  # a job thread's edit (an import): :meth:`reload` shows it afterwards

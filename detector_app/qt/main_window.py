@@ -24,6 +24,7 @@ from detector_app.app.settings import Settings, sample_project
 from detector_app.domain.errors import UserError
 from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
 from detector_app.qt.canvas import ImageCanvas
+from detector_app.qt.file_list import STATE_COLORS
 from detector_app.qt.panels import Panels
 from detector_app.qt.worker import InferenceWorker
 
@@ -216,6 +217,12 @@ class MainWindow(QMainWindow):
 
     def _on_item_state(self, index: int) -> None:
         self.panels.file_list.set_state(index, self.session.item_state(index))
+        if index == self.session.index and self.session.is_video():
+            self._mark_frames()
+
+    def _mark_frames(self) -> None:
+        """Ticks on the video slider for the frames with boxes or verified, in the file list's colours."""
+        self.panels.video.set_marks({f: STATE_COLORS[state] for f, state in self.session.frame_states().items()})
 
     def _on_current(self) -> None:
         ss = self.session
@@ -223,6 +230,8 @@ class MainWindow(QMainWindow):
         self.panels.file_list.set_current(ss.index)
         video = ss.video if ss.is_video() else None
         self.panels.show_video(video, ss.frame)
+        if video is not None:
+            self._mark_frames()
         self.panels.set_item_text(display_key(ss.record.key) if ss.record is not None else "")
 
     def _on_trace(self) -> None:

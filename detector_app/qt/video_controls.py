@@ -10,7 +10,35 @@ model skips frames instead of falling behind.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QToolButton, QWidget
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QStyle, QStyleOptionSlider, QToolButton, QWidget
+
+
+class _MarkedSlider(QSlider):
+    """A frame slider with a coloured tick under each marked frame (annotated, verified)."""
+
+    def __init__(self) -> None:
+        super().__init__(Qt.Orientation.Horizontal)
+        self.marks: dict[int, QColor] = {}
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        if not self.marks or self.maximum() <= self.minimum():
+            return
+        opt = QStyleOptionSlider()
+        self.initStyleOption(opt)
+        groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderGroove, self)
+        handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, opt,
+                                             QStyle.SubControl.SC_SliderHandle, self)
+        span = groove.width() - handle.width()
+        painter = QPainter(self)
+        for frame, color in self.marks.items():
+            x = groove.x() + handle.width() / 2 + QStyle.sliderPositionFromValue(
+                self.minimum(), self.maximum(), frame, span)
+            painter.setPen(QPen(color, 3))
+            painter.drawLine(int(x), self.height() - 6, int(x), self.height() - 1)
+        painter.end()
 
 
 class VideoControls(QWidget):
@@ -34,7 +62,7 @@ class VideoControls(QWidget):
         self._next = QToolButton()
         self._next.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward))
         self._next.setToolTip("Next frame (.)")
-        self._slider = QSlider(Qt.Orientation.Horizontal)
+        self._slider = _MarkedSlider()
         self._slider.setTracking(True)
         self._label = QLabel()
         self._label.setMinimumWidth(self._label.fontMetrics().horizontalAdvance("frame 00000 / 00000  (0000.00 s)"))
@@ -60,6 +88,15 @@ class VideoControls(QWidget):
         self._slider.setRange(0, max(self._count - 1, 0))
         self._slider.blockSignals(False)
         self.set_frame(0)
+
+    def set_marks(self, marks: dict[int, QColor]) -> None:
+        """Colour ticks under these frames (the annotated and verified ones)."""
+        self._slider.marks = dict(marks)
+        self._slider.setToolTip(f"{len(marks)} frame(s) annotated or verified (ticks)" if marks else "")
+        self._slider.update()
+
+    def marks(self) -> dict[int, QColor]:
+        return dict(self._slider.marks)
 
     def set_frame(self, index: int) -> None:
         """Show ``index`` as the current frame (emits nothing)."""

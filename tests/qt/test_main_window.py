@@ -675,3 +675,23 @@ def test_turning_anchors_on_shows_a_cell_at_once(window):
     shown = c.shown_anchor_indices().tolist()
     assert a in shown and len(shown) == ss.trace.levels[0].num_anchors_per_cell
     assert window.statusBar().currentMessage().startswith(f"Anchors: showing the cell of proposal {p}'s source anchor")
+
+
+def test_video_slider_marks_annotated_and_verified_frames(qtbot, video_window):
+    """The slider did not mark annotated or verified frames: ticks in the file list's colours."""
+    from detector_app.qt.file_list import STATE_COLORS
+
+    win = video_window(8, 25)
+    ss, c, video = win.session, win.canvas, win.panels.video
+    qtbot.waitUntil(lambda: ss.trace is not None, timeout=5000)
+    assert video.marks() == {}
+    ss.go_frame(2)
+    ss.choose_label("cat")
+    c.annotationDrawn.emit(Box(10, 10, 60, 50))  # frame 2 annotated
+    ss.go_frame(5)
+    c.setFocus()
+    qtbot.keyClick(c, Qt.Key.Key_Space)  # frame 5 verified
+    assert video.marks() == {2: STATE_COLORS[ItemState.EDITED], 5: STATE_COLORS[ItemState.VERIFIED]}
+    image = video.grab().toImage()  # the ticks are painted in those colours
+    colours = {image.pixelColor(x, y).rgb() for x in range(image.width()) for y in range(image.height())}
+    assert STATE_COLORS[ItemState.VERIFIED].rgb() in colours and STATE_COLORS[ItemState.EDITED].rgb() in colours
