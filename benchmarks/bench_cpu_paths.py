@@ -40,6 +40,7 @@ from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import Row, add_common_args, finish, median  # noqa: E402
+from bench_detector import _ChannelsLastBackbone  # noqa: E402
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -83,8 +84,7 @@ def _batched(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def channels_last(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
-    bb = model.backbone.to(memory_format=torch.channels_last)
-    model.backbone = _Backbone(lambda x: bb(x.contiguous(memory_format=torch.channels_last)), bb.out_channels)
+    model.backbone = _ChannelsLastBackbone(model.backbone)  # the same wrapper as bench_detector's what-if row
     return model
 
 

@@ -26,6 +26,17 @@ def add_allow_outside(parser: argparse.ArgumentParser) -> None:
                              "cannot pull other files into OUT")
 
 
+def add_layouts(parser: argparse.ArgumentParser) -> None:
+    """``--coco-layout`` and ``--yolo-layout``: how a written dataset is laid out
+    (``ExportOptions.coco_layout`` / ``yolo_layout``)."""
+    parser.add_argument("--coco-layout", choices=["flat", "standard"], default="flat",
+                        help="COCO only: flat (annotations.json + images/; default) or standard "
+                             "(annotations/instances_<split>.json + images/<split>/, as CVAT's 'COCO 1.0')")
+    parser.add_argument("--yolo-layout", choices=["ultralytics", "darknet"], default="ultralytics",
+                        help="YOLO only: ultralytics (images/, labels/, data.yaml; default) or darknet "
+                             "(obj.data, obj.names, obj_<split>_data/: CVAT's 'YOLO 1.1')")
+
+
 def add_images_folder(parser: argparse.ArgumentParser) -> None:
     """``--images DIR``: where a COCO file's images are, when its layout does not say."""
     parser.add_argument("--images", metavar="DIR",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector_app.commands._args import add_allow_outside, add_image_mode, add_images_folder
+from detector_app.commands._args import add_allow_outside, add_layouts, add_image_mode, add_images_folder
 
 HELP = "convert a dataset between COCO, Pascal VOC, YOLO (and from LabelMe)"
 
@@ -23,12 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
     add_allow_outside(parser)
-    parser.add_argument("--coco-layout", choices=["flat", "standard"], default="flat",
-                        help="COCO only: flat (annotations.json + images/; default) or standard "
-                             "(annotations/instances_<split>.json + images/<split>/, as CVAT's 'COCO 1.0')")
-    parser.add_argument("--yolo-layout", choices=["ultralytics", "darknet"], default="ultralytics",
-                        help="YOLO only: ultralytics (images/, labels/, data.yaml; default) or darknet "
-                             "(obj.data, obj.names, obj_<split>_data/: CVAT's 'YOLO 1.1')")
+    add_layouts(parser)
     add_images_folder(parser)
 
 

@@ -265,22 +265,29 @@ def test_fates_agree_with_numpy_postprocess_without_score_threshold() -> None:
         assert inter / union > tr.nms_thresh - 1e-4
 
 
+def _model_and_huge_image(seed: int) -> tuple[torch.nn.Module, np.ndarray]:
+    """A tiny model with ``max_size`` 128 (any box kept) and a 1000 x 750 image of
+    25-pixel blocks: far over twice its input size."""
+    import cv2
+
+    cfg = ModelConfig(builder="small", num_classes=3, min_size=96, max_size=128, representation_size=64,
+                      extra={"channels": 32}, rpn_post_nms_top_n_test=50, box_detections_per_img=20,
+                      box_score_thresh=0.0)
+    torch.manual_seed(seed)
+    model = build_model(cfg).eval()
+    blocks = np.random.default_rng(seed).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    return model, cv2.resize(blocks, (1000, 750), interpolation=cv2.INTER_NEAREST)
+
+
 def test_a_huge_image_is_downscaled_before_the_model_and_mapped_back() -> None:
     """Over 2x the model's max_size on the long side, the image is area-downscaled in uint8
     first (a 9999 x 9999 photo peaked at 4.5 GB in the model's own float copies); the
     trace and detect_images map everything back to the file's pixels, and the trace
     still equals the model's forward on what it was fed."""
-    import cv2
-
     from detector_app.detection.tracing import OVERSIZE_FACTOR, model_input
 
-    cfg = ModelConfig(builder="small", num_classes=3, min_size=96, max_size=128, representation_size=64,
-                      extra={"channels": 32}, rpn_post_nms_top_n_test=50, box_detections_per_img=20,
-                      box_score_thresh=0.0)
-    torch.manual_seed(0)
-    model = build_model(cfg).eval()
+    model, big = _model_and_huge_image(0)
     rng = np.random.default_rng(0)
-    big = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (1000, 750), interpolation=cv2.INTER_NEAREST)
     fed = model_input(big, model)
     assert fed.shape == (192, 256, 3) and max(fed.shape[:2]) == OVERSIZE_FACTOR * 128
     small = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
@@ -297,20 +304,12 @@ def test_a_huge_image_is_downscaled_before_the_model_and_mapped_back() -> None:
 
 
 def test_detect_images_maps_a_downscaled_huge_image_back_like_the_trace(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import cv2
-
     from detector_app.detection.inference import detect_images
     from detector_app.media.images import read_image, write_image
 
-    cfg = ModelConfig(builder="small", num_classes=3, min_size=96, max_size=128, representation_size=64,
-                      extra={"channels": 32}, rpn_post_nms_top_n_test=50, box_detections_per_img=20,
-                      box_score_thresh=0.0)
-    torch.manual_seed(1)
-    model = build_model(cfg).eval()
-    rng = np.random.default_rng(1)
+    model, big = _model_and_huge_image(1)
     path = tmp_path / "big.png"
-    write_image(path, cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (1000, 750),
-                                 interpolation=cv2.INTER_NEAREST))
+    write_image(path, big)
     (res,) = list(detect_images(model, [path], device="cpu"))
     tr = trace(model, read_image(path))
     assert (res.width, res.height) == (1000, 750) and len(res.boxes) == len(tr.detection_boxes) > 0
