@@ -64,3 +64,21 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("DETECTOR_APP_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+
+
+@pytest.fixture
+def local_server():
+    """A :class:`local_server.LocalServer` on 127.0.0.1, stopped after the test."""
+    from local_server import LocalServer
+
+    server = LocalServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def zoo_weights(tmp_path_factory: pytest.TempPathFactory):
+    """A random-weight COCO MobileNetV3 320 FPN file with a matching hash prefix (``local_server.make_zoo_weights``)."""
+    from local_server import make_zoo_weights
+
+    return make_zoo_weights(tmp_path_factory.mktemp("zoo"))

@@ -4,19 +4,51 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list the bundled model, checkpoints from models.json and torchvision files in the torch hub cache"
+HELP = ("list the bundled model, checkpoints from models.json, torchvision files in the torch hub cache and "
+        "torchvision's COCO models that can be downloaded; --download NAME fetches one")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    parser.add_argument("--download", metavar="NAME",
+                        help="download torchvision's COCO weights NAME (e.g. resnet50_fpn_v2) into the torch hub "
+                             "cache, with a progress bar; nothing downloads without this")
+    parser.add_argument("--timeout", type=float, default=15.0, metavar="S",
+                        help="give up when the server sends nothing for S seconds (default 15)")
 
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 
+def _download(name: str, timeout: float) -> int:
+    import threading
+
+    from detector_app.detection.zoo import download_model, find_zoo_model
+    from detector_app.domain.errors import Cancelled
+    from detector_app.textprogress import TextProgressBar
+
+    model = find_zoo_model(name)
+    dest = model.path()
+    if dest.is_file():
+        print(f"{model.title} is already installed: {dest}")
+        return 0
+    print(f"downloading {model.title} ({model.summary()})\n  from {model.url}\n  to   {dest}")
+    cancel = threading.Event()
+    try:
+        download_model(model, progress=TextProgressBar("download"), cancel=cancel, timeout=timeout)
+    except (KeyboardInterrupt, Cancelled):
+        print("\ncancelled: nothing was kept")
+        return 130
+    print(f"installed {dest}; use it with --model {dest.name} or pick \"{model.title}\" in the app")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import json
+
+    if args.download:
+        return _download(args.download, args.timeout)
 
     from detector_app.detection.checkpoints import CheckpointError, peek_checkpoint
     from detector_app.detection.hub import (
@@ -55,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
                         "size": None, "status": f"unreadable: {exc}"})
     for f in list_hub_checkpoints():
         add("torch hub", f.path, {"builder": f.builder, "size": f.size_bytes})
+    from detector_app.detection.zoo import zoo_models
+
+    for z in zoo_models():
+        if not z.installed():
+            entries.append({"source": "zoo", "path": str(z.path()), "builder": z.name, "classes": sum(c not in ("__background__", "N/A") for c in z.categories),
+                            "size": z.size_bytes, "status": f"download: models --download {z.name}",
+                            "title": z.title, "url": z.url, "box_ap": z.box_ap})
 
     if args.json:
         print(json.dumps(entries, indent=1))

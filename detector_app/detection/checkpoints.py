@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
+from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
 from detector_app.detection.builders import build_model
 from detector_app.detection.config import TORCHVISION_BUILDERS, ConfigError, ModelConfig
@@ -35,20 +36,9 @@ from detector_app.domain.fsutil import atomic_write_bytes
 CHECKPOINT_FORMAT = "detector_app.checkpoint"
 CHECKPOINT_VERSION = 1
 
-#: torchvision's COCO category list: 91 entries, background first, "N/A" for unused ids.
-COCO_CATEGORIES: list[str] = [
-    "__background__", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck",
-    "boat", "traffic light", "fire hydrant", "N/A", "stop sign", "parking meter", "bench", "bird",
-    "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "N/A", "backpack",
-    "umbrella", "N/A", "N/A", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard",
-    "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "N/A", "wine glass", "cup", "fork", "knife", "spoon", "bowl",
-    "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut",
-    "cake", "chair", "couch", "potted plant", "bed", "N/A", "dining table", "N/A", "N/A", "toilet",
-    "N/A", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone", "microwave", "oven",
-    "toaster", "sink", "refrigerator", "N/A", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
-]
+#: torchvision's COCO category list (from its weights' metadata): 91 entries, background
+#: first, "N/A" for the ids COCO leaves unused, so index == COCO category id.
+COCO_CATEGORIES: list[str] = list(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
 
 _PREDICTOR_KEY = "roi_heads.box_predictor.cls_score.weight"
 #: Buffers older / frozen-BN weight files do not carry; harmless when absent.
