@@ -8,16 +8,21 @@ tests call the same code the window does.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from detector_app.domain.annotations import Annotation, ImageRecord
 from detector_app.domain.errors import UserError
+from detector_app.domain.progress import ProgressFn
 from detector_app.domain.trace import DetectionTrace
+
+if TYPE_CHECKING:
+    from detector_app.detection.zoo import ZooModel
 
 #: Anything that turns ``uint8[H, W, 3]`` RGB into a trace (a real model or a test fake).
 Detector = Callable[[np.ndarray], DetectionTrace]
@@ -152,6 +157,11 @@ class ModelChoice:
     spec: str | None  # what ``load_detector`` takes (None: the bundled model)
     tooltip: str = ""
     available: bool = True
+    download: str | None = None  # a zoo model's name: not on disk, choosing it offers the download
+
+
+#: Spec prefix of zoo entries that are not downloaded yet (``"zoo:resnet50_fpn_v2"``).
+ZOO_PREFIX = "zoo:"
 
 
 def bundled_model_path() -> Path:
@@ -197,11 +207,46 @@ def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
         if spec and spec not in seen and Path(spec).is_file():
             seen.add(spec)
             out.append(ModelChoice(Path(spec).name, spec, spec))
+    from detector_app.detection.zoo import LICENCE_NOTE
+
+    zoo = {z.file_name: z for z in zoo_models()}
     for path in hub_model_files():
         if str(path) not in seen:
             seen.add(str(path))
-            out.append(ModelChoice(f"torchvision: {path.name}", str(path), str(path)))
+            known = zoo.get(path.name)
+            label = known.title if known else f"torchvision: {path.name}"
+            tip = f"{known.summary()}\n{path}" if known else str(path)
+            out.append(ModelChoice(label, str(path), tip))
+    for z in zoo.values():
+        if not z.installed():
+            out.append(ModelChoice(
+                f"{z.title} \u2193 download", ZOO_PREFIX + z.name,
+                f"{z.summary()}; not on this computer: choosing it offers to download it from\n{z.url}\n"
+                f"into {z.path()}\nLicence: {LICENCE_NOTE}", True, z.name))
     return out
+
+
+def zoo_models() -> list[ZooModel]:
+    """torchvision's COCO Faster R-CNN weights (``detection.zoo``), installed or not."""
+    from detector_app.detection import zoo
+
+    return zoo.zoo_models()
+
+
+def find_zoo_model(name: str) -> ZooModel:
+    from detector_app.detection import zoo
+
+    return zoo.find_zoo_model(name)
+
+
+def download_job(model: ZooModel) -> Callable[[ProgressFn, threading.Event], Path]:
+    """A long job that downloads ``model`` into the torch hub cache and returns its path."""
+    from detector_app.detection import zoo
+
+    def job(progress: ProgressFn, cancel: threading.Event) -> Path:
+        return zoo.download_model(model, progress=progress, cancel=cancel)
+
+    return job
 
 
 def model_spec_exists(spec: str) -> bool:

@@ -101,7 +101,9 @@ class Settings:
 def sample_project(source: Path | None = None) -> Path | None:
     """A writable copy of the bundled samples (``resources/samples``) in the
     config folder, made on first use so the repository stays clean and edits
-    persist; ``None`` when the samples are missing."""
+    persist; ``None`` when the samples are missing. Entries added to the
+    samples since the copy was made (e.g. ``photos/``) are copied in; nothing
+    the user changed there is touched."""
     import shutil
 
     src = source or Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -113,4 +115,16 @@ def sample_project(source: Path | None = None) -> Path | None:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".detector_app"))
         os.replace(tmp, dst)
+        return dst
+    for entry in src.iterdir():
+        target = dst / entry.name
+        if entry.name.startswith(".") or target.exists():
+            continue
+        if entry.is_dir():
+            tmp = dst / f".{entry.name}.{os.getpid()}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(entry, tmp)
+            os.replace(tmp, target)
+        else:
+            shutil.copy2(entry, target)
     return dst

@@ -11,7 +11,7 @@ on the right, the log at the bottom.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
@@ -27,6 +27,9 @@ from detector_app.qt.canvas import ImageCanvas
 from detector_app.qt.file_list import STATE_COLORS
 from detector_app.qt.panels import Panels
 from detector_app.qt.worker import InferenceWorker
+
+if TYPE_CHECKING:
+    from detector_app.qt.download_dialog import DownloadDialog
 
 FILE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mov *.mkv);;All files (*)"
 
@@ -66,6 +69,7 @@ class MainWindow(QMainWindow):
         self._anchors_shown = False
 
         self.model_spec: str | None = model if model is not None else s.get("model")
+        self._download: DownloadDialog | None = None
         self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
         self._model_from_cli = model is not None
         self.device = device or s.get("device") or "auto"
@@ -176,6 +180,7 @@ class MainWindow(QMainWindow):
         p.model_picker.modelChosen.connect(self._model_chosen)
         p.model_picker.deviceChosen.connect(lambda d: self.load_model(self.model_spec, d))
         p.model_picker.listAboutToOpen.connect(self.refresh_models)
+        p.model_picker.downloadRequested.connect(self.offer_download)
         p.score.valueChanged.connect(lambda v: ss.set_thresholds(score_thresh=v / 100.0))
         p.nms.valueChanged.connect(lambda v: ss.set_thresholds(nms_thresh=v / 100.0))
         p.proposal_top_n.valueChanged.connect(c.set_proposal_top_n)
@@ -370,6 +375,30 @@ class MainWindow(QMainWindow):
     def _model_chosen(self, spec: str | None) -> None:
         self.load_model(spec)
 
+    def offer_download(self, name: str) -> None:
+        """Open the download dialog for zoo model ``name`` (not modal: the window stays usable)."""
+        from detector_app.qt.download_dialog import DownloadDialog
+
+        if self._download is not None:
+            self._download.raise_()
+            self._download.activateWindow()
+            return
+        try:
+            model = jobs.find_zoo_model(name)
+        except UserError as exc:
+            self.report_error(str(exc))
+            return
+        dialog = DownloadDialog(model, self)
+        dialog.modelReady.connect(self._downloaded)
+        dialog.destroyed.connect(lambda *_: setattr(self, "_download", None))
+        self._download = dialog
+        dialog.show()
+
+    def _downloaded(self, path: str) -> None:
+        self.panels.log.log(f"downloaded {path}")
+        self.refresh_models()
+        self.panels.model_picker.choose_model(path)
+
     def _detection_clicked(self, d: int) -> None:
         self.session.select_detection(d)
         self.panels.stepper.select_detection(d)
@@ -455,6 +484,8 @@ class MainWindow(QMainWindow):
         s.set("window_state", bytes(self.saveState().toBase64()).decode("ascii"))
         s.save()
         ss.close()
+        if self._download is not None:
+            self._download.stop()
         if self._own_worker:
             self.worker.stop()
         super().closeEvent(event)

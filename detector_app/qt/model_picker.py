@@ -5,7 +5,8 @@ present, CPU).
 The owner fills it with ``set_models`` / ``set_devices`` (from
 ``detector_app.app.jobs.model_choices`` / ``device_choices``) and hears
 ``modelChosen(spec)`` / ``deviceChosen(device)``. "Open checkpoint\u2026" asks
-for a file.
+for a file. A zoo model that is not downloaded yet (``ModelChoice.download``)
+emits ``downloadRequested(name)`` and the list goes back to the model in use.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-from detector_app.app.jobs import DeviceChoice, ModelChoice
+from detector_app.app.jobs import ZOO_PREFIX, DeviceChoice, ModelChoice
 
 _BROWSE = "__browse__"
 MODEL_FILTER = "Checkpoints (*.pt *.pth *.ckpt);;All files (*)"
@@ -38,6 +39,7 @@ class ModelPicker(QWidget):
 
     modelChosen = Signal(object)  # spec: str | None (None = bundled default)
     deviceChosen = Signal(str)
+    downloadRequested = Signal(str)  # a zoo model's name (not on disk yet)
     listAboutToOpen = Signal()  # the owner may refresh the choices (a model trained meanwhile)
 
     def __init__(self, parent: QWidget | None = None,
@@ -124,17 +126,24 @@ class ModelPicker(QWidget):
     # -- internals ---------------------------------------------------------------
     def _model_activated(self, index: int) -> None:
         spec = self._model.itemData(index)
+        if isinstance(spec, str) and spec.startswith(ZOO_PREFIX):
+            self._restore_selection()
+            self.downloadRequested.emit(spec[len(ZOO_PREFIX):])
+            return
         if spec == _BROWSE:
             path = self._ask_file(self)
             if not path:
-                self._model.blockSignals(True)
-                self._model.setCurrentIndex(self._last_index)
-                self._model.blockSignals(False)
+                self._restore_selection()
                 return
             spec = path
             self.set_current_model(spec)
         self._last_index = self._model.currentIndex()
         self.modelChosen.emit(spec)
+
+    def _restore_selection(self) -> None:
+        self._model.blockSignals(True)
+        self._model.setCurrentIndex(self._last_index)
+        self._model.blockSignals(False)
 
 
 def _short(spec: str) -> str:

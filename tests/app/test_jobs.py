@@ -88,7 +88,16 @@ def test_model_choices_list_bundled_recent_and_hub_files(tmp_path: Path):
     assert choices[0].available == jobs.bundled_model_path().is_file()
     untrained = [] if choices[0].available else [jobs.UNTRAINED]  # offered while the bundled model is missing
     specs = [c.spec for c in choices[1:]]
-    assert specs == [*untrained, str(recent), str(listed), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
+    # installed torchvision files by their zoo title, then the zoo models not on disk (offered for download)
+    assert specs == [*untrained, str(recent), str(listed), str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
+                     "zoo:resnet50_fpn_v2", "zoo:mobilenet_v3_large_fpn", "zoo:mobilenet_v3_large_320_fpn"]
+    by_spec = {c.spec: c for c in choices}
+    hub_entry = by_spec[str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
+    assert hub_entry.label == "Faster R-CNN ResNet-50 FPN (COCO)" and hub_entry.download is None
+    v2 = by_spec["zoo:resnet50_fpn_v2"]
+    assert v2.label == "Faster R-CNN ResNet-50 FPN v2 (COCO) \u2193 download" and v2.download == "resnet50_fpn_v2"
+    assert "175.2 MB, COCO box AP 46.7" in v2.tooltip and "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth" in v2.tooltip
+    assert "Licence:" in v2.tooltip
 
 
 def test_untrained_model_has_the_bundled_configuration_and_classes(monkeypatch, tmp_path: Path):
