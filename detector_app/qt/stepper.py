@@ -71,6 +71,22 @@ def fit_tick_labels(labels: list[str], centres_px: Sequence[float], chart_px: fl
     return out
 
 
+_CHART_TITLE = "RoI head class probabilities"
+#: With more classes than this (a COCO model: 90), the chart shows the background and the top ones.
+MAX_CHART_CLASSES = 10
+
+
+def chart_classes(probs: np.ndarray, top: int = MAX_CHART_CLASSES) -> list[int]:
+    """Which classes get a bar: all of them (background first) when there are at
+    most ``top``; else the background, then the ``top`` most probable classes,
+    most probable first (ties: lower index first)."""
+    n = len(probs)
+    if n - 1 <= top:
+        return list(range(n))
+    rest = np.argsort(-np.asarray(probs[1:], float), kind="stable")[:top] + 1
+    return [0, *(int(i) for i in rest)]
+
+
 class ProposalStepper(QWidget):
     """Slider + prev/next over proposals, with a per-proposal explanation."""
 
@@ -112,8 +128,9 @@ class ProposalStepper(QWidget):
         self._plot.hideButtons()
         self._plot.setYRange(0.0, 1.0, padding=0.02)
         self._plot.setLabel("left", "p(class)")
-        self._plot.setTitle("RoI head class probabilities")
+        self._plot.setTitle(_CHART_TITLE)
         self._bars: pg.BarGraphItem | None = None
+        self._shown: list[int] = []
         self._tick_names: list[str] = []
         self._tick_priority: list[float] = []
         self._tick_shown: list[str] = []
@@ -302,25 +319,38 @@ class ProposalStepper(QWidget):
             return int(labels[f[1]])
         return int(np.argmax(self._trace.class_probs[p, 1:])) + 1  # type: ignore[union-attr]
 
+    def shown_classes(self) -> list[int]:
+        """The class indices of the bars, left to right (see :func:`chart_classes`)."""
+        return list(self._shown)
+
     def _set_bars(self, probs: np.ndarray, names: list[str]) -> None:
         if self._bars is not None:
             self._plot.removeItem(self._bars)
             self._bars = None
         if len(probs) == 0:
-            self._tick_names, self._tick_priority, self._tick_shown = [], [], []
+            self._tick_names, self._tick_priority, self._tick_shown, self._shown = [], [], [], []
             self._plot.getAxis("bottom").setTicks([[]])
             self._plot.setToolTip("")
+            self._plot.setTitle(_CHART_TITLE)
             return
-        x = np.arange(len(probs))
-        brushes = [pg.mkBrush(class_color(i)) for i in range(len(probs))]
-        self._bars = pg.BarGraphItem(x=x, height=np.asarray(probs, float), width=0.7, brushes=brushes)
+        probs = np.asarray(probs, float)
+        all_labels = [names[i] if i < len(names) else str(i) for i in range(len(probs))]
+        all_labels[0] = "bg" if all_labels[0].startswith("__") or all_labels[0] == "background" else all_labels[0]
+        self._shown = chart_classes(probs)
+        x = np.arange(len(self._shown))
+        brushes = [pg.mkBrush(class_color(i)) for i in self._shown]
+        self._bars = pg.BarGraphItem(x=x, height=probs[self._shown], width=0.7, brushes=brushes)
         self._plot.addItem(self._bars)
-        labels = [names[i] if i < len(names) else str(i) for i in range(len(probs))]
-        labels[0] = "bg" if labels[0].startswith("__") or labels[0] == "background" else labels[0]
-        self._tick_names = labels
-        self._tick_priority = [float(v) for v in probs]
-        self._plot.setToolTip("\n".join(f"{n}: {v:.3f}" for n, v in zip(labels, self._tick_priority)))
-        self._plot.setXRange(-0.6, len(probs) - 0.4, padding=0)
+        self._tick_names = [all_labels[i] for i in self._shown]
+        self._tick_priority = [float(probs[i]) for i in self._shown]
+        if len(self._shown) < len(probs):
+            rest = float(probs.sum() - probs[self._shown].sum())
+            self._plot.setTitle(f"RoI head: top {len(self._shown) - 1} of {len(probs) - 1} classes (rest {rest:.3f})")
+        else:
+            self._plot.setTitle(_CHART_TITLE)
+        order = sorted(range(len(probs)), key=lambda i: -probs[i]) if len(self._shown) < len(probs) else range(len(probs))
+        self._plot.setToolTip("\n".join(f"{all_labels[i]}: {probs[i]:.3f}" for i in order))
+        self._plot.setXRange(-0.6, len(self._shown) - 0.4, padding=0)
         self._fit_ticks()
 
     def tick_labels(self) -> list[str]:

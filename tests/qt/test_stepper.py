@@ -160,8 +160,10 @@ def test_bar_labels_never_overlap(qtbot, fake_trace, num_classes, width):
     trace, result = _wide_trace(fake_trace, num_classes)
     w.set_trace(trace, result)
     w.set_current(0)
-    qtbot.waitUntil(lambda: len(w.tick_labels()) == num_classes)
+    shown = min(num_classes, 11)  # a COCO-sized model: the background and the top 10 classes
+    qtbot.waitUntil(lambda: len(w.tick_labels()) == shown)
     labels = w.tick_labels()
+    classes = w.shown_classes()
     axis = w._plot.getAxis("bottom")
     metrics = QFontMetricsF(axis.style.get("tickFont") or w._plot.font())
     view = w._plot.getViewBox()
@@ -175,13 +177,18 @@ def test_bar_labels_never_overlap(qtbot, fake_trace, num_classes, width):
              for i, t in enumerate(labels) if t]
     assert spans[0][0] >= 0 and spans[-1][1] <= chart  # nothing runs off the chart
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no two labels overlap
-    top = int(np.argmax(trace.class_probs[0]))
+    top = classes.index(int(np.argmax(trace.class_probs[0])))
+    name = trace.class_names[classes[top]]
     centre = centre_px(top)
-    if 2 * min(centre, chart - centre) - 6 >= metrics.horizontalAdvance(trace.class_names[top][:3] + "\u2026"):
-        assert labels[top] in (trace.class_names[top], "bg") or labels[top].endswith("\u2026")  # named first
+    if 2 * min(centre, chart - centre) - 6 >= metrics.horizontalAdvance(name[:3] + "\u2026"):
+        assert labels[top] in (name, "bg") or labels[top].endswith("\u2026")  # named first
     if num_classes == 3:
         assert labels == ["bg", "cat", "dog"]  # room enough: whole names
         assert w._plot.toolTip().splitlines()[1] == f"cat: {trace.class_probs[0, 1]:.3f}"
-    else:  # 91 long names: cut or thinned out, every name and value in the tooltip
-        assert any(t.endswith("\u2026") for t in labels) or "" in labels
+    else:  # 91 classes: the top 10 by probability after the background, every value in the tooltip
+        probs = trace.class_probs[0]
+        assert classes[0] == 0 and len(classes) == 11
+        assert [probs[c] for c in classes[1:]] == sorted(probs[1:], reverse=True)[:10]
+        np.testing.assert_allclose(w.probabilities(), probs[classes])
         assert len(w._plot.toolTip().splitlines()) == 91
+        assert "top 10 of 90 classes" in w._plot.getPlotItem().titleLabel.text
