@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if main:
         print(f"{result.stopped} after {result.iterations} iterations, {result.epochs_done} epochs, "
               f"{result.seconds:.0f} s (world size {env_world_size()})")
+        if result.head_note:
+            print(result.head_note)
         if result.checkpoint:
             print(f"checkpoint: {result.checkpoint}")
         if result.best_checkpoint:

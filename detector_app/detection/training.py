@@ -105,6 +105,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     val_history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    head_note: str = ""  # what happened to the starting checkpoint's class head (``head_plan``)
 
 
 def make_checkpoint(model: torch.nn.Module, mconf: ModelConfig, class_names: list[str],
@@ -210,26 +211,64 @@ def _resolve_model_config(cfg: TrainConfig, data: DetectionData, init: dict[str,
     return ModelConfig(builder="small", num_classes=num_classes)
 
 
+def head_plan(source: list[str], target: list[str]) -> tuple[list[int] | None, str]:
+    """How the class head of a checkpoint with classes ``source`` starts a model
+    with classes ``target`` (both background first): ``(rows, note)``.
+
+    ``rows[i]`` is the checkpoint class whose predictor rows start target class
+    ``i``: the identity when the lists agree, a selection when every target
+    class is one of the checkpoint's (a COCO model fine-tuned on a project with
+    some COCO classes keeps what it knows of them). ``None`` when a target class
+    is new: the head is replaced by a fresh one. ``note`` says which, for a person.
+    """
+    if list(source) == list(target):
+        return list(range(len(target))), f"class head kept: the checkpoint's {len(target) - 1} classes"
+    if source and all(name in source for name in target[1:]):
+        rows = [0, *(source.index(name) for name in target[1:])]
+        dropped = len([n for n in source[1:] if n not in target and n != "N/A"])
+        return rows, (f"class head kept for the {len(target) - 1} classes of the data ({_names(target[1:])}), "
+                      f"taken from the checkpoint's head; its other {dropped} classes are dropped")
+    new = [n for n in target[1:] if n not in source]
+    return None, (f"class head replaced by a new one (random start): the data's classes {_names(new)} are not "
+                  f"classes of the checkpoint ({_names([n for n in source[1:] if n != 'N/A'])})")
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _predictor_rows(key: str, value: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """The rows of a box predictor tensor for the classes ``rows`` (bbox_pred: 4 per class)."""
+    index = torch.as_tensor(rows)
+    if ".bbox_pred." in key:
+        return value.reshape(-1, 4, *value.shape[1:])[index].reshape(len(rows) * 4, *value.shape[1:])
+    return value[index]
+
+
 def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names: list[str]) -> list[str]:
     """Copy a checkpoint's weights into ``model`` (fine-tuning).
 
-    When the checkpoint's class list differs from ``class_names`` (background
-    first) the box predictor (``roi_heads.box_predictor.*``) keeps its fresh
-    initialisation; when the number of anchors per cell differs, so do the
-    RPN's per-anchor output layers (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``); a stride-8
-    ``small`` model started from a stride-16 checkpoint keeps its new top-down layers
+    The box predictor (``roi_heads.box_predictor.*``) follows :func:`head_plan`:
+    kept, cut down to the classes of ``class_names`` (background first), or left
+    at its fresh initialisation when a class is new. When the number of anchors
+    per cell differs, so do the RPN's per-anchor output layers
+    (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``); a stride-8 ``small``
+    model started from a stride-16 checkpoint keeps its new top-down layers
     (``builders.STRIDE8_NEW_LAYERS``). Returns the names of the parameters *not* copied.
     Raises :class:`TrainingError` when the rest of the architecture differs.
     """
     state = ckpt["state_dict"]
-    same_classes = list(ckpt.get("class_names") or []) == list(class_names)
+    rows, _note = head_plan(list(ckpt.get("class_names") or []), list(class_names))
     own = model.state_dict()
     skipped = []
     load = {}
     for key, value in state.items():
-        if not same_classes and key.startswith("roi_heads.box_predictor."):
-            skipped.append(key)
-            continue
+        if key.startswith("roi_heads.box_predictor."):
+            if rows is None:
+                skipped.append(key)
+                continue
+            value = _predictor_rows(key, value, rows)
         if key not in own:
             raise TrainingError(f"--init checkpoint has a layer this model lacks: {key}")
         if key.startswith(RPN_ANCHOR_LAYERS) and tuple(own[key].shape) != tuple(value.shape):
@@ -322,8 +361,12 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
     mconf = _resolve_model_config(cfg, data, init_ckpt)
     model = build_model(mconf)
     class_names = data.model_classes
+    head_note = ""
     if init_ckpt is not None:
         load_init_weights(model, init_ckpt, class_names)
+        if not cfg.resume:
+            head_note = head_plan(list(init_ckpt.get("class_names") or []), list(class_names))[1]
+            report(progress, 0, 0, head_note)
     model.to(device)
     model.train()
     _apply_speed_options(model, cfg, device)
@@ -467,6 +510,8 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                         "val": val_row, "init": cfg.init,
                         "precision": cfg.precision, "roi_batch": cfg.roi_batch,
                         "distributed": info.backend or None}
+                if head_note:
+                    meta["init_head"] = head_note
                 save_checkpoint(out, model, mconf, class_names, meta)
                 last_ckpt = out
                 if val_row is not None and val_row["AP"] > best_ap:
@@ -490,6 +535,6 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
     return TrainResult(
         checkpoint=last_ckpt, best_checkpoint=best_path if best_path.is_file() and val_data else None,
         iterations=it, epochs_done=epoch, stopped=stopped, history=history, val_history=val_history,
-        seconds=time.monotonic() - t0,
+        seconds=time.monotonic() - t0, head_note=head_note,
     )
 

@@ -155,8 +155,10 @@ class FinetuneDialog(JobDialog):
             self.progress.setValue(1)
         how = {"cancelled": "stopped early", "iters": "reached the iteration limit"}.get(result.stopped, "finished")
         if ckpt is not None and Path(ckpt).is_file():
+            note = getattr(result, "head_note", "")
             self.message.setText(f"Training {how} after {result.iterations} iterations "
-                                 f"({result.seconds:.0f} s). New model: {ckpt}")
+                                 f"({result.seconds:.0f} s). New model: {ckpt}" + (f"\n{note[0].upper()}{note[1:]}."
+                                                                                   if note else ""))
             self.use_button.setEnabled(True)
         else:
             self.message.setText(f"Training {how} before the first checkpoint; no new model.")

@@ -24,6 +24,7 @@ from detector_app.detection.training import (
     TrainingError,
     _apply_speed_options,
     load_checkpoint_dict,
+    head_plan,
     load_init_weights,
     lr_factor,
     train,
@@ -126,8 +127,42 @@ def test_finetune_with_other_classes_replaces_predictor(tiny_coco: Path, tiny_co
     assert ft["class_names"] == ["__background__", "round", "angular"]
     assert ft["config"]["num_classes"] == 3 and ft["config"]["min_size"] == 128
     assert ft["state_dict"]["roi_heads.box_predictor.bbox_pred.weight"].shape == (12, 256)
+    assert result.head_note.startswith("class head replaced by a new one (random start): the data's classes "
+                                       "round, angular are not classes of the checkpoint")
+    assert ft["meta"]["init_head"] == result.head_note
     # same classes: everything is copied, nothing skipped
     assert load_init_weights(build_model(tiny_config()), init, init["class_names"]) == []
+
+
+def test_finetune_on_a_subset_of_the_classes_keeps_their_head_rows(tiny_coco: Path, tiny_config,
+                                                                  tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A COCO model fine-tuned on a project with some COCO classes: those classes' rows of the
+    classifier and the box regressor start from the checkpoint's (class-major, 4 rows per class)."""
+    base = tmp_path / "base.pt"
+    train(_cfg(tiny_coco, base, tiny_config(), iters=1))
+    init = load_checkpoint_dict(base)
+    source = init["class_names"]
+    target = ["__background__", source[2]]  # one class of the checkpoint, not the first
+    rows, note = head_plan(source, target)
+    assert rows == [0, 2] and note.startswith(f"class head kept for the 1 classes of the data ({source[2]})")
+    model = build_model(tiny_config(2))
+    assert load_init_weights(model, init, target) == []
+    own, src = model.state_dict(), init["state_dict"]
+    cls_w = src["roi_heads.box_predictor.cls_score.weight"]
+    assert torch.equal(own["roi_heads.box_predictor.cls_score.weight"], cls_w[[0, 2]])
+    assert torch.equal(own["roi_heads.box_predictor.cls_score.bias"], src["roi_heads.box_predictor.cls_score.bias"][[0, 2]])
+    box_w = src["roi_heads.box_predictor.bbox_pred.weight"]
+    assert torch.equal(own["roi_heads.box_predictor.bbox_pred.weight"], torch.cat([box_w[0:4], box_w[8:12]]))
+    assert head_plan(source, source)[0] == list(range(len(source)))
+
+
+def test_head_plan_with_coco_names() -> None:
+    from detector_app.detection.checkpoints import COCO_CATEGORIES
+
+    rows, note = head_plan(COCO_CATEGORIES, ["__background__", "dog", "cat"])
+    assert rows == [0, 18, 17] and "its other 78 classes are dropped" in note
+    rows, note = head_plan(COCO_CATEGORIES, ["__background__", "cat", "lynx"])
+    assert rows is None and "the data's classes lynx are not classes of the checkpoint (person, bicycle" in note
 
 
 def test_init_with_other_architecture_is_refused(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -193,3 +193,31 @@ def test_cli_download_offline_is_one_line(monkeypatch, tmp_path, capsys) -> None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot reach 127.0.0.1" in err[0] and "put it at" in err[0]
     assert np.all([not p.name.endswith(".pth") for p in (tmp_path / "torch").rglob("*")])
+
+
+def test_finetuning_a_downloaded_coco_model_keeps_the_rows_of_coco_classes(zoo_weights, tiny_coco, tmp_path) -> None:
+    """Boxes labelled with COCO names (cat, dog): the class head starts from the COCO rows and the
+    run says so; a class COCO lacks replaces the head, also said."""
+    import json
+
+    import torch
+
+    from detector_app.detection.checkpoints import load_checkpoint
+    from detector_app.detection.training import TrainConfig, train
+
+    data = json.loads((tiny_coco / "annotations.json").read_text())
+    data["categories"] = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
+    for ann in data["annotations"]:
+        ann["category_id"] = 1 if ann["category_id"] == 1 else 2
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "annotations.json").write_text(json.dumps(data))
+    (tmp_path / "d" / "images").symlink_to(tiny_coco / "images", target_is_directory=True)
+    result = train(TrainConfig(data=str(tmp_path / "d"), out=str(tmp_path / "ft.pt"), init=str(zoo_weights),
+                               iters=1, batch=1, epochs=1, lr=1e-12, warmup_iters=0))
+    assert result.head_note.startswith("class head kept for the 2 classes of the data (cat, dog)")
+    ft = load_checkpoint(tmp_path / "ft.pt")
+    assert ft.class_names == ["__background__", "cat", "dog"] and ft.config.builder == "mobilenet_v3_large_320_fpn"
+    coco = torch.load(zoo_weights, weights_only=True)
+    # lr 1e-12: the rows are still COCO's "cat" (17) and "dog" (18)
+    torch.testing.assert_close(ft.model.roi_heads.box_predictor.cls_score.bias.detach(),
+                               coco["roi_heads.box_predictor.cls_score.bias"][[0, 17, 18]])
