@@ -60,6 +60,8 @@ OVERLAYS: dict[str, bool] = {
 }
 TRACE_CACHE = 16
 _NOT_LABELS = ("N/A", "__background__")
+#: Worker group of the detections navigation asks for (the newest pending one wins).
+VIEW_GROUP = "view"
 
 
 class Session(EditingMixin):
@@ -336,7 +338,8 @@ class Session(EditingMixin):
             self.emit(event)
         self._update_anchor_labels()
         if cached is None and self.detect_on_open:
-            self.request_detection(group)
+            # "view": moving on replaces the previous item's request that has not started
+            self.request_detection(group or VIEW_GROUP)
 
     def _show_unreadable(self, index: int, exc: UserError) -> None:
         """An item whose pixels cannot be read: current (so A / D go past it),

@@ -350,6 +350,7 @@ class MainWindow(QMainWindow):
 
     # -- worker -> session --------------------------------------------------------
     def _trace_ready(self, key: str, trace: Any, seconds: float) -> None:
+        self.panels.set_last_detection(seconds)
         self.session.on_trace(key, trace)
         if key == self.session.key and self.session.result is not None:
             n = len(self.session.result.scores)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+import time
+
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox, QDockWidget, QLabel, QMainWindow, QSlider, QSpinBox, QToolBar, QWidget,
@@ -131,6 +133,12 @@ class Panels:
         self.model_label = QLabel("no model")
         self.busy_label = QLabel()
         self.busy_label.setMinimumWidth(80)
+        self.busy_label.setToolTip("Detection on the worker thread: time so far, and how long the last one took")
+        self._busy_since: float | None = None
+        self._last_detection_s: float | None = None
+        self._busy_timer = QTimer(self.busy_label)
+        self._busy_timer.setInterval(250)  # a model that takes seconds shows it is still at work
+        self._busy_timer.timeout.connect(self._show_busy)
         for w in (self.item_label, self.position_label, self.model_label, self.busy_label):
             bar.addPermanentWidget(w)
 
@@ -180,7 +188,28 @@ class Panels:
         canvas.set_anchor_filter(None if per_level else chosen, None if r is None else {int(r)})
 
     def set_busy(self, busy: bool) -> None:
-        self.busy_label.setText("\u23f3 detecting" if busy else "")
+        """The worker started (``busy``) or finished its queue."""
+        self._busy_since = time.monotonic() if busy else None
+        if busy:
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+        self._show_busy()
+
+    def set_last_detection(self, seconds: float) -> None:
+        """How long the latest detection took (shown until the next one)."""
+        self._last_detection_s = seconds
+        self._show_busy()
+
+    def _show_busy(self) -> None:
+        last = self._last_detection_s
+        if self._busy_since is not None:
+            text = f"\u23f3 detecting {time.monotonic() - self._busy_since:.1f} s"
+            if last is not None:
+                text += f" (last {_seconds(last)})"
+        else:
+            text = f"last detection {_seconds(last)}" if last is not None else ""
+        self.busy_label.setText(text)
 
     def show_position(self, x: float, y: float) -> None:
         self.position_label.setText(f"x {x:7.1f}  y {y:7.1f}")
@@ -228,3 +257,7 @@ class Panels:
             self.legend.set_show_anchor_labels(ov["anchor_labels"])
         if ov["proposals"] != old[4]:
             self.legend.set_show_objectness(ov["proposals"])
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"

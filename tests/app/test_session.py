@@ -98,7 +98,7 @@ def test_open_folder_shows_first_item_and_asks_for_detection(session, folder):
     assert session.image.shape == (H, W, 3)
     assert session.record.width == W and session.record.height == H
     detect = rec.of("detect")
-    assert len(detect) == 1 and detect[0][0] == "a.png" and detect[0][1] is session.image and detect[0][2] is None
+    assert len(detect) == 1 and detect[0][0] == "a.png" and detect[0][1] is session.image and detect[0][2] == "view"
     assert rec.names().index("items") < rec.names().index("current")
     assert [session.item_state(i) for i in range(3)] == [ItemState.NOT_SEEN] * 3
 

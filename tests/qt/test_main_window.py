@@ -695,3 +695,24 @@ def test_video_slider_marks_annotated_and_verified_frames(qtbot, video_window):
     image = video.grab().toImage()  # the ticks are painted in those colours
     colours = {image.pixelColor(x, y).rgb() for x in range(image.width()) for y in range(image.height())}
     assert STATE_COLORS[ItemState.VERIFIED].rgb() in colours and STATE_COLORS[ItemState.EDITED].rgb() in colours
+
+
+def test_slow_model_navigation_replaces_the_pending_detection_and_the_status_shows_timing(window, fake_model, qtbot):
+    """A model that takes seconds (ResNet-50 on a CPU): moving on through images does not queue a
+    detection per image passed; the status bar shows detection at work and how long the last one took."""
+    win, ss, p = window, window.session, window.panels
+    qtbot.waitUntil(lambda: p.busy_label.text().startswith("last detection"), timeout=5000)
+    fake_model.delay = 0.6
+    ss.forget_traces()  # img0 again: now running
+    qtbot.waitUntil(lambda: p.busy_label.text().startswith("\u23f3 detecting"), timeout=5000)
+    calls = fake_model.calls
+    ss.step(1)  # img1: queued behind img0
+    ss.step(1)  # img2 replaces img1's pending request
+    assert ss.key == "img2.png" and win.worker.pending() == 1
+    qtbot.waitUntil(lambda: ss.trace is not None, timeout=10000)
+    assert fake_model.calls == calls + 1  # img0 (running) and img2; img1 never ran
+    assert "img1.png" not in ss._traces  # noqa: SLF001
+    qtbot.waitUntil(lambda: p.busy_label.text().startswith("last detection"), timeout=5000)
+    import re
+
+    assert re.fullmatch(r"last detection (6\d\d ms|[0-9.]+ s)", p.busy_label.text())
