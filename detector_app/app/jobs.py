@@ -207,6 +207,7 @@ def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
         if spec and spec not in seen and Path(spec).is_file():
             seen.add(spec)
             out.append(ModelChoice(Path(spec).name, spec, spec))
+    from detector_app.detection.download import size_text
     from detector_app.detection.zoo import LICENCE_NOTE
 
     zoo = {z.file_name: z for z in zoo_models()}
@@ -220,7 +221,7 @@ def model_choices(recent: Sequence[str] = ()) -> list[ModelChoice]:
     for z in zoo.values():
         if not z.installed():
             out.append(ModelChoice(
-                f"{z.title} \u2193 download", ZOO_PREFIX + z.name,
+                f"{z.title} \u2193 download {size_text(z.size_bytes)}", ZOO_PREFIX + z.name,
                 f"{z.summary()}; not on this computer: choosing it offers to download it from\n{z.url}\n"
                 f"into {z.path()}\nLicence: {LICENCE_NOTE}", True, z.name))
     return out

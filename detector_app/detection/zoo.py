@@ -11,6 +11,7 @@ unless :func:`download_model` is called.
 from __future__ import annotations
 
 import threading
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ from detector_app.domain.progress import ProgressFn
 LICENCE_NOTE = ("torchvision (BSD-3-Clause) publishes these weights without a separate licence and notes that "
                 "pretrained weights may carry the terms of their training data (COCO: annotations CC BY 4.0, "
                 "images under their Flickr licences)")
+
+#: Environment variable: a base URL that serves torchvision's weight files by their names
+#: (an organisation's mirror), used instead of download.pytorch.org.
+MIRROR_ENV = "DETECTOR_APP_MODEL_MIRROR"
 
 _WORDS = {"resnet50": "ResNet-50", "fpn": "FPN", "v2": "v2", "mobilenet": "MobileNetV3-Large",
           "320": "320"}
@@ -68,8 +73,10 @@ def _title(builder: str) -> str:
 
 
 def zoo_models() -> list[ZooModel]:
-    """torchvision's COCO Faster R-CNN weights (its default ``Weights`` entry per builder)."""
+    """torchvision's COCO Faster R-CNN weights (its default ``Weights`` entry per builder),
+    from ``$DETECTOR_APP_MODEL_MIRROR/<file name>`` when that variable is set."""
     out = []
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
     for builder in TORCHVISION_BUILDERS:
         enum = get_model_weights(f"fasterrcnn_{builder}")
         w = enum.DEFAULT  # type: ignore[attr-defined]
@@ -77,7 +84,8 @@ def zoo_models() -> list[ZooModel]:
         file_name = w.url.rsplit("/", 1)[-1]
         ap = meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map")
         out.append(ZooModel(
-            name=builder, title=_title(builder), url=w.url, file_name=file_name,
+            name=builder, title=_title(builder), url=f"{mirror.rstrip('/')}/{file_name}" if mirror else w.url,
+            file_name=file_name,
             # torchvision records _file_size in MiB
             size_bytes=int(round(float(meta.get("_file_size", 0.0)) * 1024 * 1024)),
             box_ap=float(ap) if ap is not None else None, num_params=int(meta.get("num_params", 0)),
@@ -107,4 +115,4 @@ def download_model(model: ZooModel, folder: str | Path | None = None, progress: 
     return download_file(model.url, dest, hash_prefix=model.hash_prefix, progress=progress, cancel=cancel, **kwargs)
 
 
-__all__ = ["LICENCE_NOTE", "ZooModel", "download_model", "find_zoo_model", "zoo_models"]
+__all__ = ["LICENCE_NOTE", "MIRROR_ENV", "ZooModel", "download_model", "find_zoo_model", "zoo_models"]

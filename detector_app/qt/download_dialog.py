@@ -44,6 +44,8 @@ class DownloadDialog(JobDialog):
             f"<br><br><small>Licence: {LICENCE_NOTE}.</small>")
         about.setWordWrap(True)
         about.setTextFormat(Qt.TextFormat.RichText)
+        about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # the URL, to copy
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.about = about
         layout = QVBoxLayout(self)
         layout.addWidget(about)
@@ -61,6 +63,10 @@ class DownloadDialog(JobDialog):
             self.progress.setValue(p.done // 1000)
         if p.message:
             self.message.setText(p.message)
+
+    def _failed(self, message: str, details: str) -> None:
+        super()._failed(message, details)
+        self.adjustSize()  # the message names the URL and the path: room for all of it
 
     def _succeeded(self, result: Any) -> None:
         path = Path(result)

@@ -50,6 +50,13 @@ def test_zoo_lists_torchvision_weights_from_its_enums() -> None:
         zoo.find_zoo_model("nope")
 
 
+def test_a_mirror_serves_the_same_file_names(monkeypatch) -> None:
+    monkeypatch.setenv(zoo.MIRROR_ENV, "http://mirror.local/torch/")
+    v2 = zoo.find_zoo_model("resnet50_fpn_v2")
+    assert v2.url == "http://mirror.local/torch/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"
+    assert v2.file_name == "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"
+
+
 def test_download_installs_under_the_file_name_and_reports_bytes(local_server, zoo_weights, tmp_path) -> None:
     entry = _entry(local_server, zoo_weights)
     seen: list[Progress] = []
