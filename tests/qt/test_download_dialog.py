@@ -77,6 +77,10 @@ def test_choosing_a_zoo_model_asks_once_downloads_and_detects_with_coco_names(wi
     trace = win.session.trace
     assert trace.class_names[17] == "cat" and trace.class_names[12] == "N/A"
     assert {trace.class_names[int(c)] for c in trace.detection_labels} == {"cat"}
+    labels = win.panels.label_list.labels()
+    assert len(labels) == 80 and labels[:2] == ["person", "bicycle"] and "N/A" not in labels
+    win.session.accept_all()  # accepting keeps the COCO class name
+    assert {a.label for a in win.session.record.annotations} == {"cat"}
 
 
 def test_cancel_keeps_nothing_and_the_window_stays_usable(window, qtbot, local_server, zoo_weights, monkeypatch):
