@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
     for z in zoo_models():
         if not z.installed():
-            entries.append({"source": "zoo", "path": str(z.path()), "builder": z.name, "classes": sum(c not in ("__background__", "N/A") for c in z.categories),
+            real_classes = sum(c not in ("__background__", "N/A") for c in z.categories)
+            entries.append({"source": "zoo", "path": str(z.path()), "builder": z.name, "classes": real_classes,
                             "size": z.size_bytes, "status": f"download: models --download {z.name}",
                             "title": z.title, "url": z.url, "box_ap": z.box_ap})
 

@@ -7,9 +7,15 @@ negative, in between ignored, and (``allow_low_quality_matches``) the
 best-overlapping anchor(s) of each ground-truth box are positive even below
 ``fg_iou``. An image without ground truth makes every anchor negative.
 
-Numpy in, numpy out: the GUI calls it through the app layer on a trace's
-anchors (original-image pixels; IoU does not change under the model's
-per-axis resize, so no mapping is needed).
+Numpy in, numpy out. Training labels anchors in the *resized* image's pixels
+(after ``GeneralizedRCNNTransform``), and the Matcher's "best anchor of a
+ground-truth box" rule compares IoUs for exact equality, so labelling a
+trace's anchors in original-image pixels breaks ties differently on resized
+images (about 40% fewer positives seen on a 375x500 image). ``label_trace_anchors``
+therefore maps both back to the resized frame as training has them: the
+ground truth through torchvision's own ``resize_boxes``, the anchors to the
+whole-pixel boxes ``AnchorGenerator`` made (its base anchors are rounded and
+its strides are integers).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 
 from detector_app.domain.errors import UserError
@@ -62,3 +69,27 @@ def label_anchors(
     labels[matched == matcher.BELOW_LOW_THRESHOLD] = NEGATIVE
     labels[matched == matcher.BETWEEN_THRESHOLDS] = IGNORED
     return labels.numpy(), matched.numpy().astype(np.int64)
+
+
+def resized_anchors(anchors: np.ndarray, image_size: tuple[int, int], resized_size: tuple[int, int]) -> np.ndarray:
+    """``float32[A, 4]``: a trace's anchors (original pixels) back in the resized
+    image's pixels, as the anchor generator made them: whole pixels, recovered
+    exactly by rounding (kept unrounded if they were not whole pixels)."""
+    a = resize_boxes(_boxes("anchors", anchors), list(image_size), list(resized_size))
+    r = a.round()
+    return (r if bool((a - r).abs().max() < 1e-2) else a).numpy() if a.numel() else a.numpy()
+
+
+def label_trace_anchors(
+    anchors: np.ndarray, image_size: tuple[int, int], resized_size: tuple[int, int], gt_boxes: np.ndarray,
+    fg_iou: float = 0.7, bg_iou: float = 0.3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`label_anchors` as RPN training computes it for a traced image.
+
+    Args:
+        anchors: ``float[A, 4]`` a trace's anchors in original-image pixels.
+        image_size, resized_size: ``(H, W)`` before and after the model's resize.
+        gt_boxes: ``float[G, 4]`` in original-image pixels.
+    """
+    gt = resize_boxes(_boxes("gt_boxes", gt_boxes), list(image_size), list(resized_size)).numpy()
+    return label_anchors(resized_anchors(anchors, image_size, resized_size), gt, fg_iou, bg_iou)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import io
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -164,12 +165,12 @@ class DetectionTrace:
         return divmod(local, level.grid_size[1])
 
     def cell_point(self, anchor_index: int) -> tuple[float, float]:
-        """An original-image point inside the cell anchor ``anchor_index`` sits on (the
-        cell's middle), so that :meth:`cell_at` gives that cell back."""
+        """The original-image centre of the cell anchor ``anchor_index`` sits on, which is
+        its anchors' common centre (:meth:`cell_at` gives that cell back)."""
         level = self.level_of_anchor(anchor_index)
         row, col = self.anchor_cell(anchor_index)
         sy, sx = self.scale
-        return (col + 0.5) * level.stride[1] / sx, (row + 0.5) * level.stride[0] / sy
+        return col * level.stride[1] / sx, row * level.stride[0] / sy
 
     def anchors_at_cell(self, level_index: int, row: int, col: int) -> np.ndarray:
         """Indices ``int64[k]`` of the anchors of one cell."""
@@ -179,14 +180,23 @@ class DetectionTrace:
         return np.arange(start, start + k, dtype=np.int64)
 
     def cell_at(self, level_index: int, x: float, y: float) -> tuple[int, int] | None:
-        """The cell under original-image point ``(x, y)``, or ``None`` if outside."""
+        """The cell under original-image point ``(x, y)``, or ``None`` if outside.
+
+        torchvision centres the anchors of cell ``(row, col)`` on the resized-image
+        point ``(col * stride, row * stride)``, the corner of the stride-sized block
+        the cell's features mostly come from; a cell here is the stride-sized square
+        *centred* there, so the anchors drawn for a cell are centred on it. The
+        half cell past the last centre belongs to the last cell."""
         level = self.levels[level_index]
+        if not (0 <= x < self.image_size[1] and 0 <= y < self.image_size[0]):
+            return None
         sy, sx = self.scale
-        col = int((x * sx) // level.stride[1])
-        row = int((y * sy) // level.stride[0])
-        if 0 <= row < level.grid_size[0] and 0 <= col < level.grid_size[1]:
-            return row, col
-        return None
+        col = int(math.floor(x * sx / level.stride[1] + 0.5))
+        row = int(math.floor(y * sy / level.stride[0] + 0.5))
+        rows, cols = level.grid_size
+        if row > rows or col > cols:
+            return None
+        return min(row, rows - 1), min(col, cols - 1)
 
     def objectness(self) -> np.ndarray:
         """``float32[A]`` objectness probability of every anchor."""

@@ -151,27 +151,30 @@ def pick_box(boxes: np.ndarray, x: float, y: float, tolerance: float) -> int | N
 
 def grid_lines(trace: DetectionTrace, level_index: int) -> tuple[np.ndarray, np.ndarray]:
     """``(xs, ys)``: the cell boundaries of one level in original-image pixels,
-    clipped to the image (``float64[W+1]``, ``float64[H+1]`` at most)."""
+    clipped to the image (``float64[W+2]``, ``float64[H+2]`` at most). Cells are
+    centred on their anchors' centre (``DetectionTrace.cell_at``): boundaries at
+    ``(i - 0.5) * stride``."""
     level = trace.levels[level_index]
     sy, sx = trace.scale
     h, w = level.grid_size
-    xs = np.arange(w + 1) * level.stride[1] / sx
-    ys = np.arange(h + 1) * level.stride[0] / sy
     img_h, img_w = trace.image_size
-    xs = np.append(xs[xs < img_w], img_w)
-    ys = np.append(ys[ys < img_h], img_h)
+    xs = (np.arange(w + 1) - 0.5) * level.stride[1] / sx
+    ys = (np.arange(h + 1) - 0.5) * level.stride[0] / sy
+    xs = np.concatenate([[0.0], xs[(xs > 0) & (xs < img_w)], [img_w]])
+    ys = np.concatenate([[0.0], ys[(ys > 0) & (ys < img_h)], [img_h]])
     return xs, ys
 
 
 def cell_rect(trace: DetectionTrace, level_index: int, row: int, col: int) -> tuple[float, float, float, float]:
-    """The ``x1, y1, x2, y2`` (original pixels) that cell ``(row, col)`` covers."""
+    """The ``x1, y1, x2, y2`` (original pixels) that cell ``(row, col)`` covers:
+    one stride square centred on its anchors' centre."""
     level = trace.levels[level_index]
     sy, sx = trace.scale
     return (
-        col * level.stride[1] / sx,
-        row * level.stride[0] / sy,
-        (col + 1) * level.stride[1] / sx,
-        (row + 1) * level.stride[0] / sy,
+        (col - 0.5) * level.stride[1] / sx,
+        (row - 0.5) * level.stride[0] / sy,
+        (col + 0.5) * level.stride[1] / sx,
+        (row + 0.5) * level.stride[0] / sy,
     )
 
 

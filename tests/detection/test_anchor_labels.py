@@ -69,3 +69,38 @@ def test_matches_torchvision_rpn_assignment() -> None:
     assert {-1, 0, 1} <= set(labels.tolist())
     pos = labels == 1
     np.testing.assert_array_equal(gt[matched[pos]], tv_boxes[0].numpy()[pos])
+
+
+@pytest.mark.parametrize("builder, size", [
+    *(("small", s) for s in [(300, 500), (375, 500), (512, 512), (200, 640), (641, 333)]),
+    ("paper", (512, 512)), ("paper", (641, 333)),  # VGG-16 at 600 px: a few seconds each
+])
+def test_overlay_labels_equal_training_labels_on_resized_images(builder: str, size: tuple[int, int]) -> None:
+    """The anchor-label overlay (``jobs.anchor_labels`` on a trace) equals what RPN training
+    assigns: the model's own transform, anchor generator and ``assign_targets_to_anchors``."""
+    from detector_app.app.jobs import anchor_labels
+    from detector_app.detection.tracing import trace
+    from detector_app.domain.annotations import Annotation
+    from detector_app.domain.boxes import Box
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(builder=builder, num_classes=3)).eval()
+    h, w = size
+    rng = np.random.default_rng(h * w)
+    image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    xy = rng.uniform(0, [w * 0.7, h * 0.7], (5, 2))
+    wh = rng.uniform([w * 0.05, h * 0.05], [w * 0.3, h * 0.3], (5, 2))
+    gt = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    # training's view: the transform resizes image and boxes, the generator makes the anchors
+    tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255
+    with torch.no_grad():
+        images, targets = model.transform([tensor], [{"boxes": torch.from_numpy(gt), "labels": torch.ones(5).long()}])
+        out = model.backbone(images.tensors)
+        feats = list(out.values()) if isinstance(out, dict) else [out]
+        anchors = model.rpn.anchor_generator(images, feats)
+        expected, _ = model.rpn.assign_targets_to_anchors(anchors, targets)
+    t = trace(model, image)
+    assert t.num_anchors == len(expected[0]) and tuple(t.resized_size) == tuple(images.image_sizes[0])
+    shown = anchor_labels(t, [Annotation(Box(*map(float, b)), "a") for b in gt])
+    np.testing.assert_array_equal(shown, expected[0].numpy().astype(np.int8))
+    assert (shown == 1).sum() >= 5  # every box has its best anchor(s)

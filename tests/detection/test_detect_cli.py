@@ -149,7 +149,13 @@ def test_models_lists_bundled_configured_and_hub(tmp_path: Path, checkpoint: Pat
         ("models.json", "tiny.pt", "ok"),
         ("models.json", "nowhere.pt", "missing"),
         ("torch hub", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "ok"),
+        # torchvision's other COCO models, not on disk: offered for download
+        ("zoo", "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", "download: models --download resnet50_fpn_v2"),
+        ("zoo", "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", "download: models --download mobilenet_v3_large_fpn"),
+        ("zoo", "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
+         "download: models --download mobilenet_v3_large_320_fpn"),
     ]
+    assert entries[4]["classes"] == 80 and entries[4]["url"].startswith("https://download.pytorch.org/models/")
     assert entries[1]["builder"] == "small" and entries[1]["classes"] == 2 and entries[1]["meta"] == {"note": "test"}
     assert entries[3]["builder"] == "resnet50_fpn"
     assert main(["models"]) == 0

@@ -80,8 +80,17 @@ def test_cell_helpers() -> None:
     tr.anchor_level = np.zeros(lv.num_anchors, np.int16)
     assert tr.anchor_cell(index) == (2, 3)
     assert tr.anchors_at_cell(0, 2, 3).tolist() == list(range(index - 4, index + 2))
-    assert tr.cell_at(0, 25, 17) == (2, 3)  # resized (50, 34) // 16
+    # cells are centred on their anchors' centre (col * 16, row * 16 in resized pixels)
+    assert tr.cell_at(0, 25, 17) == (2, 3)  # resized (50, 34): nearest centre (48, 32)
+    assert tr.cell_at(0, 20.5, 12.5) == (2, 3)  # resized (41, 25): just past the boundaries at 40 and 24
+    assert tr.cell_at(0, 19.5, 11.5) == (1, 2)
+    assert tr.cell_at(0, 2, 2) == (0, 0)  # the half cell before the first centre belongs to the first cell
+    assert tr.cell_at(0, 38, 26) == (3, 4)  # resized (76, 52): past the last centre (64, 48), still within half a cell
     assert tr.cell_at(0, 49, 10) is None  # resized x 98 -> column 6 of 5
+    assert tr.cell_at(0, -1, 10) is None
+    for a in (0, index, lv.num_anchors - 1):  # cell_point is the anchors' centre, and gives the cell back
+        x, y = tr.cell_point(a)
+        assert tr.cell_at(0, x, y) == tr.anchor_cell(a)
     np.testing.assert_allclose(tr.objectness(), [0.5, 1 / (1 + np.exp(-2.0))], rtol=1e-6)
 
 

@@ -76,8 +76,8 @@ def test_hovering_a_cell_shows_its_k_anchors(qtbot, canvas, fake_trace):
     canvas.set_layer_visible("anchors", True)
     _zoom2(canvas)
     with qtbot.waitSignal(canvas.cellHovered) as sig:
-        qtbot.mouseMove(canvas.viewport(), _at(canvas, 130.5, 90.5))
-    cell = fake_trace.cell_at(0, 130.5, 90.5)
+        qtbot.mouseMove(canvas.viewport(), _at(canvas, 130.5, 70.5))
+    cell = fake_trace.cell_at(0, 130.5, 70.5)
     assert sig.args == [0, *cell] == [0, 2, 4]
     expected = fake_trace.anchors_at_cell(0, *cell)
     assert canvas.shown_anchor_indices().tolist() == expected.tolist()
@@ -95,7 +95,7 @@ def test_clicking_pins_the_cell(qtbot, canvas, fake_trace):
     canvas.set_layer_visible("anchors", True)
     canvas.set_layer_visible("detections", False)
     _zoom2(canvas)
-    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_at(canvas, 130.5, 90.5))
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=_at(canvas, 130.5, 70.5))
     pinned = canvas.shown_anchor_indices().tolist()
     qtbot.mouseMove(canvas.viewport(), _at(canvas, 10.5, 10.5))
     assert canvas.shown_anchor_indices().tolist() == pinned == fake_trace.anchors_at_cell(0, 2, 4).tolist()

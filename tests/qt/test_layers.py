@@ -162,12 +162,12 @@ def test_highlight_layer_shows_three_boxes(qapp):
 
 # -- overlay_data -----------------------------------------------------------
 def test_anchors_of_the_cell_under_a_point(fake_trace):
-    # Original (130, 90) -> resized (65, 45) -> col 4, row 2 at stride 16.
-    cells = od.cells_at_point(fake_trace, 130.0, 90.0)
+    # Original (130, 70) -> resized (65, 35) -> nearest anchor centre (64, 32): col 4, row 2 at stride 16.
+    cells = od.cells_at_point(fake_trace, 130.0, 70.0)
     assert cells == [(0, 2, 4)]
     idx = od.anchors_of_cells(fake_trace, cells)
     assert idx.tolist() == list(range(anchor_index(2, 4, 0), anchor_index(2, 4, 0) + 6))
-    # Those anchors are centred on the cell's corner in original pixels (torchvision layout).
+    # Those anchors are centred on the cell's centre: (col * 16, row * 16) resized, torchvision's layout.
     centres = (fake_trace.anchors[idx, :2] + fake_trace.anchors[idx, 2:]) / 2
     np.testing.assert_allclose(centres, np.tile([[4 * 16 * 2, 2 * 16 * 2]], (6, 1)), atol=1.0)
     assert od.cells_at_point(fake_trace, -5, 10) == []
@@ -223,10 +223,15 @@ def test_decode_delta_matches_torchvision_box_coder(fake_trace):
 
 
 def test_grid_lines_and_cell_rect(fake_trace):
+    # stride 16 resized = 32 original; cells centred on their anchors' centre (i * 32): boundaries at
+    # (i - 0.5) * 32, clipped to the image
     xs, ys = od.grid_lines(fake_trace, 0)
-    assert xs[:3].tolist() == [0, 32, 64] and xs[-1] == 300
-    assert ys[-1] == 200 and len(ys) == 8  # 0,32,...,192 then the image edge
-    assert od.cell_rect(fake_trace, 0, 2, 3) == (96.0, 64.0, 128.0, 96.0)
+    assert xs.tolist() == [0, 16, 48, 80, 112, 144, 176, 208, 240, 272, 300]
+    assert ys.tolist() == [0, 16, 48, 80, 112, 144, 176, 200]
+    assert od.cell_rect(fake_trace, 0, 2, 3) == (80.0, 48.0, 112.0, 80.0)
+    anchor = fake_trace.anchors_at_cell(0, 2, 3)[0]
+    a = fake_trace.anchors[anchor]
+    assert ((a[0] + a[2]) / 2, (a[1] + a[3]) / 2) == pytest.approx((96.0, 64.0), abs=1.0)  # the rect's centre
 
 
 def test_colours_are_deterministic_by_class_index():
