@@ -141,12 +141,14 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
 def anchor_labels(trace: DetectionTrace, annotations: Sequence[Annotation],
                   fg_iou: float = 0.7, bg_iou: float = 0.3) -> np.ndarray:
     """``int8[A]``: how the RPN would label each anchor of ``trace`` against the
-    annotation boxes as ground truth (1 positive, 0 negative, -1 ignored), in the
-    resized image's pixels as training has them (``label_trace_anchors``)."""
+    annotation boxes as ground truth (1 positive, 0 negative, -1 ignored, -2 ignored
+    because it crosses the image boundary where the model's RPN has that rule), in
+    the resized image's pixels as training has them (``label_trace_anchors``)."""
     from detector_app.detection.anchor_labels import label_trace_anchors
 
     gt = np.array([a.box.to_tuple() for a in annotations], np.float32).reshape(-1, 4)
-    labels, _matched = label_trace_anchors(trace.anchors, trace.image_size, trace.resized_size, gt, fg_iou, bg_iou)
+    labels, _matched = label_trace_anchors(trace.anchors, trace.image_size, trace.resized_size, gt, fg_iou, bg_iou,
+                                           trace.rpn_ignore_cross_boundary)
     return np.asarray(labels, np.int8)
 
 

@@ -29,6 +29,8 @@ from torchvision.ops import box_iou
 from detector_app.domain.errors import UserError
 
 POSITIVE, NEGATIVE, IGNORED = 1, 0, -1
+#: Ignored because it crosses the image boundary (the paper's rule, ``seed_rpn``): shown apart.
+CROSSES_BOUNDARY = -2
 
 
 def _boxes(name: str, value: np.ndarray) -> torch.Tensor:
@@ -82,7 +84,7 @@ def resized_anchors(anchors: np.ndarray, image_size: tuple[int, int], resized_si
 
 def label_trace_anchors(
     anchors: np.ndarray, image_size: tuple[int, int], resized_size: tuple[int, int], gt_boxes: np.ndarray,
-    fg_iou: float = 0.7, bg_iou: float = 0.3,
+    fg_iou: float = 0.7, bg_iou: float = 0.3, ignore_cross_boundary: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`label_anchors` as RPN training computes it for a traced image.
 
@@ -90,6 +92,20 @@ def label_trace_anchors(
         anchors: ``float[A, 4]`` a trace's anchors in original-image pixels.
         image_size, resized_size: ``(H, W)`` before and after the model's resize.
         gt_boxes: ``float[G, 4]`` in original-image pixels.
+        ignore_cross_boundary: the paper's rule (``seed_rpn.SeedRPN``): anchors crossing
+            the resized image's boundary get :data:`CROSSES_BOUNDARY` (training ignores
+            them) and the others are matched among themselves.
     """
+    from detector_app.detection.seed_rpn import crosses_boundary
+
     gt = resize_boxes(_boxes("gt_boxes", gt_boxes), list(image_size), list(resized_size)).numpy()
-    return label_anchors(resized_anchors(anchors, image_size, resized_size), gt, fg_iou, bg_iou)
+    resized = resized_anchors(anchors, image_size, resized_size)
+    if not ignore_cross_boundary:
+        return label_anchors(resized, gt, fg_iou, bg_iou)
+    crossing = crosses_boundary(torch.from_numpy(resized), (int(resized_size[0]), int(resized_size[1]))).numpy()
+    labels = np.full(len(resized), CROSSES_BOUNDARY, np.int8)
+    matched = np.full(len(resized), det_utils.Matcher.BETWEEN_THRESHOLDS, np.int64)
+    inside = ~crossing
+    if inside.any():
+        labels[inside], matched[inside] = label_anchors(resized[inside], gt, fg_iou, bg_iou)
+    return labels, matched

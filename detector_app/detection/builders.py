@@ -9,6 +9,9 @@ Builders:
         anchors 3 scales (128, 256, 512) x 3 ratios (0.5, 1, 2) = 9 per cell,
         RoI *max* pooling to 7x7 (``torchvision.ops.roi_pool``), two 4096-unit
         fully connected layers, sibling class and box layers: the seed's model.
+        Also the paper's proposal counts (12000/2000 in training, 6000/300 at
+        test time) and its RPN training rules (``seed_rpn``: cross-boundary anchors
+        ignored, the seed's loss), each selectable in the config.
     small: ResNet-18 up to layer3 (stride 16, GroupNorm by default) + 1x1 conv
         to 128 channels, one feature map, 3 x 3 anchors, RoIAlign 7x7, a 256-unit two-layer head,
         200 test proposals. CPU-friendly. ``extra={"stride": 8}``: one top-down step
@@ -32,11 +35,17 @@ from torchvision.ops import MultiScaleRoIAlign, roi_pool
 from torchvision.ops.poolers import _infer_scale
 
 from detector_app.detection.config import ConfigError, ModelConfig
+from detector_app.detection.seed_rpn import apply_rpn_options
 
 #: Defaults of the two project builders (torchvision's own builders keep theirs).
 PAPER_DEFAULTS: dict[str, Any] = {
     "min_size": 600,
     "max_size": 1000,
+    # the paper: 12000 -> NMS -> 2000 proposals in training, 6000 -> NMS -> 300 at test time
+    "rpn_pre_nms_top_n_train": 12000,
+    "rpn_post_nms_top_n_train": 2000,
+    "rpn_pre_nms_top_n_test": 6000,
+    "rpn_post_nms_top_n_test": 300,
     "anchor_sizes": ((128.0, 256.0, 512.0),),
     "aspect_ratios": ((0.5, 1.0, 2.0),),
     "representation_size": 4096,
@@ -281,6 +290,7 @@ def build_model(cfg: ModelConfig) -> FasterRCNN:
     except KeyError:
         raise ConfigError(f"unknown model builder {cfg.builder!r}") from None
     model = builder(cfg)
+    apply_rpn_options(model, *cfg.seed_rules())
     model.eval()
     return model
 

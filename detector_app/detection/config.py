@@ -60,6 +60,9 @@ class ModelConfig:
     box_nms_thresh: float | None = None
     box_detections_per_img: int | None = None
     representation_size: int | None = None  # box head width (paper, small)
+    # RPN training rules (detection/seed_rpn.py); None: the paper's for the paper builder, torchvision's otherwise
+    rpn_cross_boundary: str | None = None  # "keep" (torchvision) | "ignore" (paper: not labelled, never sampled)
+    rpn_loss: str | None = None  # "torchvision" | "seed" (1/Ncls BCE + 10/Nreg smooth L1, Nreg = anchor locations)
     extra: dict[str, Any] = field(default_factory=dict)  # builder-specific
 
     def __post_init__(self) -> None:
@@ -78,6 +81,18 @@ class ModelConfig:
         if self.anchor_sizes is not None and len(self.anchor_sizes) != len(self.aspect_ratios or ()):
             raise ConfigError("anchor_sizes and aspect_ratios need one entry per feature level")
         self._check_ranges()
+        for name, allowed in (("rpn_cross_boundary", ("keep", "ignore")), ("rpn_loss", ("torchvision", "seed"))):
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ConfigError(f"model config: {name} must be one of {', '.join(allowed)}, got {value!r:.40}")
+
+    def seed_rules(self) -> tuple[bool, bool]:
+        """``(ignore_cross_boundary, seed_loss)`` as this config resolves them:
+        the paper builder follows the paper unless told otherwise, the others torchvision."""
+        paper = self.builder == "paper"
+        cross = self.rpn_cross_boundary or ("ignore" if paper else "keep")
+        loss = self.rpn_loss or ("seed" if paper else "torchvision")
+        return cross == "ignore", loss == "seed"
 
     def _check_ranges(self) -> None:
         for name, (lo, hi) in _INT_RANGES.items():

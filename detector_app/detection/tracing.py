@@ -397,6 +397,7 @@ def _trace(model: FasterRCNN, image: np.ndarray | Tensor, dev: torch.device, cla
         detections_per_img=int(rh.detections_per_img),
         min_size=1e-2,
         rpn_nms_thresh=float(rpn.nms_thresh),
+        rpn_ignore_cross_boundary=bool(getattr(rpn, "ignore_cross_boundary", False)),
     )
     timer.lap("postprocess")
     out.timings_ms = timer.finish()

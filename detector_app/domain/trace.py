@@ -132,6 +132,7 @@ class DetectionTrace:
     detections_per_img: int = 100
     min_size: float = 1e-2  # in resized pixels, as torchvision's RoIHeads
     rpn_nms_thresh: float = 0.7
+    rpn_ignore_cross_boundary: bool = False  # the model's RPN training ignores cross-boundary anchors (paper rule)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     # -- derived views ------------------------------------------------

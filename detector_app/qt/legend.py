@@ -58,6 +58,7 @@ class LegendWidget(QWidget):
         self._counts: dict[str, int] = {}
         self._scales: list[float] | None = None
         self._labels = False
+        self._crossing = False
         self._objectness = False
         self._grid = QGridLayout()
         self._grid.setContentsMargins(0, 0, 0, 0)
@@ -80,8 +81,10 @@ class LegendWidget(QWidget):
         self._scales = None if sizes is None else list(sizes)
         self._rebuild()
 
-    def set_show_anchor_labels(self, on: bool) -> None:
+    def set_show_anchor_labels(self, on: bool, crossing: bool = False) -> None:
+        """The anchor-label key; ``crossing``: the model ignores cross-boundary anchors (paper rule)."""
         self._labels = bool(on)
+        self._crossing = bool(crossing)
         self._rebuild()
 
     def set_show_objectness(self, on: bool) -> None:
@@ -133,6 +136,8 @@ class LegendWidget(QWidget):
             add("positive", DEFAULT_STYLE.positive_color, outline=True)
             add("negative (sampled)", DEFAULT_STYLE.negative_color, outline=True)
             add("ignored (sampled)", DEFAULT_STYLE.ignored_color, outline=True)
+            if self._crossing:
+                add("ignored: crosses the image boundary (sampled)", DEFAULT_STYLE.boundary_color, outline=True)
         if self._objectness:
             heading("Proposal objectness")
             self._grid.addWidget(QLabel("0"), row, 0)

@@ -97,10 +97,11 @@ def grid_anchors(
 
 def thin_labels(
     labels: np.ndarray, max_negative: int, max_ignored: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split ``int8[A]`` anchor labels (1 positive, 0 negative, -1 ignored) into
-    index arrays ``(positive, negative, ignored)``; every positive is kept,
-    negatives and ignored anchors are subsampled (deterministically) to the caps.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``int8[A]`` anchor labels (1 positive, 0 negative, -1 ignored, -2
+    ignored because it crosses the image boundary) into index arrays
+    ``(positive, negative, ignored, crossing)``; every positive is kept, the
+    others are subsampled (deterministically) to the caps (crossing: ``max_ignored``).
     """
     labels = np.asarray(labels).reshape(-1)
     rng = np.random.default_rng(seed)
@@ -113,7 +114,8 @@ def thin_labels(
     pos = np.nonzero(labels == 1)[0].astype(np.int64)
     neg = pick(np.nonzero(labels == 0)[0].astype(np.int64), max_negative)
     ign = pick(np.nonzero(labels == -1)[0].astype(np.int64), max_ignored)
-    return pos, neg, ign
+    crossing = pick(np.nonzero(labels == -2)[0].astype(np.int64), max_ignored)
+    return pos, neg, ign, crossing
 
 
 def top_proposals(scores: np.ndarray, n: int) -> np.ndarray:

@@ -277,9 +277,10 @@ class OverlayScene(QGraphicsScene):
             layer.clear()
             return
         s = self.style
-        pos, neg, ign = od.thin_labels(self.labels, s.max_negative_labels, s.max_ignored_labels)
+        pos, neg, ign, crossing = od.thin_labels(self.labels, s.max_negative_labels, s.max_ignored_labels)
         a = self.trace.anchors
         layer.set_batches([
+            (cosmetic_pen(s.boundary_color, s.thin), a[crossing]),
             (cosmetic_pen(s.ignored_color, s.thin), a[ign]),
             (cosmetic_pen(s.negative_color, s.thin), a[neg]),
             (cosmetic_pen(s.positive_color, s.bold), a[pos]),

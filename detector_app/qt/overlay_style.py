@@ -47,6 +47,7 @@ class OverlayStyle:
     # negatives / ignored are capped at a few hundred, so translucency is affordable and keeps the image visible
     negative_color: QColor = field(default_factory=lambda: QColor(230, 40, 40, 120))
     ignored_color: QColor = field(default_factory=lambda: QColor(170, 170, 170, 150))
+    boundary_color: QColor = field(default_factory=lambda: QColor(80, 140, 255, 150))  # ignored: crosses the border
     anchor_color: QColor = field(default_factory=lambda: QColor(255, 255, 0))  # highlighted proposal's source anchor
     proposal_color: QColor = field(default_factory=lambda: QColor(0, 200, 255))  # highlighted proposal
     refined_color: QColor = field(default_factory=lambda: QColor(255, 80, 255))  # highlighted proposal's refined box

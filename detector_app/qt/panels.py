@@ -244,17 +244,18 @@ class Panels:
                 counts[a.label] = counts.get(a.label, 0) + 1
         ov, trace = session.overlays, session.trace
         sizes = sorted({s for lv in trace.levels for s in lv.sizes}) if trace is not None and ov["anchors"] else None
-        state = (names, counts, sizes, ov["anchor_labels"], ov["proposals"])
+        crossing = bool(trace is not None and trace.rpn_ignore_cross_boundary)
+        state = (names, counts, sizes, (ov["anchor_labels"], crossing), ov["proposals"])
         if state == self._legend_state:
             return
-        old = self._legend_state or ([], {}, None, False, False)
+        old = self._legend_state or ([], {}, None, (False, False), False)
         self._legend_state = state
         if (names, counts) != old[:2]:
             self.legend.set_classes(names, counts)
         if sizes != old[2]:
             self.legend.set_anchor_scales(sizes)
-        if ov["anchor_labels"] != old[3]:
-            self.legend.set_show_anchor_labels(ov["anchor_labels"])
+        if state[3] != old[3]:
+            self.legend.set_show_anchor_labels(*state[3])
         if ov["proposals"] != old[4]:
             self.legend.set_show_objectness(ov["proposals"])
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from detector_app.detection.anchor_labels import label_anchors
+from detector_app.detection.anchor_labels import CROSSES_BOUNDARY, label_anchors
 from detector_app.detection.builders import build_model
 from detector_app.detection.config import ModelConfig
+from detector_app.detection.seed_rpn import SeedRPN
 from detector_app.domain.errors import UserError
 
 ANCHORS = np.array([
@@ -98,9 +99,14 @@ def test_overlay_labels_equal_training_labels_on_resized_images(builder: str, si
         out = model.backbone(images.tensors)
         feats = list(out.values()) if isinstance(out, dict) else [out]
         anchors = model.rpn.anchor_generator(images, feats)
+        if isinstance(model.rpn, SeedRPN):  # the paper builder: cross-boundary anchors ignored
+            model.rpn.set_batch(images, {"0": feats[0]})
         expected, _ = model.rpn.assign_targets_to_anchors(anchors, targets)
     t = trace(model, image)
     assert t.num_anchors == len(expected[0]) and tuple(t.resized_size) == tuple(images.image_sizes[0])
+    assert t.rpn_ignore_cross_boundary == (builder == "paper")
     shown = anchor_labels(t, [Annotation(Box(*map(float, b)), "a") for b in gt])
-    np.testing.assert_array_equal(shown, expected[0].numpy().astype(np.int8))
+    crossing = shown == CROSSES_BOUNDARY
+    assert crossing.any() == (builder == "paper")  # shown apart, ignored (-1) by training
+    np.testing.assert_array_equal(np.where(crossing, -1, shown), expected[0].numpy().astype(np.int8))
     assert (shown == 1).sum() >= 5  # every box has its best anchor(s)

@@ -196,10 +196,12 @@ def test_thin_labels_keeps_positives_and_caps_the_rest():
     labels = np.full(1000, 0, np.int8)
     labels[:7] = 1
     labels[7:307] = -1
-    pos, neg, ign = od.thin_labels(labels, max_negative=50, max_ignored=20)
+    labels[307:320] = -2  # crosses the image boundary (paper rule)
+    pos, neg, ign, crossing = od.thin_labels(labels, max_negative=50, max_ignored=20)
     assert pos.tolist() == list(range(7))
     assert len(neg) == 50 and np.all(labels[neg] == 0)
     assert len(ign) == 20 and np.all(labels[ign] == -1)
+    assert crossing.tolist() == list(range(307, 320))
     again = od.thin_labels(labels, 50, 20)
     assert np.array_equal(again[1], neg)  # deterministic
 
