@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "convert": "convert",
     "export": "export",
     "import": "import_dataset",
+    "diagnose": "diagnose",
 }
 
 

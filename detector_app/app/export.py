@@ -219,7 +219,7 @@ class _Placer:
             shutil.copyfile(src, dst)
 
 
-class _Frames:
+class RecordFrames:
     """Reads video frames for export, one open reader per video at a time."""
 
     def __init__(self, root: Path) -> None:
@@ -376,7 +376,7 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
     result = ExportResult(final, fmt)
     split = split_keys([r.key for r in chosen], options.split, options.seed) if options.split else {}
     stems = unique_stems(chosen)
-    frames = _Frames(src_root)
+    frames = RecordFrames(src_root)
     placer = _Placer(options.image_mode)
     placed: list[tuple[ImageRecord, str, str]] = []  # (record with its new path under tmp, stem, old key)
     src_base, tmp_base = str(src_root), str(tmp)

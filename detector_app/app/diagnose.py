@@ -1,0 +1,101 @@
+"""The recall funnel over a project or a dataset, as a long job (``domain.funnel``).
+
+``project_items`` / ``dataset_items`` list the annotated images (video frames
+included) with their boxes; ``run_funnel`` traces each one (or takes a trace
+already computed for it, e.g. the window's cache) and follows every annotated
+object through the detector. Plain Python: the CLI (``detector-app diagnose``)
+and the window's dialog run the same function.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from detector_app.domain.annotations import ImageRecord
+from detector_app.domain.errors import UserError
+from detector_app.domain.funnel import Funnel
+from detector_app.domain.progress import ProgressFn, check_cancel, report
+from detector_app.domain.trace import DetectionTrace
+
+#: ``rgb uint8[H, W, 3] -> DetectionTrace`` (``jobs.Detector``).
+Detector = Callable[[np.ndarray], DetectionTrace]
+
+
+@dataclass(frozen=True)
+class DiagnoseItem:
+    """One annotated image (or video frame): where it is and its boxes."""
+
+    key: str  # the project key (``clip.mp4#12``) or the dataset-relative path
+    root: Path
+    record: ImageRecord
+
+    @property
+    def annotations(self) -> list[tuple[np.ndarray, str]]:
+        return [(np.array(a.box.to_tuple(), np.float64), a.label) for a in self.record.annotations]
+
+
+def dataset_items(dataset: object) -> list[DiagnoseItem]:
+    """The annotated images of a ``formats.Dataset``."""
+    root = Path(getattr(dataset, "root"))
+    return [DiagnoseItem(r.key, root, r) for r in getattr(dataset, "images") if r.annotations]
+
+
+def project_items(store: object) -> list[DiagnoseItem]:
+    """The project's records with boxes of the user's (annotations, accepted boxes included)."""
+    store = getattr(store, "store", store)
+    root = Path(getattr(store, "root"))
+    return [DiagnoseItem(r.key, root, r) for r in store.records() if r.annotations]  # type: ignore[attr-defined]
+
+
+def run_funnel(items: list[DiagnoseItem], detector: Detector, score_thresh: float | None = None,
+               nms_thresh: float | None = None, progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None,
+               cached: Callable[[str], DetectionTrace | None] | None = None, model: str = "") -> Funnel:
+    """Trace every item (unless ``cached(key)`` has its trace) and build the funnel.
+
+    ``score_thresh`` / ``nms_thresh``: the "final" stage's thresholds (default: the
+    model's). An image that cannot be read is skipped and listed in
+    ``funnel.skipped``. Raises ``Cancelled`` when ``cancel`` is set.
+    """
+    from detector_app.app.export import RecordFrames
+    from detector_app.media.images import read_image
+
+    if not items:
+        raise UserError("nothing to diagnose: no annotated images (draw or accept boxes, or give a dataset "
+                        "with annotations)")
+    funnel = Funnel(model=model)
+    frames: dict[Path, RecordFrames] = {}
+    try:
+        for i, item in enumerate(items):
+            check_cancel(cancel)
+            report(progress, i, len(items), item.key)
+            trace = cached(item.key) if cached is not None else None
+            if trace is None:
+                try:
+                    rec = item.record
+                    if rec.frame_index is not None:
+                        rgb = frames.setdefault(item.root, RecordFrames(item.root)).read(rec)
+                    else:
+                        rgb = read_image(item.root / rec.path)
+                except (UserError, OSError) as exc:
+                    funnel.skipped.append(f"{item.key}: {exc}")
+                    continue
+                trace = detector(rgb)
+            st = trace.score_thresh if score_thresh is None else score_thresh
+            nt = trace.nms_thresh if nms_thresh is None else nms_thresh
+            funnel.thresholds = {"score": st, "nms": nt}
+            result = trace.postprocess(score_thresh=st, nms_thresh=nt)
+            funnel.add_image(item.key, trace, result, item.annotations, st)
+        report(progress, len(items), len(items), "done")
+    finally:
+        for f in frames.values():
+            f.close()
+    return funnel
+
+
+__all__ = ["DiagnoseItem", "dataset_items", "project_items", "run_funnel"]
