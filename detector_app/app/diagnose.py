@@ -16,11 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from detector_app.domain.annotations import ImageRecord
+from detector_app.domain.annotations import Annotation, ImageRecord
+from detector_app.domain.diagnosis import Explanation, explain_false_positive, explain_object, false_positives
 from detector_app.domain.errors import UserError
 from detector_app.domain.funnel import Funnel
 from detector_app.domain.progress import ProgressFn, check_cancel, report
-from detector_app.domain.trace import DetectionTrace
+from detector_app.domain.trace import DetectionTrace, PostprocessResult
 
 #: ``rgb uint8[H, W, 3] -> DetectionTrace`` (``jobs.Detector``).
 Detector = Callable[[np.ndarray], DetectionTrace]
@@ -98,4 +99,35 @@ def run_funnel(items: list[DiagnoseItem], detector: Detector, score_thresh: floa
     return funnel
 
 
-__all__ = ["DiagnoseItem", "dataset_items", "project_items", "run_funnel"]
+@dataclass(frozen=True)
+class Finding:
+    """A missed annotation (``kind == "miss"``, ``annotation_id`` set) or a false
+    positive (``kind == "false positive"``, ``detection`` set) on one image."""
+
+    kind: str
+    title: str
+    explanation: Explanation
+    annotation_id: str | None = None
+    detection: int = -1
+
+
+def image_findings(trace: DetectionTrace, result: PostprocessResult, annotations: list[Annotation],
+                   score_thresh: float, nms_thresh: float | None = None) -> list[Finding]:
+    """The image's misses (annotations no detection of their class finds at IoU >= 0.5,
+    in annotation order) then its false positives (best score first), each explained."""
+    out: list[Finding] = []
+    for i, a in enumerate(annotations):
+        e = explain_object(trace, result, np.array(a.box.to_tuple()), a.label, score_thresh, nms_thresh)
+        if e.missed:
+            out.append(Finding("miss", f"missed {a.label} (box {i + 1}): {e.stage.value}", e, annotation_id=a.id))
+    gts = [(np.array(a.box.to_tuple()), a.label) for a in annotations]
+    fps = sorted(false_positives(result, gts, trace.class_names), key=lambda d: -float(result.scores[d]))
+    for d in fps:
+        e = explain_false_positive(trace, result, d, gts)
+        name = trace.class_names[int(result.labels[d])]
+        out.append(Finding("false positive", f"false positive: {name} {float(result.scores[d]):.2f} "
+                           f"(detection {d})", e, detection=d))
+    return out
+
+
+__all__ = ["DiagnoseItem", "Finding", "image_findings", "dataset_items", "project_items", "run_funnel"]

@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
 
         self.model_spec: str | None = model if model is not None else s.get("model")
         self._download: DownloadDialog | None = None
+        self._choosing_finding = False
         self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
         self._model_from_cli = model is not None
         self.device = device or s.get("device") or "auto"
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
         c.annotationSelected.connect(ss.select_annotation)
         c.detectionClicked.connect(self._detection_clicked)
         c.proposalClicked.connect(p.stepper.set_current)
+        p.misses.findingChosen.connect(self._finding_chosen)
         c.drawModeChanged.connect(lambda on: _set_checked(a["draw"], on))
         c.imageMouseMoved.connect(p.show_position)
         p.stepper.currentProposalChanged.connect(c.highlight_proposal)
@@ -248,6 +250,7 @@ class MainWindow(QMainWindow):
         p.stepper.set_result(ss.result, ss.score_thresh)
         p.stats.set_trace(ss.trace, ss.result)
         p.update_legend(ss)
+        self._refresh_misses()
         if ss.trace is not None and ss.trace.levels:
             levels = ss.trace.levels  # (all levels of torchvision's FPN models share the ratios)
             per_level = len(levels) > 1
@@ -266,6 +269,7 @@ class MainWindow(QMainWindow):
         p.stepper.set_result(ss.result, ss.score_thresh)
         p.stats.set_result(ss.result)
         p.set_thresholds(ss.score_thresh, ss.nms_thresh)
+        self._refresh_misses()
 
     def _on_annotations(self) -> None:
         ss = self.session
@@ -274,6 +278,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_accepted_detections(ss.accepted_detections())
         self.canvas.select_annotation(ss.selected_annotation)
         self.panels.update_legend(ss)
+        self._refresh_misses()
 
     def _on_history(self) -> None:
         ss, a = self.session, self.actions
@@ -286,6 +291,41 @@ class MainWindow(QMainWindow):
         ss = self.session
         self.canvas.select_annotation(ss.selected_annotation)
         self.canvas.select_detection(ss.selected_detection)
+        if ss.selected_annotation is not None and not self._choosing_finding:
+            # a missed box clicked on the canvas: its explanation, and the stepper on the proposal responsible
+            self.panels.misses.show_annotation(ss.selected_annotation)
+
+    def _refresh_misses(self) -> None:
+        from detector_app.app.diagnose import image_findings
+
+        ss = self.session
+        if ss.trace is None or ss.result is None or ss.record is None or not ss.record.annotations:
+            # without boxes of the user's every detection would be listed as a false positive: nothing to learn
+            self.panels.misses.set_findings([], annotated=bool(ss.record and ss.record.annotations),
+                                            detected=ss.trace is not None)
+            return
+        findings = image_findings(ss.trace, ss.result, list(ss.record.annotations), ss.score_thresh, ss.nms_thresh)
+        self.panels.misses.set_findings(findings, annotated=bool(ss.record.annotations))
+
+    def _finding_chosen(self, finding: Any) -> None:
+        """Show what is responsible for a miss / false positive: the box selected, the stepper
+        (and its highlight) on the proposal, or the anchors of the cell when no proposal came of it."""
+        ss, e = self.session, finding.explanation
+        self._choosing_finding = True
+        try:
+            if finding.detection >= 0:
+                self._detection_clicked(finding.detection)
+                return
+            if ss.selected_annotation != finding.annotation_id:
+                ss.select_annotation(finding.annotation_id)
+            if e.proposal >= 0:
+                self.panels.stepper.set_current(e.proposal)
+            elif e.anchor >= 0 and ss.trace is not None:
+                if not ss.overlays["anchors"]:
+                    ss.set_overlay("anchors", True)
+                self.canvas.pin_cell(ss.trace.cell_point(e.anchor))
+        finally:
+            self._choosing_finding = False
 
     def _on_labels(self) -> None:
         ss = self.session

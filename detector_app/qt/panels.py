@@ -20,6 +20,7 @@ from detector_app.qt.legend import LegendWidget
 from detector_app.qt.log_panel import LogPanel
 from detector_app.qt.model_picker import ModelPicker
 from detector_app.qt.stats_panel import StatsPanel
+from detector_app.qt.misses_panel import MissesPanel
 from detector_app.qt.stepper import ProposalStepper
 from detector_app.qt.video_controls import VideoControls
 
@@ -53,6 +54,7 @@ class Panels:
         self.stepper = ProposalStepper()
         self.stats = StatsPanel()
         self.legend = LegendWidget()
+        self.misses = MissesPanel()
         self.log = LogPanel()
         self.video = VideoControls()
         self.video.hide()
@@ -67,11 +69,14 @@ class Panels:
         self._dock("stepper", "Proposal stepper", self.stepper, right)
         self._dock("stats", "Stats", self.stats, right)
         self._dock("legend", "Legend", self.legend, right)
+        self._dock("misses", "Misses and false positives", self.misses, right)
         self._dock("log", "Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea)
         window.tabifyDockWidget(self.docks["stepper"], self.docks["stats"])
         window.tabifyDockWidget(self.docks["stats"], self.docks["legend"])
+        window.splitDockWidget(self.docks["stepper"], self.docks["misses"], Qt.Orientation.Vertical)
         self.docks["stepper"].raise_()
         window.resizeDocks([self.docks["files"], self.docks["stepper"]], [240, 380], Qt.Orientation.Horizontal)
+        window.resizeDocks([self.docks["stepper"], self.docks["misses"]], [640, 200], Qt.Orientation.Vertical)
         window.resizeDocks([self.docks["log"]], [80], Qt.Orientation.Vertical)
 
         self.score = _slider("Score threshold: detections need a class probability above it")

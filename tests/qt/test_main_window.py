@@ -716,3 +716,47 @@ def test_slow_model_navigation_replaces_the_pending_detection_and_the_status_sho
     import re
 
     assert re.fullmatch(r"last detection (6\d\d ms|[0-9.]+ s)", p.busy_label.text())
+
+
+def test_misses_panel_explains_misses_and_false_positives_and_shows_the_culprit(window, qtbot):
+    """The fake trace (score 0.5): cat 0.90 at p0's box and dog 0.80 at p1's are detected; p5 is
+    background 0.68 / cat 0.30. Boxes of the user's: a cat on detection 0 (found), a cat on p5's
+    proposal (missed: the RoI head called it background) and a dog where no anchor fits."""
+    ss, p, c = window.session, window.panels, window.canvas
+    misses = p.misses
+    assert misses.findings() == [] and "Draw or accept boxes" in misses.header.text()
+    trace = ss.trace
+    ss.choose_label("cat")
+    ss.add_box(Box(40, 40, 120, 140))
+    found = misses.findings()
+    assert [f.title for f in found] == ["false positive: dog 0.80 (detection 1)"]
+    p5 = Box(*map(float, trace.proposals[5]))
+    missed_id = ss.add_box(p5)
+    ss.select_annotation(None)  # (choosing a label relabels the selected box)
+    ss.choose_label("dog")
+    far_id = ss.add_box(Box(2, 180, 14, 198))
+    titles = [f.title for f in misses.findings()]
+    assert titles[:2] == ["missed cat (box 2): RoI head: background", titles[1]] and titles[1].startswith("missed dog")
+    assert titles[2] == "false positive: dog 0.80 (detection 1)"
+    assert "2 missed, 1 false positive(s)" in misses.header.text()
+    # choosing the miss selects the box and moves the stepper (and its highlight) to proposal 5
+    misses.list.setCurrentRow(0)
+    assert ss.selected_annotation == missed_id and p.stepper.current() == 5
+    assert "background 0.68" in misses.details_text() and "class probabilities" in misses.details_text()
+    # clicking a missed box on the canvas shows its explanation too
+    misses.list.setCurrentRow(-1)
+    ss.select_annotation(None)
+    c.annotationSelected.emit(missed_id)
+    assert misses.list.currentRow() == 0 and p.stepper.current() == 5
+    # a miss with no proposal: the anchors of the best anchor's cell are shown
+    misses.list.setCurrentRow(1)
+    e = misses.findings()[1].explanation
+    assert ss.selected_annotation == far_id and e.anchor >= 0 and ss.overlays["anchors"]
+    assert e.anchor in c.shown_anchor_indices().tolist()
+    # the false positive selects its detection
+    misses.list.setCurrentRow(2)
+    assert ss.selected_detection == 1
+    # the score slider changes the findings: at 0.95 the cat on detection 0 is missed too
+    ss.set_thresholds(score_thresh=0.95)
+    assert [f.title.split(":")[0] for f in misses.findings()] == ["missed cat (box 1)", "missed cat (box 2)",
+                                                                 "missed dog (box 3)"]

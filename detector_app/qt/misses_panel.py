@@ -1,0 +1,98 @@
+"""``MissesPanel``: the current image's missed annotations and false positives, explained.
+
+Each row is an ``app.diagnose.Finding``: for a missed annotation, the stage of
+Faster R-CNN that lost it; for a detection no annotation matches, why it is
+there. Choosing a row shows the evidence below the list and emits
+``findingChosen(finding)``; the window then selects the box and moves the
+proposal stepper (and its anchor / proposal / refined-box highlight) to the
+proposal responsible.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from detector_app.app.diagnose import Finding
+
+_MISS = "\u2717"  # a miss
+_FP = "+"  # a box too many
+
+
+class MissesPanel(QWidget):
+    """A list of findings and the chosen one's evidence."""
+
+    findingChosen = Signal(object)  # Finding
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._findings: list[Finding] = []
+        self.header = QLabel()
+        self.header.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setToolTip("Your boxes no detection finds (\u2717) and detections none of your boxes match (+); "
+                             "choose one to see which stage of the detector is responsible")
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.RichText)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.details, 1)
+        self.list.currentRowChanged.connect(self._row_changed)
+        self.set_findings([], annotated=False)
+
+    # -- owner API -------------------------------------------------------------
+    def set_findings(self, findings: list[Finding], annotated: bool = True, detected: bool = True) -> None:
+        """Show ``findings``; ``annotated`` / ``detected``: whether the image has boxes of
+        the user's and a trace (the header says what the list is about)."""
+        self._findings = list(findings)
+        self.list.blockSignals(True)
+        self.list.clear()
+        for f in self._findings:
+            item = QListWidgetItem(f"{_MISS if f.kind == 'miss' else _FP} {f.title}")
+            item.setToolTip(f.explanation.summary)
+            self.list.addItem(item)
+        self.list.setCurrentRow(-1)
+        self.list.blockSignals(False)
+        misses = sum(f.kind == "miss" for f in self._findings)
+        if not detected:
+            self.header.setText("No detections yet for this image.")
+        elif not annotated:
+            self.header.setText("Draw or accept boxes on this image: misses and false positives are found "
+                                "against your boxes.")
+        elif not self._findings:
+            self.header.setText("Every box of yours is detected (IoU \u2265 0.5) and no detection is unmatched.")
+        else:
+            self.header.setText(f"{misses} missed, {len(self._findings) - misses} false positive(s) at the "
+                                "current thresholds:")
+        self.details.setText("")
+
+    def findings(self) -> list[Finding]:
+        return list(self._findings)
+
+    def show_annotation(self, annotation_id: str | None) -> bool:
+        """Select the row of that missed annotation (emits ``findingChosen``); False if it is not a miss."""
+        for i, f in enumerate(self._findings):
+            if annotation_id is not None and f.annotation_id == annotation_id:
+                self.list.setCurrentRow(i)
+                return True
+        return False
+
+    def details_text(self) -> str:
+        return self.details.text()
+
+    # -- internals ---------------------------------------------------------------
+    def _row_changed(self, row: int) -> None:
+        if not 0 <= row < len(self._findings):
+            self.details.setText("")
+            return
+        f = self._findings[row]
+        e = f.explanation
+        lines = [f"<b>{html.escape(e.summary)}</b>"] + [html.escape(line) for line in e.evidence]
+        self.details.setText("<br>".join(lines))
+        self.findingChosen.emit(f)
