@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         c.annotationEdited.connect(ss.move_box)
         c.annotationDeleteRequested.connect(ss.delete_annotation)
         c.annotationSelected.connect(ss.select_annotation)
+        c.annotationSelected.connect(self._annotation_clicked)
         c.detectionClicked.connect(self._detection_clicked)
         c.proposalClicked.connect(p.stepper.set_current)
         p.misses.findingChosen.connect(self._finding_chosen)
@@ -291,9 +292,12 @@ class MainWindow(QMainWindow):
         ss = self.session
         self.canvas.select_annotation(ss.selected_annotation)
         self.canvas.select_detection(ss.selected_detection)
-        if ss.selected_annotation is not None and not self._choosing_finding:
-            # a missed box clicked on the canvas: its explanation, and the stepper on the proposal responsible
-            self.panels.misses.show_annotation(ss.selected_annotation)
+
+    def _annotation_clicked(self, ident: str | None) -> None:
+        """A box clicked on the canvas: when it is a miss, its explanation and the stepper
+        on the proposal responsible (a box just drawn is selected too, but explains nothing yet)."""
+        if ident is not None and not self._choosing_finding:
+            self.panels.misses.show_annotation(ident)
 
     def _refresh_misses(self) -> None:
         from detector_app.app.diagnose import image_findings

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QTextBrowser, QVBoxLayout, QWidget
 
 from detector_app.app.diagnose import Finding
 
@@ -34,11 +34,8 @@ class MissesPanel(QWidget):
         self.list = QListWidget()
         self.list.setToolTip("Your boxes no detection finds (\u2717) and detections none of your boxes match (+); "
                              "choose one to see which stage of the detector is responsible")
-        self.details = QLabel()
-        self.details.setWordWrap(True)
-        self.details.setTextFormat(Qt.TextFormat.RichText)
-        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = QTextBrowser()  # scrolls when the dock is short
+        self.details.setOpenLinks(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
         layout.addWidget(self.list, 1)
@@ -70,7 +67,7 @@ class MissesPanel(QWidget):
         else:
             self.header.setText(f"{misses} missed, {len(self._findings) - misses} false positive(s) at the "
                                 "current thresholds:")
-        self.details.setText("")
+        self.details.clear()
 
     def findings(self) -> list[Finding]:
         return list(self._findings)
@@ -84,15 +81,15 @@ class MissesPanel(QWidget):
         return False
 
     def details_text(self) -> str:
-        return self.details.text()
+        return self.details.toPlainText()
 
     # -- internals ---------------------------------------------------------------
     def _row_changed(self, row: int) -> None:
         if not 0 <= row < len(self._findings):
-            self.details.setText("")
+            self.details.clear()
             return
         f = self._findings[row]
         e = f.explanation
         lines = [f"<b>{html.escape(e.summary)}</b>"] + [html.escape(line) for line in e.evidence]
-        self.details.setText("<br>".join(lines))
+        self.details.setHtml("<br>".join(lines))
         self.findingChosen.emit(f)
