@@ -99,6 +99,26 @@ def run_funnel(items: list[DiagnoseItem], detector: Detector, score_thresh: floa
     return funnel
 
 
+def funnel_job(store: object, model_spec: str | None, device: str | None, score_thresh: float | None,
+               nms_thresh: float | None, cached: dict[str, DetectionTrace] | None = None
+               ) -> Callable[[ProgressFn, threading.Event], Funnel]:
+    """A long job for the window: the project's annotated items are listed now (on
+    the caller's thread, which owns the store); the job loads the model
+    (``jobs.load_detector``) and runs :func:`run_funnel`, reusing ``cached`` traces."""
+    items = project_items(store)
+    traces = dict(cached or {})
+
+    def job(progress: ProgressFn, cancel: threading.Event) -> Funnel:
+        from detector_app.app.jobs import load_detector
+
+        report(progress, 0, len(items), f"loading model {model_spec or 'default'}")
+        detector, info = load_detector(model_spec, device)
+        return run_funnel(items, detector, score_thresh, nms_thresh, progress, cancel, traces.get,
+                          model=info.path or info.name)
+
+    return job
+
+
 @dataclass(frozen=True)
 class Finding:
     """A missed annotation (``kind == "miss"``, ``annotation_id`` set) or a false
@@ -130,4 +150,4 @@ def image_findings(trace: DetectionTrace, result: PostprocessResult, annotations
     return out
 
 
-__all__ = ["DiagnoseItem", "Finding", "image_findings", "dataset_items", "project_items", "run_funnel"]
+__all__ = ["DiagnoseItem", "Finding", "funnel_job", "image_findings", "dataset_items", "project_items", "run_funnel"]

@@ -436,6 +436,10 @@ class Session(EditingMixin):
         if rec is not None and rec.frame_index is None:
             self.project.mark_detected(rec)  # type: ignore[union-attr]  # not an edit: no undo step
 
+    def cached_traces(self) -> dict[str, DetectionTrace]:
+        """The traces computed with the model in use (a copy: safe to hand to a job thread)."""
+        return dict(self._traces)
+
     def forget_traces(self) -> None:
         """Drop cached traces (the model changed); the current one is re-requested."""
         self._traces.clear()

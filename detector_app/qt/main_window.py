@@ -208,7 +208,7 @@ class MainWindow(QMainWindow):
                                                                            "Checkpoints (*.pt *.pth)")),
             "play": p.video.toggle, "prev_frame": lambda: p.video.step(-1), "next_frame": lambda: p.video.step(1),
             "shortcuts": self._show_shortcuts,
-            "export": self._export, "finetune": self._finetune, "import": self._import_annotations,
+            "export": self._export, "finetune": self._finetune, "funnel": self._funnel, "import": self._import_annotations,
         }
         for name, fn in simple.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -474,6 +474,18 @@ class MainWindow(QMainWindow):
             self.report_error("open a project first")
             return
         run_import_dialog(self.session, self, self.panels.log.log, self.report_error)
+
+    def _funnel(self) -> None:
+        from detector_app.app.diagnose import funnel_job
+        from detector_app.qt.funnel_dialog import FunnelDialog
+
+        ss = self.session
+        if ss.store is None:
+            self.report_error("open a project first")
+            return
+        job = funnel_job(ss.store, self._loaded_spec, self.device, ss.score_thresh, ss.nms_thresh, ss.cached_traces())
+        name = self.worker.info.name if self.worker.info is not None else (self._loaded_spec or "default")
+        FunnelDialog(job, f"this project's images with boxes, model {name}", self).exec()
 
     def _finetune(self) -> None:
         from detector_app.qt.finetune_dialog import FinetuneDialog

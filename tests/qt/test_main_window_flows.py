@@ -286,3 +286,44 @@ def test_export_class_ids_follow_the_models_classes_not_the_order_boxes_came_in(
     export("coco", tmp_path / "coco2")
     coco2 = json.loads(next((tmp_path / "coco2").rglob("*.json")).read_text())
     assert [(c["id"], c["name"]) for c in coco2["categories"]] == [(1, "cat"), (2, "dog"), (3, "zebra")]
+
+
+def test_recall_funnel_dialog_runs_off_the_gui_thread_and_draws_the_stages(real_window, qtbot, tmp_path):
+    from detector_app.app.diagnose import funnel_job
+    from detector_app.domain.funnel import STAGES
+    from detector_app.qt.funnel_dialog import FunnelDialog
+
+    win = real_window
+    ss = win.session
+    assert "funnel" in win.actions and win.actions["funnel"].text() == "&Recall funnel\u2026"
+    ss.choose_label(ss.labels.names[0])
+    ss.add_box(Box(10, 10, 60, 50))
+    ss.step(1)
+    ss.add_box(Box(30, 20, 90, 80))
+    ss.add_box(Box(2, 2, 20, 20))
+    cached = ss.cached_traces()
+    assert set(cached) <= {"img0.png", "img1.png"}
+    job = funnel_job(ss.store, win._loaded_spec, "cpu", 0.5, 0.5, cached)  # noqa: SLF001
+    dialog = FunnelDialog(job, "test", win)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.start_button.click()
+    assert dialog.running() and not dialog.close_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.funnel is not None and not dialog.running(), timeout=60000)
+    f = dialog.funnel
+    assert f.images == 2 and len(f.objects) == 3 and f.thresholds["score"] == 0.5
+    series = dialog.series()
+    assert [name for name, _ in series] == ["all (3)"] and len(series[0][1]) == len(STAGES)
+    assert dialog.table.rowCount() == 1 and dialog.table.columnCount() == len(STAGES)
+    assert dialog.table.item(0, len(STAGES) - 1).text() == f"{f.recall()['final']:.3f}"
+    dialog.group.setCurrentIndex(1)  # by object size
+    assert [name.split(" ")[0] for name, _ in dialog.series()] == [g for g in ("small", "medium", "large")
+                                                                   if any(o.size == g for o in f.objects)]
+    dialog.group.setCurrentIndex(2)  # by class
+    assert dialog.series()[0][0] == f"{ss.labels.names[0]} (3)"
+    assert dialog.lost.text().startswith("Missed boxes by the stage that lost them")
+    out = tmp_path / "funnel.json"
+    dialog.save_json(str(out))
+    import json
+
+    assert json.loads(out.read_text())["overall"]["objects"] == 3
