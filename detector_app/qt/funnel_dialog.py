@@ -28,6 +28,8 @@ from detector_app.qt.job_dialog import JobDialog
 
 #: ``(progress, cancel) -> Funnel``: the job the window gives (model, items, thresholds bound).
 FunnelJob = Callable[[Callable[[Progress], None], threading.Event], Funnel]
+#: Tick labels short enough to sit side by side under 8 bars.
+_TICKS = {"anchor IoU>=0.7": "anchor 0.7", "anchor IoU>=0.5": "anchor 0.5"}
 _SIZE_COLORS = {"small": (230, 120, 60), "medium": (80, 170, 240), "large": (120, 210, 90)}
 
 
@@ -50,10 +52,11 @@ class FunnelDialog(JobDialog):
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
-        self.plot.setYRange(0.0, 1.05, padding=0)
+        self.plot.setYRange(0.0, 1.25, padding=0)  # room above 1.0 for the legend row
         self.plot.setLabel("left", "recall")
-        self.plot.addLegend(offset=(-10, 10))
-        self.plot.getAxis("bottom").setTicks([list(enumerate(STAGES))])
+        self.plot.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
+        self.plot.addLegend(offset=(10, 2), colCount=6, labelTextColor=(230, 230, 230))
+        self.plot.getAxis("bottom").setTicks([[(i, _TICKS.get(s, s)) for i, s in enumerate(STAGES)]])
         self.lost = QLabel()
         self.lost.setWordWrap(True)
         self.table = QTableWidget()
