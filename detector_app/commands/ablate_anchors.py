@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "anchor ablation (paper Table 8): short training runs with 1x1, 1x3, 3x1, 3x3 anchors, AP side by side"
+HELP = ("anchor ablation (paper Table 8): training runs with 1x1, 1x3, 3x1, 3x3 anchors, AP side by side; "
+        "several seeds, resumable (finished runs in OUT_DIR/ablation.json are kept, a stopped one resumes)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iters", type=int, default=300, help="training iterations per variant (default 300)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the seed of a single run per variant (default 0)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                        help="several seeds per variant (mean and spread are reported), e.g. --seeds 0 1")
+    parser.add_argument("--recall", action="store_true",
+                        help="also measure the RPN's recall at 300 proposals on the validation set")
     parser.add_argument("--init", help="start every variant from this checkpoint (RPN output layers re-initialised)")
     parser.add_argument("--val-limit", type=int, help="validate on the first N images only")
     parser.add_argument("--out-dir", default="runs/ablate-anchors", help="checkpoints and ablation.json go here")
@@ -38,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         base = ModelConfig.from_arg(args.config or "small", num_classes=n_classes)
     rows = ablate_anchors(args.data, args.val, args.out_dir, base, iters=args.iters, batch=args.batch,
                           lr=args.lr, seed=args.seed, val_limit=args.val_limit, device=args.device, init=args.init,
+                          seeds=tuple(args.seeds) if args.seeds else None, recall=args.recall,
                           progress=TextProgressBar("ablate"))
     print(format_rows(rows))
     print(f"table: {args.out_dir}/ablation.json")

@@ -64,6 +64,8 @@ def reset_rpn_outputs(src: str | Path, dst: str | Path, seed: int = 0) -> Path:
 
 @dataclass
 class AblationRow:
+    """One training run: a variant, a seed, its scores on the validation set."""
+
     name: str
     sizes: tuple[float, ...]
     ratios: tuple[float, ...]
@@ -73,74 +75,182 @@ class AblationRow:
     AP75: float
     train_seconds: float
     iterations: int
+    seed: int = 0
+    AP_small: float = -1.0
+    AP_medium: float = -1.0
+    AP_large: float = -1.0
+    recall300: float = -1.0  # RPN recall: share of validation boxes one of the 300 best proposals covers (IoU >= 0.5)
+
+
+@dataclass
+class AblationSummary:
+    """A variant over its seeds: mean and spread (max - min) of each score."""
+
+    name: str
+    anchors_per_cell: int
+    seeds: list[int]
+    mean: dict[str, float]
+    spread: dict[str, float]
+
+
+SCORES = ("AP", "AP50", "AP_small", "AP_medium", "AP_large", "recall300")
+
+
+def rpn_recall(checkpoint: str | Path, data: Any, top_n: int = 300, device: str | None = None,
+               cancel: threading.Event | None = None) -> float:
+    """Share of ``data``'s boxes covered (IoU >= 0.5) by one of the ``top_n`` best proposals
+    (by objectness) of the model in ``checkpoint``; the model keeps at least ``top_n``."""
+    from detector_app.detection.datasets import load_sample_image
+    from detector_app.detection.tracing import trace
+    from detector_app.domain.funnel import object_stages
+
+    loaded = load_checkpoint(checkpoint, device or "cpu")
+    rpn = loaded.model.rpn
+    rpn._post_nms_top_n["testing"] = max(int(rpn._post_nms_top_n["testing"]), top_n)  # noqa: SLF001
+    rpn._pre_nms_top_n["testing"] = max(int(rpn._pre_nms_top_n["testing"]), top_n)  # noqa: SLF001
+    covered = total = 0
+    with torch.inference_mode():
+        for sample in data.samples:
+            check_cancel(cancel)
+            t = trace(loaded.model, load_sample_image(sample))
+            result = t.postprocess()
+            for box, label in zip(sample.boxes, sample.labels):
+                name = data.class_names[int(label) - 1]
+                stages = object_stages("", t, result, box, name, t.score_thresh)
+                covered += 0 < stages.rpn_rank <= top_n
+                total += 1
+    return covered / total if total else 0.0
 
 
 def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: ModelConfig | None = None,
                    variants: list[AnchorVariant] | None = None, iters: int = 300, batch: int = 4,
                    lr: float = 0.02, seed: int = 0, val_limit: int | None = None, device: str | None = None,
-                   init: str | None = None,
+                   init: str | None = None, seeds: tuple[int, ...] | None = None, recall: bool = False,
                    progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[AblationRow]:
-    """Train and evaluate one model per anchor variant; returns one row each.
+    """Train and evaluate one model per anchor variant and seed; returns one row per run.
 
-    Checkpoints go to ``out_dir/<k>.pt``; the table to ``out_dir/ablation.json``.
+    Runs go seed by seed (a whole table after the first seed), each to
+    ``out_dir/variant<k>-seed<s>.pt``; every finished run is recorded in
+    ``out_dir/ablation.json`` and skipped when called again with the same
+    settings, and a run stopped part-way resumes from its last epoch
+    checkpoint, so a long ablation can run in pieces. ``recall``: also measure
+    the RPN's recall at 300 proposals on the validation set.
+
     With ``init`` every variant starts from that checkpoint's weights except the
     RPN's per-anchor output layers (``cls_logits``, ``bbox_pred``), which every
-    variant, 3x3 included, learns afresh: a short budget then compares anchor
-    settings on a trained backbone instead of on barely trained ones. BatchNorm
-    statistics are then estimated once and kept fixed (``freeze_bn``), as the
-    bundled model was fine-tuned.
+    variant, 3x3 included, learns afresh (a different question: anchors on a
+    trained backbone); BatchNorm statistics are then estimated once and kept fixed.
+    Without it every run starts from random weights (the paper's comparison).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = base or ModelConfig(builder="small")
+    seeds = tuple(seeds) if seeds else (seed,)
     if variants is None:
         sizes = (base.anchor_sizes or SMALL_DEFAULTS["anchor_sizes"])[0]
         ratios = (base.aspect_ratios or SMALL_DEFAULTS["aspect_ratios"])[0]
         variants = default_variants(tuple(sizes), tuple(ratios))
     if init is not None:  # every variant learns its RPN outputs afresh, 3x3 included (fair start)
-        init = str(reset_rpn_outputs(init, out_dir / "init_rpn_outputs_reset.pt", seed))
+        init = str(reset_rpn_outputs(init, out_dir / "init_rpn_outputs_reset.pt", seeds[0]))
     val = load_detection_data(val_data)
     if val_limit:
         val.samples = val.samples[:val_limit]
-    rows: list[AblationRow] = []
-    for k, var in enumerate(variants):
-        check_cancel(cancel)
-        mc = ModelConfig.from_dict(base.to_dict())
-        mc.anchor_sizes = (tuple(var.sizes),)
-        mc.aspect_ratios = (tuple(var.ratios),)
-        ckpt = out_dir / f"variant{k}.pt"
+    settings = {"train": train_data, "val": val_data, "iters": iters, "batch": batch, "lr": lr, "seeds": list(seeds),
+                "init": init, "base": base.to_dict(), "val_limit": val_limit, "recall": recall}
+    table = out_dir / "ablation.json"
+    rows = _load_rows(table, settings)
+    total = len(variants) * len(seeds) * iters
+    for s_i, s in enumerate(seeds):
+        for k, var in enumerate(variants):
+            check_cancel(cancel)
+            if any(r.name == var.name and r.seed == s for r in rows):
+                continue
+            mc = ModelConfig.from_dict(base.to_dict())
+            mc.anchor_sizes = (tuple(var.sizes),)
+            mc.aspect_ratios = (tuple(var.ratios),)
+            ckpt = out_dir / f"variant{k}-seed{s}.pt"
+            state = Path(f"{ckpt.with_suffix('')}.train-state.pt")
+            done_before = (s_i * len(variants) + k) * iters
 
-        def relay(p: Progress, k: int = k, name: str = var.name) -> None:
-            if progress is not None:
-                progress(Progress(k * iters + p.done, len(variants) * iters, f"{name}: {p.message}", p.metrics))
+            def relay(p: Progress, k: int = k, name: str = var.name, s: int = s, before: int = done_before) -> None:
+                if progress is not None:
+                    progress(Progress(before + p.done, total, f"{name}, seed {s}: {p.message}", p.metrics))
 
-        t0 = time.monotonic()
-        result = train(TrainConfig(data=train_data, out=str(ckpt), model_config=mc, epochs=10_000, iters=iters,
-                                   batch=batch, lr=lr, seed=seed, device=device, warmup_iters=min(100, iters // 5),
-                                   init=init, freeze_bn=init is not None),
-                       progress=relay, cancel=cancel)
-        seconds = time.monotonic() - t0
-        if result.stopped == "cancelled":
-            break
-        metrics = evaluate_checkpoint(str(ckpt), val, device or "cpu", cancel=cancel)
-        rows.append(AblationRow(var.name, tuple(var.sizes), tuple(var.ratios), len(var.sizes) * len(var.ratios),
-                                metrics["AP"], metrics["AP50"], metrics["AP75"], round(seconds, 1), result.iterations))
-        _write_table(out_dir / "ablation.json", rows, {"train": train_data, "val": val_data, "iters": iters,
-                                                        "batch": batch, "lr": lr, "seed": seed, "init": init})
+            t0 = time.monotonic()
+            result = train(TrainConfig(data=train_data, out=str(ckpt), model_config=mc, epochs=10_000, iters=iters,
+                                       batch=batch, lr=lr, seed=s, device=device, warmup_iters=min(100, iters // 5),
+                                       init=init, freeze_bn=init is not None,
+                                       resume=ckpt.is_file() and state.is_file()),
+                           progress=relay, cancel=cancel)
+            seconds = time.monotonic() - t0
+            if result.stopped == "cancelled":
+                return rows
+            metrics = evaluate_checkpoint(str(ckpt), val, device or "cpu", cancel=cancel)
+            r300 = rpn_recall(ckpt, val, 300, device, cancel) if recall else -1.0
+            rows.append(AblationRow(var.name, tuple(var.sizes), tuple(var.ratios), len(var.sizes) * len(var.ratios),
+                                    metrics["AP"], metrics["AP50"], metrics["AP75"], round(seconds, 1),
+                                    result.iterations, s, metrics.get("AP_small", -1.0),
+                                    metrics.get("AP_medium", -1.0), metrics.get("AP_large", -1.0), r300))
+            _write_table(table, rows, settings)
+    return rows
+
+
+def summarize(rows: list[AblationRow]) -> list[AblationSummary]:
+    """Per variant (in first-seen order): mean and spread over its seeds."""
+    out = []
+    for name in dict.fromkeys(r.name for r in rows):
+        runs = [r for r in rows if r.name == name]
+        mean, spread = {}, {}
+        for key in SCORES:
+            values = [float(getattr(r, key)) for r in runs if float(getattr(r, key)) >= 0]
+            if values:
+                mean[key] = sum(values) / len(values)
+                spread[key] = max(values) - min(values)
+        out.append(AblationSummary(name, runs[0].anchors_per_cell, [r.seed for r in runs], mean, spread))
+    return out
+
+
+def _load_rows(path: Path, settings: dict[str, Any]) -> list[AblationRow]:
+    """Runs recorded by an earlier call with the same settings (others start afresh)."""
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    if data.get("settings") != json.loads(json.dumps(settings)):
+        return []
+    rows = []
+    for r in data.get("rows", []):
+        r = dict(r)
+        r["sizes"], r["ratios"] = tuple(r["sizes"]), tuple(r["ratios"])
+        rows.append(AblationRow(**r))
     return rows
 
 
 def _write_table(path: Path, rows: list[AblationRow], settings: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"settings": settings, "rows": [asdict(r) for r in rows]}, indent=1), encoding="utf-8")
+    summary = [asdict(x) for x in summarize(rows)]
+    tmp.write_text(json.dumps({"settings": settings, "rows": [asdict(r) for r in rows], "summary": summary},
+                              indent=1), encoding="utf-8")
     tmp.replace(path)
 
 
 def format_rows(rows: list[AblationRow]) -> str:
-    """The paper-style table: settings, anchors per cell, AP, AP50, AP75, train time."""
+    """The paper-style table, one line per variant: anchors per cell, then each score's
+    mean over the seeds (and, with several seeds, its spread: max - min)."""
     fmt: Callable[[tuple[float, ...]], str] = lambda t: ", ".join(f"{v:g}" for v in t)  # noqa: E731
-    lines = [f"{'settings':<20}{'sizes':<16}{'ratios':<14}{'k':>3}{'AP':>8}{'AP50':>8}{'AP75':>8}{'train s':>9}"]
-    for r in rows:
-        lines.append(f"{r.name:<20}{fmt(r.sizes):<16}{fmt(r.ratios):<14}{r.anchors_per_cell:>3}"
-                     f"{r.AP:>8.3f}{r.AP50:>8.3f}{r.AP75:>8.3f}{r.train_seconds:>9.0f}")
+    summaries = summarize(rows)
+    several = any(len(s.seeds) > 1 for s in summaries)
+    keys = [k for k in SCORES if any(k in s.mean for s in summaries)]
+    cell = 15 if several else 9
+    lines = [f"{'settings':<20}{'sizes':<16}{'ratios':<14}{'k':>3}{'runs':>5}"
+             + "".join(f"{k:>{cell}}" for k in keys)]
+    first = {r.name: r for r in rows}
+    for s in summaries:
+        r = first[s.name]
+        vals = "".join((f"{s.mean[k]:>8.3f} \u00b1{s.spread[k]:.3f}" if several else f"{s.mean[k]:>{cell}.3f}")
+                       if k in s.mean else f"{'-':>{cell}}" for k in keys)
+        lines.append(f"{s.name:<20}{fmt(r.sizes):<16}{fmt(r.ratios):<14}{s.anchors_per_cell:>3}{len(s.seeds):>5}"
+                     + vals)
     return "\n".join(lines)

@@ -111,10 +111,46 @@ def test_ablation_runs_each_variant(tiny_coco: Path, tiny_config, tmp_path: Path
     rows = ablate_anchors(str(tiny_coco), str(tiny_coco), tmp_path, tiny_config(), variants, iters=2, batch=2)
     assert [r.name for r in rows] == ["1x1", "1x3"] and [r.anchors_per_cell for r in rows] == [1, 3]
     assert all(0.0 <= r.AP <= 1.0 and r.iterations == 2 for r in rows)
-    ck = torch.load(tmp_path / "variant1.pt", weights_only=True)
+    ck = torch.load(tmp_path / "variant1-seed0.pt", weights_only=True)
     assert ck["config"]["aspect_ratios"] == [[0.5, 1.0, 2.0]]
     table = json.loads((tmp_path / "ablation.json").read_text())
     assert len(table["rows"]) == 2 and "1x3" in format_rows(rows)
+
+
+def test_ablation_with_seeds_resumes_and_summarises(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two seeds per variant from random weights, the RPN's recall at 300 proposals; a
+    second call with the same settings skips the finished runs; a run interrupted
+    part-way resumes from its checkpoint."""
+    import threading
+
+    from detector_app.detection.ablation import summarize
+
+    variants = [AnchorVariant("1x1", (32.0,), (1.0,)), AnchorVariant("3x3", (16.0, 32.0, 64.0), (0.5, 1.0, 2.0))]
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def stop_in_second_run(p) -> None:  # cancel the second run (3x3, seed 0) after its first epoch (2 images)
+        seen.append(p.message)
+        if p.message.startswith("3x3, seed 0") and p.done >= 4 + 3:
+            cancel.set()
+
+    rows = ablate_anchors(str(tiny_coco), str(tiny_coco), tmp_path, tiny_config(), variants, iters=4, batch=1,
+                          seeds=(0, 1), recall=True, progress=stop_in_second_run, cancel=cancel)
+    assert [(r.name, r.seed) for r in rows] == [("1x1", 0)]
+    # the interrupted run's epoch checkpoint
+    assert torch.load(tmp_path / "variant1-seed0.pt", weights_only=True)["meta"]["iteration"] == 2
+    rows = ablate_anchors(str(tiny_coco), str(tiny_coco), tmp_path, tiny_config(), variants, iters=4, batch=1,
+                          seeds=(0, 1), recall=True)
+    assert [(r.name, r.seed) for r in rows] == [("1x1", 0), ("3x3", 0), ("1x1", 1), ("3x3", 1)]
+    assert all(0.0 <= r.recall300 <= 1.0 and r.iterations == 4 for r in rows)
+    table = json.loads((tmp_path / "ablation.json").read_text())
+    assert table["settings"]["seeds"] == [0, 1] and len(table["summary"]) == 2
+    s = summarize(rows)
+    assert [x.name for x in s] == ["1x1", "3x3"] and s[0].seeds == [0, 1]
+    ap = [r.AP for r in rows if r.name == "1x1"]
+    assert s[0].mean["AP"] == sum(ap) / 2 and s[0].spread["AP"] == max(ap) - min(ap)
+    text = format_rows(rows)
+    assert "recall300" in text and "\u00b1" in text
 
 
 def test_init_with_other_anchor_count_reinitialises_rpn_outputs(tiny_coco: Path, tiny_config,
@@ -159,7 +195,7 @@ def test_cli_ablation_takes_the_init_checkpoints_network(tiny_coco: Path, tiny_c
                  "--iters", "1", "--batch", "2", "--out-dir", str(out)]) == 0
     assert "3 scales, 3 ratios" in capsys.readouterr().out
     for k in range(4):
-        config = torch.load(out / f"variant{k}.pt", weights_only=True)["config"]
+        config = torch.load(out / f"variant{k}-seed0.pt", weights_only=True)["config"]
         assert config["extra"] == {"norm": "group", "stride": 8} and config["min_size"] == 128
     # an explicit --config still wins, and a network the weights do not fit is a clear error, not a crash
     assert main(["ablate-anchors", "--data", str(tiny_coco), "--val", str(tiny_coco), "--init", str(base),
