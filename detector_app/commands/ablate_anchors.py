@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the seed of a single run per variant (default 0)")
     parser.add_argument("--seeds", type=int, nargs="+", metavar="S",
                         help="several seeds per variant (mean and spread are reported), e.g. --seeds 0 1")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="training precision (bf16: CPU backbone under bfloat16 autocast, as train)")
+    parser.add_argument("--roi-batch", type=int, default=None, metavar="N", help="RoIs per image for the box loss")
     parser.add_argument("--recall", action="store_true",
                         help="also measure the RPN's recall at 300 proposals on the validation set")
     parser.add_argument("--init", help="start every variant from this checkpoint (RPN output layers re-initialised)")
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     rows = ablate_anchors(args.data, args.val, args.out_dir, base, iters=args.iters, batch=args.batch,
                           lr=args.lr, seed=args.seed, val_limit=args.val_limit, device=args.device, init=args.init,
                           seeds=tuple(args.seeds) if args.seeds else None, recall=args.recall,
+                          precision=args.precision, roi_batch=args.roi_batch,
                           progress=TextProgressBar("ablate"))
     print(format_rows(rows))
     print(f"table: {args.out_dir}/ablation.json")

@@ -126,6 +126,7 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
                    variants: list[AnchorVariant] | None = None, iters: int = 300, batch: int = 4,
                    lr: float = 0.02, seed: int = 0, val_limit: int | None = None, device: str | None = None,
                    init: str | None = None, seeds: tuple[int, ...] | None = None, recall: bool = False,
+                   precision: str = "fp32", roi_batch: int | None = None,
                    progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[AblationRow]:
     """Train and evaluate one model per anchor variant and seed; returns one row per run.
 
@@ -134,7 +135,8 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
     ``out_dir/ablation.json`` and skipped when called again with the same
     settings, and a run stopped part-way resumes from its last epoch
     checkpoint, so a long ablation can run in pieces. ``recall``: also measure
-    the RPN's recall at 300 proposals on the validation set.
+    the RPN's recall at 300 proposals on the validation set. ``precision`` /
+    ``roi_batch``: as ``TrainConfig`` (a CPU step about 2x faster with "bf16" and 128).
 
     With ``init`` every variant starts from that checkpoint's weights except the
     RPN's per-anchor output layers (``cls_logits``, ``bbox_pred``), which every
@@ -156,7 +158,8 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
     if val_limit:
         val.samples = val.samples[:val_limit]
     settings = {"train": train_data, "val": val_data, "iters": iters, "batch": batch, "lr": lr, "seeds": list(seeds),
-                "init": init, "base": base.to_dict(), "val_limit": val_limit, "recall": recall}
+                "init": init, "base": base.to_dict(), "val_limit": val_limit, "recall": recall,
+                "precision": precision, "roi_batch": roi_batch}
     table = out_dir / "ablation.json"
     rows = _load_rows(table, settings)
     total = len(variants) * len(seeds) * iters
@@ -179,8 +182,8 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
             t0 = time.monotonic()
             result = train(TrainConfig(data=train_data, out=str(ckpt), model_config=mc, epochs=10_000, iters=iters,
                                        batch=batch, lr=lr, seed=s, device=device, warmup_iters=min(100, iters // 5),
-                                       init=init, freeze_bn=init is not None,
-                                       resume=ckpt.is_file() and state.is_file()),
+                                       init=init, freeze_bn=init is not None, precision=precision,
+                                       roi_batch=roi_batch, resume=ckpt.is_file() and state.is_file()),
                            progress=relay, cancel=cancel)
             seconds = time.monotonic() - t0
             if result.stopped == "cancelled":
