@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "import": "import_dataset",
     "diagnose": "diagnose",
+    "detect-all": "detect_all",
 }
 
 

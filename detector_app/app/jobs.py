@@ -39,6 +39,7 @@ class ModelInfo:
     builder: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # e.g. "random weights"
+    cache_id: str = ""  # names this model as run, for stored traces (``trace_store.model_id``)
 
     @property
     def label_names(self) -> list[str]:
@@ -135,6 +136,9 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
         meta=dict(getattr(loaded, "meta", None) or {}),
         warnings=[str(w.message) for w in caught],
     )
+    from detector_app.app.trace_store import model_id
+
+    info.cache_id = model_id(info.path, info.builder, info.device, info.name)
     return functools.partial(detect_item, model, device=dev), info
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from detector_app.app.dataset_io import ImportResult, find_dataset, import_annotations
 from detector_app.app.project import Project, open_project
 from detector_app.app.store import ProjectStore, StoreEvent, split_key
+from detector_app.app.trace_store import TraceStore
 from detector_app.app.session_edits import EditingMixin
 from detector_app.app.undo import RecordState, UndoStack, import_batch, record_states
 from detector_app.domain.annotations import ImageRecord, ItemState
@@ -94,6 +95,8 @@ class Session(EditingMixin):
         self.current_label: str | None = None
         self.state_filter: ItemState | None = None
         self._traces: OrderedDict[str, DetectionTrace] = OrderedDict()
+        self._model_id: str | None = None  # the model in use, as trace_store.model_id names it
+        self.trace_store: TraceStore | None = None  # this project's stored traces of that model (detect all)
         self._index_of: dict[str, int] = {}
         self._thread = threading.get_ident()  # the thread whose store edits become events
         self._import_before: dict[str, RecordState] | None = None
@@ -166,6 +169,7 @@ class Session(EditingMixin):
             raise UserError(f"{project.root}: no images or videos in this folder")
         self.close()
         self.project, self.store = project, project.store
+        self._open_trace_store()
         self.undo_stack = UndoStack(project.store, lambda _stack: self.emit("history"))
         self.emit("history")  # the previous project's undo steps are gone: menus must not offer them
         project.store.subscribe(self._store_changed)
@@ -185,6 +189,7 @@ class Session(EditingMixin):
     def close(self) -> None:
         """Close the project (flushes the store; a save error is reported)."""
         project, self.project, self.store = self.project, None, None
+        self.trace_store = None
         if project is not None:
             try:
                 project.close()
@@ -329,7 +334,7 @@ class Session(EditingMixin):
             self.record = ImageRecord(path=path, width=w, height=h, frame_index=frame)
         self.selected_annotation = self.selected_detection = None
         self._playing = group == "video"
-        cached = self._traces.get(key)
+        cached = self._trace_of(key)
         if cached is not None or not (self._playing and self.trace_key and self.trace_key.startswith(f"{path}#")):
             self.trace, self.trace_key = cached, key if cached is not None else None
             self._refresh_result()
@@ -380,7 +385,7 @@ class Session(EditingMixin):
         self._playing = False
         if self.record is None or self.trace_key == self.key:
             return
-        cached = self._traces.get(self.key)  # type: ignore[arg-type]
+        cached = self._trace_of(self.key)  # type: ignore[arg-type]
         self.trace, self.trace_key = cached, (self.key if cached is not None else None)
         self._refresh_result()
         self.emit("trace")
@@ -436,15 +441,54 @@ class Session(EditingMixin):
         if rec is not None and rec.frame_index is None:
             self.project.mark_detected(rec)  # type: ignore[union-attr]  # not an edit: no undo step
 
+    def _trace_of(self, key: str) -> DetectionTrace | None:
+        """The trace of ``key`` in memory, else stored on disk by Detect all (then kept in memory)."""
+        trace = self._traces.get(key)
+        if trace is None and self.trace_store is not None:
+            trace = self.trace_store.get(key)
+            if trace is not None:
+                self._traces[key] = trace
+                while len(self._traces) > TRACE_CACHE:
+                    self._traces.popitem(last=False)
+        return trace
+
+    def set_model_id(self, model_id: str | None) -> None:
+        """The model in use changed (``trace_store.model_id``): its stored traces are used."""
+        self._model_id = model_id
+        self._open_trace_store()
+
+    def _open_trace_store(self) -> None:
+        store = self.store
+        self.trace_store = (TraceStore(store.store_dir, self._model_id)
+                            if store is not None and self._model_id else None)
+
+    def on_stored_trace(self, key: str) -> None:
+        """Detect all stored the trace of image ``key``: the item counts as detected, and
+        the current image shows it if it had none."""
+        if self.store is None or self.project is None:
+            return
+        rec = self.store.record(key)
+        if rec.frame_index is None:
+            self.project.mark_detected(rec)
+        if key == self.key and self.trace is None:
+            trace = self._trace_of(key)
+            if trace is not None:
+                self.on_trace(key, trace)
+
     def cached_traces(self) -> dict[str, DetectionTrace]:
         """The traces computed with the model in use (a copy: safe to hand to a job thread)."""
         return dict(self._traces)
 
     def forget_traces(self) -> None:
-        """Drop cached traces (the model changed); the current one is re-requested."""
+        """Drop cached traces (the model changed); the current one comes from the stored
+        traces of the new model, else is re-requested."""
         self._traces.clear()
         if self.record is not None:
             self.trace = self.trace_key = None
+            stored = self._trace_of(self.record.key)
+            if stored is not None:
+                self.on_trace(self.record.key, stored)
+                return
             self._refresh_result()
             self.emit("trace")
             self._update_anchor_labels()

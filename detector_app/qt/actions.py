@@ -82,6 +82,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("detect_on_open", "Detect on &open", (), "Run the detector whenever an item is shown", True),
     ActionSpec("open_model", "Open &checkpoint\u2026", (), "Load a model checkpoint file"),
     ActionSpec("finetune", "&Fine-tune on this project\u2026", (), "Train the model on your verified boxes"),
+    ActionSpec("detect_all", "Detect &all\u2026", (), "Detect every image of the project in the background and "
+               "keep the traces, so stepping through them is instant"),
     ActionSpec("funnel", "&Recall funnel\u2026", (), "How many of your boxes survive each stage of the detector, "
                "and which stage lost the others (anchors, RPN, RoI head, thresholds)"),
     ActionSpec("play", "&Play / pause", ("P",)),
@@ -108,7 +110,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                "verify", "verify_next")),
     ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",
                "zoom_actual", "zoom_selection", "-", "play", "prev_frame", "next_frame", "-", "@docks")),
-    ("&Model", ("detect", "detect_on_open", "-", "open_model", "-", "funnel", "finetune")),
+    ("&Model", ("detect", "detect_on_open", "detect_all", "-", "open_model", "-", "funnel", "finetune")),
     ("&Help", ("shortcuts",)),
 )
 

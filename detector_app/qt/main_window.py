@@ -29,6 +29,7 @@ from detector_app.qt.panels import Panels
 from detector_app.qt.worker import InferenceWorker
 
 if TYPE_CHECKING:
+    from detector_app.qt.detect_all_dialog import DetectAllDialog
     from detector_app.qt.download_dialog import DownloadDialog
 
 FILE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mov *.mkv);;All files (*)"
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.model_spec: str | None = model if model is not None else s.get("model")
         self._download: DownloadDialog | None = None
         self._choosing_finding = False
+        self._detect_all: DetectAllDialog | None = None
         self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
         self._model_from_cli = model is not None
         self.device = device or s.get("device") or "auto"
@@ -208,7 +210,8 @@ class MainWindow(QMainWindow):
                                                                            "Checkpoints (*.pt *.pth)")),
             "play": p.video.toggle, "prev_frame": lambda: p.video.step(-1), "next_frame": lambda: p.video.step(1),
             "shortcuts": self._show_shortcuts,
-            "export": self._export, "finetune": self._finetune, "funnel": self._funnel, "import": self._import_annotations,
+            "export": self._export, "finetune": self._finetune, "funnel": self._funnel,
+            "detect_all": self.open_detect_all, "import": self._import_annotations,
         }
         for name, fn in simple.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
@@ -414,6 +417,7 @@ class MainWindow(QMainWindow):
             recent = [info.path, *[r for r in self.settings.get("recent_models") or [] if r != info.path]]
             self.settings.set("recent_models", recent[:8])
         self.session.set_model_classes(info.class_names)
+        self.session.set_model_id(info.cache_id or None)
         self.session.forget_traces()
         self.refresh_devices()  # the worker has measured CPU bf16's speed by now
 
@@ -474,6 +478,28 @@ class MainWindow(QMainWindow):
             self.report_error("open a project first")
             return
         run_import_dialog(self.session, self, self.panels.log.log, self.report_error)
+
+    def open_detect_all(self) -> None:
+        """Model > Detect all: a non-modal dialog running over the project's images."""
+        from detector_app.app.detect_all import detect_all_job, image_keys
+        from detector_app.qt.detect_all_dialog import DetectAllDialog
+
+        ss = self.session
+        if ss.store is None:
+            self.report_error("open a project first")
+            return
+        if self._detect_all is not None:
+            self._detect_all.raise_()
+            return
+        store, spec, device = ss.store, self._loaded_spec, self.device
+        name = self.worker.info.name if self.worker.info is not None else (spec or "the bundled model")
+        dialog = DetectAllDialog(lambda only, pause, done: detect_all_job(store, spec, device, only, pause, done),
+                                 lambda only: len(image_keys(store, only)), name, self)
+        # a trace stored for this project (not for one opened since)
+        dialog.itemDone.connect(lambda key: ss.on_stored_trace(key) if ss.store is store else None)
+        dialog.destroyed.connect(lambda *_: setattr(self, "_detect_all", None))
+        self._detect_all = dialog
+        dialog.show()
 
     def _funnel(self) -> None:
         from detector_app.app.diagnose import funnel_job
@@ -543,6 +569,8 @@ class MainWindow(QMainWindow):
         ss.close()
         if self._download is not None:
             self._download.stop()
+        if self._detect_all is not None:
+            self._detect_all.stop()
         if self._own_worker:
             self.worker.stop()
         super().closeEvent(event)

@@ -327,3 +327,39 @@ def test_recall_funnel_dialog_runs_off_the_gui_thread_and_draws_the_stages(real_
     import json
 
     assert json.loads(out.read_text())["overall"]["objects"] == 3
+
+
+def test_detect_all_runs_in_the_background_and_makes_stepping_instant(real_window, qtbot):
+    """Model > Detect all with the window's own (tiny) model: not modal, pause / resume, the file
+    list follows, and stepping afterwards shows stored traces without asking the worker."""
+    from detector_app.domain.annotations import ItemState
+
+    win = real_window
+    ss = win.session
+    (win.session.store.root / "img2.png").write_bytes((win.session.store.root / "img1.png").read_bytes())
+    assert "detect_all" in win.actions
+    win.open_detect_all()
+    dialog = win._detect_all  # noqa: SLF001
+    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+    assert dialog.message.text().startswith("2 image(s) to detect")  # img2 is not in the open project's list
+    dialog.only_unreviewed.setChecked(False)
+    done: list[str] = []
+    dialog.itemDone.connect(done.append)
+    dialog.start_button.click()
+    dialog.toggle_pause()  # paused while the job still loads its model: nothing is detected until Resume
+    assert dialog.pause_button.text() == "Resume"
+    qtbot.wait(300)
+    assert done == [] and dialog.running()
+    dialog.toggle_pause()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
+    assert sorted(done) == ["img0.png", "img1.png"]
+    assert dialog.message.text().startswith("detected") or "already stored" in dialog.message.text()
+    assert ss.trace_store is not None and ss.trace_store.count() == 2
+    assert all(ss.item_state(i) is not ItemState.NOT_SEEN for i in range(2))
+    asked: list[str] = []
+    ss.subscribe("detect", lambda key, *_: asked.append(key))
+    ss.forget_traces()  # memory emptied: the stored traces remain
+    ss.step(1)
+    ss.step(-1)
+    assert asked == [] and ss.trace is not None
+    dialog.close()

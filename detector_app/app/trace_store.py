@@ -1,0 +1,100 @@
+"""Traces on disk, per project and per model, so a detected folder steps instantly.
+
+``<project>/.detector_app/traces/<model id>/<sha1 of the key>.npz`` holds one
+``DetectionTrace.to_bytes()`` blob per image: about 0.9 MB for the bundled
+model on a 512 px image (its 36,864 anchors with their objectness and deltas
+are most of it). ``model_id`` names the model file (path, size, modification
+time), its builder and the device/precision it ran with, so traces of another
+model or precision are never shown. Writes are atomic (temporary file, then
+rename), so a reader sees whole traces only; a damaged file reads as missing.
+``max_bytes`` bounds the folder: the oldest traces go first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from detector_app.domain.trace import DetectionTrace
+
+TRACES_DIR = "traces"
+#: Default size bound of one model's traces in a project (about 2,000 images of the bundled model).
+DEFAULT_MAX_BYTES = 2 * 1024 ** 3
+
+
+def model_id(path: str | None, builder: str | None, device: str, name: str = "") -> str:
+    """A short stable id of a model as run: its file (path, size, mtime), builder and device."""
+    stamp = ""
+    if path:
+        try:
+            st = os.stat(path)
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+    text = f"{path or name}|{stamp}|{builder}|{device}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+class TraceStore:
+    """One model's traces in one project (thread-safe for one writer and readers)."""
+
+    def __init__(self, store_dir: str | Path, model: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.folder = Path(store_dir) / TRACES_DIR / model
+        self.max_bytes = int(max_bytes)
+        self._lock = threading.Lock()
+        self._total: int | None = None  # bytes in the folder, counted once, then kept up to date
+
+    def _path(self, key: str) -> Path:
+        return self.folder / (hashlib.sha1(key.encode("utf-8")).hexdigest() + ".npz")
+
+    def has(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def get(self, key: str) -> DetectionTrace | None:
+        """The stored trace of ``key``, or None (missing, unreadable or damaged)."""
+        try:
+            return DetectionTrace.from_bytes(self._path(key).read_bytes())
+        except (OSError, ValueError, KeyError, TypeError, EOFError):
+            return None
+        except Exception:  # noqa: BLE001 - zipfile / numpy raise their own on a truncated file: treat as missing
+            return None
+
+    def put(self, key: str, trace: DetectionTrace) -> Path:
+        """Store ``trace`` for ``key`` (replacing any), then keep the folder under ``max_bytes``."""
+        path = self._path(key)
+        blob = trace.to_bytes()
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self._total is None:
+                self._total = self.size_bytes()
+            old = path.stat().st_size if path.is_file() else 0
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(blob)
+            os.replace(tmp, path)
+            self._total += len(blob) - old
+            if self._total > self.max_bytes:
+                self._trim()
+        return path
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.glob("*.npz")) if self.folder.is_dir() else 0
+
+    def count(self) -> int:
+        return sum(1 for _ in self.folder.glob("*.npz")) if self.folder.is_dir() else 0
+
+    def _trim(self) -> None:
+        """Delete the oldest traces until the folder is at most 90% of ``max_bytes``
+        (a margin, so that a full folder is not scanned again on every write)."""
+        files = sorted((p.stat().st_mtime_ns, p.stat().st_size, p) for p in self.folder.glob("*.npz"))
+        total = sum(size for _, size, _ in files)
+        for _, size, p in files:
+            if total <= self.max_bytes * 0.9:
+                break
+            p.unlink(missing_ok=True)
+            total -= size
+        self._total = total
+
+
+__all__ = ["DEFAULT_MAX_BYTES", "TRACES_DIR", "TraceStore", "model_id"]
