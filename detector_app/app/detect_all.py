@@ -62,12 +62,15 @@ def image_keys(store: object, only_unreviewed: bool) -> list[str]:
 def detect_all(root: str | Path, keys: list[str], detector: Detector, traces: TraceStore,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                pause: threading.Event | None = None, on_done: Callable[[str], None] | None = None,
-               redo: bool = False) -> DetectAllResult:
+               redo: bool = False, score_thresh: float | None = None) -> DetectAllResult:
     """Detect ``keys`` (image paths relative to ``root``) into ``traces``; see the module docstring.
 
     ``progress`` gets ``Progress(i, len(keys), key)`` after each image. Raises
-    ``Cancelled`` when ``cancel`` is set (the traces stored so far stay).
+    ``Cancelled`` when ``cancel`` is set (the traces stored so far stay). Each
+    image's usefulness signals (``domain.usefulness.signals`` at ``score_thresh``,
+    default the model's) are stored beside the traces, for "most useful first".
     """
+    from detector_app.domain.usefulness import signals
     from detector_app.media.images import read_image
 
     result = DetectAllResult()
@@ -90,8 +93,10 @@ def detect_all(root: str | Path, keys: list[str], detector: Detector, traces: Tr
             report(progress, i + 1, len(keys), key)
             continue
         trace = detector(rgb)
+        thresh = trace.score_thresh if score_thresh is None else score_thresh
         try:
             traces.put(key, trace)
+            traces.put_summary(key, signals(trace, trace.postprocess(score_thresh=thresh), thresh))
         except OSError as exc:
             raise UserError(f"cannot store traces in {traces.folder}: {exc.strerror or exc}") from None
         busy += time.monotonic() - start
@@ -107,8 +112,8 @@ __all__ = ["DetectAllResult", "detect_all", "image_keys"]
 
 
 def detect_all_job(store: object, model_spec: str | None, device: str | None, only_unreviewed: bool,
-                   pause: threading.Event | None = None, on_done: Callable[[str], None] | None = None
-                   ) -> Callable[[ProgressFn, threading.Event], DetectAllResult]:
+                   pause: threading.Event | None = None, on_done: Callable[[str], None] | None = None,
+                   score_thresh: float | None = None) -> Callable[[ProgressFn, threading.Event], DetectAllResult]:
     """A long job for the window: the keys are listed now (on the caller's thread, which
     owns the store); the job loads its own model (``jobs.load_detector``), so the
     window's interactive detections go on meanwhile, and stores the traces where the
@@ -122,7 +127,7 @@ def detect_all_job(store: object, model_spec: str | None, device: str | None, on
 
         detector, info = load_detector(model_spec, device)
         traces = TraceStore(store_dir, info.cache_id)
-        return detect_all(root, keys, detector, traces, progress, cancel, pause, on_done)
+        return detect_all(root, keys, detector, traces, progress, cancel, pause, on_done, score_thresh=score_thresh)
 
     job.keys = keys  # type: ignore[attr-defined]
     return job

@@ -36,7 +36,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from detector_app.app.dataset_io import ImportResult, find_dataset, import_annot
 from detector_app.app.project import Project, open_project
 from detector_app.app.store import ProjectStore, StoreEvent, split_key
 from detector_app.app.trace_store import TraceStore
+
+if TYPE_CHECKING:
+    from detector_app.app.ranking import Ranked
 from detector_app.app.session_edits import EditingMixin
 from detector_app.app.undo import RecordState, UndoStack, import_batch, record_states
 from detector_app.domain.annotations import ImageRecord, ItemState
@@ -95,6 +98,7 @@ class Session(EditingMixin):
         self.current_label: str | None = None
         self.state_filter: ItemState | None = None
         self._traces: OrderedDict[str, DetectionTrace] = OrderedDict()
+        self.order: list[int] | None = None  # review order of the items (None: folder order)
         self._model_id: str | None = None  # the model in use, as trace_store.model_id names it
         self.trace_store: TraceStore | None = None  # this project's stored traces of that model (detect all)
         self._index_of: dict[str, int] = {}
@@ -175,6 +179,7 @@ class Session(EditingMixin):
         project.store.subscribe(self._store_changed)
         project.store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
         self._index_of = {path: i for i, path in enumerate(project.store.files)}
+        self.order = None
         self._traces.clear()
         self._rebuild_labels()
         self.emit("items")
@@ -394,11 +399,15 @@ class Session(EditingMixin):
             self.request_detection()
 
     def step(self, delta: int) -> None:
-        """Previous / next item among those passing ``state_filter`` (A / D)."""
+        """Previous / next item among those passing ``state_filter`` (A / D), in the
+        review order (folder order, or "most useful first")."""
         order = self.visible_indices()
         cur = self.index
         if cur is None:
             later = order
+        elif cur in order:
+            pos = order.index(cur)
+            later = order[pos + 1:] if delta > 0 else order[:pos][::-1]
         elif delta > 0:
             later = [i for i in order if i > cur]
         else:
@@ -410,7 +419,23 @@ class Session(EditingMixin):
 
     def visible_indices(self) -> list[int]:
         f = self.state_filter
-        return [i for i in range(len(self.items)) if f is None or self.item_state(i) is f]
+        order = self.order if self.order is not None else range(len(self.items))
+        return [i for i in order if f is None or self.item_state(i) is f]
+
+    def rank_useful(self) -> list["Ranked"]:
+        """The items in "most useful first" order with their reasons (``app.ranking``)."""
+        from detector_app.app.ranking import class_counts, rank_items
+
+        if self.store is None or self.project is None:
+            return []
+        summaries = self.trace_store.summaries() if self.trace_store is not None else {}
+        items = self.project.items
+        return rank_items(list(self.items), [self.item_state(i) for i in range(len(items))],
+                          [self.project.is_video(it) for it in items], summaries, class_counts(self.store.records()))
+
+    def set_order(self, order: list[int] | None) -> None:
+        """The review order A / D follow (None: folder order)."""
+        self.order = None if order is None else list(order)
 
     def set_state_filter(self, state: ItemState | None) -> None:
         self.state_filter = state

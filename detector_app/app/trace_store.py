@@ -20,6 +20,7 @@ from pathlib import Path
 from detector_app.domain.trace import DetectionTrace
 
 TRACES_DIR = "traces"
+SUMMARIES = "summaries.jsonl"
 #: Default size bound of one model's traces in a project (about 2,000 images of the bundled model).
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3
 
@@ -77,6 +78,35 @@ class TraceStore:
             if self._total > self.max_bytes:
                 self._trim()
         return path
+
+    def put_summary(self, key: str, summary: dict[str, object]) -> None:
+        """Append ``{"key": key, **summary}`` to the model's summaries (one JSON line per
+        image: what ranking needs without reading the traces back)."""
+        import json
+
+        line = json.dumps({"key": key, **summary}) + "\n"
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / SUMMARIES, "a", encoding="utf-8") as f:
+                f.write(line)
+
+    def summaries(self) -> dict[str, dict[str, object]]:
+        """Key -> the latest summary stored for it (a damaged line is skipped)."""
+        import json
+
+        out: dict[str, dict[str, object]] = {}
+        try:
+            text = (self.folder / SUMMARIES).read_text(encoding="utf-8")
+        except OSError:
+            return out
+        for line in text.splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("key"), str):
+                out[row.pop("key")] = row
+        return out
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.glob("*.npz")) if self.folder.is_dir() else 0

@@ -25,6 +25,7 @@ JobFactory = Callable[[bool, threading.Event, Callable[[str], None]], Any]
 
 class DetectAllDialog(JobDialog):
     itemDone = Signal(str)  # an image key whose trace is now stored (emitted from the job thread)
+    detected = Signal()  # the job finished (its traces and usefulness scores are stored)
     cancelled_text = "stopped: the traces stored so far are kept"
 
     def __init__(self, make_job: JobFactory, count: Callable[[bool], int], model: str,
@@ -97,6 +98,7 @@ class DetectAllDialog(JobDialog):
         self.progress.setValue(1)
         self.result = result
         self.message.setText(result.summary())
+        self.detected.emit()
 
     def stop(self) -> None:
         """Cancel a running job and wait for it (the window is closing)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QComboBox, QLabel, QListView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QListView, QVBoxLayout, QWidget
 
 from detector_app.domain.annotations import ItemState
 
@@ -55,6 +55,8 @@ class _ItemsModel(QAbstractListModel):
         self.names: list[str] = []
         self.states: list[ItemState] = []
         self.filter: ItemState | None = None
+        self.order: list[int] | None = None  # review order (None: project order)
+        self.reasons: dict[int, str] = {}  # why an item sits where it does in that order
         self.rows: list[int] = []  # item index of each visible row
         self._icons = {s: _dot(c) for s, c in STATE_COLORS.items()}
 
@@ -70,7 +72,8 @@ class _ItemsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self._icons[self.states[i]]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{self.names[i]} ({STATE_TEXT[self.states[i]]})"
+            reason = self.reasons.get(i)
+            return f"{self.names[i]} ({STATE_TEXT[self.states[i]]})" + (f"\n{reason}" if reason else "")
         if role == Qt.ItemDataRole.UserRole:
             return i
         return None
@@ -78,6 +81,7 @@ class _ItemsModel(QAbstractListModel):
     def reset(self, names: list[str], states: list[ItemState]) -> None:
         self.beginResetModel()
         self.names, self.states = list(names), list(states)
+        self.order, self.reasons = None, {}  # another item list: the owner sets its order again
         self._refilter()
         self.endResetModel()
 
@@ -87,9 +91,17 @@ class _ItemsModel(QAbstractListModel):
         self._refilter()
         self.endResetModel()
 
+    def set_order(self, order: list[int] | None, reasons: dict[int, str] | None = None) -> None:
+        self.beginResetModel()
+        self.order = None if order is None else list(order)
+        self.reasons = dict(reasons or {})
+        self._refilter()
+        self.endResetModel()
+
     def _refilter(self) -> None:
         f = self.filter
-        self.rows = [i for i, s in enumerate(self.states) if f is None or s is f]
+        order = self.order if self.order is not None else range(len(self.states))
+        self.rows = [i for i in order if f is None or self.states[i] is f]
 
     def set_state(self, i: int, state: ItemState) -> None:
         self.states[i] = state
@@ -115,6 +127,7 @@ class FileList(QWidget):
 
     itemActivated = Signal(int)
     filterChanged = Signal(object)  # ItemState | None
+    sortChanged = Signal(str)  # "folder" | "useful"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,13 +141,23 @@ class FileList(QWidget):
         self._filter.addItem("All items", None)
         for state in ItemState:
             self._filter.addItem(state_icon(state), STATE_TEXT[state].capitalize(), state.value)
+        self.sort = QComboBox()
+        self.sort.addItem("Folder order", "folder")
+        self.sort.addItem("Most useful first", "useful")
+        self.sort.setToolTip("Most useful first: unreviewed images whose correction would teach the model most "
+                             "(uncertain scores, confident proposals called background, classes confused, rare "
+                             "classes), scored from Detect all's traces; each row's tooltip says why")
         self._summary = QLabel()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self._filter)
+        row = QHBoxLayout()
+        row.addWidget(self._filter, 1)
+        row.addWidget(self.sort, 1)
+        layout.addLayout(row)
         layout.addWidget(self._view, 1)
         layout.addWidget(self._summary)
         self._filter.currentIndexChanged.connect(self._filter_changed)
+        self.sort.currentIndexChanged.connect(lambda _i: self.sortChanged.emit(str(self.sort.currentData())))
         self._view.clicked.connect(self._activated)
         self._view.activated.connect(self._activated)
         self._update_summary()
@@ -165,6 +188,15 @@ class FileList(QWidget):
             idx = self._model.index(row)
             self._view.setCurrentIndex(idx)
             self._view.scrollTo(idx)
+
+    def set_order(self, order: list[int] | None, reasons: dict[int, str] | None = None) -> None:
+        """Show the items in ``order`` (None: project order), ``reasons`` in the tooltips."""
+        current = self.current_index()
+        self._model.set_order(order, reasons)
+        self.set_current(current)
+
+    def reason(self, index: int) -> str:
+        return self._model.reasons.get(index, "")
 
     def set_filter(self, state: ItemState | None) -> None:
         i = self._filter.findData(None if state is None else ItemState(state).value)

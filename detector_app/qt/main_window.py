@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         p.stepper.currentProposalChanged.connect(c.highlight_proposal)
         p.file_list.itemActivated.connect(ss.go_to)
         p.file_list.filterChanged.connect(ss.set_state_filter)
+        p.file_list.sortChanged.connect(lambda _mode: self.apply_review_order())
         p.label_list.labelChosen.connect(ss.choose_label)
         p.model_picker.modelChosen.connect(self._model_chosen)
         p.model_picker.deviceChosen.connect(lambda d: self.load_model(self.model_spec, d))
@@ -224,6 +225,7 @@ class MainWindow(QMainWindow):
         ss = self.session
         self.panels.file_list.set_items([ss.item_name(i) for i in range(len(ss.items))],
                                         [ss.item_state(i) for i in range(len(ss.items))])
+        self.apply_review_order()
         self.setWindowTitle(f"Faster R-CNN Studio \u2014 {ss.store.root}")
 
     def _on_item_state(self, index: int) -> None:
@@ -479,6 +481,22 @@ class MainWindow(QMainWindow):
             return
         run_import_dialog(self.session, self, self.panels.log.log, self.report_error)
 
+    def apply_review_order(self) -> None:
+        """The file list's sort: folder order, or "most useful first" (scored from stored traces)."""
+        ss, fl = self.session, self.panels.file_list
+        if fl.sort.currentData() != "useful" or ss.store is None:
+            ss.set_order(None)
+            fl.set_order(None)
+            return
+        ranked = ss.rank_useful()
+        order = [r.index for r in ranked]
+        ss.set_order(order)
+        fl.set_order(order, {r.index: (f"usefulness {r.score:.1f}: {r.reason}" if r.score is not None else r.reason)
+                             for r in ranked})
+        scored = sum(r.score is not None for r in ranked)
+        self._status(f"most useful first: {scored} image(s) scored" + ("" if scored else
+                     "; none yet: Model > Detect all scores the images"))
+
     def open_detect_all(self) -> None:
         """Model > Detect all: a non-modal dialog running over the project's images."""
         from detector_app.app.detect_all import detect_all_job, image_keys
@@ -493,10 +511,12 @@ class MainWindow(QMainWindow):
             return
         store, spec, device = ss.store, self._loaded_spec, self.device
         name = self.worker.info.name if self.worker.info is not None else (spec or "the bundled model")
-        dialog = DetectAllDialog(lambda only, pause, done: detect_all_job(store, spec, device, only, pause, done),
+        dialog = DetectAllDialog(lambda only, pause, done: detect_all_job(store, spec, device, only, pause, done,
+                                                                          ss.score_thresh),
                                  lambda only: len(image_keys(store, only)), name, self)
         # a trace stored for this project (not for one opened since)
         dialog.itemDone.connect(lambda key: ss.on_stored_trace(key) if ss.store is store else None)
+        dialog.detected.connect(self.apply_review_order)  # new scores for "most useful first"
         dialog.destroyed.connect(lambda *_: setattr(self, "_detect_all", None))
         self._detect_all = dialog
         dialog.show()

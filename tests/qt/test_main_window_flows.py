@@ -363,3 +363,28 @@ def test_detect_all_runs_in_the_background_and_makes_stepping_instant(real_windo
     ss.step(-1)
     assert asked == [] and ss.trace is not None
     dialog.close()
+
+
+def test_most_useful_first_orders_the_file_list_and_the_keys(real_window, qtbot):
+    from detector_app.app.ranking import NOT_DETECTED
+
+    win = real_window
+    ss, fl = win.session, win.panels.file_list
+    fl.sort.setCurrentIndex(fl.sort.findData("useful"))
+    assert fl.reason(0) == NOT_DETECTED and fl.reason(1) == NOT_DETECTED  # nothing scored before Detect all
+    win.open_detect_all()
+    dialog = win._detect_all  # noqa: SLF001
+    dialog.only_unreviewed.setChecked(False)
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
+    ranked = ss.rank_useful()
+    assert all(r.score is not None for r in ranked)
+    order = [r.index for r in ranked]
+    assert fl.visible_indices() == order == ss.order  # the list re-sorted when the job finished
+    assert fl.reason(order[0]).startswith("usefulness ")
+    ss.go_to(order[0])
+    ss.step(1)
+    assert ss.index == order[1]  # D follows the review order
+    fl.sort.setCurrentIndex(fl.sort.findData("folder"))
+    assert fl.visible_indices() == [0, 1] and ss.order is None
+    dialog.close()
