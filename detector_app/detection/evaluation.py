@@ -180,20 +180,31 @@ def evaluate_checkpoint(checkpoint: str, data: DetectionData, device: torch.devi
                         cancel: threading.Event | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Load a checkpoint, detect on ``data``, match classes by name, score.
     ``precision``: ``"fp32"``, ``"bf16"`` or ``"auto"`` (``detection.precision``)."""
-    from detector_app.detection.checkpoints import CheckpointError, load_checkpoint
+    from detector_app.detection.checkpoints import load_checkpoint
     from detector_app.detection.precision import resolve_precision, set_cpu_precision
 
     loaded = load_checkpoint(checkpoint, device)
     precision = resolve_precision(precision, torch.device(device).type)
     set_cpu_precision(loaded.model, precision)
-    model_classes = list(loaded.class_names)
+    metrics = evaluate_named(loaded.model, list(loaded.class_names), data, device, batch, progress, cancel,
+                             where=str(checkpoint))
+    metrics["precision"] = precision
+    return metrics
+
+
+def evaluate_named(model: torch.nn.Module, model_classes: list[str], data: DetectionData,
+                   device: torch.device | str = "cpu", batch: int = 4, progress: ProgressFn | None = None,
+                   cancel: threading.Event | None = None, where: str = "the model") -> dict[str, Any]:
+    """:func:`coco_metrics` of ``model`` on ``data``, its classes (background first) matched to
+    the dataset's by name."""
+    from detector_app.detection.checkpoints import CheckpointError
+
     if not set(model_classes) & set(data.class_names):
         raise CheckpointError(
-            f"{checkpoint}: the model's classes ({', '.join(model_classes[1:])}) share none "
+            f"{where}: the model's classes ({', '.join(model_classes[1:])}) share none "
             f"with the dataset's ({', '.join(data.class_names)})"
         )
-    dets = predict(loaded.model, data, device, batch, progress, cancel)
+    dets = predict(model, data, device, batch, progress, cancel)
     metrics = coco_metrics(data, remap_labels(dets, model_classes, data))
     metrics["model_classes"] = model_classes
-    metrics["precision"] = precision
     return metrics

@@ -89,6 +89,11 @@ class FinetuneDialog(JobDialog):
         self.use_button = self.buttons.addButton("Use the new model", QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.clicked.connect(self._use)
         self.use_button.setEnabled(False)
+        self.compare_button = self.buttons.addButton("Compare\u2026", QDialogButtonBox.ButtonRole.ActionRole)
+        self.compare_button.setToolTip("The model in use and the new one side by side: the current image, AP per "
+                                       "class on the verified images; then keep the new one or go back")
+        self.compare_button.clicked.connect(self.compare)
+        self.compare_button.setEnabled(False)
         self._add_cancel_close()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -160,6 +165,7 @@ class FinetuneDialog(JobDialog):
                                  f"({result.seconds:.0f} s). New model: {ckpt}" + (f"\n{note[0].upper()}{note[1:]}."
                                                                                    if note else ""))
             self.use_button.setEnabled(True)
+            self.compare_button.setEnabled(True)
         else:
             self.message.setText(f"Training {how} before the first checkpoint; no new model.")
 
@@ -167,6 +173,31 @@ class FinetuneDialog(JobDialog):
         """Cancelled while the dataset was prepared (a cancelled training returns
         normally, see :meth:`_succeeded`): the message only, the bar is left as it is."""
         self.message.setText(self.cancelled_text)
+
+    def compare_dialog(self) -> Any:
+        """A :class:`CompareDialog` of the model in use against the new checkpoint (not shown)."""
+        from detector_app.app.compare import compare_job
+        from detector_app.app.jobs import UNTRAINED
+        from detector_app.qt.compare_dialog import CompareDialog
+
+        base = self.base
+        old = base.path if base is not None and base.path else (UNTRAINED if base is not None else None)
+        job = compare_job(self.session.store, old, str(self.result.checkpoint), self.device, self.session.image,
+                          self.session.score_thresh)
+        return CompareDialog(job, self)
+
+    def compare(self) -> None:
+        """Compare, then keep the new model (as "Use the new model") or go back."""
+        from detector_app.domain.errors import UserError
+
+        try:
+            dialog = self.compare_dialog()
+        except UserError as exc:
+            self.message.setText(f"\u26a0 {exc}")
+            return
+        dialog.start()
+        if dialog.exec():
+            self._use()
 
     def _use(self) -> None:
         ckpt = getattr(self.result, "checkpoint", None)

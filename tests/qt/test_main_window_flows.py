@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
@@ -388,3 +389,42 @@ def test_most_useful_first_orders_the_file_list_and_the_keys(real_window, qtbot)
     fl.sort.setCurrentIndex(fl.sort.findData("folder"))
     assert fl.visible_indices() == [0, 1] and ss.order is None
     dialog.close()
+
+
+def test_before_and_after_compares_two_models_and_keeps_the_new_one(real_window, qtbot, tmp_path):
+    from detector_app.app.compare import compare_job
+    from detector_app.domain.annotations import ItemState
+    from detector_app.qt.compare_dialog import CompareDialog
+    from tests.app.test_jobs import make_tiny_checkpoint
+
+    win = real_window
+    ss = win.session
+    ss.choose_label(ss.labels.names[0])
+    ss.add_box(Box(10, 10, 60, 50))
+    ss.store.set_state(ss.key, ItemState.VERIFIED)
+    new = make_tiny_checkpoint(tmp_path / "new.pt", seed=3)
+    from detector_app.domain.errors import UserError
+
+    class NothingVerified:
+        root, label_map = tmp_path, ss.store.label_map
+
+        def records(self) -> list:
+            return []
+
+    with pytest.raises(UserError, match="no verified images"):
+        compare_job(NothingVerified(), None, str(new), "cpu", None)
+    dialog = CompareDialog(compare_job(ss.store, str(tmp_path / "tiny.pt"), str(new), "cpu", ss.image, 0.05), win)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.comparison is not None and not dialog.running(), timeout=60000)
+    c = dialog.comparison
+    assert c.images == 1 and c.old_name == "tiny.pt" and c.new_name == "new.pt"
+    assert c.views["old"].shape == c.views["new"].shape == ss.image.shape
+    assert not np.array_equal(c.views["old"], c.views["new"])  # different weights, different boxes
+    rows = c.per_class()
+    assert [r[:2] for r in rows] == [(ss.labels.names[0], 1)]
+    assert dialog.table.rowCount() == 2 and dialog.table.item(1, 0).text() == "all classes"
+    assert dialog.keep_button.isEnabled() and "verified image(s): AP50" in dialog.message.text()
+    with qtbot.waitSignal(dialog.accepted):
+        dialog.keep_button.click()
