@@ -16,8 +16,10 @@ job (see ``domain/progress.py``). What it does, by :class:`ExportOptions`:
   whose labels sit beside the images). Video frames are always written out
   as PNG files (``frames/`` or the format's image folder).
 
-Layouts: COCO ``annotations.json`` + ``images/`` (with a split, one such
-dataset in ``train/`` and one in ``val/``); VOC ``Annotations/``,
+Layouts: COCO, by default the standard layout of CVAT's "COCO 1.0"
+(``annotations/instances_<split>.json`` + ``images/<split>/``, split ``default``
+without one), or ``coco_layout="flat"``: ``annotations.json`` + ``images/`` (with a
+split, one such dataset in ``train/`` and one in ``val/``); VOC ``Annotations/``,
 ``JPEGImages/``, ``ImageSets/Main/``; YOLO ``images/``, ``labels/``,
 ``data.yaml``, ``classes.txt``.
 
@@ -85,10 +87,11 @@ class ExportOptions:
     #: YOLO only: ``"ultralytics"`` (``images/``, ``labels/``, ``data.yaml``) or ``"darknet"``
     #: (``obj.data``, ``obj.names``, ``obj_<split>_data/``: what CVAT imports as "YOLO 1.1").
     yolo_layout: str = "ultralytics"
-    #: COCO only: ``"flat"`` (``annotations.json`` + ``images/``; with a split, one such in
-    #: ``train/`` and ``val/``) or ``"standard"`` (``annotations/instances_<split>.json`` +
-    #: ``images/<split>/``, split ``default`` without one: the layout of CVAT's "COCO 1.0").
-    coco_layout: str = "flat"
+    #: COCO only: ``"standard"`` (default: ``annotations/instances_<split>.json`` +
+    #: ``images/<split>/``, split ``default`` without one: the layout of CVAT's "COCO 1.0")
+    #: or ``"flat"`` (``annotations.json`` + ``images/``; with a split, one such in
+    #: ``train/`` and ``val/``; the only one for ``image_mode="relative"``).
+    coco_layout: str = "standard"
 
     def validate(self, fmt: str) -> None:
         if self.split is not None and not 0.0 < float(self.split) < 1.0:
@@ -100,7 +103,8 @@ class ExportOptions:
         if self.coco_layout not in COCO_LAYOUTS:
             raise ExportError(f"unknown COCO layout {self.coco_layout!r}; use one of {', '.join(COCO_LAYOUTS)}")
         if fmt == "coco" and self.coco_layout == "standard" and self.image_mode == "relative":
-            raise ExportError("the standard COCO layout keeps the images in images/<split>/: use copy or symlink")
+            raise ExportError("the standard COCO layout keeps the images in images/<split>/: use copy or symlink "
+                              "(or the flat layout, --coco-layout flat, to refer to the images where they are)")
         if fmt == "yolo" and self.image_mode == "relative":
             raise ExportError("YOLO needs the images inside the dataset (labels sit beside them): "
                               "use copy or symlink")

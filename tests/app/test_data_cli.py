@@ -169,13 +169,19 @@ def test_export_split_coco_loads_in_pycocotools(project_dir: Path, tmp_path: Pat
         store.add_annotation("clip.avi#2", Annotation(Box(1, 1, 20, 20), "dog"))
     assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "c"), "--split", "0.5"]) == 0
     counts = []
-    for part in ("train", "val"):
-        coco = COCO(str(tmp_path / "c" / part / "annotations.json"))
+    for part in ("train", "val"):  # the standard layout by default
+        coco = COCO(str(tmp_path / "c" / "annotations" / f"instances_{part}.json"))
         assert min(coco.getImgIds()) == 1 and min(coco.getAnnIds()) == 1 and coco.getCatIds() == [1, 2]
         counts.append(len(coco.getImgIds()))
         for img in coco.loadImgs(coco.getImgIds()):
-            assert (tmp_path / "c" / part / img["file_name"]).is_file()
+            assert (tmp_path / "c" / "images" / part / img["file_name"]).is_file()
     assert sum(counts) == 4 and min(counts) >= 1
+    assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "f"), "--split", "0.5",
+                 "--coco-layout", "flat"]) == 0
+    for part in ("train", "val"):
+        coco = COCO(str(tmp_path / "f" / part / "annotations.json"))
+        for img in coco.loadImgs(coco.getImgIds()):
+            assert (tmp_path / "f" / part / img["file_name"]).is_file()
 
 
 def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_path: Path,
@@ -201,7 +207,8 @@ def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_pat
     for fmt in ("coco", "voc", "yolo"):
         out = tmp_path / fmt
         assert main(["export", str(project_dir), "--format", fmt, str(out), "--split", "0.5", "--seed", "3"]) == 0
-        parts = [out / "train", out / "val"] if fmt == "coco" else [out]
+        parts = ([out / "annotations" / "instances_train.json", out / "annotations" / "instances_val.json"]
+                 if fmt == "coco" else [out])
         got: dict[tuple[int, int], list[tuple[tuple[float, ...], int]]] = {}
         for part in parts:
             data = load_detection_data(part)
