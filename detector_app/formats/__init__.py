@@ -12,7 +12,7 @@ from typing import Callable
 
 from detector_app.domain.errors import FormatError
 from detector_app.formats.coco import _has_shapes, find_coco_json, read_coco, split_jsons, write_coco
-from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset, unique_stems
+from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset, dataset_jsons, unique_stems
 from detector_app.formats.labelme import read_labelme
 from detector_app.formats.voc import read_voc, write_voc
 from detector_app.formats.yolo import read_yolo, write_yolo
@@ -48,7 +48,7 @@ def detect_format(path: str | Path) -> str:
         return "yolo"
     if any(path.glob("*.xml")):
         return "voc"
-    jsons = sorted(path.glob("*.json"))
+    jsons = dataset_jsons(path)
     if jsons:
         return "labelme" if _has_shapes(jsons[0]) else "coco"
     if (path / "labels").is_dir() and (path / "images").is_dir():
