@@ -265,8 +265,10 @@ def _images_under(folder: Path) -> list[Path]:
 MAX_LABEL_BYTES = 4 * 1024 * 1024
 
 
-def parse_label_file(path: Path, names: list[str], width: int, height: int, rel: str) -> ImageRecord:
-    """One YOLO label file for a ``width x height`` image as a record (path ``rel``)."""
+def parse_label_file(path: Path, names: list[str], width: int, height: int, rel: str,
+                     names_from: Path | None = None) -> ImageRecord:
+    """One YOLO label file for a ``width x height`` image as a record (path ``rel``);
+    ``names_from``: the file the class list came from (named when an index is past it)."""
     rec = ImageRecord(path=rel, width=width, height=height)
     try:
         size = path.stat().st_size
@@ -288,8 +290,9 @@ def parse_label_file(path: Path, names: list[str], width: int, height: int, rel:
         except ValueError:
             raise FormatError(f"{where}: class index {fields[0]!r:.20} is not an integer") from None
         if not 0 <= cls < len(names):
-            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}" if names
-                              else f"{where}: class index {cls}, but the class list is empty")
+            listed = f" ({names_from.name} lists {len(names)} names)" if names_from is not None else ""
+            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}{listed}" if names
+                              else f"{where}: class index {cls}, but the class list is empty{listed}")
         try:
             cx, cy, w, h = (float(v) for v in fields[1:])
         except ValueError:
@@ -486,7 +489,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
             if size is None:
                 raise FormatError(f"{image}: cannot read the image size (needed to convert normalised boxes)")
             if label.is_file():
-                rec = parse_label_file(label, names, size[0], size[1], rel)
+                rec = parse_label_file(label, names, size[0], size[1], rel, yaml_path or classes_txt)
             else:
                 rec = ImageRecord(path=rel, width=size[0], height=size[1])
             records.append(rec)
