@@ -16,8 +16,10 @@ job (see ``domain/progress.py``). What it does, by :class:`ExportOptions`:
   whose labels sit beside the images). Video frames are always written out
   as PNG files (``frames/`` or the format's image folder).
 
-Layouts: COCO ``annotations.json`` + ``images/`` (with a split, one such
-dataset in ``train/`` and one in ``val/``); VOC ``Annotations/``,
+Layouts: COCO, by default the standard layout of CVAT's "COCO 1.0"
+(``annotations/instances_<split>.json`` + ``images/<split>/``, split ``default``
+without one), or ``coco_layout="flat"``: ``annotations.json`` + ``images/`` (with a
+split, one such dataset in ``train/`` and one in ``val/``); VOC ``Annotations/``,
 ``JPEGImages/``, ``ImageSets/Main/``; YOLO ``images/``, ``labels/``,
 ``data.yaml``, ``classes.txt``.
 
@@ -29,6 +31,7 @@ leaves no partial output (and an existing ``out_dir`` untouched unless
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -48,7 +51,7 @@ from detector_app.domain.imageheader import read_header_size
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, unique_stems, write_coco, write_voc, write_yolo
-from detector_app.formats.dataset import WRITABLE_FORMATS, reference_inside
+from detector_app.formats.dataset import RENAMED_FILE, WRITABLE_FORMATS, reference_inside, write_text_file
 from detector_app.formats.yolo import darknet_image_dir, write_darknet, yolo_layout
 from detector_app.media.images import write_image
 from detector_app.media.imagesize import image_size
@@ -85,10 +88,11 @@ class ExportOptions:
     #: YOLO only: ``"ultralytics"`` (``images/``, ``labels/``, ``data.yaml``) or ``"darknet"``
     #: (``obj.data``, ``obj.names``, ``obj_<split>_data/``: what CVAT imports as "YOLO 1.1").
     yolo_layout: str = "ultralytics"
-    #: COCO only: ``"flat"`` (``annotations.json`` + ``images/``; with a split, one such in
-    #: ``train/`` and ``val/``) or ``"standard"`` (``annotations/instances_<split>.json`` +
-    #: ``images/<split>/``, split ``default`` without one: the layout of CVAT's "COCO 1.0").
-    coco_layout: str = "flat"
+    #: COCO only: ``"standard"`` (default: ``annotations/instances_<split>.json`` +
+    #: ``images/<split>/``, split ``default`` without one: the layout of CVAT's "COCO 1.0")
+    #: or ``"flat"`` (``annotations.json`` + ``images/``; with a split, one such in
+    #: ``train/`` and ``val/``; the only one for ``image_mode="relative"``).
+    coco_layout: str = "standard"
 
     def validate(self, fmt: str) -> None:
         if self.split is not None and not 0.0 < float(self.split) < 1.0:
@@ -100,7 +104,8 @@ class ExportOptions:
         if self.coco_layout not in COCO_LAYOUTS:
             raise ExportError(f"unknown COCO layout {self.coco_layout!r}; use one of {', '.join(COCO_LAYOUTS)}")
         if fmt == "coco" and self.coco_layout == "standard" and self.image_mode == "relative":
-            raise ExportError("the standard COCO layout keeps the images in images/<split>/: use copy or symlink")
+            raise ExportError("the standard COCO layout keeps the images in images/<split>/: use copy or symlink "
+                              "(or the flat layout, --coco-layout flat, to refer to the images where they are)")
         if fmt == "yolo" and self.image_mode == "relative":
             raise ExportError("YOLO needs the images inside the dataset (labels sit beside them): "
                               "use copy or symlink")
@@ -116,11 +121,18 @@ class ExportResult:
     annotations: int = 0
     split_counts: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    #: Images written under another name than their own (names that collided get their
+    #: folders as a prefix; characters a file name should not hold become ``_``; the
+    #: extension is lower-cased): ``{path in the export: original path or video#frame}``, also
+    #: written to ``RENAMED_FILE`` (``renamed.json``) at the top of the export.
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in sorted(self.split_counts.items()))
         text = f"{self.images} images, {self.annotations} boxes as {self.format} in {self.out_dir}"
         text += f" ({parts})" if parts else ""
+        if self.renamed:
+            text += f"; {len(self.renamed)} images renamed (new name -> original in {RENAMED_FILE})"
         return text + (f"; {len(self.skipped)} skipped" if self.skipped else "")
 
 
@@ -413,6 +425,8 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
                 result.skipped.append(str(exc))
                 continue
             new = ImageRecord(rel.replace(os.sep, "/"), width, height, [], rec.state, None)
+            if _renamed(rec, new.path, options.image_mode):
+                result.renamed[new.path] = rec.key
             try:
                 new.annotations = [a if _inside(a.box, width, height) else replace(a, box=new.validated_box(a.box))
                                    for a in rec.annotations]
@@ -451,9 +465,29 @@ def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: Label
         else:
             write_yolo(Dataset(tmp, labels, images, split=new_split), tmp, stems_out, final_dir=final,
                        staged=True)
+    kept = {new.path for new, _, _ in placed}
+    result.renamed = {k: v for k, v in result.renamed.items() if k in kept}
+    if result.renamed:
+        write_text_file(tmp / RENAMED_FILE, json.dumps(dict(sorted(result.renamed.items())), indent=1,
+                                                       ensure_ascii=False) + "\n", staged=True)
     result.images = len(images)
     result.annotations = sum(len(r.annotations) for r in images)
     return result
+
+
+def _renamed(rec: ImageRecord, new_path: str, image_mode: str) -> bool:
+    """Whether the export writes ``rec``'s image under another name than its own: an image
+    copied or linked under a name other than its file name, a video frame under another
+    than ``<video>_f<frame>.png`` (names that collided, above all). Images referred to where
+    they are (``relative``) keep their path. (Also a name made portable by ``unique_stems``.)"""
+    new_name = new_path.rsplit("/", 1)[-1]
+    if rec.frame_index is not None:
+        video = rec.path.rsplit("/", 1)[-1]
+        stem = video.rsplit(".", 1)[0] if "." in video.strip(".") else video
+        return new_name != f"{stem}_f{rec.frame_index:06d}.png"
+    if image_mode == "relative":
+        return False
+    return new_name != rec.path.rsplit("/", 1)[-1]
 
 
 def _real_size(src: str, rec: ImageRecord) -> tuple[int, int]:

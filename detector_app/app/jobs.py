@@ -407,7 +407,9 @@ def run_finetune(store: Any, base: ModelInfo | None, settings: FinetuneSettings,
     names = [] if base is None else list(base.label_names)
     labels = LabelMap(names + [n for n in store.label_map.names if n not in names])
     data_dir = out.with_name(out.stem + "-data")
-    export_dataset(chosen, "coco", data_dir, ExportOptions(image_mode="relative", overwrite=True),
+    # the flat layout: annotations.json referring to the project's images where they are
+    export_dataset(chosen, "coco", data_dir,
+                   ExportOptions(image_mode="relative", overwrite=True, coco_layout="flat"),
                    progress, cancel, root=store.root, label_map=labels)
     try:
         cfg = TrainConfig(

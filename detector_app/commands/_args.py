@@ -29,12 +29,21 @@ def add_allow_outside(parser: argparse.ArgumentParser) -> None:
 def add_layouts(parser: argparse.ArgumentParser) -> None:
     """``--coco-layout`` and ``--yolo-layout``: how a written dataset is laid out
     (``ExportOptions.coco_layout`` / ``yolo_layout``)."""
-    parser.add_argument("--coco-layout", choices=["flat", "standard"], default="flat",
-                        help="COCO only: flat (annotations.json + images/; default) or standard "
-                             "(annotations/instances_<split>.json + images/<split>/, as CVAT's 'COCO 1.0')")
+    parser.add_argument("--coco-layout", choices=["standard", "flat"],
+                        help="COCO only: standard (annotations/instances_<split>.json + images/<split>/, "
+                             "split 'default' without --split, as CVAT's 'COCO 1.0'; the default) or flat "
+                             "(annotations.json + images/; the default with --relative)")
     parser.add_argument("--yolo-layout", choices=["ultralytics", "darknet"], default="ultralytics",
                         help="YOLO only: ultralytics (images/, labels/, data.yaml; default) or darknet "
                              "(obj.data, obj.names, obj_<split>_data/: CVAT's 'YOLO 1.1')")
+
+
+def coco_layout(args: argparse.Namespace) -> str:
+    """The COCO layout asked for: ``--coco-layout``, else ``standard``, or ``flat`` with
+    ``--relative`` (the standard layout holds its images; the flat one can refer to them)."""
+    if args.coco_layout:
+        return str(args.coco_layout)
+    return "flat" if args.image_mode == "relative" else "standard"
 
 
 def add_images_folder(parser: argparse.ArgumentParser) -> None:

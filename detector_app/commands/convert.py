@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector_app.commands._args import add_allow_outside, add_layouts, add_image_mode, add_images_folder
+from detector_app.commands._args import add_allow_outside, add_image_mode, add_images_folder, add_layouts, coco_layout
 
 HELP = "convert a dataset between COCO, Pascal VOC, YOLO (and from LabelMe)"
 
@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input format (default: detected)")
     parser.add_argument("--to", dest="dst_format", required=True, choices=["coco", "voc", "yolo"],
                         help="output format")
-    add_image_mode(parser, copy_help="copy the images into OUT (default for YOLO and the standard COCO layout)",
-                   relative_help="refer to the images where they are (default for COCO and VOC)")
+    add_image_mode(parser, copy_help="copy the images into OUT (default for COCO and YOLO)",
+                   relative_help="refer to the images where they are (default for VOC; COCO: the flat layout)")
     parser.add_argument("--split", type=float, metavar="F", help="train fraction, e.g. 0.8 (default: no split)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.add_argument("--keep-crowd", action="store_true", help="keep COCO crowd boxes (default: skip)")
@@ -37,11 +37,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     if len(dataset.warnings) > 20:
         print(f"warning: ... and {len(dataset.warnings) - 20} more")
-    copies = args.dst_format == "yolo" or (args.dst_format == "coco" and args.coco_layout == "standard")
+    layout = coco_layout(args)
+    copies = args.dst_format == "yolo" or (args.dst_format == "coco" and layout == "standard")
     mode = args.image_mode or ("copy" if copies else "relative")
     options = ExportOptions(split=args.split, seed=args.seed, include_model_boxes=True, image_mode=mode,
                             overwrite=args.overwrite, allow_outside=args.allow_outside,
-                            yolo_layout=args.yolo_layout, coco_layout=args.coco_layout)
+                            yolo_layout=args.yolo_layout, coco_layout=layout)
     result = export_dataset(dataset, args.dst_format, args.output, options, progress=TextProgressBar("convert"))
     for problem in result.skipped:
         print(f"skipped: {problem}")

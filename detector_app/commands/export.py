@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from detector_app.commands._args import add_allow_outside, add_layouts, add_image_mode
+from detector_app.commands._args import add_allow_outside, add_image_mode, add_layouts, coco_layout
 
 HELP = "export a project's reviewed images and boxes as COCO, Pascal VOC or YOLO"
 
@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include-model-boxes", action="store_true",
                         help="also accepted model boxes never corrected on unverified images")
     add_image_mode(parser, copy_help="copy the images into OUT (default)",
-                   relative_help="refer to the images where they are (COCO and VOC only)")
+                   relative_help="refer to the images where they are (VOC, and COCO in the flat layout)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
     add_allow_outside(parser)
     add_layouts(parser)
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
                             include_model_boxes=args.include_model_boxes,
                             image_mode=args.image_mode or "copy", overwrite=args.overwrite,
                             allow_outside=args.allow_outside,
-                            yolo_layout=args.yolo_layout, coco_layout=args.coco_layout)
+                            yolo_layout=args.yolo_layout, coco_layout=coco_layout(args))
     store = ProjectStore(args.project, read_only=True, autosave_interval=None)
     try:
         result = export_dataset(store, args.format, args.output, options, progress=TextProgressBar("export"))

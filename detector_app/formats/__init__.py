@@ -12,7 +12,7 @@ from typing import Callable
 
 from detector_app.domain.errors import FormatError
 from detector_app.formats.coco import _has_shapes, find_coco_json, read_coco, split_jsons, write_coco
-from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset, unique_stems
+from detector_app.formats.dataset import FORMATS, WRITABLE_FORMATS, Dataset, dataset_jsons, unique_stems
 from detector_app.formats.labelme import read_labelme
 from detector_app.formats.voc import read_voc, write_voc
 from detector_app.formats.yolo import read_yolo, write_yolo
@@ -25,7 +25,7 @@ def detect_format(path: str | Path) -> str:
       ``annotations.json`` (or ``instances.json``, ``annotations/*.json``, the
       standard ``annotations/instances_<split>.json``);
     * ``voc``: a folder with ``Annotations/`` or ``.xml`` files;
-    * ``yolo``: a folder with ``data.yaml``, ``obj.data`` / ``obj.names`` (Darknet, CVAT
+    * ``yolo``: a ``.yaml`` file, a folder with ``data.yaml``, ``obj.data`` / ``obj.names`` (Darknet, CVAT
       "YOLO 1.1") or ``classes.txt``;
     * ``labelme``: a folder of LabelMe ``.json`` files (or one such file).
     """
@@ -37,8 +37,8 @@ def detect_format(path: str | Path) -> str:
             return "labelme" if _has_shapes(path) else "coco"
         if path.suffix.lower() == ".xml":
             return "voc"
-        if path.name.lower() in ("data.yaml", "data.yml", "classes.txt", "obj.data", "obj.names"):
-            return "yolo"
+        if path.suffix.lower() in (".yaml", ".yml") or path.name.lower() in ("classes.txt", "obj.data", "obj.names"):
+            return "yolo"  # an Ultralytics dataset YAML has any name (coco8.yaml)
         raise FormatError(f"{path}: unknown dataset file type {path.suffix!r} (give --from FORMAT)")
     if find_coco_json(path) is not None or split_jsons(path):
         return "coco"
@@ -48,7 +48,7 @@ def detect_format(path: str | Path) -> str:
         return "yolo"
     if any(path.glob("*.xml")):
         return "voc"
-    jsons = sorted(path.glob("*.json"))
+    jsons = dataset_jsons(path)
     if jsons:
         return "labelme" if _has_shapes(jsons[0]) else "coco"
     if (path / "labels").is_dir() and (path / "images").is_dir():

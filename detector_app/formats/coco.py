@@ -29,6 +29,7 @@ from detector_app.domain.labels import LabelError, LabelMap, check_class_name
 from detector_app.formats.dataset import (
     Dataset,
     check_size,
+    dataset_jsons,
     is_number,
     make_annotation,
     make_box,
@@ -49,10 +50,10 @@ def find_coco_json(path: Path) -> Path | None:
             if (path / name).is_file():
                 return path / name
         if (path / "annotations").is_dir():
-            found = sorted((path / "annotations").glob("*.json"))
+            found = dataset_jsons(path / "annotations")
             if len(found) == 1:
                 return found[0]
-        found = sorted(path.glob("*.json"))
+        found = dataset_jsons(path)
         if len(found) == 1 and not _has_shapes(found[0]):
             return found[0]
     return None

@@ -30,6 +30,15 @@ from detector_app.domain.labels import LabelMap
 FORMATS = ("coco", "voc", "yolo", "labelme")
 #: Formats that can be written (LabelMe is import only).
 WRITABLE_FORMATS = ("coco", "voc", "yolo")
+#: The file an export writes at its top when it had to rename images (names that
+#: collided): ``{new path in the export: original path}``. Not an annotation file:
+#: the readers' searches for ``*.json`` pass it by.
+RENAMED_FILE = "renamed.json"
+
+
+def dataset_jsons(folder: Path) -> list[Path]:
+    """The ``.json`` files of ``folder`` that may be annotations (sorted; not :data:`RENAMED_FILE`)."""
+    return sorted(p for p in folder.glob("*.json") if p.name != RENAMED_FILE)
 
 
 @dataclass
@@ -232,6 +241,8 @@ def unique_stems(records: list[ImageRecord]) -> list[str]:
 __all__ = [
     "Dataset",
     "FORMATS",
+    "RENAMED_FILE",
+    "dataset_jsons",
     "WRITABLE_FORMATS",
     "check_size",
     "is_number",

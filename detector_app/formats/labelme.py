@@ -18,7 +18,15 @@ from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
 from detector_app.domain.labels import LabelMap
 from detector_app.formats.coco import load_json
-from detector_app.formats.dataset import Dataset, check_size, is_number, make_annotation, make_box, relpath_posix
+from detector_app.formats.dataset import (
+    Dataset,
+    check_size,
+    dataset_jsons,
+    is_number,
+    make_annotation,
+    make_box,
+    relpath_posix,
+)
 
 
 def parse_labelme(path: Path, root: Path, warnings: list[str]) -> ImageRecord:
@@ -67,7 +75,7 @@ def parse_labelme(path: Path, root: Path, warnings: list[str]) -> ImageRecord:
 def read_labelme(path: str | Path) -> Dataset:
     """Read a folder of LabelMe JSON files (or one file)."""
     path = Path(path)
-    files = [path] if path.is_file() else sorted(path.glob("*.json"))
+    files = [path] if path.is_file() else dataset_jsons(path)
     if not files:
         raise FormatError(f"{path}: no LabelMe .json files found")
     root = path.parent if path.is_file() else path

@@ -93,16 +93,80 @@ def _flow_list(where: str, text: str) -> list[str]:
     return [_scalar(i) for i in items if i.strip()]
 
 
+def _flow_map(where: str, key: str, text: str) -> dict[int, str] | str:
+    """An inline mapping ``{0: a, 1: b}``: ``names`` as ``{index: name}``; under any other
+    key the text as it is (this reader uses no other mapping)."""
+    if key != "names":
+        return text
+    out: dict[int, str] = {}
+    for item in _flow_list(where, text):  # the same splitting on commas outside quotes
+        k, sep, v = item.partition(":")
+        if not sep:
+            raise FormatError(f"{where}: expected 'index: name' items in {{...}}, got {item!r:.40}")
+        out[_class_index(where, k)] = _scalar(v)
+    return out
+
+
+def _class_index(where: str, text: str) -> int:
+    try:
+        return int(_scalar(text))
+    except ValueError:
+        raise FormatError(f"{where}: class index {text.strip()!r:.20} is not an integer") from None
+
+
+#: ``data.yaml`` keys whose indented lines this reader reads (as ``- item`` or ``index: name``);
+#: those of any other key (Roboflow's ``roboflow:`` block, ``download:`` scripts) are passed by.
+_LIST_KEYS = ("names", "train", "val", "test")
+
+
+def _brackets_closed(text: str) -> bool:
+    """Whether every ``[`` / ``{`` of a flow value outside quotes is closed."""
+    depth, quote, escaped = 0, None, False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return depth <= 0
+
+
 def parse_data_yaml(path: Path) -> dict[str, object]:
     """``data.yaml`` as a dict of str / list[str] / dict[int, str] (``names``).
 
+    The YAML that Ultralytics' dataset files use: ``key: value`` lines, lists as
+    ``[a, b]`` (over several lines too) or ``- item`` lines, ``names`` also as
+    ``index: name`` lines or ``{0: a, 1: b}``; block scalars (``download: |``) and
+    nested blocks of other keys (Roboflow's ``roboflow:``) are passed by.
     Raises :class:`FormatError` with ``file:line`` for lines it cannot read.
     """
     lines = read_text_file(path).splitlines()
     out: dict[str, object] = {}
     current: str | None = None
+    skip_indented = False  # inside a block scalar or a block this reader does not use
+    pending: tuple[str, int, str] | None = None  # a flow value continued on the next lines
     for n, raw in enumerate(lines, start=1):
         line = _strip_comment(raw).rstrip()
+        if pending is not None:
+            key, first, text = pending
+            if line.strip() and line[0] not in " \t" and not line.strip().startswith(("]", "}")):
+                raise FormatError(f"{path}:{first}: unterminated list")
+            text += " " + line.strip()
+            if not _brackets_closed(text):
+                pending = (key, first, text)
+                continue
+            pending = None
+            where = f"{path}:{first}"
+            out[key] = _flow_list(where, text) if text.startswith("[") else _flow_map(where, key, text)
+            continue
         if not line.strip() or line.strip() == "---":
             continue
         where = f"{path}:{n}"
@@ -110,16 +174,23 @@ def parse_data_yaml(path: Path) -> dict[str, object]:
             key, sep, value = line.partition(":")
             if not sep or not key.strip():
                 raise FormatError(f"{where}: expected 'key: value', got {raw.strip()!r:.60}")
-            current = key.strip()
+            current = _scalar(key)
             value = value.strip()
-            if value.startswith("["):
-                if not value.endswith("]"):
+            skip_indented = current not in _LIST_KEYS
+            if value.startswith(("[", "{")):
+                if not _brackets_closed(value):
+                    pending = (current, n, value)
+                    continue
+                if not value.endswith(("]", "}")):
                     raise FormatError(f"{where}: unterminated list")
-                out[current] = _flow_list(where, value)
-            elif value.startswith("{"):
-                raise FormatError(f"{where}: inline mappings are not supported; write one 'i: name' per line")
+                out[current] = _flow_list(where, value) if value.startswith("[") else _flow_map(where, current, value)
+            elif value[:1] in ("|", ">"):  # a block scalar: its indented lines are its text
+                out[current] = value
+                skip_indented = True
             else:
                 out[current] = _scalar(value) if value else None
+            continue
+        if skip_indented:
             continue
         item = line.strip()
         if current is None:
@@ -138,21 +209,38 @@ def parse_data_yaml(path: Path) -> dict[str, object]:
                 prev = out[current] = {}
             if not sep or not isinstance(prev, dict):
                 raise FormatError(f"{where}: expected '- item' or 'index: name' under {current!r}")
-            try:
-                prev[int(k.strip())] = _scalar(v)
-            except ValueError:
-                raise FormatError(f"{where}: class index {k.strip()!r:.20} is not an integer") from None
+            index = _class_index(where, k)
+            if index in prev:
+                raise FormatError(f"{where}: class index {index} given twice")
+            prev[index] = _scalar(v)
+    if pending is not None:
+        raise FormatError(f"{path}:{pending[1]}: unterminated list")
     return out
 
 
 def _names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
     names = data.get("names")
+    nc = data.get("nc")
+    count: int | None = None
+    if nc is not None:
+        try:
+            count = int(str(nc))
+        except ValueError:
+            raise FormatError(f"{path}: 'nc' must be an integer (the number of classes), got {nc!r:.20}") from None
     if isinstance(names, dict):
-        if sorted(names) != list(range(len(names))):
-            raise FormatError(f"{path}: 'names' indices must be 0..{len(names) - 1}")
+        if names and sorted(names) != list(range(len(names))):
+            missing = sorted(set(range(max(names) + 1)) - set(names))
+            shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+            raise FormatError(f"{path}: 'names' must give every class index from 0 to {len(names) - 1} once; "
+                              f"{'it has ' + str(min(names)) + ' and ' if min(names) < 0 else ''}it skips {shown}"
+                              if missing else f"{path}: 'names' indices must be 0..{len(names) - 1}")
         names = [names[i] for i in range(len(names))]
+    if names is None and count is not None:  # Ultralytics' rule: nc alone names the classes class0, class1...
+        names = [f"class{i}" for i in range(count)]
     if not isinstance(names, list):  # an empty list is fine: a dataset of negatives only
         raise FormatError(f"{path}: missing 'names' (the class list)")
+    if count is not None and count != len(names):
+        raise FormatError(f"{path}: nc = {count}, but 'names' lists {len(names)} classes")
     return [str(n) for n in names]
 
 
@@ -177,8 +265,10 @@ def _images_under(folder: Path) -> list[Path]:
 MAX_LABEL_BYTES = 4 * 1024 * 1024
 
 
-def parse_label_file(path: Path, names: list[str], width: int, height: int, rel: str) -> ImageRecord:
-    """One YOLO label file for a ``width x height`` image as a record (path ``rel``)."""
+def parse_label_file(path: Path, names: list[str], width: int, height: int, rel: str,
+                     names_from: Path | None = None) -> ImageRecord:
+    """One YOLO label file for a ``width x height`` image as a record (path ``rel``);
+    ``names_from``: the file the class list came from (named when an index is past it)."""
     rec = ImageRecord(path=rel, width=width, height=height)
     try:
         size = path.stat().st_size
@@ -200,8 +290,9 @@ def parse_label_file(path: Path, names: list[str], width: int, height: int, rel:
         except ValueError:
             raise FormatError(f"{where}: class index {fields[0]!r:.20} is not an integer") from None
         if not 0 <= cls < len(names):
-            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}" if names
-                              else f"{where}: class index {cls}, but the class list is empty")
+            listed = f" ({names_from.name} lists {len(names)} names)" if names_from is not None else ""
+            raise FormatError(f"{where}: class index {cls} out of range 0..{len(names) - 1}{listed}" if names
+                              else f"{where}: class index {cls}, but the class list is empty{listed}")
         try:
             cx, cy, w, h = (float(v) for v in fields[1:])
         except ValueError:
@@ -215,28 +306,66 @@ def parse_label_file(path: Path, names: list[str], width: int, height: int, rel:
     return rec
 
 
-def _split_sources(root: Path, data: dict[str, object], yaml_path: Path) -> list[tuple[str, list[Path]]]:
+def _list_entry(listing: Path, root: Path, line: str) -> Path:
+    """An image path in a ``.txt`` list: absolute as it is; ``./x`` relative to the list's
+    folder (Ultralytics' rule, as in ``coco/train2017.txt``); any other relative path from
+    the list's folder when it is there, else from the dataset root."""
+    q = Path(line)
+    if q.is_absolute():
+        return q
+    if line.startswith("./"):
+        return listing.parent / q
+    near = listing.parent / q
+    return near if near.exists() or not (root / q).exists() else root / q
+
+
+def _split_sources(root: Path, data: dict[str, object], yaml_path: Path,
+                   warnings: list[str]) -> list[tuple[str, list[Path]]]:
+    """The images of each of ``train`` / ``val`` / ``test``: a folder, a ``.txt`` list of
+    image paths, or a YAML list of either, relative to ``root`` (``path:``); an entry
+    ``../x`` that is not there is looked for as ``x`` (Ultralytics' rule: Roboflow writes
+    ``train: ../train/images`` beside a ``train/`` folder). A ``test`` entry that is not
+    there is optional (Roboflow names one it did not write): noted in ``warnings``."""
     out: list[tuple[str, list[Path]]] = []
     for part in ("train", "val", "test"):
         value = data.get(part)
-        if value is None:
+        if value is None or value == []:
             continue
         entries = value if isinstance(value, list) else [value]
         images: list[Path] = []
         for entry in entries:
-            if not isinstance(entry, str):
+            if not isinstance(entry, str) or not entry.strip():
                 raise FormatError(f"{yaml_path}: '{part}' must be a folder, a .txt list or a list of them")
             p = Path(entry) if Path(entry).is_absolute() else root / entry
+            if not p.exists() and entry.startswith("../"):
+                p = root / entry[3:]
             if p.is_dir():
                 images += _images_under(p)
-            elif p.is_file() and p.suffix == ".txt":
-                for line in read_nonempty_lines(p):
-                    q = Path(line)
-                    images.append(q if q.is_absolute() else (root / q))
+            elif p.is_file() and p.suffix.lower() == ".txt":
+                images += [_list_entry(p, root, line) for line in read_nonempty_lines(p)]
+            elif part == "test" and not p.exists():
+                warnings.append(f"{yaml_path}: 'test' {entry} is not there under {root}; no test images read")
             else:
                 raise FormatError(f"{yaml_path}: '{part}' {entry!r} is not a folder or .txt list under {root}")
         out.append((part, images))
     return out
+
+
+#: Subfolders of ``images/`` (or of the dataset) that name a split, in a folder given by
+#: its ``classes.txt`` alone (``valid`` is Roboflow's and Darknet's word for ``val``).
+_SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
+
+
+def _classes_txt_sources(folder: Path) -> list[tuple[str, list[Path]]]:
+    """The images of a folder given by its ``classes.txt``: ``images/`` (else the folder),
+    one split per ``train`` / ``val`` (``valid``) / ``test`` subfolder when it has them."""
+    img_dir = folder / "images" if (folder / "images").is_dir() else folder
+    parts = [(_SPLIT_FOLDERS[d.name], d) for d in sorted(img_dir.iterdir())
+             if d.is_dir() and d.name in _SPLIT_FOLDERS]
+    if not parts:
+        return [("", _images_under(img_dir))]
+    rest = [p for p in _images_under(img_dir) if not any(p.is_relative_to(d) for _, d in parts)]
+    return [(part, _images_under(d)) for part, d in parts] + ([("", rest)] if rest else [])
 
 
 def _darknet_path(folder: Path, entry: str) -> Path:
@@ -312,15 +441,16 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
         (folder / n for n in ("data.yaml", "data.yml") if (folder / n).is_file()), None)
     classes_txt = folder / "classes.txt"
     root = folder
+    warnings: list[str] = []
     if yaml_path is not None:
         data = parse_data_yaml(yaml_path)
         names = _names_from_yaml(yaml_path, data)
         base = data.get("path")
-        if isinstance(base, str) and base:
+        if isinstance(base, str) and base:  # absolute, or relative to the data.yaml's folder
             p = Path(base)
             cand = p if p.is_absolute() else folder / p
-            root = cand if cand.is_dir() else folder
-        sources = _split_sources(root, data, yaml_path)
+            root = cand if cand.is_dir() else folder  # a dataset moved since: its own folder
+        sources = _split_sources(root, data, yaml_path, warnings)
         if not sources:
             raise FormatError(f"{yaml_path}: no 'train' or 'val' entry")
     elif (folder / "obj.data").is_file() or (folder / "obj.names").is_file():
@@ -329,8 +459,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
         names = read_nonempty_lines(classes_txt)
         if not names:
             raise FormatError(f"{classes_txt}: empty class list")
-        img_dir = folder / "images" if (folder / "images").is_dir() else folder
-        sources = [("", _images_under(img_dir))]
+        sources = _classes_txt_sources(folder)
     else:
         raise FormatError(f"{folder}: not a YOLO dataset (no data.yaml, obj.data / obj.names or classes.txt)")
     if len(set(names)) != len(names) or any(not n.strip() for n in names):
@@ -360,14 +489,14 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
             if size is None:
                 raise FormatError(f"{image}: cannot read the image size (needed to convert normalised boxes)")
             if label.is_file():
-                rec = parse_label_file(label, names, size[0], size[1], rel)
+                rec = parse_label_file(label, names, size[0], size[1], rel, yaml_path or classes_txt)
             else:
                 rec = ImageRecord(path=rel, width=size[0], height=size[1])
             records.append(rec)
             if part in ("train", "val"):
                 split[rec.key] = part
     return Dataset(root=root, label_map=label_map, images=records, format="yolo", source=path,
-                   split=split)
+                   split=split, warnings=warnings)
 
 
 # -- writing ------------------------------------------------------------------------

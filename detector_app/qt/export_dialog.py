@@ -1,8 +1,9 @@
 """``ExportDialog``: write the project as COCO / Pascal VOC / YOLO.
 
 Every option of ``detector_app.app.export.ExportOptions`` is here: format,
-train/val split and its seed, verified images only, accepted model boxes
-included or not, images copied / symlinked / referenced in place, output
+the COCO layout (standard, CVAT's "COCO 1.0", by default; or flat), train/val
+split and its seed, verified images only, accepted model boxes included or not,
+images copied / symlinked / referenced in place (flat COCO and VOC), output
 folder (and overwrite). The export runs on a :class:`JobThread` with a
 progress bar (the :class:`JobDialog` wiring); Cancel stops it and leaves no
 partial output.
@@ -22,8 +23,10 @@ from PySide6.QtWidgets import (
 from detector_app.app.export import ExportOptions, ExportResult, export_dataset
 from detector_app.qt.job_dialog import JobDialog
 
-FORMATS = (("COCO (annotations.json)", "coco"), ("Pascal VOC (XML per image)", "voc"),
+FORMATS = (("COCO (JSON + images)", "coco"), ("Pascal VOC (XML per image)", "voc"),
            ("YOLO (txt per image + data.yaml)", "yolo"))
+COCO_LAYOUTS = (("standard: annotations/instances_<split>.json + images/<split>/", "standard"),
+                ("flat: annotations.json + images/", "flat"))
 IMAGE_MODES = (("Copy the images", "copy"), ("Symlink the images", "symlink"),
                ("Refer to the originals (no copy)", "relative"))
 
@@ -42,6 +45,9 @@ class ExportDialog(JobDialog):
         self.format = QComboBox()
         for text, fmt in FORMATS:
             self.format.addItem(text, fmt)
+        self.coco_layout = QComboBox()
+        for text, layout in COCO_LAYOUTS:
+            self.coco_layout.addItem(text, layout)
         self._root = Path(session.store.root)
         self.out_dir = QLineEdit(self._default_folder(str(self.format.currentData())))
         browse = QPushButton("Browse\u2026")
@@ -69,6 +75,7 @@ class ExportDialog(JobDialog):
         self.overwrite = QCheckBox("Replace the folder if it exists")
         form = QFormLayout()
         form.addRow("Format", self.format)
+        form.addRow("COCO layout", self.coco_layout)
         form.addRow("Output folder", out_row)
         form.addRow("", split_row)
         form.addRow("", self.verified_only)
@@ -82,6 +89,7 @@ class ExportDialog(JobDialog):
         self._add_job_widgets(layout)
         self.split.toggled.connect(self._sync)
         self.format.currentIndexChanged.connect(self._sync)
+        self.coco_layout.currentIndexChanged.connect(self._sync)
         self._sync()
 
     # -- options -------------------------------------------------------------------
@@ -94,6 +102,7 @@ class ExportDialog(JobDialog):
             include_model_boxes=self.include_model.isChecked(),
             image_mode=str(self.image_mode.currentData()),
             overwrite=self.overwrite.isChecked(),
+            coco_layout=str(self.coco_layout.currentData()),
         )
         return str(self.format.currentData()), Path(self.out_dir.text().strip()).expanduser(), opts
 
@@ -112,10 +121,13 @@ class ExportDialog(JobDialog):
             self.out_dir.setText(self._default_folder(fmt))
         self.train_fraction.setEnabled(self.split.isChecked())
         self.seed.setEnabled(self.split.isChecked())
-        yolo = self.format.currentData() == "yolo"
+        coco = fmt == "coco"
+        self.coco_layout.setEnabled(coco)
+        # YOLO's labels and the standard COCO layout's images/<split>/ need the images inside the dataset
+        holds_images = fmt == "yolo" or (coco and self.coco_layout.currentData() == "standard")
         i = self.image_mode.findData("relative")
-        self.image_mode.model().item(i).setEnabled(not yolo)  # type: ignore[attr-defined]
-        if yolo and self.image_mode.currentData() == "relative":
+        self.image_mode.model().item(i).setEnabled(not holds_images)  # type: ignore[attr-defined]
+        if holds_images and self.image_mode.currentData() == "relative":
             self.image_mode.setCurrentIndex(0)
 
     def _browse(self) -> None:

@@ -169,13 +169,19 @@ def test_export_split_coco_loads_in_pycocotools(project_dir: Path, tmp_path: Pat
         store.add_annotation("clip.avi#2", Annotation(Box(1, 1, 20, 20), "dog"))
     assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "c"), "--split", "0.5"]) == 0
     counts = []
-    for part in ("train", "val"):
-        coco = COCO(str(tmp_path / "c" / part / "annotations.json"))
+    for part in ("train", "val"):  # the standard layout by default
+        coco = COCO(str(tmp_path / "c" / "annotations" / f"instances_{part}.json"))
         assert min(coco.getImgIds()) == 1 and min(coco.getAnnIds()) == 1 and coco.getCatIds() == [1, 2]
         counts.append(len(coco.getImgIds()))
         for img in coco.loadImgs(coco.getImgIds()):
-            assert (tmp_path / "c" / part / img["file_name"]).is_file()
+            assert (tmp_path / "c" / "images" / part / img["file_name"]).is_file()
     assert sum(counts) == 4 and min(counts) >= 1
+    assert main(["export", str(project_dir), "--format", "coco", str(tmp_path / "f"), "--split", "0.5",
+                 "--coco-layout", "flat"]) == 0
+    for part in ("train", "val"):
+        coco = COCO(str(tmp_path / "f" / part / "annotations.json"))
+        for img in coco.loadImgs(coco.getImgIds()):
+            assert (tmp_path / "f" / part / img["file_name"]).is_file()
 
 
 def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_path: Path,
@@ -201,7 +207,8 @@ def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_pat
     for fmt in ("coco", "voc", "yolo"):
         out = tmp_path / fmt
         assert main(["export", str(project_dir), "--format", fmt, str(out), "--split", "0.5", "--seed", "3"]) == 0
-        parts = [out / "train", out / "val"] if fmt == "coco" else [out]
+        parts = ([out / "annotations" / "instances_train.json", out / "annotations" / "instances_val.json"]
+                 if fmt == "coco" else [out])
         got: dict[tuple[int, int], list[tuple[tuple[float, ...], int]]] = {}
         for part in parts:
             data = load_detection_data(part)
@@ -284,3 +291,62 @@ def test_export_of_a_crafted_project_store_leaves_outside_files_out(project_dir:
     text = capsys.readouterr().out
     assert "secret.png: outside" in text and "wrote 1 images" in text
     assert not any("secret" in p.name for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize(("fmt", "layout"), [("coco", []), ("coco", ["--coco-layout", "flat"]), ("voc", []),
+                                             ("yolo", []), ("yolo", ["--yolo-layout", "darknet"])])
+def test_only_colliding_names_are_renamed_and_the_mapping_is_written(
+        project_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, layout: list[str]) -> None:
+    """Image names are kept; two images of the same name get their folders as a prefix, and
+    renamed.json maps each new name (its path in the export) to the original; the summary says so."""
+    from fmt_helpers_app import grey_png
+
+    grey_png(project_dir / "a" / "img1.png", 50, 40)
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        for key, box in (("img1.png", (1, 1, 20, 20)), ("a/img1.png", (2, 2, 30, 30)), ("img2.png", (3, 3, 9, 9))):
+            store.ensure_size(key)
+            store.add_annotation(key, Annotation(Box(*box), "cat"))
+    out = tmp_path / "out"
+    assert main(["export", str(project_dir), str(out), "--format", fmt, *layout]) == 0
+    text = capsys.readouterr().out
+    assert "1 images renamed (new name -> original in renamed.json)" in text
+    renamed = json.loads((out / "renamed.json").read_text())
+    (new,) = renamed  # img1.png keeps its name (no folder to tell it apart), a/img1.png gets its folder
+    assert Path(new).name == "a__img1.png" and renamed[new] == "a/img1.png" and (out / new).is_file()
+    ds = load_dataset(out)  # renamed.json is not taken for an annotation file
+    assert ds.format == fmt
+    by_name = {Path(r.path).name: r for r in ds.images}
+    assert sorted(by_name) == ["a__img1.png", "img1.png", "img2.png"]  # the others keep their names
+    for name, want in (("a__img1.png", (2, 2, 30, 30)), ("img1.png", (1, 1, 20, 20))):
+        assert by_name[name].annotations[0].box.to_tuple() == pytest.approx(want, abs=1e-6)
+    # no collision, no mapping
+    assert main(["export", str(project_dir), str(tmp_path / "one"), "--format", fmt, *layout, "--verified-only"]) == 2
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.set_state("img2.png", ItemState.VERIFIED)
+        store.set_state("a/img1.png", ItemState.VERIFIED)
+    capsys.readouterr()
+    assert main(["export", str(project_dir), str(tmp_path / "one"), "--format", fmt, *layout, "--verified-only"]) == 0
+    assert "renamed" not in capsys.readouterr().out and not (tmp_path / "one" / "renamed.json").exists()
+    assert sorted(Path(r.path).name for r in load_dataset(tmp_path / "one").images) == ["img1.png", "img2.png"]
+
+
+def test_convert_records_the_renamed_images_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmt_helpers_app import grey_png
+
+    src = tmp_path / "src"
+    for sub in ("x", "y"):
+        grey_png(src / sub / "same.png", 30, 20)
+    data = {"images": [{"id": 1, "file_name": "x/same.png", "width": 30, "height": 20},
+                       {"id": 2, "file_name": "y/same.png", "width": 30, "height": 20}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]},
+                            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [2, 2, 6, 6]}],
+            "categories": [{"id": 1, "name": "cat"}]}
+    (src / "annotations.json").write_text(json.dumps(data))
+    assert main(["convert", str(src), str(tmp_path / "v"), "--to", "voc", "--copy"]) == 0
+    assert "2 images renamed" in capsys.readouterr().out
+    assert json.loads((tmp_path / "v" / "renamed.json").read_text()) == {
+        "JPEGImages/x__same.png": "x/same.png", "JPEGImages/y__same.png": "y/same.png"}
+    assert load_dataset(tmp_path / "v").format == "voc"
+    # images referred to where they are keep their path: nothing renamed
+    assert main(["convert", str(src), str(tmp_path / "r"), "--to", "coco", "--relative"]) == 0
+    assert "renamed" not in capsys.readouterr().out and not (tmp_path / "r" / "renamed.json").exists()

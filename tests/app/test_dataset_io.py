@@ -262,7 +262,7 @@ def test_project_export_then_import_equal_within_rounding(boxes: dict) -> None: 
             for fmt, tol in (("coco", 0.0), ("voc", 1.0), ("yolo", 1e-6)):
                 out = Path(tmp) / fmt
                 mode = "copy" if fmt == "yolo" else "relative"
-                export_dataset(store, fmt, out, ExportOptions(image_mode=mode))
+                export_dataset(store, fmt, out, ExportOptions(image_mode=mode, coco_layout="flat"))
                 if fmt == "yolo":
                     ds = load_dataset(out)
                     got = {Path(r.path).stem: [(a.label, a.box.to_tuple()) for a in r.annotations] for r in ds.images}
@@ -318,7 +318,8 @@ def test_scored_boxes_of_another_tool_import_as_a_persons_and_export(project_dir
         import_annotations(store, project_dir / "scored.json")
         (ann,) = store.record("img1.png").annotations
         assert ann.source is AnnotationSource.MANUAL and ann.score == pytest.approx(0.9)
-        result = export_dataset(store, "coco", tmp_path / "out", ExportOptions(image_mode="relative"))
+        result = export_dataset(store, "coco", tmp_path / "out",
+                                ExportOptions(image_mode="relative", coco_layout="flat"))
     assert (result.images, result.annotations) == (1, 1)
 
 
@@ -331,13 +332,15 @@ def test_export_leaves_out_an_image_whose_boxes_are_all_unverified_model_boxes(p
         store.ensure_size("img2.png")
         store.add_annotation("img1.png", Annotation(Box(1, 1, 9, 9), "cat", AnnotationSource.MODEL, 0.8))
         store.add_annotation("img2.png", Annotation(Box(1, 1, 9, 9), "cat"))
-        result = export_dataset(store, "coco", tmp_path / "out", ExportOptions(image_mode="relative"))
+        result = export_dataset(store, "coco", tmp_path / "out",
+                                ExportOptions(image_mode="relative", coco_layout="flat"))
         assert (result.images, result.annotations) == (1, 1)  # img1 is not written as an empty image
         assert result.skipped[0].startswith("img1.png: only unverified model boxes")
         coco = json.loads((tmp_path / "out" / "annotations.json").read_text())
         assert [Path(im["file_name"]).name for im in coco["images"]] == ["img2.png"]
         store.set_state("img1.png", ItemState.VERIFIED)  # verifying confirms them
-        again = export_dataset(store, "coco", tmp_path / "out2", ExportOptions(image_mode="relative"))
+        again = export_dataset(store, "coco", tmp_path / "out2",
+                               ExportOptions(image_mode="relative", coco_layout="flat"))
         assert (again.images, again.annotations, again.skipped) == (2, 2, [])
 
 

@@ -56,8 +56,23 @@ def test_export_reads_back_with_frames_as_images(store: ProjectStore, tmp_path: 
     with VideoReader(store.root / "clip.avi") as video:
         assert np.array_equal(frame, video.read(4))  # PNG: lossless copy of the decoded frame
     assert (recs["clip_f000004"].width, recs["clip_f000004"].height) == (64, 48)
-    if fmt == "coco":
-        COCO(str(out / "annotations.json"))
+    if fmt == "coco":  # the standard layout by default (CVAT's "COCO 1.0"), split "default"
+        coco = COCO(str(out / "annotations" / "instances_default.json"))
+        assert sorted(im["file_name"] for im in coco.dataset["images"]) == ["clip_f000004.png", "img1.png",
+                                                                             "img2.png"]
+        assert all((out / "images" / "default" / im["file_name"]).is_file() for im in coco.dataset["images"])
+        assert not (out / "annotations.json").exists()
+
+
+def test_flat_coco_layout_when_asked(store: ProjectStore, tmp_path: Path) -> None:
+    out = tmp_path / "flat"
+    export_dataset(store, "coco", out, ExportOptions(include_model_boxes=True, coco_layout="flat"))
+    coco = COCO(str(out / "annotations.json"))
+    assert sorted(im["file_name"] for im in coco.dataset["images"]) == ["images/clip_f000004.png",
+                                                                         "images/img1.png", "images/img2.png"]
+    assert not (out / "annotations").exists()
+    with pytest.raises(ExportError, match="standard COCO layout .* use copy or symlink"):
+        export_dataset(store, "coco", tmp_path / "rel", ExportOptions(image_mode="relative"))
 
 
 def test_model_boxes_only_when_asked_or_verified(store: ProjectStore, tmp_path: Path) -> None:
@@ -88,8 +103,16 @@ def test_seeded_split(store: ProjectStore, tmp_path: Path) -> None:
     assert sorted(ds.split.values()) == sorted(["train"] * r.split_counts["train"] + ["val"] * r.split_counts["val"])
     r2 = export_dataset(store, "coco", tmp_path / "c", ExportOptions(split=0.5, seed=1))
     assert r2.split_counts == r.split_counts
-    train = load_dataset(tmp_path / "c" / "train")
-    val = load_dataset(tmp_path / "c" / "val")
+    both = load_dataset(tmp_path / "c")  # annotations/instances_train.json, instances_val.json
+    assert sorted(both.split.values()) == sorted(ds.split.values())
+    assert all((both.root / rec.path).is_file() for rec in both.images)
+    train = load_dataset(tmp_path / "c" / "annotations" / "instances_train.json")
+    assert len(train.images) == r.split_counts["train"]
+    assert all(rec.path.startswith("images/train/") for rec in train.images)
+    r3 = export_dataset(store, "coco", tmp_path / "f", ExportOptions(split=0.5, seed=1, coco_layout="flat"))
+    assert r3.split_counts == r.split_counts
+    train = load_dataset(tmp_path / "f" / "train")
+    val = load_dataset(tmp_path / "f" / "val")
     assert len(train.images) + len(val.images) == 3
     assert all((train.root / rec.path).is_file() for rec in train.images)
 
@@ -98,7 +121,7 @@ def test_symlink_and_relative_modes(store: ProjectStore, tmp_path: Path) -> None
     export_dataset(store, "voc", tmp_path / "s", ExportOptions(image_mode="symlink"))
     link = tmp_path / "s" / "JPEGImages" / "img1.png"
     assert link.is_symlink() and link.resolve() == (store.root / "img1.png").resolve()
-    export_dataset(store, "coco", tmp_path / "r", ExportOptions(image_mode="relative"))
+    export_dataset(store, "coco", tmp_path / "r", ExportOptions(image_mode="relative", coco_layout="flat"))
     ds = load_dataset(tmp_path / "r")
     img1 = next(r for r in ds.images if r.path.endswith("img1.png"))
     assert (ds.root / img1.path).resolve() == (store.root / "img1.png").resolve()
@@ -116,7 +139,7 @@ def test_refuses_non_empty_folder_and_overwrites_when_asked(store: ProjectStore,
         export_dataset(store, "coco", out)
     assert (out / "keep.txt").exists()
     export_dataset(store, "coco", out, ExportOptions(overwrite=True))
-    assert not (out / "keep.txt").exists() and (out / "annotations.json").is_file()
+    assert not (out / "keep.txt").exists() and (out / "annotations" / "instances_default.json").is_file()
 
 
 def test_cancel_leaves_nothing(store: ProjectStore, tmp_path: Path) -> None:
@@ -197,6 +220,7 @@ def test_an_export_removes_what_killed_exports_to_the_same_place_left(store: Pro
     assert not (removed & left)
     (tmp_path / f".out.{dead}.again1.tmp").mkdir()
     export_dataset(store, "coco", out, ExportOptions(include_model_boxes=True))  # an export cleans up first
-    assert not (tmp_path / f".out.{dead}.again1.tmp").exists() and (out / "annotations.json").is_file()
+    assert not (tmp_path / f".out.{dead}.again1.tmp").exists()
+    assert (out / "annotations" / "instances_default.json").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.") and str(os.getpid()) in p.name
                 and p.name != f".out.{os.getpid()}.mine.tmp"]  # its own staging folder is gone too

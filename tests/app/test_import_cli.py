@@ -161,3 +161,79 @@ def test_dataset_hint_only_while_the_project_has_no_annotations(project_dir: Pat
         assert ss.import_suggestion() is None
     finally:
         ss.close()
+
+
+def _labels(root: Path) -> list[str]:
+    with ProjectStore(root, read_only=True, autosave_interval=None) as store:
+        return list(store.label_map.names)
+
+
+def _bad_layout(project_dir: Path, case: str, fixed: bool) -> tuple[Path, str]:
+    """A dataset inside the project (its images are the project's) in one of the newer layouts,
+    broken unless ``fixed``; returns its folder and the error it gives (a regex)."""
+    from fmt_helpers_app import grey_png
+
+    if case == "coco-standard-no-images":  # instances_val.json's images folder is missing
+        root = project_dir / "coco"
+        (root / "annotations").mkdir(parents=True)
+        for split, name, (w, h) in (("train", "a.png", (60, 40)), ("val", "b.png", (80, 30))):
+            data = {"images": [{"id": 1, "file_name": name, "width": w, "height": h}],
+                    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20]}],
+                    "categories": [{"id": 1, "name": "cat"}]}
+            (root / "annotations" / f"instances_{split}.json").write_text(json.dumps(data))
+            if split == "train" or fixed:
+                grey_png(root / "images" / split / name, w, h)
+        return root, r"annotations/instances_val\.json: its images are in none of images/val/.* --images DIR"
+    if case == "darknet-short-obj-names":  # a class index past obj.names
+        root = project_dir / "darknet"
+        (root / "obj.names").parent.mkdir(parents=True)
+        (root / "obj.names").write_text("cat\ndog\n" if fixed else "cat\n")
+        (root / "obj.data").write_text(f"classes = {2 if fixed else 1}\ntrain = data/train.txt\n"
+                                       "names = data/obj.names\n")
+        (root / "train.txt").write_text("data/obj_train_data/a.png\ndata/obj_train_data/b.png\n")
+        grey_png(root / "obj_train_data" / "a.png", 60, 40)
+        grey_png(root / "obj_train_data" / "b.png", 80, 30)
+        (root / "obj_train_data" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+        (root / "obj_train_data" / "b.txt").write_text("0 0.5 0.5 0.5 0.5\n1 0.25 0.5 0.5 1\n")
+        return root, r"obj_train_data/b\.txt:2: class index 1 out of range 0\.\.0 \(obj\.names lists 1 names\)"
+    root = project_dir / "ultra"  # data.yaml whose names skip an id
+    grey_png(root / "images" / "train" / "a.png", 60, 40)
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n1 0.5 0.5 0.2 0.2\n")
+    (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/train\n"
+                                    + ("names: {0: cat, 1: dog}\n" if fixed else "names:\n  0: cat\n  2: dog\n"))
+    return root, r"data\.yaml: 'names' must give every class index from 0 to 1 once; it skips 1"
+
+
+@pytest.mark.parametrize("case", ["coco-standard-no-images", "darknet-short-obj-names", "yaml-names-skip-an-id"])
+def test_bad_input_in_the_newer_layouts_one_error_naming_the_file(project_dir: Path, tmp_path: Path, case: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """convert and import stop with one line naming the file (exit 2, no traceback); convert
+    writes nothing, import leaves the project exactly as it was (boxes, states, labels)."""
+    import re
+
+    with ProjectStore(project_dir, autosave_interval=None) as store:
+        store.ensure_size("img1.png")
+        store.add_annotation("img1.png", Annotation(Box(1, 1, 9, 9), "emu"))
+    root, message = _bad_layout(project_dir, case, fixed=False)
+    before, labels = _saved(project_dir), _labels(project_dir)
+    capsys.readouterr()
+    assert main(["convert", str(root), str(tmp_path / "out"), "--to", "voc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("detector-app convert: error: ") and re.search(message, err), err
+    assert str(root) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    assert main(["import", str(project_dir), str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("detector-app import: error: ") and re.search(message, err), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert _saved(project_dir) == before and _labels(project_dir) == labels
+    # the same dataset once fixed converts and imports: the error was all that stopped it
+    _bad_layout(project_dir / "fixed", case, fixed=True)
+    fixed = project_dir / "fixed" / root.name
+    assert main(["convert", str(fixed), str(tmp_path / "ok"), "--to", "voc"]) == 0
+    assert main(["import", str(project_dir), str(fixed)]) == 0
+    boxes = {"coco-standard-no-images": "2 boxes on 2 images", "darknet-short-obj-names": "3 boxes on 2 images",
+             "yaml-names-skip-an-id": "2 boxes on 1 images"}[case]
+    assert f"imported {boxes}" in capsys.readouterr().out
+    assert _saved(project_dir) != before

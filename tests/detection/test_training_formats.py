@@ -164,3 +164,32 @@ def test_image_without_boxes_trains_as_a_pure_negative(tiny_coco: Path, tiny_con
     # the empty image's iterations (one per epoch) have no box regression targets at all
     empty = [h for h in result.history if h["loss_rpn_box_reg"] == 0.0 and h["loss_box_reg"] == 0.0]
     assert len(empty) == 2 and all(h["loss_objectness"] > 0 and h["loss_classifier"] > 0 for h in empty)
+
+
+def test_cli_train_on_the_standard_coco_layout_convert_writes_by_default(
+        tiny_coco: Path, tiny_config_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`convert --to coco` writes CVAT's "COCO 1.0" layout (annotations/instances_<split>.json,
+    images/<split>/); `train --data` takes that folder, or one split's JSON with the other as --val."""
+    out = tmp_path / "std"
+    assert main(["convert", str(tiny_coco), str(out), "--to", "coco"]) == 0
+    assert (out / "annotations" / "instances_default.json").is_file() and not (out / "annotations.json").exists()
+    data = load_detection_data(out)
+    assert data.class_names == list(CLASS_NAMES) and len(data.samples) == 2
+    assert all(s.path.parent == out / "images" / "default" and s.path.is_file() for s in data.samples)
+    ref = load_detection_data(tiny_coco)
+    for a, b in zip(ref.samples, data.samples):
+        np.testing.assert_allclose(b.boxes, a.boxes)
+        assert b.labels.tolist() == a.labels.tolist()
+    common = ["--config", str(tiny_config_json), "--epochs", "1", "--iters", "1", "--batch", "1", "--warmup", "0",
+              "--bn-images", "0"]
+    assert main(["train", "--data", str(out), "--out", str(tmp_path / "a.pt"), *common]) == 0
+    assert "after 1 iterations" in capsys.readouterr().out
+    split = tmp_path / "split"
+    assert main(["convert", str(tiny_coco), str(split), "--to", "coco", "--split", "0.5"]) == 0
+    ann = split / "annotations"
+    assert main(["train", "--data", str(ann / "instances_train.json"), "--val", str(ann / "instances_val.json"),
+                 "--out", str(tmp_path / "b.pt"), *common]) == 0
+    text = capsys.readouterr().out
+    assert "after 1 iterations" in text and "epoch 1: AP" in text
+    assert [s.path.parent for s in load_detection_data(ann / "instances_val.json").samples] == [
+        split / "images" / "val"]

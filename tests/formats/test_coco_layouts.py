@@ -106,7 +106,7 @@ def test_exports_are_read_by_torchvisions_dataset_classes(tmp_path: Path) -> Non
     from torchvision.datasets import CocoDetection, VOCDetection
 
     root = _layout(tmp_path / "ds", "images/{split}")
-    assert main(["convert", str(root), "--to", "coco", str(tmp_path / "c"), "--copy"]) == 0
+    assert main(["convert", str(root), "--to", "coco", str(tmp_path / "c"), "--copy", "--coco-layout", "flat"]) == 0
     coco = CocoDetection(str(tmp_path / "c"), str(tmp_path / "c" / "annotations.json"))
     got = []
     for i in range(len(coco)):

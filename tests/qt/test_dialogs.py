@@ -86,10 +86,14 @@ def test_export_options_split_and_verified_only(qtbot, session, tmp_path):
     dialog.verified_only.setChecked(True)
     fmt, out, opts = dialog.options()
     assert (fmt, opts.split, opts.seed, opts.verified_only, opts.image_mode) == ("coco", 0.5, 3, True, "copy")
+    assert opts.coco_layout == "standard"  # CVAT's "COCO 1.0" by default
     run_export(qtbot, dialog)
     assert dialog.result.split_counts == {"train": 1, "val": 1}
-    names = sorted(Path(r.path).name for part in ("train", "val") for r in load_dataset(out / part).images)
-    assert names == ["img0.png", "img1.png"]  # img2 is not verified
+    assert sorted(p.name for p in (out / "annotations").iterdir()) == ["instances_train.json", "instances_val.json"]
+    ds = load_dataset(out)
+    assert sorted(Path(r.path).name for r in ds.images) == ["img0.png", "img1.png"]  # img2 is not verified
+    assert sorted(ds.split.values()) == ["train", "val"]
+    assert all(r.path.startswith(f"images/{ds.split[r.key]}/") for r in ds.images)
 
 
 def test_export_error_is_shown_not_raised(qtbot, session, tmp_path):
@@ -104,9 +108,15 @@ def test_export_error_is_shown_not_raised(qtbot, session, tmp_path):
     assert "already exists" in dialog.message.text()
     assert (out / "keep.txt").read_text() == "x"
     assert dialog.export_button.isEnabled()
+    dialog.coco_layout.setCurrentIndex(dialog.coco_layout.findData("flat"))
+    dialog.image_mode.setCurrentIndex(dialog.image_mode.findData("relative"))
+    assert dialog.image_mode.currentData() == "relative"  # the flat COCO layout can refer to the originals
+    dialog.coco_layout.setCurrentIndex(dialog.coco_layout.findData("standard"))  # the standard one cannot
+    assert dialog.image_mode.currentData() == "copy"
+    dialog.coco_layout.setCurrentIndex(dialog.coco_layout.findData("flat"))
     dialog.image_mode.setCurrentIndex(dialog.image_mode.findData("relative"))
     dialog.set_format("yolo")  # YOLO cannot refer to images in place: the choice falls back
-    assert dialog.image_mode.currentData() == "copy"
+    assert dialog.image_mode.currentData() == "copy" and not dialog.coco_layout.isEnabled()
 
 
 @pytest.fixture

@@ -141,7 +141,7 @@ def test_read_only_folder_keeps_edits_in_memory_and_they_can_be_exported(
     assert not (project / ".detector_app" / "project.sqlite").exists()
     # saving elsewhere: an export straight from the in-memory store
     out = tmp_path / "saved elsewhere"
-    result = export_dataset(s.store, "coco", out, ExportOptions(image_mode="relative"))
+    result = export_dataset(s.store, "coco", out, ExportOptions(image_mode="relative", coco_layout="flat"))
     assert result.annotations == 1
     ds = load_dataset(out)
     assert [a.label for a in ds.images[0].annotations] == ["cat"]
