@@ -38,6 +38,7 @@ SCRIPTS = {
     "gui": "bench_gui.py",
     "training": "bench_training.py",
     "detector": "bench_detector.py",
+    "detect_all": "bench_detect_all.py",
 }
 
 #: Causes of misses, found by profiling; matched against a row's ``what``.
