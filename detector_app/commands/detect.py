@@ -9,6 +9,9 @@ HELP = "detect objects in images or folders of images; COCO results JSON, PNG ov
 EPILOG = """\
 exit status: 0 when every image was processed, 1 when some were skipped (each is
 reported on stderr with the reason), 2 on an error such as a missing model.
+Under torchrun (python -m torch.distributed.run --nproc_per_node=N -m detector_app
+detect ...) each process detects every N-th image and rank 0 merges the results
+into one --json file and one summary (gloo on CPUs, NCCL on GPUs).
 --model takes a checkpoint file, a torchvision weight file (e.g. from the torch
 hub cache), a file name inside the hub cache, or a builder name (random weights,
 for experiments). Without --model the bundled models/default.pt is used."""
@@ -57,6 +60,46 @@ def _summary(results: list, class_names: list[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from detector_app.detection.builders import select_device
+    from detector_app.detection.distributed import cleanup, init_distributed
+    from detector_app.detection.inference import collect_images
+    from detector_app.domain.errors import UserError
+
+    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
+        raise UserError(f"--score-thresh must be between 0 and 1, got {args.score_thresh}")
+    paths = collect_images(args.inputs, recursive=args.recursive)
+    device = select_device(args.device)
+    info = init_distributed(device)
+    try:
+        return _run(args, paths, device, info)
+    finally:
+        cleanup(info)
+
+
+def _overlay_names(paths: list) -> list[str]:
+    """``<stem>.png`` per image, ``<stem>_<id>.png`` where stems collide (decided over the
+    whole input list, so the processes of a distributed run agree)."""
+    from collections import Counter
+
+    stems = Counter(p.stem for p in paths)
+    return [f"{p.stem}.png" if stems[p.stem] == 1 else f"{p.stem}_{i + 1}.png" for i, p in enumerate(paths)]
+
+
+def _gather(results: list, info) -> list:  # type: ignore[no-untyped-def]
+    """Every process's results on rank 0, in image-id order (others get [])."""
+    import torch.distributed as dist
+
+    if not info.enabled:
+        return results
+    parts: list | None = [None] * info.world_size if info.is_main else None
+    dist.gather_object(results, parts, dst=0)
+    if not info.is_main:
+        return []
+    merged = [r for part in parts or [] for r in (part or [])]
+    return sorted(merged, key=lambda r: r.image_id)
+
+
+def _run(args: argparse.Namespace, paths: list, device, info) -> int:  # type: ignore[no-untyped-def]
     import json
     import sys
     import warnings
@@ -65,19 +108,16 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from detector_app.commands._args import warn_if_bf16_is_slow
-    from detector_app.detection.builders import select_device
     from detector_app.detection.hub import load_model
-    from detector_app.detection.inference import coco_results, collect_images, detect_images
+    from detector_app.detection.inference import coco_results, detect_images
     from detector_app.detection.overlay import draw_detections
     from detector_app.detection.precision import resolve_precision
     from detector_app.domain.errors import UserError
     from detector_app.domain.fsutil import atomic_write_bytes, atomic_write_text
     from detector_app.textprogress import TextProgressBar
 
-    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
-        raise UserError(f"--score-thresh must be between 0 and 1, got {args.score_thresh}")
-    paths = collect_images(args.inputs, recursive=args.recursive)
-    device = select_device(args.device)
+    overlay_names = _overlay_names(paths)
+    mine = list(range(info.rank, len(paths), info.world_size))  # every image when not distributed
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loaded = load_model(args.model, device)
@@ -95,16 +135,15 @@ def run(args: argparse.Namespace) -> int:
 
     names = loaded.class_names
     results = []
-    used: set[str] = set()
-    bar = TextProgressBar("detect")
-    for r in detect_images(loaded, paths, score_thresh=args.score_thresh, device=device, amp=args.amp,
-                           precision=precision, keep_images=overlay_dir is not None, progress=bar):
+    label = "detect" if not info.enabled else f"detect (rank {info.rank} of {info.world_size})"
+    bar = TextProgressBar(label) if info.is_main else None
+    for r in detect_images(loaded, [paths[i] for i in mine], score_thresh=args.score_thresh, device=device,
+                           amp=args.amp, precision=precision, keep_images=overlay_dir is not None, progress=bar,
+                           image_ids=[i + 1 for i in mine]):
         if not r.ok:
             print(f"skipped: {r.error}", file=sys.stderr)
         elif overlay_dir is not None and r.image is not None:
-            stem = r.path.stem
-            name = f"{stem}.png" if f"{stem}.png" not in used else f"{stem}_{r.image_id}.png"
-            used.add(name)
+            name = overlay_names[r.image_id - 1]
             drawn = draw_detections(r.image, r.boxes, r.labels, r.scores, names)
             ok, buf = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
             if not ok:
@@ -112,13 +151,17 @@ def run(args: argparse.Namespace) -> int:
             atomic_write_bytes(overlay_dir / name, buf.tobytes())
             r.image = None  # free the pixels
         results.append(r)
+    results = _gather(results, info)
+    if not info.is_main:
+        return 0
 
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, json.dumps(coco_results(results, names), indent=1))
     print(_summary(results, names))
-    print(f"device {device}, precision {precision}" + (" (backbone bfloat16)" if precision == "bf16" else ""))
+    print(f"device {device}, precision {precision}" + (" (backbone bfloat16)" if precision == "bf16" else "")
+          + (f", {info.world_size} processes ({info.backend})" if info.enabled else ""))
     if args.json:
         print(f"wrote {args.json}")
     if overlay_dir is not None:

@@ -109,6 +109,7 @@ def detect_images(
     keep_images: bool = False,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    image_ids: Sequence[int] | None = None,
 ) -> Iterator[ImageResult]:
     """Run the detector on each file; yield results in input order.
 
@@ -125,6 +126,8 @@ def detect_images(
         keep_images: attach the decoded RGB image to each result (for overlays).
         progress / cancel: the long-job contract; cancelling raises ``Cancelled``
             between images.
+        image_ids: the results' ``image_id`` per path (default 1, 2, ...): a process
+            of a distributed run keeps the ids of the whole input list.
     """
     model, _ = _unpack(model_or_loaded)
     dev = select_device(None if device is None else str(device))
@@ -137,7 +140,7 @@ def detect_images(
     for i, raw in enumerate(paths):
         check_cancel(cancel)
         path = Path(raw)
-        result = ImageResult(path=path, image_id=i + 1)
+        result = ImageResult(path=path, image_id=int(image_ids[i]) if image_ids is not None else i + 1)
         start = time.perf_counter()
         try:
             rgb = read_image(path)

@@ -65,3 +65,44 @@ def test_one_process_torchrun_goes_through_the_process_group(device: str, tiny_c
     assert main(["train", "--data", str(tiny_coco), "--config", str(tiny_config_json), "--iters", "1",
                  "--batch", "1", "--warmup", "0", "--device", device, "--out", str(plain)]) == 0
     assert load_checkpoint_dict(plain)["meta"]["distributed"] is None
+
+
+@pytest.mark.slow
+def test_two_process_detect_merges_into_one_file(tmp_path: Path) -> None:
+    """``detect`` under torchrun: each of 2 CPU processes (gloo) detects every other image,
+    rank 0 writes one JSON equal to a single-process run's, and one summary."""
+    import numpy as np
+
+    from detector_app.cli import main
+    from detector_app.media.images import write_image
+    from tests.app.test_jobs import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs" / "sub").mkdir(parents=True)
+    for i in range(5):
+        write_image(tmp_path / "imgs" / f"im{i}.png", rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+    write_image(tmp_path / "imgs" / "sub" / "im0.png", rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+    inputs = [str(tmp_path / "imgs"), str(tmp_path / "imgs" / "sub" / "im0.png")]
+    single = tmp_path / "single.json"
+    assert main(["detect", *inputs, "--model", str(ckpt), "--device", "cpu", "--precision", "fp32",
+                 "--score-thresh", "0.0", "--json", str(single)]) == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    merged = tmp_path / "merged.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={find_free_port()}", "-m", "detector_app", "detect",
+           *inputs, "--model", str(ckpt), "--device", "cpu", "--precision", "fp32", "--score-thresh", "0.0",
+           "--json", str(merged), "--save-overlays", str(tmp_path / "ov")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.count("6 image(s)") == 1 and "2 processes (gloo)" in proc.stdout
+    a, b = json.loads(single.read_text()), json.loads(merged.read_text())
+    assert len(b) == len(a) > 0 and sorted({d["image_id"] for d in b}) == [1, 2, 3, 4, 5, 6]
+    key = lambda d: (d["image_id"], d["category_id"], round(d["score"], 4))  # noqa: E731
+    for x, y in zip(sorted(a, key=key), sorted(b, key=key)):
+        assert x["image_id"] == y["image_id"] and x["category_id"] == y["category_id"]
+        assert x["bbox"] == pytest.approx(y["bbox"], abs=1e-3) and x["score"] == pytest.approx(y["score"], abs=1e-5)
+    # one overlay per image, the two im0 stems told apart by their ids
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["im0_1.png", "im0_6.png", "im1.png", "im2.png",
+                                                                  "im3.png", "im4.png"]
