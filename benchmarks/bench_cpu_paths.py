@@ -35,14 +35,13 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch  # noqa: E402
 from _common import Row, add_common_args, finish, median  # noqa: E402
 from bench_detector import _ChannelsLastBackbone  # noqa: E402
-
-import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from detector_app.detection.checkpoints import load_checkpoint  # noqa: E402

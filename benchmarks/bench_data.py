@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         for fmt in ("coco", "voc", "yolo"):
             for mode in ("copy", "symlink"):
                 out = work / f"export_{fmt}_{mode}"
-                res, t = timed(lambda: export_dataset(store, fmt, out, ExportOptions(
+                res, t = timed(lambda fmt=fmt, out=out, mode=mode: export_dataset(store, fmt, out, ExportOptions(
                     split=0.8, image_mode=mode, include_model_boxes=True)))
                 target = n_images == 10_000
                 rows.append(Row("data", f"export {res.images} images / {res.annotations} boxes as {fmt}, "
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                                 (t < EXPORT_TARGET_S) if target else None,
                                 "80/20 split; staging folder synced once and renamed"))
             target_dir = out / "train" if fmt == "coco" else out
-            ds, t = timed(lambda: load_dataset(target_dir))
+            ds, t = timed(lambda target_dir=target_dir: load_dataset(target_dir))
             rows.append(Row("data", f"load_dataset {fmt} ({len(ds.images)} images)", f"{t:.2f} s"))
         store.close()
 

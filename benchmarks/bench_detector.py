@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, Row, add_common_args, finish, median, reset_peak_rss, rss_kb  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import ROOT, Row, add_common_args, finish, median, reset_peak_rss, rss_kb  # noqa: E402
 
 from detector_app.detection.builders import build_model  # noqa: E402
 from detector_app.detection.config import ModelConfig  # noqa: E402
@@ -197,14 +196,22 @@ def precision_rows(model: torch.nn.Module, rgb: np.ndarray, base_ms: float, budg
     fast = bf16_is_fast()
     label = "bf16 (the default here: auto)" if fast else "bf16 (--precision bf16)"
     for what, ms in (("trace (what the app runs)", res["trace_ms"]), ("plain forward (detect)", res["forward_ms"])):
-        rows.append(Row("bundled model", f"{label}: CPU latency per 512x512 image, {what}",
-                        f"{ms:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms", ms < BUNDLED_TARGET_MS,
-                        f"backbone (channels-last) and RPN head convolutions under CPU bfloat16 autocast, box decoding, NMS and RoI head float32; "
-                        f"{base_ms / res['trace_ms']:.2f}x faster than fp32 (trace, same run); detections "
-                        f"(score >= 0.5) also found in fp32 (same class, IoU >= 0.9): {matched} of {total} on "
-                        f"{len(images)} images; "
-                        f"probe: {bf16_probe().reason()}; "
-                        f"median of {res['reps']}"))
+        rows.append(
+            Row(
+                "bundled model",
+                f"{label}: CPU latency per 512x512 image, {what}",
+                f"{ms:.1f} ms",
+                f"< {BUNDLED_TARGET_MS:.0f} ms",
+                ms < BUNDLED_TARGET_MS,
+                "backbone (channels-last) and RPN head convolutions under CPU bfloat16 autocast, "
+                "box decoding, NMS and RoI head float32; "
+                f"{base_ms / res['trace_ms']:.2f}x faster than fp32 (trace, same run); detections "
+                f"(score >= 0.5) also found in fp32 (same class, IoU >= 0.9): {matched} of {total} on "
+                f"{len(images)} images; "
+                f"probe: {bf16_probe().reason()}; "
+                f"median of {res['reps']}",
+            )
+        )
     return rows
 
 
@@ -242,9 +249,17 @@ def bundled_rows(quick: bool, budget: float, precision_only: bool = False) -> li
     threads = torch.get_num_threads()
     gflop = backbone_gflop(model, rgb)
     bb_ms = res["stages"]["backbone"]
-    rows.append(Row("bundled model", f"fp32: CPU latency per 512x512 image, trace (what the app runs), "
-                    f"{threads} thread{'s' if threads != 1 else ''}", f"{res['trace_ms']:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms",
-                    res["trace_ms"] < BUNDLED_TARGET_MS, f"{what}; {_fp32_role()}; median of {res['reps']}"))
+    rows.append(
+        Row(
+            "bundled model",
+            f"fp32: CPU latency per 512x512 image, trace (what the app runs), "
+            f"{threads} thread{'s' if threads != 1 else ''}",
+            f"{res['trace_ms']:.1f} ms",
+            f"< {BUNDLED_TARGET_MS:.0f} ms",
+            res["trace_ms"] < BUNDLED_TARGET_MS,
+            f"{what}; {_fp32_role()}; median of {res['reps']}",
+        )
+    )
     rows.append(Row("bundled model", "fp32: CPU latency per 512x512 image, plain forward (detect)",
                     f"{res['forward_ms']:.1f} ms", f"< {BUNDLED_TARGET_MS:.0f} ms",
                     res["forward_ms"] < BUNDLED_TARGET_MS, what))

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(0)
     finish("bench_gpu", rows, args, [f"{gpu}, torch {torch.__version__}, CUDA {torch.version.cuda}"])
     if args.doc:
-        when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         doc = args.doc.read_text(encoding="utf-8") if args.doc.is_file() else "# Benchmarks\n"
         args.doc.write_text(splice_gpu_section(doc, gpu_section(rows, gpu, when, torch.__version__)),
                             encoding="utf-8")

@@ -51,8 +51,10 @@ def _bundled_detector():  # type: ignore[no-untyped-def]
     from detector_app.app.jobs import ModelInfo, detect_item
 
     model, what = load_bundled()
-    names = list(getattr(model, "class_names", None) or
-                 ["__background__", *(f"class {i}" for i in range(1, model.roi_heads.box_predictor.cls_score.out_features))])
+    names = list(
+        getattr(model, "class_names", None)
+        or ["__background__", *(f"class {i}" for i in range(1, model.roi_heads.box_predictor.cls_score.out_features))]
+    )
     return (lambda rgb: detect_item(model, rgb)), ModelInfo(name="bench", class_names=names), what
 
 
@@ -89,9 +91,9 @@ def _spin(app, until, timeout: float) -> None:  # type: ignore[no-untyped-def]
 
 
 def stall_rows(n_images: int) -> list[Row]:
+    from bench_detector import synthetic_image
     from PySide6.QtWidgets import QApplication
 
-    from bench_detector import synthetic_image
     from detector_app.qt.worker import InferenceWorker
 
     app = QApplication.instance() or QApplication([])
@@ -116,7 +118,7 @@ def stall_rows(n_images: int) -> list[Row]:
     ticker.start()
     for i, rgb in enumerate(images):
         worker.submit(i, rgb)
-        _spin(app, lambda: len(done) == i + 1, 300)
+        _spin(app, lambda i=i: len(done) == i + 1, 300)
     worst, p99 = ticker.stop()
     worker.stop()
     rows.append(Row("gui", f"event-loop stall while the worker detects ({n_images} x 512x512, bare worker)",
@@ -200,7 +202,7 @@ def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: 
         ticker.start()
         for i in range(1, len(images)):
             window.session.go_to(i)
-            _spin(app, lambda: len(traced) >= i + 1, 300)
+            _spin(app, lambda i=i: len(traced) >= i + 1, 300)
             _spin(app, lambda: False, 0.1)  # the result drawn
         worst, p99 = ticker.stop()
         ok = len(traced) >= len(images)
@@ -280,9 +282,8 @@ def _live_rss_kb() -> int:
 def folder_memory_row(n_images: int) -> Row:
     """RSS of the real main window (model loaded, one image detected) with a one-image
     folder open, then with an ``n_images`` folder open, in this process."""
-    from PySide6.QtWidgets import QApplication
-
     from bench_data import make_folder
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
     detector, info, what = _bundled_detector()
@@ -296,7 +297,7 @@ def folder_memory_row(n_images: int) -> Row:
             before = len(traced)
             t0 = time.perf_counter()
             window.open_paths([str(work / name)])
-            _spin(app, lambda: len(traced) > before, 300)
+            _spin(app, lambda before=before: len(traced) > before, 300)
             opened = time.perf_counter() - t0
             _spin(app, lambda: False, 0.3)
             samples.append((name, _live_rss_kb(), opened))

@@ -28,9 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import ROOT, Row, add_common_args, finish, median  # noqa: E402
-
 import torch  # noqa: E402
+from _common import ROOT, Row, add_common_args, finish, median  # noqa: E402
 from torch.utils.data import DataLoader, RandomSampler  # noqa: E402
 
 from detector_app.detection.builders import build_model  # noqa: E402
@@ -83,8 +82,14 @@ def plain_rate(data_dir: Path, mconf: ModelConfig, iters: int, batch: int, warm:
     model = build_model(mconf)
     model.train()
     dataset = TorchDetectionDataset(data, hflip=True, seed=SEED)
-    loader = DataLoader(dataset, batch_size=batch, sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(SEED)),
-                        collate_fn=collate, num_workers=0, drop_last=True)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(SEED)),
+        collate_fn=collate,
+        num_workers=0,
+        drop_last=True,
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=LR, momentum=0.9, weight_decay=1e-4)
     it, stamps = 0, []
@@ -143,9 +148,11 @@ def main(argv: list[str] | None = None) -> None:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
-    setting = (f"{mconf.builder} ({mconf.extra.get('norm', 'batch')} norm), {size}x{size} synthetic images, "
-               f"batch {args.batch}, 1 / median time of iterations {warm + 1}-{iters}, {torch.get_num_threads()} threads; "
-               "the engine with its defaults (gradient clipping 10, finite-loss check, CSV log), constant lr")
+    setting = (
+        f"{mconf.builder} ({mconf.extra.get('norm', 'batch')} norm), {size}x{size} synthetic images, "
+        f"batch {args.batch}, 1 / median time of iterations {warm + 1}-{iters}, {torch.get_num_threads()} threads; "
+        "the engine with its defaults (gradient clipping 10, finite-loss check, CSV log), constant lr"
+    )
     rows = [
         Row("training", "engine iterations/s", f"{median(engine):.3f} it/s",
             note=f"runs: {', '.join(f'{v:.3f}' for v in engine)}"),

@@ -107,7 +107,7 @@ def run_script(name: str, script: str, quick: bool, out_dir: Path) -> dict:
 
 def render(results: list[dict], quick: bool) -> str:
     m = machine()
-    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     per_script = [[Row(**r) for r in res.get("rows", [])] for res in results]
     rows = [r for script_rows in per_script for r in script_rows]
     for r in rows:

@@ -72,8 +72,19 @@ def main() -> None:
                 _, loss_seed = seed.rpn(images, feats, targets)
                 seed.rpn.ignore_cross_boundary = True
                 ratio_sum += float(loss_tv["loss_rpn_box_reg"] / loss_seed["loss_rpn_box_reg"])
-        rows.append((builder, size, anchors_n // trials, cross_n / anchors_n, pos_tv / trials, pos_cross / max(pos_tv, 1),
-                     pos_seed / trials, boxes_without, ratio_sum / trials))
+        rows.append(
+            (
+                builder,
+                size,
+                anchors_n // trials,
+                cross_n / anchors_n,
+                pos_tv / trials,
+                pos_cross / max(pos_tv, 1),
+                pos_seed / trials,
+                boxes_without,
+                ratio_sum / trials,
+            )
+        )
     print(f"{h}x{w} image, 8 boxes of 40-480 px, 5 seeds, random-weight models")
     print("builder  resized     anchors  crossing  positives(tv)  of them crossing  positives(paper)  "
           "boxes w/o positive(paper)  tv box loss / seed box loss")

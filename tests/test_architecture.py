@@ -86,8 +86,8 @@ def test_core_layers_do_not_load_qt_at_runtime() -> None:
         "    pkg = importlib.import_module('detector_app.' + layer)\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
-        "print(','.join(bad))\n" % (sorted(QT),)
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(QT)!r})\n"
+        "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

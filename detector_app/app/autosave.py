@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 #: Default delay between an edit and its write (the store promises < 1 s).
 DEFAULT_INTERVAL = 0.25
@@ -64,12 +64,12 @@ class Autosaver:
                 self._flush()
                 self.flushes += 1
                 self.last_error = None
-            except Exception as exc:  # reported, never kills the thread
+            except Exception as exc:  # noqa: BLE001 - any save failure is reported, never kills the thread
                 self.last_error = exc
                 if self._on_error is not None:
                     try:
                         self._on_error(exc)
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - a failing listener must not stop autosaving
                         pass
                 with self._cond:
                     if not self._stopped:

@@ -10,9 +10,10 @@ dialog says so; a held-out dataset gives the honest number (``evaluate``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,8 @@ def project_detection_data(store: object, verified_only: bool = True) -> Any:
     from detector_app.detection.datasets import DetectionData, Sample
 
     store = getattr(store, "store", store)
-    root = Path(getattr(store, "root"))
-    names = list(getattr(store, "label_map").names)
+    root = Path(store.root)
+    names = list(store.label_map.names)
     samples = []
     for rec in store.records():  # type: ignore[attr-defined]
         if not rec.annotations or (verified_only and rec.state is not ItemState.VERIFIED):

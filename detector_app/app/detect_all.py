@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -119,8 +119,8 @@ def detect_all_job(store: object, model_spec: str | None, device: str | None, on
     window's interactive detections go on meanwhile, and stores the traces where the
     session looks for them (same model id)."""
     keys = image_keys(store, only_unreviewed)
-    root = Path(getattr(store, "root"))
-    store_dir = Path(getattr(store, "store_dir"))
+    root = Path(store.root)
+    store_dir = Path(store.store_dir)
 
     def job(progress: ProgressFn, cancel: threading.Event) -> DetectAllResult:
         from detector_app.app.jobs import load_detector

@@ -10,9 +10,9 @@ and the window's dialog run the same function.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -42,14 +42,14 @@ class DiagnoseItem:
 
 def dataset_items(dataset: object) -> list[DiagnoseItem]:
     """The annotated images of a ``formats.Dataset``."""
-    root = Path(getattr(dataset, "root"))
-    return [DiagnoseItem(r.key, root, r) for r in getattr(dataset, "images") if r.annotations]
+    root = Path(dataset.root)
+    return [DiagnoseItem(r.key, root, r) for r in dataset.images if r.annotations]
 
 
 def project_items(store: object) -> list[DiagnoseItem]:
     """The project's records with boxes of the user's (annotations, accepted boxes included)."""
     store = getattr(store, "store", store)
-    root = Path(getattr(store, "root"))
+    root = Path(store.root)
     return [DiagnoseItem(r.key, root, r) for r in store.records() if r.annotations]  # type: ignore[attr-defined]
 
 

@@ -39,9 +39,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemState
 from detector_app.domain.boxes import Box
@@ -508,7 +509,7 @@ def _real_size(src: str, rec: ImageRecord) -> tuple[int, int]:
 
 def _inside(box: Box, width: int, height: int) -> bool:
     """``box`` lies within the image (clipping would not change it)."""
-    return 0.0 <= box.x1 and 0.0 <= box.y1 and box.x2 <= width and box.y2 <= height
+    return box.x1 >= 0.0 and box.y1 >= 0.0 and box.x2 <= width and box.y2 <= height
 
 
 def _rebased(rec: ImageRecord, part: str) -> ImageRecord:

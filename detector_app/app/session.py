@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -235,10 +236,9 @@ class Session(EditingMixin):
             return
         if event.key is None or self.store is None:
             return
-        if event.key == self.key:
-            if event.kind == "annotations":
-                self.emit("annotations")
-                self._update_anchor_labels()
+        if event.key == self.key and event.kind == "annotations":
+            self.emit("annotations")
+            self._update_anchor_labels()
         if event.kind in ("annotations", "state"):
             index = self._index_of.get(split_key(event.key)[0])
             if index is not None:
@@ -422,7 +422,7 @@ class Session(EditingMixin):
         order = self.order if self.order is not None else range(len(self.items))
         return [i for i in order if f is None or self.item_state(i) is f]
 
-    def rank_useful(self) -> list["Ranked"]:
+    def rank_useful(self) -> list[Ranked]:
         """The items in "most useful first" order with their reasons (``app.ranking``)."""
         from detector_app.app.ranking import class_counts, rank_items
 

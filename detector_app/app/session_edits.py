@@ -10,15 +10,23 @@ refuses the boxes of another frame (shown while a video plays).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from detector_app.app.scan import display_key
 from detector_app.app.store import split_key
 from detector_app.app.undo import (
-    AcceptAll, AcceptDetection, AddAnnotation, Command, DeleteAnnotation, MoveResize, Relabel, SetState,
+    AcceptAll,
+    AcceptDetection,
+    AddAnnotation,
+    Command,
+    DeleteAnnotation,
+    MoveResize,
+    Relabel,
+    SetState,
 )
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import Box, BoxError, box_iou
@@ -307,7 +315,9 @@ class EditingMixin:
         copies: list[Annotation] = []
         for a in source.annotations:
             box = self._clip(a.box)
-            if box is not None and not self._is_duplicate(box, a.label, [*self._existing(), *((c.box, c.label) for c in copies)]):
+            if box is not None and not self._is_duplicate(
+                box, a.label, [*self._existing(), *((c.box, c.label) for c in copies)]
+            ):
                 copies.append(Annotation(box, a.label, a.source, a.score))
         if copies:
             self._push(CopyAnnotations(self.record.key, copies))  # type: ignore[union-attr]

@@ -30,9 +30,9 @@ import sqlite3
 import threading
 import urllib.parse
 import weakref
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from detector_app.app.autosave import DEFAULT_INTERVAL, Autosaver
 from detector_app.app.lockfile import ProjectLock
@@ -66,7 +66,7 @@ class StoreEvent:
 Listener = Callable[[StoreEvent], None]
 
 #: Stores still open, flushed at interpreter exit (the autosave thread is a daemon).
-_OPEN_STORES: "weakref.WeakSet[ProjectStore]" = weakref.WeakSet()
+_OPEN_STORES: weakref.WeakSet[ProjectStore] = weakref.WeakSet()
 
 
 @atexit.register
@@ -74,7 +74,7 @@ def _flush_open_stores() -> None:
     for store in list(_OPEN_STORES):
         try:
             store.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - at interpreter exit: one store's failure must not skip the others
             pass
 
 
@@ -228,7 +228,7 @@ class ProjectStore:
             db.close()
 
     @classmethod
-    def open(cls, root: str | Path, **kwargs: object) -> "ProjectStore":
+    def open(cls, root: str | Path, **kwargs: object) -> ProjectStore:
         """Open (creating if needed) the store of a project folder."""
         return cls(root, **kwargs)  # type: ignore[arg-type]
 
@@ -541,7 +541,7 @@ class ProjectStore:
         if error is not None:
             raise error
 
-    def __enter__(self) -> "ProjectStore":
+    def __enter__(self) -> ProjectStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

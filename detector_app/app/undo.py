@@ -12,8 +12,9 @@ Editing commands move an item that is ``not-seen`` or ``detected`` to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from detector_app.domain.annotations import Annotation, AnnotationSource, ItemState
 from detector_app.domain.boxes import Box
@@ -33,7 +34,7 @@ class Command:
     def undo(self, store: Store) -> None:
         raise NotImplementedError
 
-    def merge(self, other: "Command") -> bool:
+    def merge(self, other: Command) -> bool:
         """Absorb ``other`` (done right after this one); ``True`` if merged."""
         return False
 
@@ -261,7 +262,7 @@ def import_batch(before: dict[str, RecordState], store: Store) -> ImportBatch | 
 class UndoStack:
     """Unlimited undo/redo of :class:`Command` objects against one store."""
 
-    def __init__(self, store: Store, listener: Callable[["UndoStack"], None] | None = None) -> None:
+    def __init__(self, store: Store, listener: Callable[[UndoStack], None] | None = None) -> None:
         self.store = store
         self._done: list[Command] = []
         self._undone: list[Command] = []
@@ -270,7 +271,7 @@ class UndoStack:
         if listener is not None:
             self._listeners.append(listener)
 
-    def subscribe(self, listener: Callable[["UndoStack"], None]) -> None:
+    def subscribe(self, listener: Callable[[UndoStack], None]) -> None:
         """Call ``listener(stack)`` after every push, undo, redo or clear."""
         self._listeners.append(listener)
 

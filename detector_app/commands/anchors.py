@@ -9,8 +9,11 @@ HELP = "anchor study: box size/ratio distribution, best-anchor IoU per box, sugg
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset with boxes (COCO folder or JSON, ...)")
-    parser.add_argument("--config", default="small",
-                        help="builder name, model config JSON, or a checkpoint (.pt) whose config to use (default small)")
+    parser.add_argument(
+        "--config",
+        default="small",
+        help="builder name, model config JSON, or a checkpoint (.pt) whose config to use (default small)",
+    )
     parser.add_argument("--scales", type=int, help="number of anchor sizes to suggest (default: as the model)")
     parser.add_argument("--ratios", type=int, help="number of aspect ratios to suggest (default: as the model)")
     parser.add_argument("--plot", metavar="OUT.png", help="write histograms (sizes, ratios, best IoU) here")

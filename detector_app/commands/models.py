@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
     from detector_app.detection.checkpoints import CheckpointError, peek_checkpoint
     from detector_app.detection.hub import (
-        MODELS_FILE, bundled_model_path, config_dir, configured_checkpoints, hub_dir, list_hub_checkpoints,
+        MODELS_FILE,
+        bundled_model_path,
+        config_dir,
+        configured_checkpoints,
+        hub_dir,
+        list_hub_checkpoints,
     )
 
     entries: list[dict[str, object]] = []

@@ -89,7 +89,9 @@ def kmeans_iou(shapes: np.ndarray, k: int, seed: int = 0, iters: int = 100) -> n
     for _ in range(1, k):
         d = 1 - centred_iou(shapes, np.array(centres)).max(1)
         p = d**2
-        centres.append(shapes[rng.choice(len(shapes), p=p / p.sum())] if p.sum() > 0 else shapes[rng.integers(len(shapes))])
+        centres.append(
+            shapes[rng.choice(len(shapes), p=p / p.sum())] if p.sum() > 0 else shapes[rng.integers(len(shapes))]
+        )
     c = np.array(centres)
     for _ in range(iters):
         assign = centred_iou(shapes, c).argmax(1)
@@ -200,11 +202,15 @@ def format_study(study: AnchorStudy) -> str:
         "box ratio h/w:      " + "  ".join(f"p{k}={v:.2f}" for k, v in rp.items()),
         f"model anchors: sizes {tuple(s['anchor_sizes'])} x ratios {tuple(s['anchor_ratios'])}",
         f"best anchor IoU per box: mean {s['best_iou_mean']:.3f}, median {s['best_iou_median']:.3f}",
-        f"boxes with no anchor IoU >= 0.7: {s['boxes_without_anchor_ge_0.7']} ({100 * s['fraction_without_anchor_ge_0.7']:.1f}%)",
-        f"boxes with no anchor IoU >= 0.5: {s['boxes_without_anchor_ge_0.5']}   >= 0.3: {s['boxes_without_anchor_ge_0.3']}",
-        f"suggested grid (k-means on log size, log ratio): sizes {tuple(s['suggested_sizes'])} x ratios {tuple(s['suggested_ratios'])}",
+        f"boxes with no anchor IoU >= 0.7: {s['boxes_without_anchor_ge_0.7']} "
+        f"({100 * s['fraction_without_anchor_ge_0.7']:.1f}%)",
+        f"boxes with no anchor IoU >= 0.5: {s['boxes_without_anchor_ge_0.5']}   "
+        f">= 0.3: {s['boxes_without_anchor_ge_0.3']}",
+        f"suggested grid (k-means on log size, log ratio): sizes {tuple(s['suggested_sizes'])} "
+        f"x ratios {tuple(s['suggested_ratios'])}",
         "k-means (1-IoU) box shapes w x h: " + ", ".join(f"{w:.0f}x{h:.0f}" for w, h in s["kmeans_shapes_wh"]),
-        f"centre-aligned mean best IoU: current {s['centred_iou_mean_current']:.3f}, suggested {s['centred_iou_mean_suggested']:.3f}",
+        f"centre-aligned mean best IoU: current {s['centred_iou_mean_current']:.3f}, "
+        f"suggested {s['centred_iou_mean_suggested']:.3f}",
     ]
     return "\n".join(lines)
 

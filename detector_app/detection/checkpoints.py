@@ -20,9 +20,10 @@ from __future__ import annotations
 import io
 import pickle
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -161,7 +162,9 @@ def read_file(path: str | Path, mmap: bool = False) -> Any:
                 f"{path}: refused: the file holds Python objects that could run code when loaded, "
                 f"not just weights ({first[:160]}); only load checkpoints you trust, re-saved as plain weights"
             ) from None
-        detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0] if text else "")
+        detail = next(
+            (ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0] if text else ""
+        )
         raise CheckpointError(f"{path}: not a checkpoint (corrupt or not a PyTorch file: {detail[:160]})") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file; all are the file's fault
         with open(path, "rb") as fh:
@@ -310,8 +313,10 @@ def _check_finite(state: Mapping[str, Any], where: str) -> None:
     bad = [k for k, v in state.items()
            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise CheckpointError(f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {_names(bad, 2)}); "
-                              "the file is damaged or comes from a training run that diverged")
+        raise CheckpointError(
+            f"{where}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {_names(bad, 2)}); "
+            "the file is damaged or comes from a training run that diverged"
+        )
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str | None = None) -> LoadedModel:

@@ -128,7 +128,7 @@ class ModelConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -139,7 +139,7 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelConfig":
+    def from_json(cls, text: str) -> ModelConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -149,7 +149,7 @@ class ModelConfig:
         return cls.from_dict(data)
 
     @classmethod
-    def from_arg(cls, arg: str, num_classes: int | None = None) -> "ModelConfig":
+    def from_arg(cls, arg: str, num_classes: int | None = None) -> ModelConfig:
         """A builder name or a path to a config JSON file (CLI ``--config``)."""
         if arg in ALL_BUILDERS:
             cfg = cls(builder=arg)

@@ -16,7 +16,6 @@ import hashlib
 import http.client
 import os
 import re
-import socket
 import threading
 import time
 import urllib.error
@@ -162,7 +161,7 @@ def download_file(url: str, dest: str | Path, *, hash_prefix: str | None = None,
     except http.client.IncompleteRead as exc:
         raise DownloadError(f"{url}: the connection dropped after {size_text(len(exc.partial))}; "
                             "nothing was kept, try again") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise DownloadError(f"{url}: no data for {timeout:.0f} s; {offline_hint(url, dest)}") from None
     except (http.client.HTTPException, ConnectionError) as exc:
         raise DownloadError(f"{url}: the connection failed ({type(exc).__name__}: {exc}); "

@@ -8,7 +8,7 @@ room above).
 from __future__ import annotations
 
 import colorsys
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

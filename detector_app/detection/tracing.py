@@ -180,7 +180,15 @@ def _filter_proposals(
 
 
 def compute_fates(
-    boxes: Tensor, scores: Tensor, labels: Tensor, prop: Tensor, passed_size: Tensor, nms_keep: Tensor, cap: int, nms_thresh: float, num_proposals: int,
+    boxes: Tensor,
+    scores: Tensor,
+    labels: Tensor,
+    prop: Tensor,
+    passed_size: Tensor,
+    nms_keep: Tensor,
+    cap: int,
+    nms_thresh: float,
+    num_proposals: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each proposal's fate from the RoI head's post-processing (vectorised).
 
@@ -315,7 +323,9 @@ def trace(
             model.train()
 
 
-def _trace(model: FasterRCNN, image: np.ndarray | Tensor, dev: torch.device, class_names: list[str] | None) -> DetectionTrace:
+def _trace(
+    model: FasterRCNN, image: np.ndarray | Tensor, dev: torch.device, class_names: list[str] | None
+) -> DetectionTrace:
     timer = _Timer(dev)
     if isinstance(image, np.ndarray) and image.ndim == 3:
         original = (int(image.shape[0]), int(image.shape[1]))  # boxes map back to this, also when downscaled
@@ -362,7 +372,7 @@ def _trace(model: FasterRCNN, image: np.ndarray | Tensor, dev: torch.device, cla
     def back(b: Tensor) -> np.ndarray:
         return _np(resize_boxes(b.reshape(-1, 4), list(resized), list(original)))
 
-    levels = _levels(model, [str(k) for k in features.keys()], feats, padded)
+    levels = _levels(model, [str(k) for k in features], feats, padded)
     level_idx, scale_idx, ratio_idx = _anchor_meta(levels)
     names = class_names or list(getattr(model, "class_names", None) or [])
     if len(names) != num_c:

@@ -38,15 +38,15 @@ from detector_app.detection.checkpoints import (
     save_checkpoint,
 )
 from detector_app.detection.config import ConfigError, ModelConfig
-from detector_app.detection.precision import set_cpu_precision
-from detector_app.domain.fsutil import atomic_write_text
 from detector_app.detection.datasets import (
     DetectionData,
     TorchDetectionDataset,
     collate,
     load_detection_data,
 )
+from detector_app.detection.precision import set_cpu_precision
 from detector_app.domain.errors import Cancelled, UserError
+from detector_app.domain.fsutil import atomic_write_text
 from detector_app.domain.progress import ProgressFn, report
 
 #: RPN layers whose shape depends on the number of anchors per cell.
@@ -489,10 +489,11 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                 report(progress, it, total, f"epoch {epoch + 1}/{cfg.epochs}",
                        **{k: round(v, 4) for k, v in smooth.items()})
             # ---- end of epoch: precise BN, validate, checkpoint, log
-            if info.is_main and cfg.bn_recompute_images > 0 and not cfg.freeze_bn:
-                if recompute_bn_stats(model, dataset, cfg.bn_recompute_images, cfg.batch, device,
-                                      seed=cfg.seed + epoch):  # 0 layers for GroupNorm models: nothing to say
-                    report(progress, it, total, f"epoch {epoch + 1}: BatchNorm statistics recomputed")
+            # (recompute_bn_stats finds 0 layers for GroupNorm models: nothing to say then)
+            if (info.is_main and cfg.bn_recompute_images > 0 and not cfg.freeze_bn
+                    and recompute_bn_stats(model, dataset, cfg.bn_recompute_images, cfg.batch, device,
+                                           seed=cfg.seed + epoch)):
+                report(progress, it, total, f"epoch {epoch + 1}: BatchNorm statistics recomputed")
             val_row = None
             if val_data is not None and info.is_main:
                 from detector_app.detection.evaluation import evaluate_model

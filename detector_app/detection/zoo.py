@@ -10,8 +10,8 @@ unless :func:`download_model` is called.
 
 from __future__ import annotations
 
-import threading
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -55,7 +55,7 @@ class Annotation:
         if self.score is not None and not (0.0 <= float(self.score) <= 1.0):
             raise ValueError(f"annotation score must be in [0, 1], got {self.score!r}")
 
-    def with_box(self, box: Box) -> "Annotation":
+    def with_box(self, box: Box) -> Annotation:
         """Moved or resized; an accepted model box becomes ``model-corrected``."""
         source = (
             AnnotationSource.MODEL_CORRECTED
@@ -64,7 +64,7 @@ class Annotation:
         )
         return replace(self, box=box, source=source)
 
-    def with_label(self, label: str) -> "Annotation":
+    def with_label(self, label: str) -> Annotation:
         source = (
             AnnotationSource.MODEL_CORRECTED
             if self.source is AnnotationSource.MODEL
@@ -82,7 +82,7 @@ class Annotation:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Annotation":
+    def from_dict(cls, data: dict[str, Any]) -> Annotation:
         return cls(
             box=Box.from_array(data["box"]),
             label=str(data["label"]),
@@ -150,7 +150,7 @@ class ImageRecord:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ImageRecord":
+    def from_dict(cls, data: dict[str, Any]) -> ImageRecord:
         return cls(
             path=str(data["path"]),
             width=None if data.get("width") is None else int(data["width"]),

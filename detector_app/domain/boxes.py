@@ -48,17 +48,17 @@ class Box:
 
     # -- construction -------------------------------------------------
     @classmethod
-    def from_xywh(cls, x: float, y: float, w: float, h: float) -> "Box":
+    def from_xywh(cls, x: float, y: float, w: float, h: float) -> Box:
         """From top-left corner plus width and height (COCO's ``bbox``)."""
         return cls(x, y, x + w, y + h)
 
     @classmethod
-    def from_points(cls, xa: float, ya: float, xb: float, yb: float) -> "Box":
+    def from_points(cls, xa: float, ya: float, xb: float, yb: float) -> Box:
         """From two opposite corners in any order (e.g. a mouse drag)."""
         return cls(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
 
     @classmethod
-    def from_array(cls, values: "np.ndarray | list[float] | tuple[float, ...]") -> "Box":
+    def from_array(cls, values: np.ndarray | list[float] | tuple[float, ...]) -> Box:
         x1, y1, x2, y2 = (float(v) for v in values)
         return cls(x1, y1, x2, y2)
 
@@ -90,7 +90,7 @@ class Box:
         return np.array(self.to_tuple(), dtype=np.float32)
 
     # -- operations ---------------------------------------------------
-    def clipped(self, width: float, height: float) -> "Box":
+    def clipped(self, width: float, height: float) -> Box:
         """This box clipped to an image of ``width x height``.
 
         Raises :class:`BoxError` when nothing of it lies inside the image.
@@ -105,27 +105,27 @@ class Box:
             )
         return Box(x1, y1, x2, y2)
 
-    def translated(self, dx: float, dy: float) -> "Box":
+    def translated(self, dx: float, dy: float) -> Box:
         return Box(self.x1 + dx, self.y1 + dy, self.x2 + dx, self.y2 + dy)
 
-    def scaled(self, sx: float, sy: float) -> "Box":
+    def scaled(self, sx: float, sy: float) -> Box:
         return Box(self.x1 * sx, self.y1 * sy, self.x2 * sx, self.y2 * sy)
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         return float(box_iou(self.to_array()[None], other.to_array()[None])[0, 0])
 
     def contains(self, x: float, y: float) -> bool:
         return self.x1 <= x <= self.x2 and self.y1 <= y <= self.y2
 
 
-def as_box_array(boxes: "np.ndarray | list[Box] | list[list[float]]") -> np.ndarray:
+def as_box_array(boxes: np.ndarray | list[Box] | list[list[float]]) -> np.ndarray:
     """Any list of boxes as ``float32[N, 4]``."""
     if isinstance(boxes, np.ndarray):
         arr = boxes.astype(np.float32, copy=False)
     elif len(boxes) == 0:
         arr = np.zeros((0, 4), np.float32)
     elif isinstance(boxes[0], Box):
-        arr = np.array([b.to_tuple() for b in boxes], np.float32)  # type: ignore[union-attr]
+        arr = np.array([b.to_tuple() for b in boxes if isinstance(b, Box)], np.float32)
     else:
         arr = np.asarray(boxes, np.float32)
     return arr.reshape(-1, 4)
@@ -133,7 +133,8 @@ def as_box_array(boxes: "np.ndarray | list[Box] | list[list[float]]") -> np.ndar
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """``float[N, 4] -> float[N]``."""
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area: np.ndarray = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return area
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def _iou1(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """``float32[N]``: IoU of one box with ``boxes`` (``[N, 4]``)."""
     if len(boxes) == 0:
         return np.zeros(0, np.float32)
-    return box_iou(np.asarray(box, np.float64).reshape(1, 4), boxes)[0]
+    iou: np.ndarray = box_iou(np.asarray(box, np.float64).reshape(1, 4), boxes)[0]
+    return iou
 
 
 def _name(trace: DetectionTrace, c: int) -> str:
@@ -153,7 +155,7 @@ def explain_object(trace: DetectionTrace, result: PostprocessResult, box: np.nda
     a_iou = _iou1(gt, trace.anchors)
     best_a = int(np.argmax(a_iou)) if len(a_iou) else -1
     best_a_iou = float(a_iou[best_a]) if best_a >= 0 else 0.0
-    base = dict(anchor=best_a, best_anchor_iou=best_a_iou)
+    base: dict[str, Any] = {"anchor": best_a, "best_anchor_iou": best_a_iou}
     anchor_line = (f"best anchor: {_anchor_text(trace, best_a)}, IoU {best_a_iou:.2f}"
                    if best_a >= 0 else "the trace has no anchors")
 
@@ -214,7 +216,10 @@ def explain_object(trace: DetectionTrace, result: PostprocessResult, box: np.nda
         p = int(covering_p[k])
         return _post_nms_loss(trace, result, gt, c, p, float(probs[k, c]), refined[k], float(r_iou[k]),
                               nms_thresh, cap, anchor_line, best_a_iou)
-    anchor_of = (lambda p: int(trace.proposal_anchor_index[p]))  # noqa: E731
+
+    def anchor_of(p: int) -> int:
+        return int(trace.proposal_anchor_index[p])
+
     if scored.any():
         k = int(np.nonzero(scored)[0][int(np.argmax(probs[scored, c]))])
         p = int(covering_p[k])
@@ -229,11 +234,15 @@ def explain_object(trace: DetectionTrace, result: PostprocessResult, box: np.nda
     top = int(np.argmax(trace.class_probs[p]))
     evidence = [anchor_line, f"proposal {p}: IoU {float(p_iou[p]):.2f}, objectness "
                 f"{float(trace.proposal_scores[p]):.3f}; class probabilities: {_top_probs(trace, p)}"]
-    common = dict(anchor=anchor_of(p), proposal=p, best_anchor_iou=best_a_iou)
+    common: dict[str, Any] = {"anchor": anchor_of(p), "proposal": p, "best_anchor_iou": best_a_iou}
     if top == 0:
-        return Explanation(Stage.ROI_BACKGROUND,
-                           f"RoI head called it background: best covering proposal {p} has background "
-                           f"{float(trace.class_probs[p, 0]):.2f}, {label} {float(probs[k, c]):.2f}", evidence, **common)
+        return Explanation(
+            Stage.ROI_BACKGROUND,
+            f"RoI head called it background: best covering proposal {p} has background "
+            f"{float(trace.class_probs[p, 0]):.2f}, {label} {float(probs[k, c]):.2f}",
+            evidence,
+            **common,
+        )
     if top != c:
         return Explanation(Stage.ROI_WRONG_CLASS,
                            f"RoI head called it {_name(trace, top)} ({float(trace.class_probs[p, top]):.2f}) rather "
@@ -248,7 +257,8 @@ def _post_nms_loss(trace: DetectionTrace, result: PostprocessResult, gt: np.ndar
                    anchor_line: str, best_a_iou: float) -> Explanation:
     """A scored, well-placed box of class ``c`` from proposal ``p`` that is not a detection."""
     label = _name(trace, c)
-    common = dict(anchor=int(trace.proposal_anchor_index[p]), proposal=p, best_anchor_iou=best_a_iou)
+    common: dict[str, Any] = {"anchor": int(trace.proposal_anchor_index[p]), "proposal": p,
+                              "best_anchor_iou": best_a_iou}
     box_line = f"proposal {p}'s {label} box: score {score:.2f}, IoU {r_iou:.2f} with the object"
     same = np.nonzero(result.labels == c)[0]
     over = _iou1(refined, result.boxes[same])

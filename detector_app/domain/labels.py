@@ -8,8 +8,8 @@ at 1. ``LabelMap`` keeps the order so both agree: ``id_of(names[i]) == i + 1``.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from detector_app.domain.errors import UserError
 
@@ -67,7 +67,7 @@ class LabelMap:
         self.names = cleaned
 
     @classmethod
-    def from_model_classes(cls, classes: Iterable[str]) -> "LabelMap":
+    def from_model_classes(cls, classes: Iterable[str]) -> LabelMap:
         """From a model's class list whose entry 0 is the background."""
         return cls([c for c in classes if c != BACKGROUND])
 

@@ -9,8 +9,8 @@ from the same calls.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from detector_app.domain.errors import Cancelled
 

@@ -293,11 +293,11 @@ class DetectionTrace:
                 meta[f.name] = value
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as one bool
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> "DetectionTrace":
+    def from_bytes(cls, blob: bytes) -> DetectionTrace:
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             meta = json.loads(bytes(npz["__meta__"]).decode("utf-8"))
             arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
@@ -317,5 +317,5 @@ class DetectionTrace:
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | Path) -> "DetectionTrace":
+    def load(cls, path: str | Path) -> DetectionTrace:
         return cls.from_bytes(Path(path).read_bytes())

@@ -58,13 +58,18 @@ def signals(trace: DetectionTrace, result: PostprocessResult, score_thresh: floa
     return {"unsure": unsure, "dropped": dropped, "disagree": disagree, "labels": labels}
 
 
+def _count(sig: dict[str, object], key: str) -> float:
+    value = sig.get(key, 0)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
 def rate(sig: dict[str, object], class_counts: dict[str, int] | None = None) -> Usefulness:
     """The score and reason of an image's :func:`signals`, given the project's boxes per class."""
     counts = class_counts or {}
-    labels = [str(x) for x in sig.get("labels", [])]  # type: ignore[union-attr]
+    raw = sig.get("labels", [])
+    labels = [str(x) for x in raw] if isinstance(raw, (list, tuple)) else []
     rare_names = {name: int(counts.get(name, 0)) for name in labels}
-    terms = {"unsure": float(sig.get("unsure", 0)), "dropped": float(sig.get("dropped", 0)),  # type: ignore[arg-type]
-             "disagree": float(sig.get("disagree", 0)),  # type: ignore[arg-type]
+    terms = {"unsure": _count(sig, "unsure"), "dropped": _count(sig, "dropped"), "disagree": _count(sig, "disagree"),
              "rare": float(sum(1.0 / (1.0 + rare_names[n]) for n in labels))}
     weighted = {k: WEIGHTS[k] * v for k, v in terms.items()}
     score = float(sum(weighted.values()))
@@ -74,7 +79,9 @@ def rate(sig: dict[str, object], class_counts: dict[str, int] | None = None) -> 
     elif top == "unsure":
         reason = f"{terms['unsure']:.0f} proposal(s) scored within {UNSURE_MARGIN} of the threshold"
     elif top == "dropped":
-        reason = f"{terms['dropped']:.0f} confident proposal(s) (objectness >= {CONFIDENT_OBJECTNESS}) called background"
+        reason = (
+            f"{terms['dropped']:.0f} confident proposal(s) (objectness >= {CONFIDENT_OBJECTNESS}) called background"
+        )
     elif top == "disagree":
         reason = f"{terms['disagree']:.0f} overlapping detection(s) of different classes"
     else:

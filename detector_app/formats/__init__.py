@@ -7,8 +7,8 @@ Every malformed input raises :class:`FormatError` naming the file and problem.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from detector_app.domain.errors import FormatError
 from detector_app.formats.coco import _has_shapes, find_coco_json, read_coco, split_jsons, write_coco
@@ -60,7 +60,7 @@ def detect_format(path: str | Path) -> str:
 
 
 def load_dataset(path: str | Path, fmt: str | None = None, *, keep_crowd: bool = False,
-                 size_of: "Callable[[Path], tuple[int, int] | None] | None" = None,
+                 size_of: Callable[[Path], tuple[int, int] | None] | None = None,
                  images: str | Path | None = None) -> Dataset:
     """Read a dataset in any supported format (autodetected when ``fmt`` is None).
 

@@ -339,7 +339,7 @@ def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
     return {
         "info": {
             "description": "exported by Faster R-CNN Studio (detector_app)",
-            "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "date_created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         },
         "licenses": [],
         "images": images,

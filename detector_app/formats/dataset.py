@@ -191,7 +191,9 @@ def record_relpaths(root: Path, paths: list[str], start: Path) -> list[str]:
     return [relpath_posix(root / p, start) for p in paths]
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: What a written file name must not hold on any common filesystem (separators, Windows-reserved
+#: characters, control characters); everything else, spaces and non-ASCII letters included, is kept.
+_UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')
 
 
 def _stem_parts(path: str) -> tuple[list[str], str]:
@@ -204,7 +206,8 @@ def _stem_parts(path: str) -> tuple[list[str], str]:
 
 
 def unique_stems(records: list[ImageRecord]) -> list[str]:
-    """A distinct, filesystem-safe file stem per record (same order).
+    """A distinct, filesystem-safe file stem per record (same order): the image's own
+    name, characters no filesystem takes replaced by ``_``.
 
     An image keeps its own name (``a/b/cat.jpg`` -> ``cat``) unless another
     record has the same one (case-insensitively): only those get their folders

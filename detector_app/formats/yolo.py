@@ -30,8 +30,8 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError

@@ -136,7 +136,7 @@ def read_preview(path: str | Path, max_pixels: int = PREVIEW_PIXELS) -> tuple[np
     limit = min(max_pixels, MAX_PIXELS)
     if w * h <= limit:
         return read_image(path), 1
-    for factor, flag in _REDUCED:
+    for factor, flag in _REDUCED:  # noqa: B007 - the flag of the factor found is used after the loop
         if -(-w // factor) * -(-h // factor) <= limit:
             break
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -78,7 +78,7 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
 BENCH_EXIT_ENV = "DETECTOR_APP_BENCH_EXIT"
 
 
-def _exit_when_shown(app: QApplication, window: "MainWindow", mode: str) -> None:  # noqa: F821
+def _exit_when_shown(app: QApplication, window: MainWindow, mode: str) -> None:  # noqa: F821
     import json
     import time
 
@@ -123,7 +123,7 @@ def _exit_when_shown(app: QApplication, window: "MainWindow", mode: str) -> None
     window.canvas.viewport().installEventFilter(window._bench_filter)  # type: ignore[attr-defined]
 
 
-def install_excepthook(window: "MainWindow") -> None:  # noqa: F821 (imported lazily)
+def install_excepthook(window: MainWindow) -> None:  # noqa: F821 (imported lazily)
     """Exceptions escaping a Qt slot (bugs) go to the status bar and the log with
     their traceback (and stderr) instead of passing unseen."""
     import traceback

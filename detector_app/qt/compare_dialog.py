@@ -9,14 +9,21 @@ stays).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
-    QDialogButtonBox, QGridLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QDialogButtonBox,
+    QGridLayout,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from detector_app.qt.job_dialog import JobDialog

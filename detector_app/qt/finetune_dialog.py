@@ -15,11 +15,24 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from detector_app.app.jobs import (
-    FEW_IMAGES, FinetuneSettings, ModelInfo, finetune_images, finetune_output, run_finetune, split_device,
+    FEW_IMAGES,
+    FinetuneSettings,
+    ModelInfo,
+    finetune_images,
+    finetune_output,
+    run_finetune,
+    split_device,
 )
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import Progress

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import (
-    QComboBox, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QComboBox,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 

@@ -14,7 +14,8 @@ others) with :meth:`_add_start_button`, then :meth:`_add_cancel_close`, puts
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QBoxLayout, QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton, QWidget

@@ -114,8 +114,8 @@ class LabelList(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         key = event.key()
-        if Qt.Key.Key_1 <= key <= Qt.Key.Key_9 and not self._search.hasFocus():
-            if self.choose_number(int(key) - int(Qt.Key.Key_0)):
-                event.accept()
-                return
+        if (Qt.Key.Key_1 <= key <= Qt.Key.Key_9 and not self._search.hasFocus()
+                and self.choose_number(int(key) - int(Qt.Key.Key_0))):
+            event.accept()
+            return
         super().keyPressEvent(event)

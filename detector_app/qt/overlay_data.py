@@ -17,7 +17,7 @@ from detector_app.domain.trace import DetectionTrace
 
 def _levels(trace: DetectionTrace, levels: Iterable[int] | None) -> list[int]:
     all_levels = range(len(trace.levels))
-    return list(all_levels) if levels is None else sorted(int(l) for l in levels if 0 <= int(l) < len(trace.levels))
+    return list(all_levels) if levels is None else sorted(int(v) for v in levels if 0 <= int(v) < len(trace.levels))
 
 
 def filter_anchors(

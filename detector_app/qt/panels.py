@@ -4,26 +4,31 @@ with their signals blocked."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import time
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
-    QComboBox, QDockWidget, QLabel, QMainWindow, QSlider, QSpinBox, QToolBar, QWidget,
+    QComboBox,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+    QWidget,
 )
 
 from detector_app.qt.file_list import FileList
 from detector_app.qt.label_list import LabelList
 from detector_app.qt.legend import LegendWidget
 from detector_app.qt.log_panel import LogPanel
+from detector_app.qt.misses_panel import MissesPanel
 from detector_app.qt.model_picker import ModelPicker
 from detector_app.qt.stats_panel import StatsPanel
-from detector_app.qt.misses_panel import MissesPanel
 from detector_app.qt.stepper import ProposalStepper
 from detector_app.qt.video_controls import VideoControls
-
 
 #: A toggled toolbar button is filled, not just framed: the style's faint frame hid which overlays were on.
 TOOLBAR_STYLE = ("QToolButton:checked { background-color: rgba(70, 130, 210, 150); "

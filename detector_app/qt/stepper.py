@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetricsF, QKeyEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from detector_app.domain.trace import DetectionTrace, Fate, PostprocessResult
@@ -134,7 +141,9 @@ class ProposalStepper(QWidget):
         self._tick_names: list[str] = []
         self._tick_priority: list[float] = []
         self._tick_shown: list[str] = []
-        self._thresh_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen((220, 220, 220), style=Qt.PenStyle.DashLine))
+        self._thresh_line = pg.InfiniteLine(
+            angle=0, movable=False, pen=pg.mkPen((220, 220, 220), style=Qt.PenStyle.DashLine)
+        )
         self._plot.addItem(self._thresh_line)
 
         layout = QVBoxLayout(self)
@@ -263,7 +272,9 @@ class ProposalStepper(QWidget):
         f = self.fate()
         if f is not None:
             color = _FATE_COLORS.get(f[0], "#ffffff")
-            self._fate.setText(f"<b>Fate:</b> <span style='color:{color}'><b>{html.escape(f[0].describe(f[1]))}</b></span>")
+            self._fate.setText(
+                f"<b>Fate:</b> <span style='color:{color}'><b>{html.escape(f[0].describe(f[1]))}</b></span>"
+            )
         else:
             self._fate.setText("<b>Fate:</b> unknown")
         self._info.setText("<br>".join(self._lines(trace, p)))
@@ -348,7 +359,9 @@ class ProposalStepper(QWidget):
             self._plot.setTitle(f"RoI head: top {len(self._shown) - 1} of {len(probs) - 1} classes (rest {rest:.3f})")
         else:
             self._plot.setTitle(_CHART_TITLE)
-        order = sorted(range(len(probs)), key=lambda i: -probs[i]) if len(self._shown) < len(probs) else range(len(probs))
+        order = (
+            sorted(range(len(probs)), key=lambda i: -probs[i]) if len(self._shown) < len(probs) else range(len(probs))
+        )
         self._plot.setToolTip("\n".join(f"{all_labels[i]}: {probs[i]:.3f}" for i in order))
         self._plot.setXRange(-0.6, len(self._shown) - 0.4, padding=0)
         self._fit_ticks()

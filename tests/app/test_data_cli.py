@@ -93,10 +93,16 @@ def _malformed(root: Path, fmt: str) -> tuple[Path, str]:
                                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 2, "wide", 4]}],
                 "categories": [{"id": 1, "name": "cat"}]}
         (root / "annotations.json").write_text(json.dumps(data, indent=1))
-        return root, r"annotations\.json: annotation id 2: 'bbox' must be 4 numbers \[x, y, width, height\], got \[1, 2, 'wide', 4\]"
+        return (
+            root,
+            r"annotations\.json: annotation id 2: 'bbox' must be 4 numbers \[x, y, width, height\], "
+            r"got \[1, 2, 'wide', 4\]",
+        )
     if fmt == "voc":
         (root / "Annotations").mkdir()
-        (root / "Annotations" / "a.xml").write_text("<annotation>\n<filename>a.png</filename>\n<object>\n</annotation>\n")
+        (root / "Annotations" / "a.xml").write_text(
+            "<annotation>\n<filename>a.png</filename>\n<object>\n</annotation>\n"
+        )
         return root, r"Annotations/a\.xml: invalid XML at line 4, column \d+"
     if fmt == "voc-element":
         (root / "Annotations").mkdir()

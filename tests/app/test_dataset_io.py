@@ -104,7 +104,9 @@ def _dataset_in(root: Path, fmt: str, bad: bool) -> tuple[Path, str]:
         return root / "gt.json", r"gt\.json: annotation id 2.*unknown category_id 9"
     if fmt == "voc":
         (root / "voc").mkdir()
-        (root / "voc" / "a.xml").write_text(_voc_xml("img1.png", "<xmin>2</xmin><ymin>3</ymin><xmax>11</xmax><ymax>22</ymax>"))
+        (root / "voc" / "a.xml").write_text(
+            _voc_xml("img1.png", "<xmin>2</xmin><ymin>3</ymin><xmax>11</xmax><ymax>22</ymax>")
+        )
         xmin = "ten" if bad else "4"
         (root / "voc" / "b.xml").write_text(
             _voc_xml("img2.png", f"<xmin>{xmin}</xmin><ymin>4</ymin><xmax>13</xmax><ymax>13</ymax>", (80, 30)))

@@ -205,7 +205,7 @@ def test_an_export_removes_what_killed_exports_to_the_same_place_left(store: Pro
     out = tmp_path / "out"
     made = {}
     for name in (f".out.{dead}.ab12cd.tmp", f".out.old.{dead}", ".out.legacy_1.tmp", ".out.legacy_2.tmp",
-                 f".out.1.zz99.tmp", f".out.{os.getpid()}.mine.tmp", ".other.5.ab.tmp", "out.keep"):
+                 ".out.1.zz99.tmp", f".out.{os.getpid()}.mine.tmp", ".other.5.ab.tmp", "out.keep"):
         d = tmp_path / name
         (d / "images").mkdir(parents=True)
         (d / "images" / "x.png").write_bytes(b"x" * 100)

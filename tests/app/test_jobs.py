@@ -95,7 +95,9 @@ def test_model_choices_list_bundled_recent_and_hub_files(tmp_path: Path):
     hub_entry = by_spec[str(hub / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")]
     assert hub_entry.label == "Faster R-CNN ResNet-50 FPN (COCO)" and hub_entry.download is None
     v2 = by_spec["zoo:resnet50_fpn_v2"]
-    assert v2.label == "Faster R-CNN ResNet-50 FPN v2 (COCO) \u2193 download 175.2 MB" and v2.download == "resnet50_fpn_v2"
+    assert (
+        v2.label == "Faster R-CNN ResNet-50 FPN v2 (COCO) \u2193 download 175.2 MB" and v2.download == "resnet50_fpn_v2"
+    )
     assert "175.2 MB, COCO box AP 46.7" in v2.tooltip and "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth" in v2.tooltip
     assert "Licence:" in v2.tooltip
 

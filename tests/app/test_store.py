@@ -177,9 +177,8 @@ def test_second_instance_gets_clear_error_and_stale_lock_is_taken_over(project_d
 
 
 def test_same_process_cannot_open_twice(project_dir: Path) -> None:
-    with ProjectStore(project_dir):
-        with pytest.raises(StoreError, match="already open in this program"):
-            ProjectStore(project_dir)
+    with ProjectStore(project_dir), pytest.raises(StoreError, match="already open in this program"):
+        ProjectStore(project_dir)
 
 
 _RACER = """

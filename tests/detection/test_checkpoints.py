@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -13,8 +13,13 @@ import torch
 
 from detector_app.detection.builders import build_model
 from detector_app.detection.checkpoints import (
-    CHECKPOINT_FORMAT, COCO_CATEGORIES, CheckpointError, checkpoint_dict, detect_torchvision_builder,
-    load_checkpoint, save_checkpoint,
+    CHECKPOINT_FORMAT,
+    COCO_CATEGORIES,
+    CheckpointError,
+    checkpoint_dict,
+    detect_torchvision_builder,
+    load_checkpoint,
+    save_checkpoint,
 )
 from detector_app.detection.config import TORCHVISION_BUILDERS, ModelConfig
 from detector_app.detection.tracing import trace
@@ -214,7 +219,14 @@ def test_checkpoint_dict_matches_training_format() -> None:
     from detector_app.detection.training import CHECKPOINT_FORMAT as TRAIN_FORMAT
 
     d = checkpoint_dict(tiny_model(), tiny_config(), NAMES)
-    assert TRAIN_FORMAT == d["format"] and set(d) == {"format", "version", "config", "class_names", "state_dict", "meta"}
+    assert d["format"] == TRAIN_FORMAT and set(d) == {
+        "format",
+        "version",
+        "config",
+        "class_names",
+        "state_dict",
+        "meta",
+    }
 
 
 def test_bundled_model_is_found_in_the_checkout_or_under_the_install_prefix(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

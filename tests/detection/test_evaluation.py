@@ -14,6 +14,7 @@ from pycocotools.cocoeval import COCOeval
 
 from detector_app.cli import main
 from detector_app.detection.builders import build_model
+from detector_app.detection.checkpoints import atomic_torch_save
 from detector_app.detection.datasets import DetectionData, Sample, load_detection_data
 from detector_app.detection.evaluation import (
     Detections,
@@ -22,7 +23,6 @@ from detector_app.detection.evaluation import (
     format_table,
     remap_labels,
 )
-from detector_app.detection.checkpoints import atomic_torch_save
 from detector_app.detection.training import make_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")

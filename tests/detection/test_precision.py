@@ -14,12 +14,12 @@ import torch
 from torchvision.ops import box_iou
 
 from detector_app.cli import main
+from detector_app.detection import precision
 from detector_app.detection.builders import build_model
 from detector_app.detection.checkpoints import load_checkpoint
 from detector_app.detection.config import ConfigError, ModelConfig
 from detector_app.detection.hub import bundled_model_path
 from detector_app.detection.inference import detect_images
-from detector_app.detection import precision
 from detector_app.detection.precision import (
     bf16_probe,
     bf16_slow_warning,
@@ -216,11 +216,11 @@ def test_evaluate_cli_precision(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     write_dataset(tmp_path / "ds", images=6, seed=3000, size=512, fmt="png")
     scores = {}
-    for precision in ("fp32", "bf16"):
-        out = tmp_path / f"{precision}.json"
+    for mode in ("fp32", "bf16"):
+        out = tmp_path / f"{mode}.json"
         assert main(["evaluate", "--data", str(tmp_path / "ds"), "--model", str(MODEL_PATH), "--device", "cpu",
-                     "--precision", precision, "--json", str(out)]) == 0
-        scores[precision] = json.loads(out.read_text())
+                     "--precision", mode, "--json", str(out)]) == 0
+        scores[mode] = json.loads(out.read_text())
     assert scores["fp32"]["precision"] == "fp32" and scores["bf16"]["precision"] == "bf16"
     assert scores["bf16"]["AP50"] == pytest.approx(scores["fp32"]["AP50"], abs=0.05)
 

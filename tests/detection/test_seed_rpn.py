@@ -97,7 +97,10 @@ def test_seed_loss_in_training_and_torchvisions_by_default() -> None:
 
 def test_paper_builder_follows_the_paper_and_others_torchvision() -> None:
     assert ModelConfig(builder="paper").seed_rules() == (True, True)
-    assert ModelConfig(builder="paper", rpn_cross_boundary="keep", rpn_loss="torchvision").seed_rules() == (False, False)
+    assert ModelConfig(builder="paper", rpn_cross_boundary="keep", rpn_loss="torchvision").seed_rules() == (
+        False,
+        False,
+    )
     assert ModelConfig(builder="resnet50_fpn").seed_rules() == (False, False)
     assert ModelConfig(builder="small", rpn_loss="seed").seed_rules() == (False, True)
     with pytest.raises(ConfigError, match="rpn_loss must be one of torchvision, seed"):

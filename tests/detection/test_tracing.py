@@ -3,7 +3,7 @@ for every builder, plus hand-checked coordinate mapping and fates."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest

@@ -23,8 +23,8 @@ from detector_app.detection.training import (
     TrainConfig,
     TrainingError,
     _apply_speed_options,
-    load_checkpoint_dict,
     head_plan,
+    load_checkpoint_dict,
     load_init_weights,
     lr_factor,
     train,
@@ -68,7 +68,8 @@ def test_overfit_two_images_loss_goes_down(tiny_coco: Path, tiny_config, tmp_pat
     model = build_model(tiny_config())
     model.load_state_dict(raw["state_dict"])
     # logs: CSV per iteration (log_every=1) and JSON history
-    rows = list(csv.DictReader(open(tmp_path / "m.log.csv", encoding="utf-8")))
+    with open(tmp_path / "m.log.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     assert [int(r["iteration"]) for r in rows] == list(range(1, 31))
     assert float(rows[0]["loss"]) == pytest.approx(losses[0], rel=1e-4)
     log = json.loads((tmp_path / "m.log.json").read_text())
@@ -150,7 +151,9 @@ def test_finetune_on_a_subset_of_the_classes_keeps_their_head_rows(tiny_coco: Pa
     own, src = model.state_dict(), init["state_dict"]
     cls_w = src["roi_heads.box_predictor.cls_score.weight"]
     assert torch.equal(own["roi_heads.box_predictor.cls_score.weight"], cls_w[[0, 2]])
-    assert torch.equal(own["roi_heads.box_predictor.cls_score.bias"], src["roi_heads.box_predictor.cls_score.bias"][[0, 2]])
+    assert torch.equal(
+        own["roi_heads.box_predictor.cls_score.bias"], src["roi_heads.box_predictor.cls_score.bias"][[0, 2]]
+    )
     box_w = src["roi_heads.box_predictor.bbox_pred.weight"]
     assert torch.equal(own["roi_heads.box_predictor.bbox_pred.weight"], torch.cat([box_w[0:4], box_w[8:12]]))
     assert head_plan(source, source)[0] == list(range(len(source)))
@@ -211,7 +214,8 @@ def test_resume_continues_the_run(tiny_coco: Path, tiny_config, tmp_path: Path) 
     second = train(_cfg(tiny_coco, out, tiny_config(), epochs=3, batch=1, resume=True))
     assert second.iterations == 6 and second.history[0]["iteration"] == 1
     assert load_checkpoint_dict(out)["meta"]["epoch"] == 3
-    rows = list(csv.DictReader(open(tmp_path / "r.log.csv", encoding="utf-8")))
+    with open(tmp_path / "r.log.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4, 5, 6] and float(rows[2]["loss"]) != 9
     # resuming reproduces the uninterrupted run (same data order, flips, sampler draws)
     straight = train(_cfg(tiny_coco, tmp_path / "s.pt", tiny_config(), epochs=3, batch=1))

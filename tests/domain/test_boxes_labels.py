@@ -115,7 +115,9 @@ def test_nms_edge_cases() -> None:
        st.floats(0.05, 0.95))
 def test_nms_property_against_torchvision(raw: list[tuple[float, float, float, float]], thresh: float) -> None:
     boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in raw], np.float32)
-    scores = np.linspace(1.0, 0.01, len(boxes), dtype=np.float32)[np.random.default_rng(len(raw)).permutation(len(boxes))]
+    scores = np.linspace(1.0, 0.01, len(boxes), dtype=np.float32)[
+        np.random.default_rng(len(raw)).permutation(len(boxes))
+    ]
     keep, _ = nms(boxes, scores, thresh)
     ref = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), thresh).numpy()
     assert keep.tolist() == ref.tolist()

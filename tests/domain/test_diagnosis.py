@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from detector_app.domain.diagnosis import (
-    Stage, explain_false_positive, explain_object, false_positives,
+    Stage,
+    explain_false_positive,
+    explain_object,
+    false_positives,
 )
 from detector_app.domain.trace import DetectionTrace, FeatureLevel
 
@@ -53,7 +56,8 @@ def explain(trace: DetectionTrace, score: float = 0.5, cap: int = 100, label: st
     return explain_object(trace, result, G, label, score_thresh=score, detections_per_img=cap)
 
 
-def one_proposal(probs, refined_cat, box=shifted(0)) -> DetectionTrace:
+def one_proposal(probs, refined_cat, box=None) -> DetectionTrace:
+    box = shifted(0) if box is None else box
     refined = [[FAR, refined_cat, FAR]]
     return make(candidates=[(box, 0.9, 0)], proposals=[(box, 0.9, 0)], probs=[probs], refined=refined)
 

@@ -30,8 +30,16 @@ def _instances(split: str) -> dict:
     for i, (name, w, h, boxes) in enumerate(IMAGES[split], start=1):
         images.append({"id": i, "file_name": name, "width": w, "height": h})
         for cid, bbox in boxes:
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": cid, "bbox": bbox, "area": bbox[2] * bbox[3],
-                         "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": cid,
+                    "bbox": bbox,
+                    "area": bbox[2] * bbox[3],
+                    "iscrowd": 0,
+                }
+            )
     return {"images": images, "annotations": anns, "categories": CATEGORIES}
 
 
@@ -75,7 +83,9 @@ def test_standard_layouts_read_as_one_dataset_with_their_splits(tmp_path: Path, 
     assert [Path(r.path).name for r in one.images] == ["c.jpg"] and (one.root / one.images[0].path).is_file()
 
 
-def test_convert_reads_the_standard_layout_it_used_to_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_convert_reads_the_standard_layout_it_used_to_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`convert annotations/ --from coco` resolved file_name against annotations/ and exported nothing."""
     root = _layout(tmp_path / "ds", "images/{split}")
     assert main(["convert", str(root / "annotations"), "--from", "coco", "--to", "yolo", str(tmp_path / "y")]) == 0

@@ -40,3 +40,11 @@ def test_unique_stems_keep_names_and_prefix_only_real_collisions() -> None:
     assert unique_stems(recs) == ["holdout_0000", "a__cat", "b__Cat", "clip_f000012", "dog"]
     same = [ImageRecord("a/cat.jpg"), ImageRecord("a/cat.png")]  # the same folders too: numbered
     assert unique_stems(same) == ["a__cat", "a__cat_2"]
+
+
+def test_unique_stems_keep_spaces_and_non_ascii_and_replace_only_what_no_filesystem_takes() -> None:
+    from detector_app.domain import ImageRecord
+    from detector_app.formats import unique_stems
+
+    recs = [ImageRecord("photos/猫 #1.jpg"), ImageRecord("photos/été à la plage.png"), ImageRecord("x/a:b?.png")]
+    assert unique_stems(recs) == ["猫 #1", "été à la plage", "a_b"]

@@ -22,6 +22,7 @@ from detector_app.domain.labels import LabelError, check_class_name
 from detector_app.formats import Dataset, load_dataset, unique_stems, write_dataset
 from detector_app.formats.yolo import yolo_layout
 
+
 def _usable(name: str) -> bool:
     try:
         return check_class_name(name) == name

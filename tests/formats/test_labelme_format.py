@@ -47,16 +47,25 @@ def test_rectangles_and_polygons_imported_other_shapes_counted(tmp_path: Path) -
                            f"{tmp_path / 'ann' / 'a.json'}: 1 shape(s) without a box (points, lines, circles) skipped"]
 
 
-@pytest.mark.parametrize("over, expected", [
-    ({"imagePath": None}, "missing 'imagePath'"),
-    ({"imageWidth": "100"}, "width must be a positive integer"),
-    ({"shapes": {}}, "'shapes' must be a list"),
-    ({"shapes": [{"label": "a", "points": [[1, 1]], "shape_type": "rectangle"}]}, r"shapes\[0\]: a rectangle needs"),
-    ({"shapes": [{"label": "a", "points": [[1, 1], [4, 4]], "shape_type": "polygon"}]}, r"a polygon needs 'points' three"),
-    ({"shapes": [{"label": "", "points": [[1, 1], [2, 2]], "shape_type": "rectangle"}]}, "empty 'label'"),
-    ({"shapes": [{"label": "a", "points": [[1, 1], [1, 5]], "shape_type": "rectangle"}]}, "degenerate box"),
-    ({"shapes": [{"label": "a", "points": [[200, 1], [300, 5]], "shape_type": "rectangle"}]}, "outside"),
-])
+@pytest.mark.parametrize(
+    "over, expected",
+    [
+        ({"imagePath": None}, "missing 'imagePath'"),
+        ({"imageWidth": "100"}, "width must be a positive integer"),
+        ({"shapes": {}}, "'shapes' must be a list"),
+        (
+            {"shapes": [{"label": "a", "points": [[1, 1]], "shape_type": "rectangle"}]},
+            r"shapes\[0\]: a rectangle needs",
+        ),
+        (
+            {"shapes": [{"label": "a", "points": [[1, 1], [4, 4]], "shape_type": "polygon"}]},
+            r"a polygon needs 'points' three",
+        ),
+        ({"shapes": [{"label": "", "points": [[1, 1], [2, 2]], "shape_type": "rectangle"}]}, "empty 'label'"),
+        ({"shapes": [{"label": "a", "points": [[1, 1], [1, 5]], "shape_type": "rectangle"}]}, "degenerate box"),
+        ({"shapes": [{"label": "a", "points": [[200, 1], [300, 5]], "shape_type": "rectangle"}]}, "outside"),
+    ],
+)
 def test_malformed(tmp_path: Path, over: dict[str, Any], expected: str) -> None:
     _file(tmp_path, **over)
     with pytest.raises(FormatError, match=r"a\.json: .*" + expected):
@@ -79,7 +88,9 @@ def test_label_with_newline_is_a_format_error(tmp_path: Path) -> None:
         load_dataset(tmp_path, "labelme")
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.integers(2, 300), st.integers(2, 300),
        st.lists(st.tuples(st.floats(-50, 350), st.floats(-50, 350), st.floats(-50, 350), st.floats(-50, 350),
                           st.sampled_from(["cat", "dog", "caf\u00e9 #1"])), max_size=6))
@@ -89,7 +100,9 @@ def test_random_rectangles_import_as_clipped_boxes(tmp_path_factory: pytest.Temp
     in any order, partly outside), the import gives the box clipped to the image, in the
     file's order, or a FormatError for one with nothing inside (never another exception)."""
     folder = tmp_path_factory.mktemp("lm")
-    shapes = [{"label": lbl, "points": [[xa, ya], [xb, yb]], "shape_type": "rectangle"} for xa, ya, xb, yb, lbl in rects]
+    shapes = [
+        {"label": lbl, "points": [[xa, ya], [xb, yb]], "shape_type": "rectangle"} for xa, ya, xb, yb, lbl in rects
+    ]
     _file(folder, shapes=shapes, imageWidth=w, imageHeight=h)
     want = []
     for xa, ya, xb, yb, lbl in rects:

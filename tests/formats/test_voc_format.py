@@ -18,7 +18,8 @@ XML = """<annotation>
   {objects}
 </annotation>
 """
-OBJ = "<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+OBJ = ("<object><name>{name}</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>"
+       "</bndbox></object>")
 
 
 def _write(root: Path, objects: str, name: str = "a.xml", w: int = 100, h: int = 50) -> Path:
@@ -31,7 +32,9 @@ def _write(root: Path, objects: str, name: str = "a.xml", w: int = 100, h: int =
 
 
 def test_xmin_one_is_pixel_zero(tmp_path: Path) -> None:
-    _write(tmp_path, OBJ.format(name="cat", x1=1, y1=1, x2=100, y2=50) + OBJ.format(name="dog", x1=11, y1=6, x2=20, y2=15))
+    _write(
+        tmp_path, OBJ.format(name="cat", x1=1, y1=1, x2=100, y2=50) + OBJ.format(name="dog", x1=11, y1=6, x2=20, y2=15)
+    )
     ds = load_dataset(tmp_path)
     assert ds.format == "voc" and ds.images[0].path == "JPEGImages/a.jpg"
     whole, small = ds.images[0].annotations

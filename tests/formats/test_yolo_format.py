@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fmt_helpers import tiny_png
 
 from detector_app.domain import Annotation, Box, ImageRecord, LabelMap
@@ -64,7 +63,10 @@ def test_write_with_split_and_read_back(tmp_path: Path) -> None:
 
 def test_data_yaml_variants(tmp_path: Path) -> None:
     y = tmp_path / "data.yaml"
-    y.write_text("# comment\npath: ../elsewhere  # moved\ntrain: images\nval: [images]\nnames:\n  - 'cat # not a comment'\n  - \"d\\u00f6g\"\n")
+    y.write_text(
+        "# comment\npath: ../elsewhere  # moved\ntrain: images\nval: [images]\n"
+        "names:\n  - 'cat # not a comment'\n  - \"d\\u00f6g\"\n"
+    )
     assert parse_data_yaml(y) == {"path": "../elsewhere", "train": "images", "val": ["images"],
                                   "names": ["cat # not a comment", "dög"]}
     y.write_text("train: images\nnames:\n  0: cat\n  1: dog\n")

@@ -73,7 +73,9 @@ def make_fake_trace() -> DetectionTrace:
     image_size, resized = (200, 300), (100, 150)
     scale = 0.5  # resized / original
     rows, cols = GRID
-    shifts = np.array([(c * STRIDE, r * STRIDE, c * STRIDE, r * STRIDE) for r in range(rows) for c in range(cols)], float)
+    shifts = np.array(
+        [(c * STRIDE, r * STRIDE, c * STRIDE, r * STRIDE) for r in range(rows) for c in range(cols)], float
+    )
     anchors_resized = (shifts[:, None, :] + _cell_anchors()[None, :, :]).reshape(-1, 4)
     anchors = (anchors_resized / scale).astype(np.float32)
     num_a = len(anchors)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from PySide6.QtCore import QPointF
+
 import detector_app.qt  # noqa: F401 (applies the work-around)
 from detector_app.qt import _pyside_compat
-from PySide6.QtCore import QPointF
 
 
 def test_many_void_calls_do_not_free_none():

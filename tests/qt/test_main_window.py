@@ -294,8 +294,11 @@ def test_ui_stays_responsive_while_the_model_is_slow(window, qtbot, fake_model):
     timer.start()
     calls = fake_model.calls
     window.session.go_to(1)
+    # img1 running before moving on: a request that has not started would be replaced by img2's
+    qtbot.waitUntil(lambda: fake_model.calls == calls + 1, timeout=10000)
     window.session.go_to(2)
-    qtbot.waitUntil(lambda: fake_model.calls >= calls + 2 and window.session.trace is not None, timeout=10000)
+    qtbot.waitUntil(lambda: fake_model.calls >= calls + 2 and window.session.trace is not None
+                    and window.session.trace_key == "img2.png", timeout=10000)
     timer.stop()
     assert clock.elapsed() >= 900
     gaps = np.diff(ticks)

@@ -5,8 +5,8 @@ model and device pickers, zoom keys, copying boxes from the previous image."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest

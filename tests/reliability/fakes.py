@@ -12,7 +12,7 @@ class FullDisk:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
-    def __enter__(self) -> "FullDisk":
+    def __enter__(self) -> FullDisk:
         return self
 
     def __exit__(self, *exc: object) -> None:

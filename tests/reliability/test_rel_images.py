@@ -170,7 +170,9 @@ def test_write_to_a_missing_folder_is_a_media_error(tmp_path: Path) -> None:
 
 
 # -- huge images: a limit, checked before any pixel is decoded ------------------------
-def test_huge_image_is_refused_from_its_header_without_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_image_is_refused_from_its_header_without_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "huge.png"
     path.write_bytes(_png_with_header(20000, 20000))
 
@@ -231,7 +233,9 @@ def test_exif_in_png_and_webp_header_size_is_the_decoded_size(tmp_path: Path, fm
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = tmp_path / f"o.{fmt.lower()}"
-    path.write_bytes(_pil_bytes(Image.fromarray(RGB), fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {})))
+    path.write_bytes(
+        _pil_bytes(Image.fromarray(RGB), fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+    )
     rgb = read_image(path)
     upright = (30, 40) if orientation in (5, 6, 7, 8) else (40, 30)
     assert (rgb.shape[1], rgb.shape[0]) == upright

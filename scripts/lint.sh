@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Lint and type check: ruff over the code, tests, benchmarks and scripts (rules in pyproject.toml),
+# mypy --strict over the pure layers (domain/, formats/, media/). Run by scripts/test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+echo "[lint] ruff"
+.venv/bin/ruff check detector_app tests benchmarks scripts
+echo "[lint] mypy (strict: domain, formats, media)"
+.venv/bin/mypy --follow-imports=silent detector_app/domain detector_app/formats detector_app/media
