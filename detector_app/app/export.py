@@ -47,7 +47,7 @@ from typing import Any
 from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import MediaError, UserError
-from detector_app.domain.fsutil import fsync_dir, sync_tree
+from detector_app.domain.fsutil import fsync_dir, process_alive, sync_tree
 from detector_app.domain.imageheader import read_header_size
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
@@ -336,7 +336,7 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
         if m is None or m.group("name") != out_dir.name or not entry.is_dir(follow_symlinks=False):
             continue
         pid = int(m.group("pid") or m.group("old"))
-        if pid == os.getpid() or _process_exists(pid):
+        if pid == os.getpid() or process_alive(pid):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
@@ -351,16 +351,6 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed.append(Path(entry.path))
     return removed
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, another user's
-        return True
-    return True
 
 
 def _swap_in(tmp: Path, out_dir: Path) -> None:

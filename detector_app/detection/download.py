@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from detector_app.domain.errors import UserError
+from detector_app.domain.fsutil import process_alive
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 
 #: torch.hub's rule: the hex digits between the last ``-`` and the first ``.`` after it.
@@ -55,20 +56,10 @@ def remove_stale_partials(dest: Path) -> list[Path]:
     removed = []
     for p in dest.parent.glob(f".{dest.name}.*.partial"):
         pid = p.name[len(dest.name) + 2:-len(".partial")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def size_text(n: float) -> str:

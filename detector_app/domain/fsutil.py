@@ -83,4 +83,21 @@ def sync_tree(folder: str | Path) -> None:
         fsync_dir(sub)
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir", "sync_tree"]
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (another user's counts; a zombie, dead but not
+    yet reaped by its parent, does not: its temporary files are leftovers)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rsplit(")", 1)[-1].split()[0]  # the field after "(command name)"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): kill(0) said it exists
+    return state not in ("Z", "X")
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir", "process_alive", "sync_tree"]

@@ -53,3 +53,22 @@ def test_non_durable_write_and_sync_tree(tmp_path: Path, monkeypatch: pytest.Mon
     assert calls == [] and (tmp_path / "sub" / "a.txt").read_text() == "x"
     fsutil.sync_tree(tmp_path)
     assert len(calls) == 2  # the two folders (files: one os.sync)
+
+
+def test_process_alive_counts_a_zombie_as_dead() -> None:
+    """A child that exited but was not reaped yet is a zombie: its leftovers may be removed."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from detector_app.domain.fsutil import process_alive
+
+    assert process_alive(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while process_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not process_alive(child.pid)  # exited; not reaped yet: a zombie
+    assert child.poll() == 0  # reaped now
+    assert not process_alive(child.pid)
