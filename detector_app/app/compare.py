@@ -13,13 +13,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
+
+if TYPE_CHECKING:
+    from detector_app.detection.datasets import DetectionData
 
 
 @dataclass
@@ -44,15 +48,14 @@ class Comparison:
         return rows
 
 
-def project_detection_data(store: object, verified_only: bool = True) -> Any:
+def project_detection_data(store: ProjectStore, verified_only: bool = True) -> DetectionData:
     """The project's (verified) images and frames with boxes as ``detection.datasets.DetectionData``."""
     from detector_app.detection.datasets import DetectionData, Sample
 
-    store = getattr(store, "store", store)
     root = Path(store.root)
     names = list(store.label_map.names)
-    samples = []
-    for rec in store.records():  # type: ignore[attr-defined]
+    samples: list[Sample] = []
+    for rec in store.records():
         if not rec.annotations or (verified_only and rec.state is not ItemState.VERIFIED):
             continue
         known = [a for a in rec.annotations if a.label in names]
@@ -63,7 +66,7 @@ def project_detection_data(store: object, verified_only: bool = True) -> Any:
     return DetectionData(root, names, samples)
 
 
-def compare_job(store: object, old_spec: str | None, new_spec: str, device: str | None,
+def compare_job(store: ProjectStore, old_spec: str | None, new_spec: str, device: str | None,
                 image: np.ndarray | None, score_thresh: float = 0.5
                 ) -> Callable[[ProgressFn, threading.Event], Comparison]:
     """The long job behind the window's comparison (module docstring). The project's

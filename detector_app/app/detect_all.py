@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector_app.app.store import ProjectStore
 from detector_app.app.trace_store import TraceStore
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
@@ -45,15 +46,15 @@ class DetectAllResult:
         return ", ".join(parts)
 
 
-def image_keys(store: object, only_unreviewed: bool) -> list[str]:
+def image_keys(store: ProjectStore, only_unreviewed: bool) -> list[str]:
     """A ``ProjectStore``'s image items to detect (videos are left out: their frames are
     detected as they play); ``only_unreviewed``: those not edited or verified yet."""
     reviewed = (ItemState.EDITED, ItemState.VERIFIED)
     out = []
-    for key in store.files:  # type: ignore[attr-defined]
-        if store.is_video(key):  # type: ignore[attr-defined]
+    for key in store.files:
+        if store.is_video(key):
             continue
-        if only_unreviewed and store.record(key).state in reviewed:  # type: ignore[attr-defined]
+        if only_unreviewed and store.record(key).state in reviewed:
             continue
         out.append(key)
     return out
@@ -111,7 +112,7 @@ def detect_all(root: str | Path, keys: list[str], detector: Detector, traces: Tr
 __all__ = ["DetectAllResult", "detect_all", "image_keys"]
 
 
-def detect_all_job(store: object, model_spec: str | None, device: str | None, only_unreviewed: bool,
+def detect_all_job(store: ProjectStore, model_spec: str | None, device: str | None, only_unreviewed: bool,
                    pause: threading.Event | None = None, on_done: Callable[[str], None] | None = None,
                    score_thresh: float | None = None) -> Callable[[ProgressFn, threading.Event], DetectAllResult]:
     """A long job for the window: the keys are listed now (on the caller's thread, which
@@ -129,7 +130,7 @@ def detect_all_job(store: object, model_spec: str | None, device: str | None, on
         traces = TraceStore(store_dir, info.cache_id)
         return detect_all(root, keys, detector, traces, progress, cancel, pause, on_done, score_thresh=score_thresh)
 
-    job.keys = keys  # type: ignore[attr-defined]
+    job.keys = keys
     return job
 
 

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import Annotation, ImageRecord
 from detector_app.domain.diagnosis import Explanation, explain_false_positive, explain_object, false_positives
 from detector_app.domain.errors import UserError
 from detector_app.domain.funnel import Funnel
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
+from detector_app.formats.dataset import Dataset
 
 #: ``rgb uint8[H, W, 3] -> DetectionTrace`` (``jobs.Detector``).
 Detector = Callable[[np.ndarray], DetectionTrace]
@@ -40,17 +42,14 @@ class DiagnoseItem:
         return [(np.array(a.box.to_tuple(), np.float64), a.label) for a in self.record.annotations]
 
 
-def dataset_items(dataset: object) -> list[DiagnoseItem]:
+def dataset_items(dataset: Dataset) -> list[DiagnoseItem]:
     """The annotated images of a ``formats.Dataset``."""
-    root = Path(dataset.root)
-    return [DiagnoseItem(r.key, root, r) for r in dataset.images if r.annotations]
+    return [DiagnoseItem(r.key, Path(dataset.root), r) for r in dataset.images if r.annotations]
 
 
-def project_items(store: object) -> list[DiagnoseItem]:
+def project_items(store: ProjectStore) -> list[DiagnoseItem]:
     """The project's records with boxes of the user's (annotations, accepted boxes included)."""
-    store = getattr(store, "store", store)
-    root = Path(store.root)
-    return [DiagnoseItem(r.key, root, r) for r in store.records() if r.annotations]  # type: ignore[attr-defined]
+    return [DiagnoseItem(r.key, Path(store.root), r) for r in store.records() if r.annotations]
 
 
 def run_funnel(items: list[DiagnoseItem], detector: Detector, score_thresh: float | None = None,
@@ -99,7 +98,7 @@ def run_funnel(items: list[DiagnoseItem], detector: Detector, score_thresh: floa
     return funnel
 
 
-def funnel_job(store: object, model_spec: str | None, device: str | None, score_thresh: float | None,
+def funnel_job(store: ProjectStore, model_spec: str | None, device: str | None, score_thresh: float | None,
                nms_thresh: float | None, cached: dict[str, DetectionTrace] | None = None
                ) -> Callable[[ProgressFn, threading.Event], Funnel]:
     """A long job for the window: the project's annotated items are listed now (on

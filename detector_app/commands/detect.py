@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from detector_app.detection.distributed import DistInfo
+    from detector_app.detection.inference import ImageResult
 
 HELP = "detect objects in images or folders of images; COCO results JSON, PNG overlays, a summary table"
 
@@ -36,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recursive", action="store_true", help="also search sub-folders of folder inputs")
 
 
-def _summary(results: list, class_names: list[str]) -> str:
+def _summary(results: list[ImageResult], class_names: list[str]) -> str:
     """A plain-text table: one row per image, then totals."""
     from collections import Counter
 
@@ -45,7 +53,8 @@ def _summary(results: list, class_names: list[str]) -> str:
         if not r.ok:
             rows.append((str(r.image_id), r.path.name, "-", "-", "SKIPPED", "-"))
             continue
-        counts = Counter(class_names[int(lab)] if int(lab) < len(class_names) else str(lab) for lab in r.labels)
+        labels: list[int] = [] if r.labels is None else [int(v) for v in r.labels]
+        counts = Counter(class_names[int(lab)] if int(lab) < len(class_names) else str(lab) for lab in labels)
         top = ", ".join(f"{n} x{c}" for n, c in counts.most_common(3)) or "-"
         rows.append((str(r.image_id), r.path.name, f"{r.width}x{r.height}", str(r.num_detections), top,
                      f"{r.seconds * 1000:.0f}"))
@@ -76,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         cleanup(info)
 
 
-def _overlay_names(paths: list) -> list[str]:
+def _overlay_names(paths: list[Path]) -> list[str]:
     """``<stem>.png`` per image, ``<stem>_<id>.png`` where stems collide (decided over the
     whole input list, so the processes of a distributed run agree)."""
     from collections import Counter
@@ -85,13 +94,13 @@ def _overlay_names(paths: list) -> list[str]:
     return [f"{p.stem}.png" if stems[p.stem] == 1 else f"{p.stem}_{i + 1}.png" for i, p in enumerate(paths)]
 
 
-def _gather(results: list, info) -> list:  # type: ignore[no-untyped-def]
+def _gather(results: list[ImageResult], info: DistInfo) -> list[ImageResult]:
     """Every process's results on rank 0, in image-id order (others get [])."""
     import torch.distributed as dist
 
     if not info.enabled:
         return results
-    parts: list | None = [None] * info.world_size if info.is_main else None
+    parts: list[list[ImageResult] | None] | None = [None] * info.world_size if info.is_main else None
     dist.gather_object(results, parts, dst=0)
     if not info.is_main:
         return []
@@ -99,7 +108,7 @@ def _gather(results: list, info) -> list:  # type: ignore[no-untyped-def]
     return sorted(merged, key=lambda r: r.image_id)
 
 
-def _run(args: argparse.Namespace, paths: list, device, info) -> int:  # type: ignore[no-untyped-def]
+def _run(args: argparse.Namespace, paths: list[Path], device: torch.device, info: DistInfo) -> int:
     import json
     import sys
     import warnings
@@ -142,7 +151,8 @@ def _run(args: argparse.Namespace, paths: list, device, info) -> int:  # type: i
                            image_ids=[i + 1 for i in mine]):
         if not r.ok:
             print(f"skipped: {r.error}", file=sys.stderr)
-        elif overlay_dir is not None and r.image is not None:
+        elif overlay_dir is not None and r.image is not None and r.boxes is not None and r.labels is not None \
+                and r.scores is not None:
             name = overlay_names[r.image_id - 1]
             drawn = draw_detections(r.image, r.boxes, r.labels, r.scores, names)
             ok, buf = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))

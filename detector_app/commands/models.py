@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [("SOURCE", "BUILDER", "CLASSES", "SIZE", "STATUS", "PATH")]
     for e in entries:
         rows.append((str(e["source"]), str(e["builder"] or "-"), str(e["classes"] if e["classes"] is not None else "-"),
-                     _size(int(e["size"])) if e["size"] else "-", str(e["status"])[:60], str(e["path"])))
+                     _size(int(str(e["size"]))) if e["size"] else "-", str(e["status"])[:60], str(e["path"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1])) + "  " + r[-1])

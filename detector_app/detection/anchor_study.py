@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
 from detector_app.detection.builders import build_model
@@ -55,7 +56,7 @@ def resize_scale(h: int, w: int, min_size: float, max_size: float) -> float:
 
 
 @torch.inference_mode()
-def model_anchors(model: torch.nn.Module, height: int, width: int) -> tuple[np.ndarray, float]:
+def model_anchors(model: FasterRCNN, height: int, width: int) -> tuple[np.ndarray, float]:
     """All anchors ``float[A, 4]`` (resized pixels) the model lays on an ``height x width``
     image, and the resize scale. Runs the backbone once on a blank image."""
     model.eval()

@@ -75,7 +75,7 @@ class RoIMaxPool(MultiScaleRoIAlign):
     in resized-image pixels, output ``float[sum R_i, Ch, 7, 7]``.
     """
 
-    def forward(  # type: ignore[override]
+    def forward(
         self,
         x: dict[str, torch.Tensor],
         boxes: list[torch.Tensor],
@@ -127,12 +127,13 @@ class TopDownStride8(nn.Sequential):
         self.lateral = nn.Conv2d(128, channels, kernel_size=1)
         self.smooth = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
         with torch.no_grad():
+            assert self.lateral.bias is not None and self.smooth.bias is not None  # (Conv2d's default bias=True)
             self.lateral.weight.zero_()
             self.lateral.bias.zero_()
             nn.init.dirac_(self.smooth.weight)  # the identity: out[c] = in[c]
             self.smooth.bias.zero_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         children = list(self.children())
         for layer in children[:6]:  # stem + layer1 + layer2
             x = layer(x)

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+from torchvision.models.detection import FasterRCNN, FasterRCNN_ResNet50_FPN_Weights
 
 from detector_app.detection.builders import build_model
 from detector_app.detection.config import TORCHVISION_BUILDERS, ConfigError, ModelConfig
@@ -54,7 +54,7 @@ class CheckpointError(UserError):
 class LoadedModel:
     """A model ready for inference (eval mode) with what it was saved with."""
 
-    model: nn.Module
+    model: FasterRCNN
     config: ModelConfig
     class_names: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -301,7 +301,7 @@ def _is_bare_state_dict(obj: Any) -> bool:
     )
 
 
-def _place(model: nn.Module, device: torch.device | str | None) -> nn.Module:
+def _place(model: FasterRCNN, device: torch.device | str | None) -> FasterRCNN:
     if device is not None:
         model.to(torch.device(device))
     return model.eval()
@@ -357,7 +357,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
         raise CheckpointError(f"{where}: the checkpoint's model config cannot be built "
                               f"(builder {config.builder!r}: {str(exc)[:160]})") from None
     load_state_into(model, state, where)
-    model.class_names = list(names)  # type: ignore[assignment]
+    model.class_names = list(names)
     return LoadedModel(_place(model, device), config, names, meta, path, kind)
 
 
@@ -400,7 +400,7 @@ def model_from_builder(builder: str, num_classes: int | None = None,
     torch.manual_seed(seed)
     model = build_model(cfg)
     names = ["__background__", *(f"class {i}" for i in range(1, cfg.num_classes))]
-    model.class_names = names  # type: ignore[assignment]
+    model.class_names = names
     return LoadedModel(_place(model, device), cfg, names, {"random_weights": True, "seed": seed}, None, "builder")
 
 

@@ -101,24 +101,24 @@ class ModelConfig:
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"model config: {name} must be an integer from {lo} to {hi}, got {v!r:.40}")
-        for name, (lo, hi) in _FLOAT_RANGES.items():
-            v = getattr(self, name)
-            if v is None:
+        for name, (flo, fhi) in _FLOAT_RANGES.items():
+            fv = getattr(self, name)
+            if fv is None:
                 continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo <= v <= hi):  # NaN fails too
-                raise ConfigError(f"model config: {name} must be a number from {lo:g} to {hi:g}, got {v!r:.40}")
+            if isinstance(fv, bool) or not isinstance(fv, (int, float)) or not (flo <= fv <= fhi):  # NaN fails too
+                raise ConfigError(f"model config: {name} must be a number from {flo:g} to {fhi:g}, got {fv!r:.40}")
         if self.min_size is not None and self.max_size is not None and self.max_size < self.min_size:
             raise ConfigError(f"model config: max_size ({self.max_size}) is below min_size ({self.min_size})")
-        for name, levels, lo, hi in (("anchor_sizes", self.anchor_sizes, 1.0, 4096.0),
-                                     ("aspect_ratios", self.aspect_ratios, 0.01, 100.0)):
+        for name, levels, vlo, vhi in (("anchor_sizes", self.anchor_sizes, 1.0, 4096.0),
+                                       ("aspect_ratios", self.aspect_ratios, 0.01, 100.0)):
             if levels is None:
                 continue
             if not levels or any(len(lv) == 0 for lv in levels):
                 raise ConfigError(f"model config: {name} needs at least one value per feature level "
                                   "(no anchors: the model could find nothing)")
-            bad = [v for lv in levels for v in lv if not lo <= v <= hi]  # NaN fails too
+            bad = [v for lv in levels for v in lv if not vlo <= v <= vhi]  # NaN fails too
             if bad:
-                raise ConfigError(f"model config: {name} must lie from {lo:g} to {hi:g}, got {bad[0]!r}")
+                raise ConfigError(f"model config: {name} must lie from {vlo:g} to {vhi:g}, got {bad[0]!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -149,7 +149,7 @@ def read_coco(path: str | Path) -> DetectionData:
 def _from_formats(path: Path) -> DetectionData | None:
     """Use the formats layer's reader (COCO/VOC/YOLO) when it exists."""
     try:
-        from detector_app.formats import load_dataset  # type: ignore[attr-defined]
+        from detector_app.formats import load_dataset
     except ImportError:
         return None
     try:
@@ -179,7 +179,7 @@ def _is_video_coco(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
     images = data.get("images") if isinstance(data, dict) else None
-    return bool(images) and isinstance(images[0], dict) and "frame_index" in images[0]
+    return isinstance(images, list) and bool(images) and isinstance(images[0], dict) and "frame_index" in images[0]
 
 
 def load_detection_data(path: str | Path) -> DetectionData:
@@ -215,7 +215,7 @@ def load_sample_image(sample: Sample) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
-class TorchDetectionDataset(torch.utils.data.Dataset):
+class TorchDetectionDataset(torch.utils.data.Dataset[tuple[torch.Tensor, dict[str, Any]]]):
     """Torch view of :class:`DetectionData` with a seeded horizontal flip.
 
     ``dataset[i] -> (image float32[3, H, W] in 0..1, target)`` with target

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torchvision.models.detection import FasterRCNN
 
 from detector_app.detection.builders import select_device
 from detector_app.detection.checkpoints import LoadedModel
@@ -75,7 +75,7 @@ def collect_images(inputs: Iterable[str | Path], recursive: bool = False) -> lis
 
 
 @contextlib.contextmanager
-def _score_thresh(model: nn.Module, value: float | None) -> Iterator[None]:
+def _score_thresh(model: FasterRCNN, value: float | None) -> Iterator[None]:
     """Temporarily set the RoI head's ``score_thresh`` (torchvision's own filter)."""
     if value is None:
         yield
@@ -88,7 +88,7 @@ def _score_thresh(model: nn.Module, value: float | None) -> Iterator[None]:
         model.roi_heads.score_thresh = saved
 
 
-def _unpack(model_or_loaded: nn.Module | LoadedModel) -> tuple[nn.Module, list[str]]:
+def _unpack(model_or_loaded: FasterRCNN | LoadedModel) -> tuple[FasterRCNN, list[str]]:
     if isinstance(model_or_loaded, LoadedModel):
         return model_or_loaded.model, list(model_or_loaded.class_names)
     model = model_or_loaded
@@ -100,7 +100,7 @@ def _unpack(model_or_loaded: nn.Module | LoadedModel) -> tuple[nn.Module, list[s
 
 
 def detect_images(
-    model_or_loaded: nn.Module | LoadedModel,
+    model_or_loaded: FasterRCNN | LoadedModel,
     paths: Sequence[str | Path],
     *,
     score_thresh: float | None = None,
@@ -175,6 +175,8 @@ def coco_results(results: Iterable[ImageResult], class_names: Sequence[str]) -> 
     out: list[dict[str, Any]] = []
     for r in results:
         if not r.ok or r.boxes is None:
+            continue
+        if r.labels is None or r.scores is None:
             continue
         for box, label, score in zip(r.boxes.tolist(), r.labels.tolist(), r.scores.tolist()):
             x1, y1, x2, y2 = box

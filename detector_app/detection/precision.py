@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.models.detection import FasterRCNN
 
 from detector_app.detection.config import ConfigError
 
@@ -210,17 +211,17 @@ def _bf16_rpn_head_forward(self: nn.Module, x: list[torch.Tensor]) -> tuple[list
     return [t.float() for t in logits], [t.float() for t in deltas]
 
 
-def _rpn_head(model: nn.Module) -> nn.Module | None:
+def _rpn_head(model: FasterRCNN) -> nn.Module | None:
     rpn = getattr(model, "rpn", None)
     return getattr(rpn, "head", None)
 
 
-def get_precision(model: nn.Module) -> str:
+def get_precision(model: FasterRCNN) -> str:
     """``"bf16"`` when :func:`set_cpu_precision` turned it on for ``model``, else ``"fp32"``."""
     return "bf16" if getattr(model.backbone, _MARK, None) == "bf16" else "fp32"
 
 
-def set_cpu_precision(model: nn.Module, precision: str) -> nn.Module:
+def set_cpu_precision(model: FasterRCNN, precision: str) -> FasterRCNN:
     """Set the backbone's and RPN head's CPU inference precision in place; returns ``model``.
 
     Args:

@@ -394,7 +394,7 @@ def write_video(path: str | Path, seed: int, seconds: float = 4.0, fps: int = 15
     movers = [spawn(False) for _ in range(4)]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_video = path.with_name(path.stem + ".tmp" + path.suffix)
-    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise SynthError(f"OpenCV cannot write video {path}")
     coco: dict[str, Any] = {"info": {"description": f"synthetic video, seed {seed}", "video": path.name, "fps": fps},

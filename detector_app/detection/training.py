@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torchvision.models.detection import FasterRCNN
 
 from detector_app.detection import distributed as ddp
 from detector_app.detection.builders import STRIDE8_NEW_LAYERS, build_model, select_device
@@ -135,7 +136,7 @@ def set_train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
                 m.eval()
 
 
-def recompute_bn_stats(model: torch.nn.Module, dataset: torch.utils.data.Dataset, images: int, batch: int,
+def recompute_bn_stats(model: FasterRCNN, dataset: TorchDetectionDataset, images: int, batch: int,
                        device: torch.device, seed: int = 0) -> int:
     """Re-estimate BatchNorm running statistics with the final weights ("precise BN").
 
@@ -150,8 +151,8 @@ def recompute_bn_stats(model: torch.nn.Module, dataset: torch.utils.data.Dataset
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not bns or images <= 0:
         return 0
-    n = min(images, len(dataset))  # type: ignore[arg-type]
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n].tolist()  # type: ignore[arg-type]
+    n = min(images, len(dataset))
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     momenta = [bn.momentum for bn in bns]
     was_training = model.training
     for bn in bns:
@@ -288,7 +289,7 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
     return skipped or missing
 
 
-def _apply_speed_options(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> None:
+def _apply_speed_options(model: FasterRCNN, cfg: TrainConfig, device: torch.device) -> None:
     """``cfg.roi_batch`` and ``cfg.precision`` on ``model`` (in place).
 
     On a 2-core CPU, torchvision's RoIAlign backward (single-threaded) over the
@@ -466,7 +467,8 @@ def _train(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, progress:
                     )
                 loss = losses.sum()
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                scaled: torch.Tensor = scaler.scale(loss)
+                scaled.backward()  # type: ignore[no-untyped-call]  # (torch's Tensor.backward is unannotated)
                 if cfg.grad_clip:
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

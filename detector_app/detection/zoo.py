@@ -79,7 +79,7 @@ def zoo_models() -> list[ZooModel]:
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     for builder in TORCHVISION_BUILDERS:
         enum = get_model_weights(f"fasterrcnn_{builder}")
-        w = enum.DEFAULT  # type: ignore[attr-defined]
+        w = enum.DEFAULT
         meta = w.meta
         file_name = w.url.rsplit("/", 1)[-1]
         ap = meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map")
