@@ -20,7 +20,7 @@ from detector_app.domain.errors import StoreError
 from detector_app.media.images import IMAGE_EXTENSIONS, read_image
 from detector_app.media.video import VIDEO_EXTENSIONS, VideoReader
 
-#: Order of "how far" review got, for a video's state (its most advanced frame).
+#: Order of "how far" review got, for a video's state.
 _RANK = {ItemState.NOT_SEEN: 0, ItemState.DETECTED: 1, ItemState.EDITED: 2, ItemState.VERIFIED: 3}
 
 
@@ -60,11 +60,14 @@ class Project:
         return self.store.is_video(item.path)
 
     def item_state(self, item: ImageRecord) -> ItemState:
-        """An image's state; a video's is the most advanced state of its frames."""
+        """An image's state. A video's is the most advanced state of its stored frames but
+        never "verified": verifying some frames does not review the clip (the video bar's
+        ticks show each frame's state), so a clip with work on it reads "edited"."""
         if not self.is_video(item):
             return self.store.record(item.key).state
         states = [self.store.frame_record(item.path, f).state for f in self.store.frames_of(item.path)]
-        return max(states, key=_RANK.__getitem__, default=ItemState.NOT_SEEN)
+        best = max(states, key=_RANK.__getitem__, default=ItemState.NOT_SEEN)
+        return ItemState.EDITED if best is ItemState.VERIFIED else best
 
     # -- pixels -----------------------------------------------------------------
     def path_of(self, item: ImageRecord) -> Path:

@@ -217,7 +217,7 @@ class Session(EditingMixin):
         return index is not None and self.store is not None and self.store.is_video(self.items[index])
 
     def item_state(self, index: int) -> ItemState:
-        """Review state of an item; a video's is that of its most advanced frame."""
+        """Review state of an item (a video: see ``Project.item_state``)."""
         return self.project.item_state(self.project.items[index])  # type: ignore[union-attr]
 
     def frame_states(self) -> dict[int, ItemState]:

@@ -348,6 +348,7 @@ def test_video_frames_become_records_when_annotated(tmp_path):
         assert s.copy_from_previous() == 1  # from the last annotated frame
         s.verify_and_next()
         assert s.frame == 5 and s.store.record("clip.avi#4").state is ItemState.VERIFIED
+        assert s.item_state(0) is ItemState.EDITED  # one verified frame does not make the clip "verified"
         s.go_frame(99)
         assert s.frame == 5  # clamped to the last frame
     finally:
