@@ -1,4 +1,4 @@
-"""Anchor study (issue #3): do the model's anchors fit the dataset's boxes?
+"""Anchor study: do the model's anchors fit the dataset's boxes?
 
 For every ground-truth box, :func:`study_anchors` finds the best IoU any of
 the model's anchors reaches (anchors from the model's own
