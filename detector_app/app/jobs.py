@@ -19,6 +19,7 @@ import numpy as np
 
 from detector_app.domain.annotations import Annotation, ImageRecord
 from detector_app.domain.errors import UserError
+from detector_app.domain.labels import label_names
 from detector_app.domain.progress import ProgressFn
 from detector_app.domain.trace import DetectionTrace
 
@@ -45,7 +46,7 @@ class ModelInfo:
     @property
     def label_names(self) -> list[str]:
         """Class names without the background (the project's label list)."""
-        return [c for c in self.class_names[1:] if c not in ("N/A", "__background__")]
+        return label_names(self.class_names)
 
 
 def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTrace:

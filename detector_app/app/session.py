@@ -52,7 +52,7 @@ from detector_app.app.session_edits import EditingMixin
 from detector_app.app.undo import RecordState, UndoStack, import_batch, record_states
 from detector_app.domain.annotations import ImageRecord, ItemState
 from detector_app.domain.errors import UserError
-from detector_app.domain.labels import LabelMap
+from detector_app.domain.labels import LabelMap, label_names
 from detector_app.domain.progress import ProgressFn
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
 from detector_app.media.images import ImageTooLarge, read_preview
@@ -64,7 +64,6 @@ OVERLAYS: dict[str, bool] = {
     "anchors": False, "grid": False, "anchor_labels": False,
 }
 TRACE_CACHE = 16
-_NOT_LABELS = ("N/A", "__background__")
 #: Worker group of the detections navigation asks for (the newest pending one wins).
 VIEW_GROUP = "view"
 
@@ -541,7 +540,7 @@ class Session(EditingMixin):
         self._rebuild_labels()
 
     def _rebuild_labels(self) -> None:
-        names = [c for c in self.model_classes[1:] if c not in _NOT_LABELS]
+        names = label_names(self.model_classes)
         store = self.store
         if store is not None:
             have = store.label_map.names

@@ -93,10 +93,11 @@ def run(args: argparse.Namespace) -> int:
     for f in list_hub_checkpoints():
         add("torch hub", f.path, {"builder": f.builder, "size": f.size_bytes})
     from detector_app.detection.zoo import zoo_models
+    from detector_app.domain.labels import label_names
 
     for z in zoo_models():
         if not z.installed():
-            real_classes = sum(c not in ("__background__", "N/A") for c in z.categories)
+            real_classes = len(label_names(list(z.categories)))
             entries.append({"source": "zoo", "path": str(z.path()), "builder": z.name, "classes": real_classes,
                             "size": z.size_bytes, "status": f"download: models --download {z.name}",
                             "title": z.title, "url": z.url, "box_ap": z.box_ap})

@@ -48,6 +48,7 @@ from detector_app.detection.datasets import (
 from detector_app.detection.precision import set_cpu_precision
 from detector_app.domain.errors import Cancelled, UserError
 from detector_app.domain.fsutil import atomic_write_text
+from detector_app.domain.labels import label_names
 from detector_app.domain.progress import ProgressFn, report
 
 #: RPN layers whose shape depends on the number of anchors per cell.
@@ -226,12 +227,12 @@ def head_plan(source: list[str], target: list[str]) -> tuple[list[int] | None, s
         return list(range(len(target))), f"class head kept: the checkpoint's {len(target) - 1} classes"
     if source and all(name in source for name in target[1:]):
         rows = [0, *(source.index(name) for name in target[1:])]
-        dropped = len([n for n in source[1:] if n not in target and n != "N/A"])
+        dropped = len([n for n in label_names(source) if n not in target])
         return rows, (f"class head kept for the {len(target) - 1} classes of the data ({_names(target[1:])}), "
                       f"taken from the checkpoint's head; its other {dropped} classes are dropped")
     new = [n for n in target[1:] if n not in source]
     return None, (f"class head replaced by a new one (random start): the data's classes {_names(new)} are not "
-                  f"classes of the checkpoint ({_names([n for n in source[1:] if n != 'N/A'])})")
+                  f"classes of the checkpoint ({_names(label_names(source))})")
 
 
 def _names(names: list[str], limit: int = 5) -> str:

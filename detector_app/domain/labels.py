@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from detector_app.domain.errors import UserError
 
 BACKGROUND = "__background__"
+#: Entries of a model's class list that are not labels: the background, and COCO's unused ids.
+NOT_LABELS = (BACKGROUND, "N/A")
+
+
+def label_names(class_names: list[str]) -> list[str]:
+    """A model's class list (background first) as label names (placeholders left out)."""
+    return [c for c in class_names[1:] if c not in NOT_LABELS]
 
 #: Unicode categories a class name may not hold: control characters (tab, newline,
 #: NUL, DEL, C1 controls), lone surrogates, line and paragraph separators.

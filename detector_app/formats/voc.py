@@ -32,6 +32,7 @@ from xml.sax.saxutils import escape as xml_escape
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
 from detector_app.domain.labels import LabelError, LabelMap
+from detector_app.domain.media_types import IMAGE_EXTENSIONS
 from detector_app.formats.dataset import (
     Dataset,
     check_size,
@@ -83,7 +84,7 @@ def _number(where: str, parent: ET.Element, tag: str) -> float:
 
 
 #: Image files looked for when an XML's <filename> names another extension (a .png saved as .jpg).
-VOC_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VOC_IMAGE_EXTENSIONS = IMAGE_EXTENSIONS
 
 
 def _resolve_image(root: Path, xml_path: Path, filename: str, path_text: str | None) -> str:

@@ -37,6 +37,7 @@ from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import FormatError
 from detector_app.domain.imageheader import read_header_size
 from detector_app.domain.labels import LabelError, LabelMap
+from detector_app.domain.media_types import IMAGE_EXTENSIONS
 from detector_app.formats.dataset import (
     Dataset,
     make_annotation,
@@ -49,7 +50,7 @@ from detector_app.formats.dataset import (
 )
 
 #: Image files YOLO folders are searched for (same list as ``detector_app.media``).
-YOLO_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+YOLO_IMAGE_EXTENSIONS = IMAGE_EXTENSIONS
 #: Normalised values may overshoot 0..1 by this much (float noise from other tools).
 TOLERANCE = 1e-6
 

@@ -23,10 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detector_app.domain import media_types
 from detector_app.domain.errors import MediaError
 from detector_app.domain.imageheader import read_header_size
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = media_types.IMAGE_EXTENSIONS
 #: Larger images are refused for viewing at full size, detection and editing:
 #: 100 megapixels is 300 MB as RGB, ~1 GB at the decoder's peak; Faster R-CNN
 #: resizes its input to ~800-1333 px anyway.

@@ -26,9 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detector_app.domain import media_types
 from detector_app.domain.errors import MediaError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+VIDEO_EXTENSIONS = media_types.VIDEO_EXTENSIONS
 #: Up to this many frames ahead, ``read`` grabs forward instead of seeking.
 GRAB_AHEAD = 24
 _UNKNOWN = -(1 << 30)  # ``_next`` when the decoder's position is not known: the next read seeks

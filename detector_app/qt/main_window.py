@@ -22,6 +22,7 @@ from detector_app.app.scan import display_key
 from detector_app.app.session import Session
 from detector_app.app.settings import Settings, sample_project
 from detector_app.domain.errors import UserError
+from detector_app.domain.media_types import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, name_filter
 from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
 from detector_app.qt.canvas import ImageCanvas
 from detector_app.qt.file_list import STATE_COLORS
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from detector_app.qt.detect_all_dialog import DetectAllDialog
     from detector_app.qt.download_dialog import DownloadDialog
 
-FILE_FILTER = "Images and videos (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.mp4 *.avi *.mov *.mkv);;All files (*)"
+FILE_FILTER = name_filter("Images and videos", IMAGE_EXTENSIONS + VIDEO_EXTENSIONS) + ";;All files (*)"
 
 
 class MainWindow(QMainWindow):
