@@ -1,4 +1,6 @@
-"""Imports flow one way: qt -> app -> detection | formats -> domain.
+"""Imports flow one way: qt -> app -> detection | formats | media -> domain; commands
+use any layer below qt (only the gui command starts the window); the top-level modules
+(cli, __main__, textprogress) use domain only.
 
 Checked statically (every import statement of every module, including ones
 inside functions) and dynamically (importing the non-Qt layers loads no Qt).
@@ -24,7 +26,13 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "media": ({"domain", "media"}, {"numpy", "cv2"}),
     "detection": ({"domain", "formats", "media", "detection"}, {"numpy", "torch", "torchvision", "cv2", "pycocotools"}),
     "app": ({"domain", "formats", "media", "detection", "app"}, {"numpy", "cv2", "torch", "torchvision"}),
+    # widgets never call the model: no detection (torch) import in qt/, it goes through app/
+    "qt": ({"domain", "app", "qt"}, {"numpy", "PySide6", "shiboken6", "pyqtgraph"}),
+    "commands": ({"domain", "formats", "media", "detection", "app", "commands", "textprogress", "qt"},
+                 {"numpy", "cv2", "torch", "torchvision"}),
 }
+TOP_LEVEL: dict[str, set[str]] = {"cli.py": {"domain"}, "__main__.py": {"cli"}, "textprogress.py": {"domain"},
+                                  "__init__.py": set()}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -99,3 +107,29 @@ def test_rule_checker_catches_a_violation(tmp_path: Path, monkeypatch: pytest.Mo
     (fake / "domain" / "bad.py").write_text("import torch\nfrom detector_app.qt import x\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert len(_violations("domain")) == 2
+
+
+def test_only_the_gui_command_starts_qt() -> None:
+    offenders = [f"{path.name}:{lineno} imports {module}"
+                 for path in sorted((PACKAGE / "commands").glob("*.py")) if path.name != "gui.py"
+                 for lineno, module in _imports(path) if module.startswith("detector_app.qt")]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("name", sorted(TOP_LEVEL))
+def test_top_level_modules_import_only_the_domain(name: str) -> None:
+    bad = []
+    for lineno, module in _imports(PACKAGE / name):
+        parts = module.split(".")
+        if parts[0] == "detector_app" and (len(parts) < 2 or parts[1] not in TOP_LEVEL[name]):
+            bad.append(f"{name}:{lineno} imports {module}")
+        elif parts[0] not in STDLIB and parts[0] not in ("__future__", "detector_app"):
+            bad.append(f"{name}:{lineno} imports {module}")
+    assert bad == []
+
+
+def test_every_package_has_a_rule() -> None:
+    packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert packages == set(RULES)
+    modules = {p.name for p in PACKAGE.glob("*.py")}
+    assert modules == set(TOP_LEVEL)

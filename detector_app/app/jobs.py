@@ -173,6 +173,16 @@ class ModelChoice:
 ZOO_PREFIX = "zoo:"
 
 
+def __getattr__(name: str) -> str:
+    """``ZOO_LICENCE_NOTE``: ``detection.zoo.LICENCE_NOTE``, read when first asked for
+    (this module imports torch only inside its functions)."""
+    if name == "ZOO_LICENCE_NOTE":
+        from detector_app.detection.zoo import LICENCE_NOTE
+
+        return LICENCE_NOTE
+    raise AttributeError(name)
+
+
 def bundled_model_path() -> Path:
     """``<repo>/models/default.pt`` (the model trained for this project)."""
     from detector_app.detection.hub import bundled_model_path as bundled

@@ -21,7 +21,7 @@ from detector_app.domain.progress import Progress
 from detector_app.qt.job_dialog import JobDialog
 
 if TYPE_CHECKING:
-    from detector_app.detection.zoo import ZooModel
+    from detector_app.app.jobs import ZooModel
 
 
 class DownloadDialog(JobDialog):
@@ -36,12 +36,10 @@ class DownloadDialog(JobDialog):
         self.setWindowTitle(f"Download {model.title}")
         self.setModal(False)
         self.setMinimumWidth(520)
-        from detector_app.detection.zoo import LICENCE_NOTE
-
         about = QLabel(
             f"<b>{model.title}</b><br>{model.summary()}, trained on COCO (80 classes)."
             f"<br><br>From: {model.url}<br>To: {model.path()}"
-            f"<br><br><small>Licence: {LICENCE_NOTE}.</small>")
+            f"<br><br><small>Licence: {jobs.ZOO_LICENCE_NOTE}.</small>")
         about.setWordWrap(True)
         about.setTextFormat(Qt.TextFormat.RichText)
         about.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # the URL, to copy
