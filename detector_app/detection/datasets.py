@@ -15,7 +15,6 @@ flip (the same flips for the same seed, epoch and index).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,81 +76,11 @@ def _check_boxes(where: str, boxes: np.ndarray, width: int | None, height: int |
             raise DatasetError(f"{where}: box {b.tolist()} lies outside the {width}x{height} image")
 
 
-def _coco_json_path(path: Path) -> Path:
-    if path.is_file():
-        return path
-    if path.is_dir():
-        for name in ("annotations.json", "instances.json", "_annotations.coco.json"):
-            if (path / name).is_file():
-                return path / name
-        found = sorted(path.glob("*.json"))
-        if len(found) == 1:
-            return found[0]
-    raise DatasetError(f"{path}: no COCO annotation file found (expected annotations.json)")
+def _from_formats(path: Path) -> DetectionData:
+    """Any dataset the formats layer reads (COCO, including video-frame COCO files;
+    VOC; YOLO; LabelMe) as training data."""
+    from detector_app.formats import load_dataset
 
-
-def read_coco(path: str | Path) -> DetectionData:
-    """Minimal COCO detection reader (``bbox`` xywh -> x1y1x2y2).
-
-    Category ids need not be contiguous; classes are ordered by category id.
-    Image ``file_name`` is relative to the JSON file's folder.
-    """
-    jpath = _coco_json_path(Path(path))
-    try:
-        data = json.loads(jpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{jpath}: not valid JSON ({exc})") from None
-    except UnicodeDecodeError:
-        raise DatasetError(f"{jpath}: not a UTF-8 text file") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DatasetError(f"{jpath}: not a COCO file (no 'images' list)")
-    cats = sorted(data.get("categories") or [], key=lambda c: int(c["id"]))
-    if not cats:
-        raise DatasetError(f"{jpath}: no 'categories'")
-    cat_to_label = {int(c["id"]): i + 1 for i, c in enumerate(cats)}
-    names = [str(c["name"]) for c in cats]
-    per_image: dict[int, list[dict[str, Any]]] = {}
-    for k, ann in enumerate(data.get("annotations") or []):
-        try:
-            per_image.setdefault(int(ann["image_id"]), []).append(ann)
-        except (KeyError, TypeError, ValueError):
-            raise DatasetError(f"{jpath}: annotation #{k} has no valid image_id") from None
-    root = jpath.parent
-    samples = []
-    for img in data["images"]:
-        try:
-            image_id = int(img["id"])
-            file_name = str(img["file_name"])
-        except (KeyError, TypeError, ValueError):
-            raise DatasetError(f"{jpath}: image entry {img!r} lacks id or file_name") from None
-        width = int(img["width"]) if img.get("width") else None
-        height = int(img["height"]) if img.get("height") else None
-        boxes, labels = [], []
-        for ann in per_image.get(image_id, []):
-            if ann.get("iscrowd"):
-                continue
-            try:
-                x, y, w, h = (float(v) for v in ann["bbox"])
-                label = cat_to_label[int(ann["category_id"])]
-            except (KeyError, TypeError, ValueError):
-                raise DatasetError(
-                    f"{jpath}: annotation id {ann.get('id')} of {file_name} has a bad bbox or category_id"
-                ) from None
-            boxes.append((x, y, x + w, y + h))
-            labels.append(label)
-        arr = np.asarray(boxes, np.float32).reshape(-1, 4)
-        _check_boxes(f"{jpath}: image {file_name}", arr, width, height)
-        samples.append(Sample(root / file_name, width, height, arr, np.asarray(labels, np.int64),
-                              image_id, img.get("frame_index")))
-    return DetectionData(jpath, names, samples)
-
-
-def _from_formats(path: Path) -> DetectionData | None:
-    """Use the formats layer's reader (COCO/VOC/YOLO) when it exists."""
-    try:
-        from detector_app.formats import load_dataset
-    except ImportError:
-        return None
     try:
         ds = load_dataset(path)
     except DatasetError:
@@ -169,28 +98,13 @@ def _from_formats(path: Path) -> DetectionData | None:
     return DetectionData(Path(path), names, samples)
 
 
-def _is_video_coco(path: Path) -> bool:
-    """A COCO file whose images are video frames (``frame_index``, as ``synth --video``
-    writes): read here, since one video file holds many images."""
-    if path.suffix.lower() != ".json" or not path.is_file():
-        return False
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    images = data.get("images") if isinstance(data, dict) else None
-    return isinstance(images, list) and bool(images) and isinstance(images[0], dict) and "frame_index" in images[0]
-
-
 def load_detection_data(path: str | Path) -> DetectionData:
     """Read a dataset for training/evaluation; raises :class:`DatasetError` (or
     the formats layer's ``FormatError``) naming the file and problem."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset file or folder")
-    data = None if _is_video_coco(path) else _from_formats(path)
-    if data is None:
-        data = read_coco(path)
+    data = _from_formats(path)
     if not data.samples:
         raise DatasetError(f"{path}: the dataset has no images")
     if not data.class_names:

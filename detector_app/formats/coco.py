@@ -250,11 +250,15 @@ def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: b
         if iid in records:
             raise FormatError(f"{where}: duplicate image id {iid}")
         rel = prefix + name.replace("\\", "/")
-        if rel in seen_paths:
-            raise FormatError(f"{where}: duplicate file_name {name!r}")
-        seen_paths.add(rel)
+        frame = img.get("frame_index")  # a video frame: file_name is the video (``synth --video``)
+        if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
+            raise FormatError(f"{where}: frame_index must be a whole number >= 0, got {frame!r:.40}")
+        seen = rel if frame is None else f"{rel}#{frame}"
+        if seen in seen_paths:
+            raise FormatError(f"{where}: duplicate file_name {name!r}" + ("" if frame is None else f" frame {frame}"))
+        seen_paths.add(seen)
         width, height = check_size(where, img.get("width"), img.get("height"))
-        records[iid] = ImageRecord(path=rel, width=width, height=height)
+        records[iid] = ImageRecord(path=rel, width=width, height=height, frame_index=frame)
 
     warnings: list[str] = []
     ann_ids: set[int] = set()
@@ -313,12 +317,15 @@ def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:
     for image_id, (rec, file_name) in enumerate(zip(dataset.images, file_names), start=1):
         if rec.width is None or rec.height is None:
             raise FormatError(f"{rec.key}: image size unknown; cannot write COCO width/height")
-        images.append({
+        entry_image: dict[str, Any] = {
             "id": image_id,
             "file_name": file_name,
             "width": int(rec.width),
             "height": int(rec.height),
-        })
+        }
+        if rec.frame_index is not None:  # a frame of the video file_name names
+            entry_image["frame_index"] = int(rec.frame_index)
+        images.append(entry_image)
         for ann in rec.annotations:
             if ann.label not in label_map:
                 raise FormatError(f"{rec.key}: label {ann.label!r} is not in the label map")

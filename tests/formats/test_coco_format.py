@@ -164,3 +164,26 @@ def test_writer_refuses_unknown_size_and_label(tmp_path: Path) -> None:
 def test_category_name_with_line_break_is_a_format_error(tmp_path: Path) -> None:
     msg = _bad(tmp_path, _mutated(lambda d: d["categories"].append({"id": 5, "name": "two\u2028lines"})))
     assert re.search(r"categories\[2\]: class name .* contains a line separator \(U\+2028\)", msg)
+
+
+def test_video_frames_round_trip_with_their_frame_index(tmp_path: Path) -> None:
+    """One COCO reader for images and video frames (``frame_index``: many images, one video file)."""
+    from detector_app.domain import Annotation, Box, ImageRecord
+    from detector_app.domain.labels import LabelMap
+
+    recs = [ImageRecord("clip.mp4", 64, 48, [Annotation(Box(1, 2, 10, 12), "a")], frame_index=f) for f in (0, 7)]
+    ds = Dataset(tmp_path, LabelMap(["a"]), recs)
+    write_coco(ds, tmp_path / "a.json")
+    back = read_coco(tmp_path / "a.json")
+    assert [(r.path, r.frame_index, r.key) for r in back.images] == [("clip.mp4", 0, "clip.mp4#0"),
+                                                                    ("clip.mp4", 7, "clip.mp4#7")]
+    assert [a.box.to_tuple() for a in back.images[1].annotations] == [(1.0, 2.0, 10.0, 12.0)]
+    data = json.loads((tmp_path / "a.json").read_text())
+    data["images"][1]["frame_index"] = 0  # the same frame twice
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    with pytest.raises(FormatError, match=r"duplicate file_name 'clip.mp4' frame 0"):
+        read_coco(tmp_path / "b.json")
+    data["images"][1]["frame_index"] = -1
+    (tmp_path / "c.json").write_text(json.dumps(data))
+    with pytest.raises(FormatError, match="frame_index must be a whole number >= 0, got -1"):
+        read_coco(tmp_path / "c.json")
