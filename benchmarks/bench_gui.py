@@ -26,6 +26,7 @@ runs detections, process start to first image shown, and the app's RSS with a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -135,15 +136,7 @@ def _detect_all_stall(app, detector, info, images, ticker: Ticker) -> Row:  # ty
     """Model > Detect all over the folder: the job (its own copy of the bundled model, on a
     job thread) detects and stores every trace while the GUI thread takes the progress and
     marks the file list."""
-    from detector_app.media.images import write_image
-
-    folder = Path(tempfile.mkdtemp(prefix="bench_gui_detect_all_"))
-    try:
-        for i, rgb in enumerate(images):
-            write_image(folder / f"img{i:03d}.png", rgb)
-        window, traced = _open_window(detector, info)
-        window.open_paths([str(folder)])
-        _spin(app, lambda: len(traced) >= 1, 300)
+    with _window_on(app, detector, info, images, "bench_gui_detect_all_") as (window, _traced):
         window.open_detect_all()
         dialog = window._detect_all  # noqa: SLF001
         dialog.only_unreviewed.setChecked(False)
@@ -156,13 +149,31 @@ def _detect_all_stall(app, detector, info, images, ticker: Ticker) -> Row:  # ty
         worst, p99 = ticker.stop()
         ok = len(done) == len(images)
         dialog.close()
-        _close_window(app, window)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return Row("gui", f"event-loop stall during Detect all ({len(images)} images, its own model on a job thread)",
                f"{worst:.1f} ms", f"< {STALL_TARGET_MS:.0f} ms", worst < STALL_TARGET_MS,
                ("" if ok else f"ONLY {len(done)} OF {len(images)} DETECTED; ") + f"99th percentile {p99:.1f} ms; "
                "includes loading the job's model copy and the file list following each stored trace")
+
+
+@contextlib.contextmanager
+def _window_on(app, detector, info, images, prefix: str):  # type: ignore[no-untyped-def]
+    """The images written to a temporary folder, opened in a window whose worker runs
+    ``detector``, the first image detected: ``(window, traced keys)``; closed after."""
+    from detector_app.media.images import write_image
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        for i, rgb in enumerate(images):
+            write_image(folder / f"img{i:03d}.png", rgb)
+        window, traced = _open_window(detector, info)
+        window.open_paths([str(folder)])
+        _spin(app, lambda: len(traced) >= 1, 300)  # the first image (opened) is detected: warm-up
+        try:
+            yield window, traced
+        finally:
+            _close_window(app, window)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _open_window(detector, info):  # type: ignore[no-untyped-def]
@@ -189,15 +200,7 @@ def _close_window(app, window) -> None:  # type: ignore[no-untyped-def]
 
 
 def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: ignore[no-untyped-def]
-    from detector_app.media.images import write_image
-
-    folder = Path(tempfile.mkdtemp(prefix="bench_gui_window_"))
-    try:
-        for i, rgb in enumerate(images):
-            write_image(folder / f"img{i:03d}.png", rgb)
-        window, traced = _open_window(detector, info)
-        window.open_paths([str(folder)])
-        _spin(app, lambda: len(traced) >= 1, 300)  # the first image (opened) is detected: warm-up
+    with _window_on(app, detector, info, images, "bench_gui_window_") as (window, traced):
         _spin(app, lambda: False, 0.2)
         ticker.start()
         for i in range(1, len(images)):
@@ -206,9 +209,6 @@ def _window_stall(app, detector, info, images, ticker: Ticker) -> Row:  # type: 
             _spin(app, lambda: False, 0.1)  # the result drawn
         worst, p99 = ticker.stop()
         ok = len(traced) >= len(images)
-        _close_window(app, window)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return Row("gui", f"event-loop stall, main window going through {len(images) - 1} images "
                "(load, detect, draw each result)", f"{worst:.1f} ms", f"< {STALL_TARGET_MS:.0f} ms",
                worst < STALL_TARGET_MS,

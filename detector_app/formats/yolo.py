@@ -30,7 +30,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from detector_app.domain.annotations import ImageRecord
@@ -70,10 +70,12 @@ def _scalar(text: str) -> str:
     return text
 
 
-def _strip_comment(line: str) -> str:
+def _unquoted(text: str) -> Iterator[tuple[int, str]]:
+    """``(index, character)`` of ``text`` outside YAML quotes ('...' or "..." with
+    backslash escapes)."""
     quote = None
     escaped = False
-    for i, ch in enumerate(line):
+    for i, ch in enumerate(text):
         if quote:
             if escaped:  # the character after a backslash in "..." (e.g. \") ends nothing
                 escaped = False
@@ -83,7 +85,13 @@ def _strip_comment(line: str) -> str:
                 quote = None
         elif ch in "'\"":
             quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+        else:
+            yield i, ch
+
+
+def _strip_comment(line: str) -> str:
+    for i, ch in _unquoted(line):
+        if ch == "#" and (i == 0 or line[i - 1] in " \t"):
             return line[:i]
     return line
 
@@ -122,18 +130,9 @@ _LIST_KEYS = ("names", "train", "val", "test")
 
 def _brackets_closed(text: str) -> bool:
     """Whether every ``[`` / ``{`` of a flow value outside quotes is closed."""
-    depth, quote, escaped = 0, None, False
-    for ch in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\" and quote == '"':
-                escaped = True
-            elif ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "[{":
+    depth = 0
+    for _i, ch in _unquoted(text):
+        if ch in "[{":
             depth += 1
         elif ch in "]}":
             depth -= 1
