@@ -99,6 +99,7 @@ class Session(EditingMixin):
         self.state_filter: ItemState | None = None
         self._traces: OrderedDict[str, DetectionTrace] = OrderedDict()
         self.order: list[int] | None = None  # review order of the items (None: folder order)
+        self.unreadable: dict[int, str] = {}  # items whose pixels could not be read: why
         self._model_id: str | None = None  # the model in use, as trace_store.model_id names it
         self.trace_store: TraceStore | None = None  # this project's stored traces of that model (detect all)
         self._index_of: dict[str, int] = {}
@@ -180,6 +181,7 @@ class Session(EditingMixin):
         project.store.on_save_error(lambda exc: self.emit("save_error", str(exc)))
         self._index_of = {path: i for i, path in enumerate(project.store.files)}
         self.order = None
+        self.unreadable = {}
         self._traces.clear()
         self._rebuild_labels()
         self.emit("items")
@@ -326,6 +328,8 @@ class Session(EditingMixin):
             else:
                 self._show_unreadable(index, exc)
             return
+        if self.unreadable.pop(index, None) is not None:  # readable again (the file was replaced)
+            self.emit("item_state", index)
         if frame is None and self.video is not None:
             self.video.close()
             self.video = None
@@ -367,6 +371,8 @@ class Session(EditingMixin):
             except UserError:
                 pass
         self._error(message)
+        self.unreadable[index] = message
+        self.emit("item_state", index)  # the file list marks it
         self.record = self.trace = self.trace_key = self.result = None
         self.selected_annotation = self.selected_detection = None
         for event in ("current", "annotations", "selection", "trace"):

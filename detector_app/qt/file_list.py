@@ -42,6 +42,25 @@ def _dot(color: QColor, size: int = 12) -> QIcon:
     return QIcon(pm)
 
 
+#: An item whose pixels cannot be read (a corrupt or unsupported file): a red cross, not a state dot.
+UNREADABLE_COLOR = QColor(220, 50, 50)
+
+
+def _cross(color: QColor, size: int = 12) -> QIcon:
+    pm = QPixmap(size, size)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = p.pen()
+    pen.setColor(color)
+    pen.setWidth(2)
+    p.setPen(pen)
+    p.drawLine(2, 2, size - 3, size - 3)
+    p.drawLine(2, size - 3, size - 3, 2)
+    p.end()
+    return QIcon(pm)
+
+
 def state_icon(state: ItemState) -> QIcon:
     """The coloured dot the list shows for ``state``."""
     return _dot(STATE_COLORS[state])
@@ -57,8 +76,10 @@ class _ItemsModel(QAbstractListModel):
         self.filter: ItemState | None = None
         self.order: list[int] | None = None  # review order (None: project order)
         self.reasons: dict[int, str] = {}  # why an item sits where it does in that order
+        self.problems: dict[int, str] = {}  # items that cannot be read: why
         self.rows: list[int] = []  # item index of each visible row
         self._icons = {s: _dot(c) for s, c in STATE_COLORS.items()}
+        self._unreadable_icon = _cross(UNREADABLE_COLOR)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
         return 0 if parent.isValid() else len(self.rows)
@@ -70,8 +91,10 @@ class _ItemsModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.names[i]
         if role == Qt.ItemDataRole.DecorationRole:
-            return self._icons[self.states[i]]
+            return self._unreadable_icon if i in self.problems else self._icons[self.states[i]]
         if role == Qt.ItemDataRole.ToolTipRole:
+            if i in self.problems:
+                return f"{self.names[i]}: cannot be read\n{self.problems[i]}"
             reason = self.reasons.get(i)
             return f"{self.names[i]} ({STATE_TEXT[self.states[i]]})" + (f"\n{reason}" if reason else "")
         if role == Qt.ItemDataRole.UserRole:
@@ -81,7 +104,7 @@ class _ItemsModel(QAbstractListModel):
     def reset(self, names: list[str], states: list[ItemState]) -> None:
         self.beginResetModel()
         self.names, self.states = list(names), list(states)
-        self.order, self.reasons = None, {}  # another item list: the owner sets its order again
+        self.order, self.reasons, self.problems = None, {}, {}  # another item list: the owner sets these again
         self._refilter()
         self.endResetModel()
 
@@ -167,6 +190,23 @@ class FileList(QWidget):
         self._model.reset(names, states)
         self._update_summary()
 
+    def set_problem(self, index: int, problem: str | None) -> None:
+        """Mark item ``index`` unreadable (``problem``: why; the tooltip says it) or clear it."""
+        m = self._model
+        if not 0 <= index < len(m.states) or m.problems.get(index) == problem:
+            return
+        if problem is None:
+            m.problems.pop(index, None)
+        else:
+            m.problems[index] = problem
+        row = m.row_of(index)
+        if row is not None:
+            m.dataChanged.emit(m.index(row), m.index(row))
+        self._update_summary()
+
+    def problem(self, index: int) -> str | None:
+        return self._model.problems.get(index)
+
     def set_state(self, index: int, state: ItemState) -> None:
         if 0 <= index < len(self._model.states):
             current = self.current_index()
@@ -238,6 +278,8 @@ class FileList(QWidget):
         counts = {s: sum(1 for x in states if x is s) for s in ItemState}
         shown = len(self._model.rows)
         parts = [f"{counts[s]} {STATE_TEXT[s]}" for s in ItemState if counts[s]]
+        if self._model.problems:
+            parts.append(f"{len(self._model.problems)} unreadable")
         self._summary.setText(f"{shown} of {len(states)} shown" + (f" \u2014 {', '.join(parts)}" if parts else ""))
         self._summary.setWordWrap(True)
 

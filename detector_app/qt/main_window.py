@@ -231,6 +231,7 @@ class MainWindow(QMainWindow):
 
     def _on_item_state(self, index: int) -> None:
         self.panels.file_list.set_state(index, self.session.item_state(index))
+        self.panels.file_list.set_problem(index, self.session.unreadable.get(index))
         if index == self.session.index and self.session.is_video():
             self._mark_frames()
 

@@ -426,6 +426,15 @@ def test_unreadable_image_is_reported_and_skippable(session, folder):
     assert session.add_box(Box(1, 1, 5, 5)) is None and session.accept_all() == 0
     session.verify_and_next()  # nothing to verify; still moves on
     assert session.index == 2 and session.key == "c.png"
+    assert list(session.unreadable) == [1] and "b.png" in session.unreadable[1]
+    assert (1,) in rec.of("item_state")  # the file list is told
+    import numpy as np
+
+    from detector_app.media.images import write_image
+
+    write_image(folder / "b.png", np.zeros((20, 30, 3), np.uint8))  # replaced by a good file
+    session.go_to(1)
+    assert session.unreadable == {} and session.record is not None
 
 
 def test_project_label_map_takes_the_models_order_until_it_has_labels_of_its_own(session, folder):

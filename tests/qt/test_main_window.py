@@ -763,3 +763,17 @@ def test_misses_panel_explains_misses_and_false_positives_and_shows_the_culprit(
     ss.set_thresholds(score_thresh=0.95)
     assert [f.title.split(":")[0] for f in misses.findings()] == ["missed cat (box 1)", "missed cat (box 2)",
                                                                  "missed dog (box 3)"]
+
+
+def test_file_list_marks_an_unreadable_file(window, qtbot, tmp_path):
+    from PySide6.QtCore import Qt as QtNs
+
+    root = window.session.store.root
+    (root / "img1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    fl = window.panels.file_list
+    window.session.go_to(1)
+    assert fl.problem(1) is not None and "img1.png" in fl.problem(1)
+    model = fl._model  # noqa: SLF001
+    tip = model.data(model.index(model.row_of(1)), QtNs.ItemDataRole.ToolTipRole)
+    assert tip.startswith("img1.png: cannot be read")
+    assert "1 unreadable" in fl.summary()
