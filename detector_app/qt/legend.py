@@ -18,14 +18,16 @@ from detector_app.qt.overlay_style import DEFAULT_STYLE
 __all__ = ["LegendWidget", "class_color", "swatch"]
 
 
-def swatch(color: QColor, size: int = 14, outline: bool = False, dashed: bool = False) -> QPixmap:
+def swatch(color: QColor, size: int = 14, outline: bool = False, dashed: bool = False,
+           dotted: bool = False) -> QPixmap:
     """A small square of ``color`` (an outlined square for box-outline colours, dashed
-    for the model's suggestions)."""
+    for the model's suggestions, dotted for anchor labels)."""
     pm = QPixmap(size, size)
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
-    if outline or dashed:
-        p.setPen(QPen(color, 1.5 if dashed else 2, Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine))
+    if outline or dashed or dotted:
+        style = Qt.PenStyle.DotLine if dotted else Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+        p.setPen(QPen(color, 1.5 if dashed else 2, style))
         p.drawRect(QRectF(1, 1, size - 2, size - 2))
     else:
         p.fillRect(0, 0, size, size, color)
@@ -103,10 +105,10 @@ class LegendWidget(QWidget):
         self._entries = []
         row = 0
 
-        def add(text: str, color: QColor, outline: bool = False, dashed: bool = False) -> None:
+        def add(text: str, color: QColor, outline: bool = False, dashed: bool = False, dotted: bool = False) -> None:
             nonlocal row
             icon = QLabel()
-            icon.setPixmap(swatch(color, outline=outline, dashed=dashed))
+            icon.setPixmap(swatch(color, outline=outline, dashed=dashed, dotted=dotted))
             self._grid.addWidget(icon, row, 0)
             self._grid.addWidget(QLabel(text), row, 1)
             self._entries.append((text, QColor(color)))
@@ -133,11 +135,11 @@ class LegendWidget(QWidget):
                 add(f"scale {s}: {size:g} px", DEFAULT_STYLE.anchor_scale_color(s), outline=True)
         if self._labels:
             heading("Anchor labels")
-            add("positive", DEFAULT_STYLE.positive_color, outline=True)
-            add("negative (sampled)", DEFAULT_STYLE.negative_color, outline=True)
-            add("ignored (sampled)", DEFAULT_STYLE.ignored_color, outline=True)
+            add("positive (dotted, bold)", DEFAULT_STYLE.positive_color, dotted=True)
+            add("negative (sampled)", DEFAULT_STYLE.negative_color, dotted=True)
+            add("ignored (sampled)", DEFAULT_STYLE.ignored_color, dotted=True)
             if self._crossing:
-                add("ignored: crosses the image boundary (sampled)", DEFAULT_STYLE.boundary_color, outline=True)
+                add("ignored: crosses the image boundary (sampled)", DEFAULT_STYLE.boundary_color, dotted=True)
         if self._objectness:
             heading("Proposal objectness")
             self._grid.addWidget(QLabel("0"), row, 0)

@@ -279,11 +279,14 @@ class OverlayScene(QGraphicsScene):
         s = self.style
         pos, neg, ign, crossing = od.thin_labels(self.labels, s.max_negative_labels, s.max_ignored_labels)
         a = self.trace.anchors
+        # dotted: an anchor label never looks like a box of a class that shares its colour
+        # (positive green vs a green class; boxes are solid or dashed)
+        dot = Qt.PenStyle.DotLine
         layer.set_batches([
-            (cosmetic_pen(s.boundary_color, s.thin), a[crossing]),
-            (cosmetic_pen(s.ignored_color, s.thin), a[ign]),
-            (cosmetic_pen(s.negative_color, s.thin), a[neg]),
-            (cosmetic_pen(s.positive_color, s.bold), a[pos]),
+            (cosmetic_pen(s.boundary_color, s.thin, dot), a[crossing]),
+            (cosmetic_pen(s.ignored_color, s.thin, dot), a[ign]),
+            (cosmetic_pen(s.negative_color, s.thin, dot), a[neg]),
+            (cosmetic_pen(s.positive_color, s.bold, dot), a[pos]),
         ])
 
     def rebuild_proposals(self) -> None:

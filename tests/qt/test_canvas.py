@@ -145,6 +145,8 @@ def test_anchor_labels_layer(canvas, fake_trace):
     # ignored, negatives (408 thinned to the style cap of 400), positives (all)
     assert [len(b) for _, b in batches] == [10, 400, 2]
     np.testing.assert_array_equal(batches[2][1], fake_trace.anchors[[5, 77]])
+    # dotted, so a positive anchor never reads as a box of a green class (boxes are solid / dashed)
+    assert {pen.style() for pen, _ in batches} == {Qt.PenStyle.DotLine}
     with pytest.raises(ValueError, match="anchor labels have 3 entries"):
         canvas.set_anchor_labels(np.zeros(3, np.int8))
 

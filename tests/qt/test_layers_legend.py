@@ -19,7 +19,7 @@ def test_legend_rows_match_layer_colours(qtbot, canvas_names=("cat", "dog")):
     w.set_show_objectness(True)
     entries = w.entries()
     assert ("scale 1: 64 px", DEFAULT_STYLE.anchor_scale_color(1).getRgb()[:3]) in entries
-    assert ("positive", DEFAULT_STYLE.positive_color.getRgb()[:3]) in entries
+    assert ("positive (dotted, bold)", DEFAULT_STYLE.positive_color.getRgb()[:3]) in entries
     assert len(entries) == 2 + 2 + 2 + 3
     w.set_show_anchor_labels(True, crossing=True)  # a model with the paper's cross-boundary rule
     assert ("ignored: crosses the image boundary (sampled)", DEFAULT_STYLE.boundary_color.getRgb()[:3]) in w.entries()
