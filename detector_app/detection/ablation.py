@@ -242,7 +242,7 @@ def _write_table(path: Path, rows: list[AblationRow], settings: dict[str, Any]) 
 
 def format_rows(rows: list[AblationRow]) -> str:
     """The paper-style table, one line per variant: anchors per cell, then each score's
-    mean over the seeds (and, with several seeds, its spread: max - min)."""
+    mean over the seeds (and, with several seeds, ± half its range, (max - min) / 2)."""
     fmt: Callable[[tuple[float, ...]], str] = lambda t: ", ".join(f"{v:g}" for v in t)  # noqa: E731
     summaries = summarize(rows)
     several = any(len(s.seeds) > 1 for s in summaries)
@@ -253,7 +253,7 @@ def format_rows(rows: list[AblationRow]) -> str:
     first = {r.name: r for r in rows}
     for s in summaries:
         r = first[s.name]
-        vals = "".join((f"{s.mean[k]:>8.3f} \u00b1{s.spread[k]:.3f}" if several else f"{s.mean[k]:>{cell}.3f}")
+        vals = "".join((f"{s.mean[k]:>8.3f} \u00b1{s.spread[k] / 2:.3f}" if several else f"{s.mean[k]:>{cell}.3f}")
                        if k in s.mean else f"{'-':>{cell}}" for k in keys)
         lines.append(f"{s.name:<20}{fmt(r.sizes):<16}{fmt(r.ratios):<14}{s.anchors_per_cell:>3}{len(s.seeds):>5}"
                      + vals)
