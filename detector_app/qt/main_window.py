@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
         c.detectionClicked.connect(self._detection_clicked)
         c.proposalClicked.connect(p.stepper.set_current)
         p.misses.findingChosen.connect(self._finding_chosen)
+        p.boxes.annotationChosen.connect(ss.select_annotation)
+        p.boxes.detectionChosen.connect(self._detection_clicked)
         c.drawModeChanged.connect(lambda on: _set_checked(a["draw"], on))
         c.imageMouseMoved.connect(p.show_position)
         p.stepper.currentProposalChanged.connect(c.highlight_proposal)
@@ -259,6 +261,7 @@ class MainWindow(QMainWindow):
         p.stats.set_trace(ss.trace, ss.result)
         p.update_legend(ss)
         self._refresh_misses()
+        self._refresh_boxes()
         if ss.trace is not None and ss.trace.levels:
             levels = ss.trace.levels  # (all levels of torchvision's FPN models share the ratios)
             per_level = len(levels) > 1
@@ -278,6 +281,7 @@ class MainWindow(QMainWindow):
         p.stats.set_result(ss.result)
         p.set_thresholds(ss.score_thresh, ss.nms_thresh)
         self._refresh_misses()
+        self._refresh_boxes()
 
     def _on_annotations(self) -> None:
         ss = self.session
@@ -287,6 +291,7 @@ class MainWindow(QMainWindow):
         self.canvas.select_annotation(ss.selected_annotation)
         self.panels.update_legend(ss)
         self._refresh_misses()
+        self._refresh_boxes()
 
     def _on_history(self) -> None:
         ss, a = self.session, self.actions
@@ -299,12 +304,31 @@ class MainWindow(QMainWindow):
         ss = self.session
         self.canvas.select_annotation(ss.selected_annotation)
         self.canvas.select_detection(ss.selected_detection)
+        if ss.selected_detection is not None:
+            self.panels.boxes.select_detection(ss.selected_detection)
+        else:
+            self.panels.boxes.select_annotation(ss.selected_annotation)
 
     def _annotation_clicked(self, ident: str | None) -> None:
         """A box clicked on the canvas: when it is a miss, its explanation and the stepper
         on the proposal responsible (a box just drawn is selected too, but explains nothing yet)."""
         if ident is not None and not self._choosing_finding:
             self.panels.misses.show_annotation(ident)
+
+    def _refresh_boxes(self) -> None:
+        """The box list: the image's annotations, and the detections shown that are not yet ones."""
+        ss = self.session
+        anns = list(ss.record.annotations) if ss.record is not None else []
+        suggestions = []
+        accepted = ss.accepted_detections()
+        if ss.result is not None and ss.trace is not None and accepted is not None:
+            names = ss.trace.class_names
+            for d in range(len(ss.result.scores)):
+                if not accepted[d]:
+                    box = tuple(float(v) for v in ss.result.boxes[d])
+                    suggestions.append((d, names[int(ss.result.labels[d])], float(ss.result.scores[d]), box))
+        self.panels.boxes.set_boxes(anns, list(ss.labels.names), suggestions)
+        self._on_selection()
 
     def _refresh_misses(self) -> None:
         from detector_app.app.diagnose import image_findings

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detector_app.qt.box_list import BoxList
 from detector_app.qt.file_list import FileList
 from detector_app.qt.label_list import LabelList
 from detector_app.qt.legend import LegendWidget
@@ -60,6 +61,7 @@ class Panels:
         self.stats = StatsPanel()
         self.legend = LegendWidget()
         self.misses = MissesPanel()
+        self.boxes = BoxList()
         self.log = LogPanel()
         self.video = VideoControls()
         self.video.hide()
@@ -71,12 +73,14 @@ class Panels:
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self._dock("files", "Files", self.file_list, left)
         self._dock("labels", "Labels", self.label_list, left)
+        self._dock("boxes", "Boxes", self.boxes, left)
         self._dock("stepper", "Proposal stepper", self.stepper, right)
         self._dock("stats", "Stats", self.stats, right)
         self._dock("legend", "Legend", self.legend, right)
         self._dock("misses", "Misses", self.misses, right)
         self._dock("log", "Log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea)
         # split before tabifying: a dock split off a tabbed one would join its tabs instead
+        window.splitDockWidget(self.docks["labels"], self.docks["boxes"], Qt.Orientation.Vertical)
         window.splitDockWidget(self.docks["stepper"], self.docks["misses"], Qt.Orientation.Vertical)
         window.tabifyDockWidget(self.docks["stepper"], self.docks["stats"])
         window.tabifyDockWidget(self.docks["stats"], self.docks["legend"])

@@ -777,3 +777,25 @@ def test_file_list_marks_an_unreadable_file(window, qtbot, tmp_path):
     tip = model.data(model.index(model.row_of(1)), QtNs.ItemDataRole.ToolTipRole)
     assert tip.startswith("img1.png: cannot be read")
     assert "1 unreadable" in fl.summary()
+
+
+def test_box_list_shows_yours_and_the_suggestions_apart_and_selects(window, qtbot):
+    ss, boxes = window.session, window.panels.boxes
+    assert boxes.rows() == [("Suggestions, not accepted (2)", "cat 0.90", "suggestion"),
+                            ("Suggestions, not accepted (2)", "dog 0.80", "suggestion")]
+    ss.select_detection(0)
+    ss.accept_detection()
+    ss.select_annotation(None)  # (choosing a label relabels the selected box)
+    ss.choose_label("dog")
+    drawn = ss.add_box(Box(5, 5, 45, 25))
+    rows = boxes.rows()
+    assert rows[:2] == [("Your boxes (2)", "cat", "accepted (0.90)"), ("Your boxes (2)", "dog", "drawn")]
+    assert rows[2:] == [("Suggestions, not accepted (1)", "dog 0.80", "suggestion")]
+    assert boxes.selected() == ("annotation", drawn)  # the canvas selection is mirrored
+    # a click on a row selects on the canvas: the suggestion, then the accepted box
+    group = boxes.tree.topLevelItem(1)
+    boxes.tree.itemClicked.emit(group.child(0), 0)
+    assert ss.selected_detection == 1 and boxes.selected() == ("detection", 1)
+    first = boxes.tree.topLevelItem(0).child(0)
+    boxes.tree.itemClicked.emit(first, 0)
+    assert ss.selected_annotation == ss.record.annotations[0].id

@@ -1,0 +1,129 @@
+"""``BoxList``: every box of the current image, the person's apart from the model's.
+
+Two groups: **Your boxes** (the annotations: class, where they came from, the
+model's score when accepted from a detection, size) and **Suggestions** (the
+detections above the score threshold that are not annotations yet, dashed on
+the canvas). Each row has its class colour; clicking one emits
+``annotationChosen(id)`` or ``detectionChosen(index)``, and the owner keeps the
+list's selection in step with the canvas (``select_annotation`` /
+``select_detection``, which emit nothing).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from detector_app.domain.annotations import Annotation, AnnotationSource
+from detector_app.qt.colors import class_color
+
+_SOURCE_TEXT = {
+    AnnotationSource.MANUAL: "drawn",
+    AnnotationSource.MODEL: "accepted",
+    AnnotationSource.MODEL_CORRECTED: "accepted, corrected",
+}
+_ROLE = Qt.ItemDataRole.UserRole
+
+
+class BoxList(QWidget):
+    """The current image's annotations and the model's suggestions (module docstring)."""
+
+    annotationChosen = Signal(str)
+    detectionChosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["box", "source", "size"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setToolTip("Your boxes (solid on the canvas) and the model's suggestions (dashed): click to select")
+        self._yours = QTreeWidgetItem(["Your boxes"])
+        self._suggested = QTreeWidgetItem(["Suggestions (not accepted)"])
+        bold = QFont()
+        bold.setBold(True)
+        for group in (self._yours, self._suggested):
+            group.setFont(0, bold)
+            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.tree.addTopLevelItem(group)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.tree)
+        self.tree.itemClicked.connect(self._clicked)
+
+    # -- owner API -------------------------------------------------------------
+    def set_boxes(self, annotations: list[Annotation], label_names: list[str],
+                  suggestions: list[tuple[int, str, float, tuple[float, float, float, float]]]) -> None:
+        """``annotations`` of the image; ``suggestions``: ``(detection index, class, score, box)``
+        of the detections shown that are not annotations. Class colours follow ``label_names``."""
+        self.tree.blockSignals(True)
+        for group in (self._yours, self._suggested):
+            group.takeChildren()
+        for a in annotations:
+            x1, y1, x2, y2 = a.box.to_tuple()
+            source = _SOURCE_TEXT.get(a.source, str(a.source))
+            if a.score is not None:
+                source += f" ({a.score:.2f})"
+            item = QTreeWidgetItem([a.label, source, f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
+            item.setData(0, _ROLE, ("annotation", a.id))
+            item.setForeground(0, QBrush(_color(a.label, label_names)))
+            self._yours.addChild(item)
+        for d, name, score, (x1, y1, x2, y2) in suggestions:
+            item = QTreeWidgetItem([f"{name} {score:.2f}", "suggestion", f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
+            item.setData(0, _ROLE, ("detection", d))
+            item.setForeground(0, QBrush(_color(name, label_names)))
+            italic = item.font(0)
+            italic.setItalic(True)
+            for col in range(3):
+                item.setFont(col, italic)
+            self._suggested.addChild(item)
+        self._yours.setText(0, f"Your boxes ({len(annotations)})")
+        self._suggested.setText(0, f"Suggestions, not accepted ({len(suggestions)})")
+        self.tree.expandAll()
+        self.tree.resizeColumnToContents(0)
+        self.tree.blockSignals(False)
+
+    def select_annotation(self, ident: str | None) -> None:
+        self._select(("annotation", ident) if ident is not None else None)
+
+    def select_detection(self, index: int | None) -> None:
+        self._select(("detection", index) if index is not None else None)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """``(group, box text, source text)`` of every row, in order (for tests)."""
+        out = []
+        for group in (self._yours, self._suggested):
+            for i in range(group.childCount()):
+                item = group.child(i)
+                out.append((group.text(0), item.text(0), item.text(1)))
+        return out
+
+    def selected(self) -> tuple[str, object] | None:
+        items = self.tree.selectedItems()
+        return items[0].data(0, _ROLE) if items else None
+
+    # -- internals ---------------------------------------------------------------
+    def _select(self, key: tuple[str, object] | None) -> None:
+        self.tree.blockSignals(True)
+        self.tree.clearSelection()
+        for group in (self._yours, self._suggested):
+            for i in range(group.childCount()):
+                item = group.child(i)
+                if key is not None and item.data(0, _ROLE) == key:
+                    item.setSelected(True)
+                    self.tree.scrollToItem(item)
+        self.tree.blockSignals(False)
+
+    def _clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        data = item.data(0, _ROLE)
+        if not data:
+            return
+        kind, value = data
+        if kind == "annotation":
+            self.annotationChosen.emit(str(value))
+        else:
+            self.detectionChosen.emit(int(value))
+
+
+def _color(name: str, label_names: list[str]) -> QColor:
+    return class_color(label_names.index(name) + 1) if name in label_names else QColor(200, 200, 200)
