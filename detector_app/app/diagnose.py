@@ -131,14 +131,19 @@ class Finding:
 
 
 def image_findings(trace: DetectionTrace, result: PostprocessResult, annotations: list[Annotation],
-                   score_thresh: float, nms_thresh: float | None = None) -> list[Finding]:
+                   score_thresh: float, nms_thresh: float | None = None,
+                   false_positives_too: bool = True) -> list[Finding]:
     """The image's misses (annotations no detection of their class finds at IoU >= 0.5,
-    in annotation order) then its false positives (best score first), each explained."""
+    in annotation order) then, with ``false_positives_too``, its false positives (best
+    score first), each explained. (A detection only counts as false once the person's
+    boxes are complete: the window asks for them on verified images.)"""
     out: list[Finding] = []
     for i, a in enumerate(annotations):
         e = explain_object(trace, result, np.array(a.box.to_tuple()), a.label, score_thresh, nms_thresh)
         if e.missed:
             out.append(Finding("miss", f"missed {a.label} (box {i + 1}): {e.stage.value}", e, annotation_id=a.id))
+    if not false_positives_too:
+        return out
     gts = [(np.array(a.box.to_tuple()), a.label) for a in annotations]
     fps = sorted(false_positives(result, gts, trace.class_names), key=lambda d: -float(result.scores[d]))
     for d in fps:

@@ -80,7 +80,8 @@ class BoxList(QWidget):
         self._yours.setText(0, f"Your boxes ({len(annotations)})")
         self._suggested.setText(0, f"Suggestions, not accepted ({len(suggestions)})")
         self.tree.expandAll()
-        self.tree.resizeColumnToContents(0)
+        for col in range(3):
+            self.tree.resizeColumnToContents(col)
         self.tree.blockSignals(False)
 
     def select_annotation(self, ident: str | None) -> None:

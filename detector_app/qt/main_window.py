@@ -21,6 +21,7 @@ from detector_app.app import jobs
 from detector_app.app.scan import display_key
 from detector_app.app.session import Session
 from detector_app.app.settings import Settings, sample_project
+from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.media_types import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, name_filter
 from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
@@ -234,6 +235,8 @@ class MainWindow(QMainWindow):
     def _on_item_state(self, index: int) -> None:
         self.panels.file_list.set_state(index, self.session.item_state(index))
         self.panels.file_list.set_problem(index, self.session.unreadable.get(index))
+        if index == self.session.index:
+            self._refresh_misses()  # verified or not decides whether unmatched detections count as false
         if index == self.session.index and self.session.is_video():
             self._mark_frames()
 
@@ -339,8 +342,10 @@ class MainWindow(QMainWindow):
             self.panels.misses.set_findings([], annotated=bool(ss.record and ss.record.annotations),
                                             detected=ss.trace is not None)
             return
-        findings = image_findings(ss.trace, ss.result, list(ss.record.annotations), ss.score_thresh, ss.nms_thresh)
-        self.panels.misses.set_findings(findings, annotated=bool(ss.record.annotations))
+        verified = ss.record.state is ItemState.VERIFIED
+        findings = image_findings(ss.trace, ss.result, list(ss.record.annotations), ss.score_thresh, ss.nms_thresh,
+                                  false_positives_too=verified)
+        self.panels.misses.set_findings(findings, annotated=bool(ss.record.annotations), verified=verified)
 
     def _finding_chosen(self, finding: Any) -> None:
         """Show what is responsible for a miss / false positive: the box selected, the stepper

@@ -44,9 +44,11 @@ class MissesPanel(QWidget):
         self.set_findings([], annotated=False)
 
     # -- owner API -------------------------------------------------------------
-    def set_findings(self, findings: list[Finding], annotated: bool = True, detected: bool = True) -> None:
-        """Show ``findings``; ``annotated`` / ``detected``: whether the image has boxes of
-        the user's and a trace (the header says what the list is about)."""
+    def set_findings(self, findings: list[Finding], annotated: bool = True, detected: bool = True,
+                     verified: bool = True) -> None:
+        """Show ``findings``; ``annotated`` / ``detected`` / ``verified``: whether the image has
+        boxes of the user's, a trace, and is verified (false positives are only counted then:
+        before, an unmatched detection may just be a suggestion not reviewed yet)."""
         self._findings = list(findings)
         self.list.blockSignals(True)
         self.list.clear()
@@ -62,6 +64,11 @@ class MissesPanel(QWidget):
         elif not annotated:
             self.header.setText("Draw or accept boxes on this image: misses and false positives are found "
                                 "against your boxes.")
+        elif not verified:
+            self.header.setText((f"{misses} of your boxes missed at the current thresholds" if misses else
+                                 "Every box of yours is detected (IoU \u2265 0.5)")
+                                + ". False positives are listed once the image is verified (Space): until then an "
+                                "unmatched detection may be a suggestion not reviewed yet.")
         elif not self._findings:
             self.header.setText("Every box of yours is detected (IoU \u2265 0.5) and no detection is unmatched.")
         else:
