@@ -46,6 +46,7 @@ class BoxList(QWidget):
             group.setFont(0, bold)
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.tree.addTopLevelItem(group)
+            group.setFirstColumnSpanned(True)  # the group titles do not widen the class column
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.tree)
@@ -81,7 +82,9 @@ class BoxList(QWidget):
         self._suggested.setText(0, f"Suggestions, not accepted ({len(suggestions)})")
         self.tree.expandAll()
         for col in range(3):
-            self.tree.resizeColumnToContents(col)
+            width = max([self.tree.fontMetrics().horizontalAdvance(g.child(i).text(col))
+                         for g in (self._yours, self._suggested) for i in range(g.childCount())] or [40])
+            self.tree.setColumnWidth(col, width + (34 if col == 0 else 14))
         self.tree.blockSignals(False)
 
     def select_annotation(self, ident: str | None) -> None:
