@@ -21,6 +21,7 @@ from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
+from detector_app.formats.dataset import Dataset
 
 if TYPE_CHECKING:
     from detector_app.detection.datasets import DetectionData
@@ -49,21 +50,13 @@ class Comparison:
 
 
 def project_detection_data(store: ProjectStore, verified_only: bool = True) -> DetectionData:
-    """The project's (verified) images and frames with boxes as ``detection.datasets.DetectionData``."""
-    from detector_app.detection.datasets import DetectionData, Sample
+    """The project's (verified) images and frames with boxes as ``detection.datasets.DetectionData``
+    (the store keeps every box's label in its label map)."""
+    from detector_app.detection.datasets import detection_data
 
-    root = Path(store.root)
-    names = list(store.label_map.names)
-    samples: list[Sample] = []
-    for rec in store.records():
-        if not rec.annotations or (verified_only and rec.state is not ItemState.VERIFIED):
-            continue
-        known = [a for a in rec.annotations if a.label in names]
-        boxes = np.array([a.box.to_tuple() for a in known], np.float32).reshape(-1, 4)
-        labels = np.array([names.index(a.label) + 1 for a in known], np.int64)
-        samples.append(Sample(root / rec.path, rec.width, rec.height, boxes, labels, len(samples) + 1,
-                              rec.frame_index))
-    return DetectionData(root, names, samples)
+    records = [rec for rec in store.records()
+               if rec.annotations and (not verified_only or rec.state is ItemState.VERIFIED)]
+    return detection_data(Dataset(Path(store.root), store.label_map, records), Path(store.root))
 
 
 def compare_job(store: ProjectStore, old_spec: str | None, new_spec: str, device: str | None,

@@ -24,6 +24,7 @@ import torch
 
 from detector_app.domain.boxes import MIN_BOX_SIZE
 from detector_app.domain.errors import FormatError
+from detector_app.formats.dataset import Dataset
 from detector_app.media.images import read_image
 
 
@@ -87,15 +88,21 @@ def _from_formats(path: Path) -> DetectionData:
         raise
     except FormatError as exc:
         raise DatasetError(str(exc)) from None
+    return detection_data(ds, path)
+
+
+def detection_data(ds: Dataset, source: Path) -> DetectionData:
+    """A formats ``Dataset`` (a file read, or a project's records) as training / evaluation
+    data: class ids are the label map's, images at ``ds.root / record.path``."""
     names = list(ds.label_map.names)
     samples = []
     for k, rec in enumerate(ds.images):
         boxes = np.asarray([a.box.to_tuple() for a in rec.annotations], np.float32).reshape(-1, 4)
         labels = np.asarray([ds.label_map.id_of(a.label) for a in rec.annotations], np.int64)
-        _check_boxes(f"{path}: image {rec.path}", boxes, rec.width, rec.height)
+        _check_boxes(f"{source}: image {rec.path}", boxes, rec.width, rec.height)
         img_path = Path(ds.root) / rec.path
         samples.append(Sample(img_path, rec.width, rec.height, boxes, labels, k + 1, rec.frame_index))
-    return DetectionData(Path(path), names, samples)
+    return DetectionData(Path(source), names, samples)
 
 
 def load_detection_data(path: str | Path) -> DetectionData:
