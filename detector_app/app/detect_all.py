@@ -130,7 +130,6 @@ def detect_all_job(store: ProjectStore, model_spec: str | None, device: str | No
         traces = TraceStore(store_dir, info.cache_id)
         return detect_all(root, keys, detector, traces, progress, cancel, pause, on_done, score_thresh=score_thresh)
 
-    job.keys = keys
     return job
 
 

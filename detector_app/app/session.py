@@ -453,10 +453,7 @@ class Session(EditingMixin):
 
     def on_trace(self, key: str, trace: DetectionTrace) -> None:
         """A trace arrived from the worker (for ``key``, maybe no longer current)."""
-        self._traces[key] = trace
-        self._traces.move_to_end(key)
-        while len(self._traces) > TRACE_CACHE:
-            self._traces.popitem(last=False)
+        self._remember(key, trace)
         if trace.class_names != self.model_classes:
             self.set_model_classes(trace.class_names)
         stale_ok = self._playing and self.frame is not None and key.startswith(f"{self.record.path}#")  # type: ignore[union-attr]
@@ -477,10 +474,15 @@ class Session(EditingMixin):
         if trace is None and self.trace_store is not None:
             trace = self.trace_store.get(key)
             if trace is not None:
-                self._traces[key] = trace
-                while len(self._traces) > TRACE_CACHE:
-                    self._traces.popitem(last=False)
+                self._remember(key, trace)
         return trace
+
+    def _remember(self, key: str, trace: DetectionTrace) -> None:
+        """Keep ``trace`` in memory as the most recent; the oldest beyond ``TRACE_CACHE`` go."""
+        self._traces[key] = trace
+        self._traces.move_to_end(key)
+        while len(self._traces) > TRACE_CACHE:
+            self._traces.popitem(last=False)
 
     def set_model_id(self, model_id: str | None) -> None:
         """The model in use changed (``trace_store.model_id``): its stored traces are used."""

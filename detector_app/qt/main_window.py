@@ -307,6 +307,10 @@ class MainWindow(QMainWindow):
         ss = self.session
         self.canvas.select_annotation(ss.selected_annotation)
         self.canvas.select_detection(ss.selected_detection)
+        self._select_in_box_list()
+
+    def _select_in_box_list(self) -> None:
+        ss = self.session
         if ss.selected_detection is not None:
             self.panels.boxes.select_detection(ss.selected_detection)
         else:
@@ -331,7 +335,7 @@ class MainWindow(QMainWindow):
                     box = tuple(float(v) for v in ss.result.boxes[d])
                     suggestions.append((d, names[int(ss.result.labels[d])], float(ss.result.scores[d]), box))
         self.panels.boxes.set_boxes(anns, list(ss.labels.names), suggestions)
-        self._on_selection()
+        self._select_in_box_list()  # the rows were rebuilt; the canvas keeps its own selection
 
     def _refresh_misses(self) -> None:
         from detector_app.app.diagnose import image_findings
