@@ -13,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed -> same bytes (default 0)")
     parser.add_argument("--size", type=int, default=512, help="image side in pixels (default 512)")
     parser.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image file format (default jpg)")
+    parser.add_argument("--classes", default=None,
+                        help="comma-separated shapes, in category order (default circle,square,triangle,bar,star; "
+                             "cross and hexagon are shapes the bundled model never saw)")
     parser.add_argument("--video", metavar="OUT.mp4",
                         help="also write a short video with per-frame ground truth (OUT.json beside it)")
     parser.add_argument("--seconds", type=float, default=4.0, help="video length (default 4 s)")
@@ -20,14 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from detector_app.detection.synthetic import SynthError, write_dataset, write_video
+    from detector_app.detection.synthetic import CLASS_NAMES, SynthError, write_dataset, write_video
     from detector_app.textprogress import TextProgressBar
 
     if not args.out and not args.video:
         raise SynthError("give --out DIR (image dataset) and/or --video OUT.mp4")
     if args.out:
+        classes = CLASS_NAMES if args.classes is None else tuple(c.strip() for c in args.classes.split(","))
         path = write_dataset(args.out, args.images, args.seed, args.size, args.format,
-                             progress=TextProgressBar("synth"))
+                             progress=TextProgressBar("synth"), classes=classes)
         print(f"wrote {args.images} images and {path}")
     if args.video:
         try:

@@ -27,6 +27,7 @@ import math
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,12 @@ from detector_app.domain.errors import UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "bar", "star")
+#: Shapes the bundled model was never trained on, for new-class experiments
+#: (``classes=`` of :func:`generate_image` / :func:`write_dataset`, ``synth --classes``).
+NEW_SHAPES: tuple[str, ...] = ("cross", "hexagon")
+#: Every shape the generator draws; ``SynthObject.class_index`` indexes this tuple
+#: (its first five entries are ``CLASS_NAMES``).
+SHAPES: tuple[str, ...] = CLASS_NAMES + NEW_SHAPES
 #: Background kinds, in the order the generator draws them.
 BACKGROUNDS: tuple[str, ...] = ("flat", "gradient", "noise", "stripes", "clutter")
 #: Object fill kinds, in the order the generator draws them.
@@ -55,7 +62,7 @@ class SynthError(UserError, ValueError):
 
 @dataclass
 class SynthObject:
-    """One rendered object: class index (0-based into ``CLASS_NAMES``), its
+    """One rendered object: class index (0-based into ``SHAPES``), its
     visible mask ``bool[H, W]`` and visible box ``(x1, y1, x2, y2)``; ``fill``
     is one of ``FILLS`` ("" for the video's flat-coloured shapes)."""
 
@@ -94,7 +101,7 @@ def _rotate(pts: np.ndarray, angle: float) -> np.ndarray:
 
 def _shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float, cx: float, cy: float) -> np.ndarray:
     """Full (unoccluded) mask ``bool[h, w]`` of one shape whose extent is ~``size`` px."""
-    name = CLASS_NAMES[cls]
+    name = SHAPES[cls]
     if name == "circle":
         t = np.linspace(0, 2 * math.pi, 96, endpoint=False)
         r = size / 2
@@ -119,7 +126,15 @@ def _shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float,
         rad = np.where(k % 2 == 0, r_out, r_in)
         ang = k * math.pi / 5 + rng.uniform(0, 2 * math.pi)
         pts = np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1)
-    else:  # pragma: no cover - CLASS_NAMES is fixed
+    elif name == "cross":  # a plus sign: two bars of one width, rotated
+        a = size / 2
+        t = a * rng.uniform(0.22, 0.36)
+        pts = _rotate(np.array([[-t, -a], [t, -a], [t, -t], [a, -t], [a, t], [t, t], [t, a], [-t, a],
+                                [-t, t], [-a, t], [-a, -t], [-t, -t]]), rng.uniform(0, math.pi / 2))
+    elif name == "hexagon":
+        ang = np.arange(6) * math.pi / 3 + rng.uniform(0, math.pi / 3)
+        pts = np.stack([np.cos(ang), np.sin(ang)], 1) * (size / 2)
+    else:  # pragma: no cover - SHAPES is fixed
         raise AssertionError(name)
     return _polygon_mask(h, w, pts + np.array([cx, cy]))
 
@@ -194,11 +209,13 @@ def _visible_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return (float(xs[0]), float(ys[0]), float(xs[-1] + 1), float(ys[-1] + 1))
 
 
-def _sample_shapes(rng: np.random.Generator, h: int, w: int, n: int,
-                   min_size: float, max_size: float) -> list[tuple[int, float, float, float]]:
+def _sample_shapes(rng: np.random.Generator, h: int, w: int, n: int, min_size: float, max_size: float,
+                   classes: tuple[int, ...] = tuple(range(len(CLASS_NAMES)))) -> list[tuple[int, float, float, float]]:
+    """``n`` shapes ``(index into SHAPES, size, cx, cy)``, classes uniform over ``classes``."""
     out = []
     for _ in range(n):
-        cls = int(rng.integers(0, len(CLASS_NAMES)))
+        # one draw per shape, as for the five classes alone: their datasets keep their bytes
+        cls = classes[int(rng.integers(0, len(classes)))]
         size = float(math.exp(rng.uniform(math.log(min_size), math.log(max_size))))
         cx = float(rng.uniform(size * 0.25, w - size * 0.25))
         cy = float(rng.uniform(size * 0.25, h - size * 0.25))
@@ -264,18 +281,27 @@ def compose(rng: np.random.Generator, h: int, w: int,
     return SynthImage(np.clip(np.round(img), 0, 255).astype(np.uint8), objects, bg_kind, sigma, k)
 
 
+def shape_indices(classes: Sequence[str]) -> tuple[int, ...]:
+    """The ``SHAPES`` indices of ``classes`` (names, in the dataset's order)."""
+    unknown = [c for c in classes if c not in SHAPES]
+    if unknown or not classes or len(set(classes)) != len(classes):
+        raise SynthError(f"classes must be distinct names among {', '.join(SHAPES)}; got {', '.join(classes) or 'none'}")
+    return tuple(SHAPES.index(c) for c in classes)
+
+
 def generate_image(seed: int, index: int, size: int = 512,
                    min_obj: float | None = None, max_obj: float | None = None,
-                   max_objects: int = 12) -> SynthImage:
+                   max_objects: int = 12, classes: Sequence[str] = CLASS_NAMES) -> SynthImage:
     """Image ``index`` of the dataset with ``seed`` (deterministic).
 
-    Object sizes are log-uniform in ``[min_obj, max_obj]`` (default 16 .. size/2 px).
+    Object sizes are log-uniform in ``[min_obj, max_obj]`` (default 16 .. size/2 px);
+    classes are uniform over ``classes`` (names from ``SHAPES``).
     """
     rng = np.random.default_rng([int(seed), int(index)])
     lo = 16.0 * size / 512 if min_obj is None else min_obj
     hi = size / 2.0 if max_obj is None else max_obj
     n = int(rng.integers(1, max_objects + 1))
-    shapes = _sample_shapes(rng, size, size, n, lo, hi)
+    shapes = _sample_shapes(rng, size, size, n, lo, hi, shape_indices(classes))
     return compose(rng, size, size, shapes)
 
 
@@ -303,45 +329,48 @@ def _encode(rgb: np.ndarray, ext: str) -> bytes:
     return buf.tobytes()
 
 
-def coco_categories() -> list[dict[str, Any]]:
-    return [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASS_NAMES)]
+def coco_categories(classes: Sequence[str] = CLASS_NAMES) -> list[dict[str, Any]]:
+    return [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(classes)]
 
 
-def _coco_ann(ann_id: int, image_id: int, obj: SynthObject) -> dict[str, Any]:
+def _coco_ann(ann_id: int, image_id: int, obj: SynthObject, category_id: int) -> dict[str, Any]:
     x1, y1, x2, y2 = obj.box
     return {
-        "id": ann_id, "image_id": image_id, "category_id": obj.class_index + 1,
+        "id": ann_id, "image_id": image_id, "category_id": category_id,
         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": float((x2 - x1) * (y2 - y1)),
         "iscrowd": 0,
     }
 
 
 def write_dataset(out: str | Path, images: int, seed: int, size: int = 512, fmt: str = "jpg",
-                  progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Path:
+                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                  classes: Sequence[str] = CLASS_NAMES) -> Path:
     """Write ``images`` synthetic images to ``out/images/`` and ``out/annotations.json``
-    (COCO; image, annotation and category ids from 1). Returns the JSON path."""
+    (COCO; image, annotation and category ids from 1, categories in the order of
+    ``classes``). Returns the JSON path."""
     if images < 1:
         raise SynthError(f"--images must be >= 1, got {images}")
     if size < 64:
         raise SynthError(f"--size must be >= 64 pixels, got {size}")
     if fmt not in ("jpg", "png"):
         raise SynthError(f"image format must be jpg or png, got {fmt!r}")
+    category = {shape: i + 1 for i, shape in zip(range(len(classes)), shape_indices(classes))}
     out = Path(out)
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
     coco: dict[str, Any] = {
         "info": {"description": f"detector_app synthetic shapes, seed {seed}", "version": "1"},
-        "images": [], "annotations": [], "categories": coco_categories(),
+        "images": [], "annotations": [], "categories": coco_categories(classes),
     }
     ann_id = 1
     for i in range(images):
         check_cancel(cancel)
-        sample = generate_image(seed, i, size)
+        sample = generate_image(seed, i, size, classes=classes)
         name = f"{i:06d}.{fmt}"
         _atomic_write_bytes(img_dir / name, _encode(sample.image, "." + fmt))
         coco["images"].append({"id": i + 1, "file_name": f"images/{name}", "width": size, "height": size})
         for obj in sample.objects:
-            coco["annotations"].append(_coco_ann(ann_id, i + 1, obj))
+            coco["annotations"].append(_coco_ann(ann_id, i + 1, obj, category[obj.class_index]))
             ann_id += 1
         report(progress, i + 1, images, "generating")
     path = out / "annotations.json"
@@ -432,7 +461,7 @@ def write_video(path: str | Path, seed: int, seconds: float = 4.0, fps: int = 15
             coco["images"].append({"id": f + 1, "file_name": path.name, "frame_index": f,
                                    "width": width, "height": height})
             for obj in reversed(frame_objs):
-                coco["annotations"].append(_coco_ann(ann_id, f + 1, obj))
+                coco["annotations"].append(_coco_ann(ann_id, f + 1, obj, obj.class_index + 1))
                 ann_id += 1
             for m in movers:
                 m.x += m.vx

@@ -213,6 +213,10 @@ def _resolve_model_config(cfg: TrainConfig, data: DetectionData, init: dict[str,
     return ModelConfig(builder="small", num_classes=num_classes)
 
 
+#: ``head_plan`` row of a target class the checkpoint does not know: its rows keep their fresh start.
+NEW_ROW = -1
+
+
 def head_plan(source: list[str], target: list[str]) -> tuple[list[int] | None, str]:
     """How the class head of a checkpoint with classes ``source`` starts a model
     with classes ``target`` (both background first): ``(rows, note)``.
@@ -220,17 +224,25 @@ def head_plan(source: list[str], target: list[str]) -> tuple[list[int] | None, s
     ``rows[i]`` is the checkpoint class whose predictor rows start target class
     ``i``: the identity when the lists agree, a selection when every target
     class is one of the checkpoint's (a COCO model fine-tuned on a project with
-    some COCO classes keeps what it knows of them). ``None`` when a target class
-    is new: the head is replaced by a fresh one. ``note`` says which, for a person.
+    some COCO classes keeps what it knows of them). A target class the checkpoint
+    lacks gets :data:`NEW_ROW` (a fresh start for that class alone), so adding a
+    class keeps what the head knows of the others. ``None`` when no target class
+    is known: the head is replaced by a fresh one. ``note`` says which, for a person.
     """
     if list(source) == list(target):
         return list(range(len(target))), f"class head kept: the checkpoint's {len(target) - 1} classes"
-    if source and all(name in source for name in target[1:]):
+    known = [n for n in target[1:] if n in source]
+    new = [n for n in target[1:] if n not in source]
+    if source and not new:
         rows = [0, *(source.index(name) for name in target[1:])]
         dropped = len([n for n in label_names(source) if n not in target])
         return rows, (f"class head kept for the {len(target) - 1} classes of the data ({_names(target[1:])}), "
                       f"taken from the checkpoint's head; its other {dropped} classes are dropped")
-    new = [n for n in target[1:] if n not in source]
+    if source and known:
+        rows = [0, *(source.index(name) if name in source else NEW_ROW for name in target[1:])]
+        dropped = len([n for n in label_names(source) if n not in target])
+        return rows, (f"class head extended: {_names(known)} kept from the checkpoint's head, new "
+                      f"{_names(new)} start fresh" + (f"; its other {dropped} classes are dropped" if dropped else ""))
     return None, (f"class head replaced by a new one (random start): the data's classes {_names(new)} are not "
                   f"classes of the checkpoint ({_names(label_names(source))})")
 
@@ -240,20 +252,26 @@ def _names(names: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _predictor_rows(key: str, value: torch.Tensor, rows: list[int]) -> torch.Tensor:
-    """The rows of a box predictor tensor for the classes ``rows`` (bbox_pred: 4 per class)."""
-    index = torch.as_tensor(rows)
-    if ".bbox_pred." in key:
-        return value.reshape(-1, 4, *value.shape[1:])[index].reshape(len(rows) * 4, *value.shape[1:])
-    return value[index]
+def _predictor_rows(key: str, value: torch.Tensor, rows: list[int], fresh: torch.Tensor) -> torch.Tensor:
+    """The box predictor tensor for the classes ``rows`` (bbox_pred: 4 rows per class):
+    ``value``'s rows where ``rows`` names a checkpoint class, ``fresh``'s (the new
+    model's own start, same shape as the result) for :data:`NEW_ROW`."""
+    per_class = 4 if ".bbox_pred." in key else 1
+    src = value.reshape(-1, per_class, *value.shape[1:])
+    out = fresh.reshape(len(rows), per_class, *fresh.shape[1:]).clone().to(value.dtype)
+    for i, row in enumerate(rows):
+        if row != NEW_ROW:
+            out[i] = src[row]
+    return out.reshape(len(rows) * per_class, *value.shape[1:])
 
 
 def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names: list[str]) -> list[str]:
     """Copy a checkpoint's weights into ``model`` (fine-tuning).
 
     The box predictor (``roi_heads.box_predictor.*``) follows :func:`head_plan`:
-    kept, cut down to the classes of ``class_names`` (background first), or left
-    at its fresh initialisation when a class is new. When the number of anchors
+    kept, cut down to the classes of ``class_names`` (background first), extended
+    (a new class's rows keep the model's fresh start, the known classes' rows are
+    copied) or left at its fresh initialisation when no class is known. When the number of anchors
     per cell differs, so do the RPN's per-anchor output layers
     (``rpn.head.cls_logits``, ``rpn.head.bbox_pred``); a stride-8 ``small``
     model started from a stride-16 checkpoint keeps its new top-down layers
@@ -270,7 +288,9 @@ def load_init_weights(model: torch.nn.Module, ckpt: dict[str, Any], class_names:
             if rows is None:
                 skipped.append(key)
                 continue
-            value = _predictor_rows(key, value, rows)
+            if key not in own:
+                raise TrainingError(f"--init checkpoint has a layer this model lacks: {key}")
+            value = _predictor_rows(key, value, rows, own[key])
         if key not in own:
             raise TrainingError(f"--init checkpoint has a layer this model lacks: {key}")
         if key.startswith(RPN_ANCHOR_LAYERS) and tuple(own[key].shape) != tuple(value.shape):

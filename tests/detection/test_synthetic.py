@@ -12,6 +12,7 @@ import pytest
 from detector_app.cli import main
 from detector_app.detection.synthetic import (
     CLASS_NAMES,
+    SHAPES,
     SynthError,
     compose,
     generate_image,
@@ -268,3 +269,42 @@ def test_bundled_samples_are_the_generators_seed_4242(tmp_path: Path) -> None:
     gt = write_video(tmp_path / "shapes.mp4", seed=4242, seconds=len(video["images"]) / video["info"]["fps"],
                      fps=video["info"]["fps"], width=video["images"][0]["width"], height=video["images"][0]["height"])
     assert json.loads(gt.read_text()) == video
+
+
+def test_the_five_class_datasets_keep_their_objects_when_new_shapes_exist() -> None:
+    """Adding shapes must not move a single draw of the default generator: image 0 of
+    the holdout seed has these objects (the bundled model's card was measured on them)."""
+    sample = generate_image(3000, 0)
+    assert [(o.class_index, o.box) for o in sample.objects] == [
+        (2, (207.0, 89.0, 238.0, 106.0)), (4, (301.0, 438.0, 326.0, 463.0)), (1, (165.0, 105.0, 290.0, 230.0)),
+        (4, (10.0, 53.0, 28.0, 71.0)), (3, (206.0, 134.0, 271.0, 154.0)), (4, (151.0, 17.0, 173.0, 37.0)),
+        (0, (12.0, 257.0, 198.0, 444.0)), (1, (151.0, 23.0, 170.0, 43.0)), (4, (352.0, 169.0, 482.0, 298.0))]
+    explicit = generate_image(3000, 0, classes=CLASS_NAMES)
+    assert np.array_equal(explicit.image, sample.image)
+
+
+def test_crosses_and_hexagons_have_their_shapes() -> None:
+    cross = [_single(SHAPES.index("cross"), i) for i in range(12)]
+    hexagon = [_single(SHAPES.index("hexagon"), i) for i in range(12)]
+    for o in cross:  # arms 0.22-0.36 of the half-size wide: the centre is filled, the box's corners empty
+        x1, y1, x2, y2 = (int(v) for v in o.box)
+        assert o.mask[(y1 + y2) // 2, (x1 + x2) // 2]
+        assert 0.25 < o.area / ((x2 - x1) * (y2 - y1)) < 0.75
+    assert len({_orientation_bins(o) for o in cross}) >= 3, "crosses are rotated"
+    fill = [o.area / ((o.box[2] - o.box[0]) * (o.box[3] - o.box[1])) for o in hexagon]
+    assert all(0.6 < f < 0.9 for f in fill)  # a regular hexagon fills 65-75 % of its box
+
+
+def test_a_dataset_with_a_new_class_lists_categories_in_the_given_order(tmp_path: Path) -> None:
+    path = write_dataset(tmp_path / "d", images=6, seed=5, size=128, fmt="png", classes=("cross", "circle"))
+    coco = json.loads(path.read_text())
+    assert [(c["id"], c["name"]) for c in coco["categories"]] == [(1, "cross"), (2, "circle")]
+    ids = {a["category_id"] for a in coco["annotations"]}
+    assert ids == {1, 2}
+    first = generate_image(5, 0, 128, classes=("cross", "circle"))
+    want = [(1 if o.class_index == SHAPES.index("cross") else 2, list(o.box)) for o in first.objects]
+    got = [(a["category_id"], [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]])
+           for a in coco["annotations"] if a["image_id"] == 1]
+    assert got == want
+    with pytest.raises(SynthError, match="distinct names"):
+        write_dataset(tmp_path / "e", images=1, seed=5, classes=("cross", "kite"))

@@ -20,6 +20,7 @@ from detector_app.detection.datasets import DatasetError, TorchDetectionDataset,
 from detector_app.detection.precision import get_precision
 from detector_app.detection.training import (
     LOSS_TERMS,
+    NEW_ROW,
     TrainConfig,
     TrainingError,
     _apply_speed_options,
@@ -165,7 +166,36 @@ def test_head_plan_with_coco_names() -> None:
     rows, note = head_plan(COCO_CATEGORIES, ["__background__", "dog", "cat"])
     assert rows == [0, 18, 17] and "its other 78 classes are dropped" in note
     rows, note = head_plan(COCO_CATEGORIES, ["__background__", "cat", "lynx"])
+    assert rows == [0, 17, NEW_ROW]
+    assert note == "class head extended: cat kept from the checkpoint's head, new lynx start fresh; " \
+                   "its other 79 classes are dropped"
+    rows, note = head_plan(COCO_CATEGORIES, ["__background__", "lynx"])
     assert rows is None and "the data's classes lynx are not classes of the checkpoint (person, bicycle" in note
+
+
+def test_a_new_class_extends_the_head_and_keeps_the_known_rows(tiny_coco: Path, tiny_config,
+                                                               tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Adding a class to a trained model: the known classes' classifier and regressor rows
+    are the checkpoint's, the new class's are the new model's own fresh start."""
+    base = tmp_path / "base.pt"
+    train(_cfg(tiny_coco, base, tiny_config(), iters=1))
+    init = load_checkpoint_dict(base)
+    source = init["class_names"]
+    target = [*source, "hexagon"]
+    rows, note = head_plan(source, target)
+    assert rows == [*range(len(source)), NEW_ROW] and note.startswith("class head extended:")
+    torch.manual_seed(0)
+    model = build_model(tiny_config(len(target)))
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    assert load_init_weights(model, init, target) == []
+    own, src = model.state_dict(), init["state_dict"]
+    n = len(source)
+    for name, per in (("cls_score", 1), ("bbox_pred", 4)):
+        for part in ("weight", "bias"):
+            key = f"roi_heads.box_predictor.{name}.{part}"
+            assert torch.equal(own[key][: n * per], src[key])
+            assert torch.equal(own[key][n * per:], fresh[key][n * per:])
+            assert not torch.equal(own[key][n * per:], torch.zeros_like(own[key][n * per:]))
 
 
 def test_init_with_other_architecture_is_refused(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
