@@ -127,10 +127,11 @@ def _shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float,
         ang = k * math.pi / 5 + rng.uniform(0, 2 * math.pi)
         pts = np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1)
     elif name == "cross":  # a plus sign: two bars of one width, rotated
-        a = size / 2
-        t = a * rng.uniform(0.22, 0.36)
-        pts = _rotate(np.array([[-t, -a], [t, -a], [t, -t], [a, -t], [a, t], [t, t], [t, a], [-t, a],
-                                [-t, t], [-a, t], [-a, -t], [-t, -t]]), rng.uniform(0, math.pi / 2))
+        arm = size / 2
+        t = arm * rng.uniform(0.22, 0.36)
+        outline = [[-t, -arm], [t, -arm], [t, -t], [arm, -t], [arm, t], [t, t], [t, arm], [-t, arm],
+                   [-t, t], [-arm, t], [-arm, -t], [-t, -t]]
+        pts = _rotate(np.array(outline), rng.uniform(0, math.pi / 2))
     elif name == "hexagon":
         ang = np.arange(6) * math.pi / 3 + rng.uniform(0, math.pi / 3)
         pts = np.stack([np.cos(ang), np.sin(ang)], 1) * (size / 2)
@@ -285,7 +286,8 @@ def shape_indices(classes: Sequence[str]) -> tuple[int, ...]:
     """The ``SHAPES`` indices of ``classes`` (names, in the dataset's order)."""
     unknown = [c for c in classes if c not in SHAPES]
     if unknown or not classes or len(set(classes)) != len(classes):
-        raise SynthError(f"classes must be distinct names among {', '.join(SHAPES)}; got {', '.join(classes) or 'none'}")
+        raise SynthError(f"classes must be distinct names among {', '.join(SHAPES)}; "
+                         f"got {', '.join(classes) or 'none'}")
     return tuple(SHAPES.index(c) for c in classes)
 
 
