@@ -128,9 +128,9 @@ def _shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float,
         pts = np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1)
     elif name == "cross":  # a plus sign: two bars of one width, rotated
         arm = size / 2
-        t = arm * rng.uniform(0.22, 0.36)
-        outline = [[-t, -arm], [t, -arm], [t, -t], [arm, -t], [arm, t], [t, t], [t, arm], [-t, arm],
-                   [-t, t], [-arm, t], [-arm, -t], [-t, -t]]
+        q = arm * rng.uniform(0.22, 0.36)  # half the width of a bar
+        outline = [[-q, -arm], [q, -arm], [q, -q], [arm, -q], [arm, q], [q, q], [q, arm], [-q, arm],
+                   [-q, q], [-arm, q], [-arm, -q], [-q, -q]]
         pts = _rotate(np.array(outline), rng.uniform(0, math.pi / 2))
     elif name == "hexagon":
         ang = np.arange(6) * math.pi / 3 + rng.uniform(0, math.pi / 3)
