@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -90,6 +91,13 @@ def probe_writable(store_dir: Path) -> str | None:
     return None
 
 
+def _aliases(value: object) -> dict[str, str]:
+    """A checked alias mapping (model class name -> project label)."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("class aliases must map names to names")
+    return {k: LabelMap([v]).names[0] for k, v in value.items() if k != v}
+
+
 class ProjectStore:
     """Annotations of one project folder, saved as they are made. See the module docstring."""
 
@@ -108,6 +116,7 @@ class ProjectStore:
         self.store_dir = self.root / STORE_DIR
         self.db_path = self.store_dir / DB_NAME
         self.label_map = LabelMap()
+        self.aliases: dict[str, str] = {}  # a model's class name -> the project's name for it (renamed)
         self.read_only = False
         self.read_only_reason = ""
         self.seq = 0  # edits made
@@ -208,6 +217,7 @@ class ProjectStore:
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.db_path}: written by a newer version (schema {version})")
             self.label_map = LabelMap(json.loads(meta.get("labels", "[]")))
+            self.aliases = _aliases(json.loads(meta.get("aliases", "{}")))
             self.seq = self.saved_seq = int(meta.get("seq", 0))
         except (ValueError, TypeError) as exc:
             db.close()
@@ -448,6 +458,58 @@ class ProjectStore:
             self._mark(None)
         self._notify(("labels", None))
 
+    def relabel(self, old: str, new: str, ids: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+        """Give the boxes labelled ``old`` (every one, or only ``ids``: record key ->
+        annotation ids) the label ``new``; returns the ids changed, per record (for undo).
+        ``new`` joins the labels if it is new; ``old`` stays until :meth:`set_labels`."""
+        new = LabelMap([new]).names[0]  # checked as any class name
+        changed: dict[str, list[str]] = {}
+        with self._lock:
+            for key, rec in self._records.items():
+                wanted = None if ids is None else set(ids.get(key, ()))
+                hits = [i for i, a in enumerate(rec.annotations)
+                        if a.label == old and (wanted is None or a.id in wanted)]
+                for i in hits:  # a class's name changed, not the box: the source stays
+                    rec.annotations[i] = dataclasses.replace(rec.annotations[i], label=new)
+                if hits:
+                    changed[key] = [rec.annotations[i].id for i in hits]
+                    self._mark(key)
+            new_label = self._check_label(new)
+        self._notify(*(("annotations", k) for k in changed), *([("labels", None)] if new_label else []))
+        return changed
+
+    def remove_class_boxes(self, label: str) -> dict[str, list[tuple[int, Annotation]]]:
+        """Remove every box labelled ``label``; returns, per record, ``(index, annotation)``
+        in ascending index order (re-inserting them in that order restores the list)."""
+        removed: dict[str, list[tuple[int, Annotation]]] = {}
+        with self._lock:
+            for key, rec in self._records.items():
+                gone = [(i, a) for i, a in enumerate(rec.annotations) if a.label == label]
+                if gone:
+                    rec.annotations = [a for a in rec.annotations if a.label != label]
+                    removed[key] = gone
+                    self._mark(key)
+        self._notify(*(("annotations", k) for k in removed))
+        return removed
+
+    def class_box_counts(self) -> dict[str, int]:
+        """Boxes per label over the project."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for rec in self._records.values():
+                for a in rec.annotations:
+                    counts[a.label] = counts.get(a.label, 0) + 1
+            return counts
+
+    def set_aliases(self, aliases: dict[str, str]) -> dict[str, str]:
+        """The project's names for model classes (a renamed model class keeps being
+        accepted under its new name); returns the old mapping."""
+        with self._lock:
+            old, self.aliases = self.aliases, _aliases(aliases)
+            self._mark(None)
+        self._notify(("labels", None))
+        return old
+
     # -- saving -----------------------------------------------------------------
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -498,6 +560,7 @@ class ProjectStore:
                 keys = set(self._dirty)
                 rows = [(k, json.dumps(self._records[k].to_dict())) for k in keys if k in self._records]
                 labels = json.dumps(self.label_map.names)
+                aliases = json.dumps(self.aliases, ensure_ascii=False)
                 seq = self.seq
                 self._dirty.clear()
                 self._labels_dirty = False
@@ -505,6 +568,7 @@ class ProjectStore:
                 with self._db:
                     self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", rows)
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', ?)", (labels,))
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('aliases', ?)", (aliases,))
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
             except (sqlite3.Error, OSError) as exc:  # disk full, I/O error, folder gone
                 with self._lock:

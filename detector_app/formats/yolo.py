@@ -218,7 +218,8 @@ def parse_data_yaml(path: Path) -> dict[str, object]:
     return out
 
 
-def _names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
+def names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
+    """The class names of a parsed ``data.yaml`` (a list, or a dict of indices 0..C-1)."""
     names = data.get("names")
     nc = data.get("nc")
     count: int | None = None
@@ -444,7 +445,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
     warnings: list[str] = []
     if yaml_path is not None:
         data = parse_data_yaml(yaml_path)
-        names = _names_from_yaml(yaml_path, data)
+        names = names_from_yaml(yaml_path, data)
         base = data.get("path")
         if isinstance(base, str) and base:  # absolute, or relative to the data.yaml's folder
             p = Path(base)
@@ -603,6 +604,6 @@ def write_darknet(dataset: Dataset, out_dir: str | Path, stems: list[str] | None
 
 
 __all__ = [
-    "YOLO_IMAGE_EXTENSIONS", "darknet_image_dir", "label_path_of", "parse_data_yaml", "parse_label_file",
-    "read_yolo", "write_darknet", "write_yolo", "yolo_layout", "yolo_lines",
+    "YOLO_IMAGE_EXTENSIONS", "darknet_image_dir", "label_path_of", "names_from_yaml", "parse_data_yaml",
+    "parse_label_file", "read_yolo", "write_darknet", "write_yolo", "yolo_layout", "yolo_lines",
 ]
