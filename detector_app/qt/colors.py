@@ -13,28 +13,33 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QColor
 
-#: 20 distinct, saturated colours (Kelly / tab20-like), readable on photos.
+#: Colours of the diagnostic overlays (anchor labels, the stepper's lineage, selection):
+#: saturated primaries, kept for them alone (``overlay_style.OverlayStyle`` uses these).
+OVERLAY_RGB: dict[str, tuple[int, int, int]] = {
+    "positive": (40, 220, 60), "negative": (230, 40, 40), "ignored": (170, 170, 170),
+    "boundary": (80, 140, 255), "anchor": (255, 255, 0), "proposal": (0, 200, 255),
+    "refined": (255, 80, 255), "selection": (255, 255, 255),
+}
+#: Anchors drawn by scale (small, medium, large, ...): cool colours, apart from the classes'.
+ANCHOR_SCALE_RGB: tuple[tuple[int, int, int], ...] = ((30, 110, 200), (0, 150, 150), (130, 90, 230))
+
+#: Class colours: 12 warm and earthy tones, each at CIELAB distance >= 35 from every
+#: overlay colour above, the anchor scales and the objectness colormap (viridis spans
+#: purple, blue, teal, green and yellow), and >= 25 from each other; ordered so that
+#: the first classes differ most (farthest-first). Class 13 reuses class 1's colour.
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 25, 75),    # red
-    (60, 180, 75),    # green
-    (255, 225, 25),   # yellow
-    (0, 130, 200),    # blue
     (245, 130, 48),   # orange
-    (145, 30, 180),   # purple
-    (70, 240, 240),   # cyan
-    (240, 50, 230),   # magenta
-    (210, 245, 60),   # lime
-    (250, 190, 212),  # pink
-    (0, 128, 128),    # teal
     (220, 190, 255),  # lavender
-    (170, 110, 40),   # brown
-    (255, 250, 200),  # beige
-    (128, 0, 0),      # maroon
-    (170, 255, 195),  # mint
+    (219, 219, 141),  # khaki
+    (101, 69, 34),    # dark brown
+    (179, 68, 108),   # plum
     (128, 128, 0),    # olive
-    (255, 215, 180),  # apricot
-    (0, 0, 128),      # navy
-    (255, 255, 255),  # white
+    (249, 133, 121),  # salmon
+    (255, 187, 120),  # apricot
+    (136, 45, 23),    # rust
+    (170, 110, 40),   # brown
+    (246, 166, 0),    # amber
+    (230, 143, 172),  # pink
 )
 BACKGROUND_RGB: tuple[int, int, int] = (128, 128, 128)
 
@@ -49,7 +54,7 @@ _VIRIDIS = np.array(
 
 
 def class_rgb(index: int) -> tuple[int, int, int]:
-    """RGB of a 1-based class index (0 = background, grey). Deterministic, cycles after 20."""
+    """RGB of a 1-based class index (0 = background, grey). Deterministic, cycles after 12."""
     index = int(index)
     if index <= 0:
         return BACKGROUND_RGB
@@ -72,6 +77,16 @@ def class_index_of(name: str, names: list[str]) -> int:
         return names.index(name) + 1
     except ValueError:
         return len(names) + 1 + (sum(name.encode("utf-8")) % len(PALETTE))
+
+
+def cielab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB ``uint8[..., 3]`` -> CIELAB ``float[..., 3]`` (D65): distances there match what eyes see."""
+    c = np.asarray(rgb, np.float64) / 255.0
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    f = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(f > 0.008856, np.cbrt(f), 7.787 * f + 16.0 / 116.0)
+    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], -1)
 
 
 def colormap_rgb(values: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPen
 
-from detector_app.qt.colors import PALETTE
+from detector_app.qt.colors import ANCHOR_SCALE_RGB, OVERLAY_RGB
 
 
 def cosmetic_pen(color: QColor, width: float = 0.0, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
@@ -42,24 +42,28 @@ class OverlayStyle:
     max_ignored_labels: int = 200  # ignored anchors shown by the anchor-label layer
 
     grid_color: QColor = field(default_factory=lambda: QColor(255, 255, 255, 110))  # ~20-200 lines: alpha is affordable
-    cell_fill: QColor = field(default_factory=lambda: QColor(255, 255, 0, 60))  # hovered / pinned cell
-    positive_color: QColor = field(default_factory=lambda: QColor(40, 220, 60))
+    cell_fill: QColor = field(default_factory=lambda: _overlay("anchor", 60))  # hovered / pinned cell
+    positive_color: QColor = field(default_factory=lambda: _overlay("positive"))
     # negatives / ignored are capped at a few hundred, so translucency is affordable and keeps the image visible
-    negative_color: QColor = field(default_factory=lambda: QColor(230, 40, 40, 120))
-    ignored_color: QColor = field(default_factory=lambda: QColor(170, 170, 170, 150))
-    boundary_color: QColor = field(default_factory=lambda: QColor(80, 140, 255, 150))  # ignored: crosses the border
-    anchor_color: QColor = field(default_factory=lambda: QColor(255, 255, 0))  # highlighted proposal's source anchor
-    proposal_color: QColor = field(default_factory=lambda: QColor(0, 200, 255))  # highlighted proposal
-    refined_color: QColor = field(default_factory=lambda: QColor(255, 80, 255))  # highlighted proposal's refined box
-    selection_color: QColor = field(default_factory=lambda: QColor(255, 255, 255))
-    draw_color: QColor = field(default_factory=lambda: QColor(255, 255, 255))
+    negative_color: QColor = field(default_factory=lambda: _overlay("negative", 120))
+    ignored_color: QColor = field(default_factory=lambda: _overlay("ignored", 150))
+    boundary_color: QColor = field(default_factory=lambda: _overlay("boundary", 150))  # ignored: crosses the border
+    anchor_color: QColor = field(default_factory=lambda: _overlay("anchor"))  # highlighted proposal's source anchor
+    proposal_color: QColor = field(default_factory=lambda: _overlay("proposal"))  # highlighted proposal
+    refined_color: QColor = field(default_factory=lambda: _overlay("refined"))  # highlighted proposal's refined box
+    selection_color: QColor = field(default_factory=lambda: _overlay("selection"))
+    draw_color: QColor = field(default_factory=lambda: _overlay("selection"))
 
     def anchor_scale_color(self, scale_index: int) -> QColor:
-        """Anchors are coloured by scale index (ratio shows in the shape)."""
-        # Skip the red/green/yellow of labels & highlight: start at blue.
-        order = (3, 4, 6, 7, 8, 5, 10, 11)
-        r, g, b = PALETTE[order[int(scale_index) % len(order)]]
+        """Anchors are coloured by scale index (ratio shows in the shape), in colours of
+        their own: never a class's or another overlay's."""
+        r, g, b = ANCHOR_SCALE_RGB[int(scale_index) % len(ANCHOR_SCALE_RGB)]
         return QColor(r, g, b)
+
+
+def _overlay(name: str, alpha: int = 255) -> QColor:
+    r, g, b = OVERLAY_RGB[name]
+    return QColor(r, g, b, alpha)
 
 
 DEFAULT_STYLE = OverlayStyle()

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGraphicsScene, QStyleOptionGraphicsItem
 from torchvision.models.detection._utils import BoxCoder
 
 from detector_app.qt import overlay_data as od
-from detector_app.qt.colors import class_color, class_index_of, class_rgb, colormap_rgb, score_bins
+from detector_app.qt.colors import PALETTE, class_color, class_index_of, class_rgb, colormap_rgb, score_bins
 from detector_app.qt.layers import GridLayer, HighlightLayer, LabelledRectLayer, RectLayer
 from detector_app.qt.overlay_style import cosmetic_pen
 
@@ -237,7 +237,7 @@ def test_grid_lines_and_cell_rect(fake_trace):
 
 
 def test_colours_are_deterministic_by_class_index():
-    assert class_rgb(1) == class_rgb(21) != class_rgb(2)
+    assert class_rgb(1) == class_rgb(len(PALETTE) + 1) != class_rgb(2)
     assert class_rgb(0) == (128, 128, 128)
     assert class_index_of("dog", ["cat", "dog"]) == 2
     assert class_index_of("zebra", ["cat"]) == class_index_of("zebra", ["cat"])
