@@ -35,7 +35,7 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
 from detector_app.domain.errors import UserError
-from detector_app.domain.trace import DetectionTrace, Fate, FeatureLevel
+from detector_app.domain.trace import DetectionTrace, FeatureLevel, assign_fates
 
 __all__ = ["OVERSIZE_FACTOR", "trace", "image_to_tensor", "model_input", "compute_fates"]
 
@@ -190,7 +190,9 @@ def compute_fates(
     nms_thresh: float,
     num_proposals: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each proposal's fate from the RoI head's post-processing (vectorised).
+    """Each proposal's fate from the RoI head's post-processing: finds each suppressed
+    box's suppressor, then applies ``domain.trace.assign_fates`` (the rule
+    ``DetectionTrace.postprocess`` uses too).
 
     Args:
         boxes ``float[N, 4]``, scores ``float[N]``, labels ``int64[N]``, prop ``int64[N]``:
@@ -199,59 +201,32 @@ def compute_fates(
         passed_size: ``int64[N2]`` indices into ``boxes`` that are big enough.
         nms_keep: ``int64[K]`` indices into ``boxes[passed_size]`` kept by NMS, best first.
 
-    Returns ``(fate int8[P], fate_detection int64[P])``. Precedence when a
-    proposal has several class boxes, as ``DetectionTrace.postprocess``:
-    DETECTED (lowest detection index) > SUPPRESSED (by the suppressor of its
-    best-scoring suppressed box) > OVER_CAP > TOO_SMALL > BELOW_SCORE.
-    A suppressed box's suppressor is the best kept box of its class whose
-    IoU with it exceeds ``nms_thresh`` (exactly what greedy NMS does).
+    Returns ``(fate int8[P], fate_detection int64[P])``. A suppressed box's
+    suppressor is the best kept box of its class whose IoU with it exceeds
+    ``nms_thresh`` (what greedy NMS does), found with torchvision's float32 IoU,
+    the arithmetic its NMS decided with.
     """
-    fate = torch.full((num_proposals,), int(Fate.BELOW_SCORE), dtype=torch.int64)
-    fate_det = torch.full((num_proposals,), -1, dtype=torch.int64)
-    boxes, scores, labels, prop = boxes.cpu(), scores.cpu(), labels.cpu(), prop.cpu()
-    passed_size, nms_keep = passed_size.cpu(), nms_keep.cpu()
-    n = boxes.shape[0]
-    small = torch.ones(n, dtype=torch.bool)
-    small[passed_size] = False
-    fate[prop[small]] = int(Fate.TOO_SMALL)
-
-    kept_local = passed_size[nms_keep]  # [K] into boxes, best first
-    over = kept_local[cap:]
-    fate[prop[over]] = int(Fate.OVER_CAP)
-
-    alive = torch.zeros(n, dtype=torch.bool)
-    alive[passed_size] = True
-    alive[kept_local] = False
-    sup = torch.nonzero(alive).flatten()  # suppressed candidates
-    if sup.numel() and kept_local.numel():
-        first = torch.full((sup.numel(),), -1, dtype=torch.int64)  # position in kept_local, -1 none
-        sup_labels, kept_labels = labels[sup], labels[kept_local]
+    boxes, scores, labels = boxes.detach().cpu(), scores.detach().cpu(), labels.cpu()
+    big, keep = passed_size.cpu(), passed_size.cpu()[nms_keep.cpu()]  # keep: into boxes, best first
+    suppressed_by = torch.full((boxes.shape[0],), -1, dtype=torch.int64)
+    alive = torch.zeros(boxes.shape[0], dtype=torch.bool)
+    alive[big] = True
+    alive[keep] = False
+    sup = torch.nonzero(alive).flatten()  # big enough, not kept: suppressed by NMS
+    if sup.numel() and keep.numel():
+        sup_labels, kept_labels = labels[sup], labels[keep]
         for c in torch.unique(sup_labels):  # per class: NMS never crosses classes
             si = torch.nonzero(sup_labels == c).flatten()
             ki = torch.nonzero(kept_labels == c).flatten()
             if ki.numel() == 0:
                 continue
-            iou = box_ops.box_iou(boxes[sup[si]], boxes[kept_local[ki]])  # [S_c, K_c]
-            hit = (iou > nms_thresh) & (scores[kept_local[ki]][None, :] >= scores[sup[si]][:, None])
+            # torchvision's own float32 IoU, as its NMS decided with
+            iou = box_ops.box_iou(boxes[sup[si]], boxes[keep[ki]])  # [S_c, K_c]
+            hit = (iou > nms_thresh) & (scores[keep[ki]][None, :] >= scores[sup[si]][:, None])
             has = hit.any(1)
-            first[si[has]] = ki[hit.int().argmax(1)[has]]  # first kept (best) suppressor
-        det = torch.where((first >= 0) & (first < cap), first, torch.full_like(first, -1))
-        # best-scoring suppressed box per proposal decides the suppressor
-        order = torch.argsort(scores[sup], stable=True)
-        p_sorted = prop[sup][order]
-        fate[p_sorted] = int(Fate.SUPPRESSED)
-        last = torch.zeros(num_proposals, dtype=torch.int64)
-        last.scatter_reduce_(0, p_sorted, torch.arange(order.numel()), "amax", include_self=False)
-        touched = torch.unique(p_sorted)
-        fate_det[touched] = det[order][last[touched]]
-    final = kept_local[:cap]
-    if final.numel():
-        p_final = prop[final]
-        fate[p_final] = int(Fate.DETECTED)
-        first_det = torch.full((num_proposals,), final.numel(), dtype=torch.int64)
-        first_det.scatter_reduce_(0, p_final, torch.arange(final.numel()), "amin", include_self=True)
-        fate_det[p_final] = first_det[p_final]
-    return fate.numpy().astype(np.int8), fate_det.numpy()
+            suppressed_by[sup[si[has]]] = keep[ki[hit.int().argmax(1)[has]]]  # first kept (best) suppressor
+    return assign_fates(_np(prop, np.int64), _np(scores), _np(big, np.int64), _np(keep, np.int64),
+                        _np(suppressed_by, np.int64), cap, num_proposals)
 
 
 def _postprocess_detections(

@@ -89,6 +89,47 @@ class PostprocessResult:
     fate_detection: np.ndarray  # int64[P], detection index for DETECTED/SUPPRESSED, else -1
 
 
+def assign_fates(prop: np.ndarray, scores: np.ndarray, big: np.ndarray, keep: np.ndarray,
+                 suppressed_by: np.ndarray, cap: int, num_proposals: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each proposal's :class:`Fate` after the RoI head's post-processing: the one
+    rule behind ``DetectionTrace.postprocess`` and the tracer.
+
+    Args (N candidates: the (proposal, class) boxes above the score threshold):
+        prop ``int64[N]``: each candidate's proposal; scores ``float[N]``.
+        big ``int64[N2]``: the candidates large enough (the others are too small).
+        keep ``int64[K]``: candidates kept by class-wise NMS, best first.
+        suppressed_by ``int64[N]``: the kept candidate that suppressed each one (-1: none).
+        cap: detections per image; ``keep[:cap]`` are the detections, in order.
+
+    Returns ``(fate int8[P], fate_detection int64[P])``. A proposal with several
+    class boxes takes the best outcome: DETECTED (its lowest detection index) >
+    SUPPRESSED (by the suppressor of its best-scoring suppressed box; -1 when that
+    suppressor is over the cap) > OVER_CAP > TOO_SMALL > BELOW_SCORE.
+    """
+    fate = np.full(num_proposals, int(Fate.BELOW_SCORE), np.int8)
+    fate_det = np.full(num_proposals, -1, np.int64)
+    small = np.ones(len(prop), bool)
+    small[big] = False
+    fate[prop[small]] = int(Fate.TOO_SMALL)
+    fate[prop[keep[cap:]]] = int(Fate.OVER_CAP)
+    final = keep[:cap]
+    det_of = np.full(len(prop), -1, np.int64)
+    det_of[final] = np.arange(len(final))
+    sup = np.nonzero(suppressed_by >= 0)[0]
+    if len(sup):
+        # best first (ties: the later candidate), so np.unique's first occurrence of a
+        # proposal is its best-scoring suppressed box
+        order = sup[np.argsort(scores[sup], kind="stable")][::-1]
+        props, first = np.unique(prop[order], return_index=True)
+        fate[props] = int(Fate.SUPPRESSED)
+        fate_det[props] = det_of[suppressed_by[order[first]]]
+    if len(final):
+        props, first = np.unique(prop[final], return_index=True)  # the lowest detection index wins
+        fate[props] = int(Fate.DETECTED)
+        fate_det[props] = first
+    return fate, fate_det
+
+
 def _empty(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
     return np.zeros(shape, dtype)
 
@@ -236,30 +277,14 @@ class DetectionTrace:
         sy, sx = self.scale
         w = (boxes[cand, 2] - boxes[cand, 0]) * sx
         h = (boxes[cand, 3] - boxes[cand, 1]) * sy
-        big = (w >= self.min_size) & (h >= self.min_size)
-        small = cand[~big]
-        cand = cand[big]
-        fate[prop[small]] = Fate.TOO_SMALL
-
-        keep_local, sup_local = batched_nms(boxes[cand], scores[cand], labels[cand], nms_thresh)
-        final = keep_local[:cap]
-        over = keep_local[cap:]
-        det_of_local = np.full(len(cand), -1, np.int64)
-        det_of_local[final] = np.arange(len(final))
-
-        # Worst to best so that a proposal's best outcome wins.
-        for local in over:
-            fate[prop[cand[local]]] = Fate.OVER_CAP
-        suppressed = np.nonzero(sup_local >= 0)[0]
-        for local in suppressed[np.argsort(scores[cand[suppressed]], kind="stable")]:
-            p = prop[cand[local]]
-            if fate[p] in (Fate.BELOW_SCORE, Fate.TOO_SMALL, Fate.OVER_CAP, Fate.SUPPRESSED):
-                fate[p] = Fate.SUPPRESSED
-                fate_det[p] = det_of_local[sup_local[local]]
-        for d in range(len(final) - 1, -1, -1):
-            p = prop[cand[final[d]]]
-            fate[p] = Fate.DETECTED
-            fate_det[p] = d
+        big = np.nonzero((w >= self.min_size) & (h >= self.min_size))[0]  # into cand
+        keep_big, sup_big = batched_nms(boxes[cand[big]], scores[cand[big]], labels[cand[big]], nms_thresh)
+        suppressed_by = np.full(len(cand), -1, np.int64)
+        hit = sup_big >= 0
+        suppressed_by[big[hit]] = big[sup_big[hit]]
+        keep = big[keep_big]
+        fate, fate_det = assign_fates(prop[cand], scores[cand], big, keep, suppressed_by, cap, num_p)
+        final = keep[:cap]
 
         sel = cand[final]
         return PostprocessResult(

@@ -101,3 +101,20 @@ def test_bytes_round_trip() -> None:
     assert back.levels == tr.levels and back.image_size == (50, 50) and back.timings_ms == {"total": 12.5}
     np.testing.assert_array_equal(back.refined_boxes, tr.refined_boxes)
     assert fates(back) == fates(tr)
+
+
+def test_assign_fates_takes_each_proposals_best_outcome() -> None:
+    """Proposal 0 has a detected box and a suppressed one: detected (its lowest detection).
+    Proposal 1's boxes: one suppressed by detection 1 (score 0.6), one by detection 0 (0.7):
+    the better-scoring suppressed box names the suppressor. Proposal 2: too small and over
+    the cap: over the cap wins. Proposal 3: suppressed by a box past the cap: no detection."""
+    from detector_app.domain.trace import assign_fates
+
+    prop = np.array([0, 0, 1, 1, 2, 2, 3, 0])
+    scores = np.array([0.9, 0.5, 0.6, 0.7, 0.3, 0.2, 0.1, 0.85], np.float32)
+    big = np.array([0, 1, 2, 3, 5, 6, 7])  # candidate 4 is too small
+    keep = np.array([0, 7, 5])  # detections 0 (cand 0), 1 (cand 7); cand 5 over a cap of 2
+    suppressed_by = np.array([-1, 0, 7, 0, -1, -1, 5, -1])
+    fate, det = assign_fates(prop, scores, big, keep, suppressed_by, cap=2, num_proposals=5)
+    assert fate.tolist() == [Fate.DETECTED, Fate.SUPPRESSED, Fate.OVER_CAP, Fate.SUPPRESSED, Fate.BELOW_SCORE]
+    assert det.tolist() == [0, 0, -1, -1, -1]
