@@ -17,16 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from detector_app.app.store import ProjectStore
 from detector_app.app.trace_store import TraceStore
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
-from detector_app.domain.trace import DetectionTrace
-
-Detector = Callable[[np.ndarray], DetectionTrace]
+from detector_app.domain.trace import Detector
 
 
 @dataclass

@@ -22,11 +22,8 @@ from detector_app.domain.diagnosis import Explanation, explain_false_positive, e
 from detector_app.domain.errors import UserError
 from detector_app.domain.funnel import Funnel
 from detector_app.domain.progress import ProgressFn, check_cancel, report
-from detector_app.domain.trace import DetectionTrace, PostprocessResult
+from detector_app.domain.trace import DetectionTrace, Detector, PostprocessResult
 from detector_app.formats.dataset import Dataset
-
-#: ``rgb uint8[H, W, 3] -> DetectionTrace`` (``jobs.Detector``).
-Detector = Callable[[np.ndarray], DetectionTrace]
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,11 @@ from detector_app.domain.annotations import Annotation, ImageRecord
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import label_names
 from detector_app.domain.progress import ProgressFn
-from detector_app.domain.trace import DetectionTrace
+from detector_app.domain.trace import DetectionTrace, Detector
 
 if TYPE_CHECKING:
     from detector_app.detection.zoo import ZooModel
 
-#: Anything that turns ``uint8[H, W, 3]`` RGB into a trace (a real model or a test fake).
-Detector = Callable[[np.ndarray], DetectionTrace]
 
 
 @dataclass

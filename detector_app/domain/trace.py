@@ -20,6 +20,7 @@ import enum
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,7 @@ class DetectionTrace:
     @classmethod
     def load(cls, path: str | Path) -> DetectionTrace:
         return cls.from_bytes(Path(path).read_bytes())
+
+
+#: Anything that turns an RGB image ``uint8[H, W, 3]`` into its trace (a real model, a test fake).
+Detector = Callable[[np.ndarray], DetectionTrace]
