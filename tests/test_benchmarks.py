@@ -1,0 +1,30 @@
+"""The correction-loop benchmark runs end to end (its --quick smoke run: tiny data, a few
+iterations) and reports every row, so the script cannot rot between full runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_correction_loop_quick_run_reports_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "loop.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_correction_loop.py"), "--quick",
+                          "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    whats = [(r["area"], r["what"]) for r in rows]
+    assert ("before", "cross AP50") in whats and ("before", "corrections per image (review set)") in whats
+    assert [w for a, w in whats if a == "N=4"] == [
+        "corrections per image while labelling the N", "fine-tune time (6 iterations of 2 images)",
+        "cross AP50 after", "old classes' AP50 change", "corrections per image after (review set)"]
+    before = {r["what"]: r for r in rows if r["area"] == "before"}
+    assert before["cross AP50"]["value"] == "0.000"  # the bundled model has no cross class
+    assert "drawn" in before["corrections per image (review set)"]["note"]
