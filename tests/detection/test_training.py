@@ -22,13 +22,13 @@ from detector_app.detection.training import (
     LOSS_TERMS,
     TrainConfig,
     TrainingError,
-    _apply_speed_options,
     head_plan,
     load_checkpoint_dict,
     load_init_weights,
     lr_factor,
     train,
 )
+from detector_app.detection.training_setup import apply_speed_options
 from detector_app.domain.progress import Progress
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -343,7 +343,7 @@ def test_roi_batch_sets_how_many_rois_the_box_head_trains_on(tiny_coco: Path, ti
     model = build_model(tiny_config())
     before = _rois_seen_by_box_head(model, tiny_coco)  # default 512 per image: all ~100 proposals + gt
     assert len(before) == 1 and before[0] > 2 * 100
-    _apply_speed_options(model, TrainConfig(data="", out="", roi_batch=16), torch.device("cpu"))
+    apply_speed_options(model, TrainConfig(data="", out="", roi_batch=16), torch.device("cpu"))
     assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 16
     assert _rois_seen_by_box_head(model, tiny_coco) == [2 * 16]
 
@@ -351,11 +351,11 @@ def test_roi_batch_sets_how_many_rois_the_box_head_trains_on(tiny_coco: Path, ti
 def test_bad_speed_options_are_refused(tiny_config) -> None:  # type: ignore[no-untyped-def]
     model = build_model(tiny_config())
     with pytest.raises(TrainingError, match="at least 1"):
-        _apply_speed_options(model, TrainConfig(data="", out="", roi_batch=0), torch.device("cpu"))
+        apply_speed_options(model, TrainConfig(data="", out="", roi_batch=0), torch.device("cpu"))
     with pytest.raises(TrainingError, match="unknown precision 'fp16'"):
-        _apply_speed_options(model, TrainConfig(data="", out="", precision="fp16"), torch.device("cpu"))
+        apply_speed_options(model, TrainConfig(data="", out="", precision="fp16"), torch.device("cpu"))
     with pytest.raises(TrainingError, match="on CUDA use --amp"):
-        _apply_speed_options(model, TrainConfig(data="", out="", precision="bf16"), torch.device("cuda"))
+        apply_speed_options(model, TrainConfig(data="", out="", precision="bf16"), torch.device("cuda"))
     assert get_precision(model) == "fp32"
 
 
