@@ -17,7 +17,7 @@ from detector_app.app.trace_store import TraceStore, model_id
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import Cancelled
 from detector_app.media.images import write_image
-from tests.qt.conftest import make_fake_trace
+from tests.helpers.traces import make_fake_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 

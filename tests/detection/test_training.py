@@ -52,6 +52,7 @@ def test_lr_schedule() -> None:
         lr_factor(0, 10, 0, "linear")
 
 
+@pytest.mark.slow
 def test_overfit_two_images_loss_goes_down(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "m.pt"
     result = train(_cfg(tiny_coco, out, tiny_config(), epochs=30, lr=0.01, hflip=False))
@@ -180,7 +181,7 @@ def test_init_with_other_architecture_is_refused(tiny_coco: Path, tiny_config, t
 def test_stride8_model_grows_from_a_stride16_checkpoint(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """``--init`` a stride-16 checkpoint with a stride-8 config: every layer copied
     except the two new top-down ones, which keep their identity start, so the
-    grown model's first detections are the old model's boxes on a denser grid."""
+    grown model's first detections are the stride-16 model's boxes on a denser grid."""
     base = tmp_path / "base.pt"
     train(_cfg(tiny_coco, base, tiny_config(), iters=1))
     init = load_checkpoint_dict(base)
@@ -359,6 +360,7 @@ def test_bad_speed_options_are_refused(tiny_config) -> None:  # type: ignore[no-
     assert get_precision(model) == "fp32"
 
 
+@pytest.mark.slow
 def test_bf16_training_learns_and_saves_a_plain_float32_checkpoint(tiny_coco: Path, tiny_config,
                                                                    tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out32, out16 = tmp_path / "fp32.pt", tmp_path / "bf16.pt"
