@@ -116,6 +116,8 @@ def apply_speed_options(model: FasterRCNN, cfg: TrainConfig, device: torch.devic
         raise TrainingError(str(exc)) from None
 
 
+# ---- preparation -----------------------------------------------------------------------------------------
+
 @dataclass
 class TrainingRun:
     """The objects one run trains with, built by :func:`prepare`.
@@ -227,7 +229,7 @@ def _make_loader(cfg: TrainConfig, data: DetectionData, info: ddp.DistInfo) -> t
         TorchDetectionDataset, RandomSampler | DistributedSampler[Any], torch.Generator, DataLoader[Any]]:
     """The training loader: seeded shuffling (reseeded every epoch by ``training.begin_epoch``),
     batches of ``cfg.batch`` images as lists (``datasets.collate``); a last, smaller
-    batch is dropped unless the data is smaller than one batch per process."""
+    batch is dropped unless all the data fits in one batch per process."""
     dataset = TorchDetectionDataset(data, hflip=cfg.hflip, seed=cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     sampler: RandomSampler | DistributedSampler[Any]
@@ -272,7 +274,7 @@ def train_state(run: TrainingRun, state: RunState) -> dict[str, Any]:
     """What ``--resume`` needs beyond the checkpoint: the optimiser (momentum buffers),
     the AMP scaler, the position, the best AP so far and torch's generator state
     (the RPN and RoI samplers draw from it). The learning rate follows from the
-    position (:func:`lr_factor`)."""
+    position (``training.lr_factor``)."""
     return {"optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict() if run.use_amp else {},
             "iteration": state.iteration, "epoch": state.epoch, "best_ap": state.best_ap,
             "torch_rng": torch.get_rng_state()}
