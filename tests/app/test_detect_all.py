@@ -141,6 +141,7 @@ def test_session_shows_stored_traces_without_the_worker(tmp_path: Path) -> None:
     session.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "models" / "default.pt").is_file(), reason="needs models/default.pt")
 def test_cli_detect_all_writes_traces_and_states(tmp_path: Path, capsys) -> None:
     from detector_app.cli import main

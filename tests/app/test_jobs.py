@@ -155,6 +155,7 @@ def test_loading_a_cpu_model_measures_bf16_once_in_the_loading_thread(monkeypatc
     assert {d.value: d for d in jobs.device_choices()}[jobs.CPU_BF16].label == "CPU bf16 (slow on this CPU)"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not jobs.bundled_model_path().is_file(), reason="no bundled model")
 @pytest.mark.fast_bf16
 def test_cpu_bf16_device_runs_the_backbone_in_bfloat16_with_the_same_detections():
