@@ -1,14 +1,23 @@
-"""Shared test set-up: headless Qt, deterministic torch, small helpers."""
+"""Shared test set-up: headless Qt, GUI-thread garbage collection, isolated settings, a
+local HTTP server, and the detection tests' tiny synthetic datasets and model config
+(used by the detection and reliability tests)."""
 
 from __future__ import annotations
 
 import gc
+import json
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from detector_app.detection.config import ModelConfig
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -44,7 +53,7 @@ def _gc_on_main_thread(request: pytest.FixtureRequest):
     """Tests that drive Qt run without automatic cyclic gc, and collect on the
     main thread once pytest-qt has closed their widgets (what the app does with
     ``qt.gc_guard.GuiThreadCollector``): a collection on a worker thread could
-    destroy a previous test's window off the GUI thread (a CI run hung so)."""
+    destroy a previous test's window off the GUI thread, which can deadlock the two threads."""
     if "qtbot" not in request.fixturenames:
         yield
         return
@@ -82,3 +91,66 @@ def zoo_weights(tmp_path_factory: pytest.TempPathFactory):
     from local_server import make_zoo_weights
 
     return make_zoo_weights(tmp_path_factory.mktemp("zoo"))
+
+
+# ---- tiny synthetic data and a tiny model (detection and reliability tests)
+
+@pytest.fixture(scope="session")
+def tiny_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 128 x 128 synthetic images (seed 7) as a COCO folder (read-only for tests)."""
+    from detector_app.detection.synthetic import write_dataset
+
+    out = tmp_path_factory.mktemp("tiny_coco")
+    write_dataset(out, images=2, seed=7, size=128, fmt="png")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_coco_two_classes(tmp_path_factory: pytest.TempPathFactory, tiny_coco: Path) -> Path:
+    """The same two images, relabelled to two classes (``round``, ``angular``)."""
+    data = json.loads((tiny_coco / "annotations.json").read_text())
+    data["categories"] = [{"id": 1, "name": "round"}, {"id": 2, "name": "angular"}]
+    for ann in data["annotations"]:
+        ann["category_id"] = 1 if ann["category_id"] == 1 else 2
+    out = tmp_path_factory.mktemp("tiny_two")
+    (out / "annotations.json").write_text(json.dumps(data))
+    (out / "images").symlink_to(tiny_coco / "images", target_is_directory=True)
+    return out
+
+
+def _tiny_config(num_classes: int = 6) -> ModelConfig:
+    from detector_app.detection.config import ModelConfig
+
+    return ModelConfig(
+        builder="small", num_classes=num_classes, min_size=128, max_size=128,
+        anchor_sizes=((16.0, 32.0, 64.0),), aspect_ratios=((0.5, 1.0, 2.0),),
+        rpn_pre_nms_top_n_train=200, rpn_post_nms_top_n_train=100,
+        rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50,
+    )
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., ModelConfig]:
+    """Factory: the ``small`` model at 128 px with few proposals (a training step ~0.1 s)."""
+    return _tiny_config
+
+
+@pytest.fixture
+def tiny_config_json(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_config.json"
+    path.write_text(_tiny_config().to_json())
+    return path
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: on 2 shared cores, OpenMP threads spin while
+    other processes hold the CPU (10x slower); restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

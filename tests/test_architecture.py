@@ -87,6 +87,7 @@ def test_only_qt_layer_imports_qt() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_core_layers_do_not_load_qt_at_runtime() -> None:
     code = (
         "import sys, importlib, pkgutil, detector_app\n"

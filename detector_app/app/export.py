@@ -317,7 +317,8 @@ def export_dataset(
 #: Staging folders of an export into ``OUT``: ``.OUT.<pid>.<random>.tmp`` and, while the old
 #: ``OUT`` is swapped out, ``.OUT.old.<pid>``.
 _STAGING = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[^.]+\.tmp|old\.(?P<old>\d+))$")
-#: A staging folder without a pid in its name (written before it had one) counts as left over after this.
+#: A staging folder without a pid in its name (the form older versions of the app write) counts as left over
+#: after this.
 _LEGACY_STALE_S = 600.0
 
 
@@ -340,7 +341,7 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
-    for entry in entries:  # the pid-less form of earlier versions: .OUT.<random>.tmp
+    for entry in entries:  # the pid-less form older versions write: .OUT.<random>.tmp
         if (entry.name.startswith(f".{out_dir.name}.") and entry.name.endswith(".tmp")
                 and _STAGING.match(entry.name) is None and entry.is_dir(follow_symlinks=False)):
             try:

@@ -4,8 +4,8 @@ The lock is ``fcntl.flock`` (exclusive, non-blocking) on that file, held for as
 long as the store is open: the kernel grants it to one open file at a time and
 drops it when its process ends, however it ends, so a lock left by ``kill -9``
 is simply free and two instances starting at once can never both win (taking
-over a stale lock by renaming it, as this module did before, let a slower
-racer move away the lock a faster one had just taken). The file also holds
+over a stale lock by renaming it would let a slower racer move away the lock a
+faster one has just taken). The file also holds
 ``{"pid", "host", "since"}`` as JSON, written by the holder, so a refused
 instance can say who holds it. Closing removes the file while still holding
 the lock; a newcomer that locked the old file checks that its file is still

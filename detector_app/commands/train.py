@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     # Before torch loads OpenMP: idle threads sleep instead of spinning. On a
-    # small shared CPU spinning threads made a training step ~10x slower.
+    # small shared CPU spinning threads make a training step ~10x slower.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from detector_app.commands._args import warn_if_bf16_is_slow
     from detector_app.detection.builders import select_device

@@ -15,7 +15,7 @@ measures it faster.
 The model is changed in place without touching its parameters' names or
 values: the backbone instance gets its own ``forward`` (an instance attribute,
 not a new module), so ``state_dict`` keys stay those of torchvision's model and
-checkpoints load and save as before. ``"fp32"`` removes it again and restores
+checkpoints load and save as without it. ``"fp32"`` removes it again and restores
 the standard memory layout, so the model's output is then bit-identical to
 torchvision's forward. CUDA models have their own option (fp16 AMP, ``--amp``).
 """

@@ -262,7 +262,7 @@ def _images_under(folder: Path) -> list[Path]:
 
 
 #: A label file larger than this is refused before it is read: 10,000 boxes take about 400 KB, and a
-#: million-line file took 75 s and 0.93 GB to import.
+#: million-line file takes 75 s and 0.93 GB to import.
 MAX_LABEL_BYTES = 4 * 1024 * 1024
 
 

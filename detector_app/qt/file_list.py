@@ -218,7 +218,7 @@ class FileList(QWidget):
     def set_current(self, index: int | None) -> None:
         """Highlight item ``index`` (if it passes the filter); emits nothing (the view's
         ``clicked`` / ``activated`` come from the user only). The selection model's own
-        signals are left on: they repaint the rows, and blocking them left the previous
+        signals are left on: they repaint the rows, and blocking them leaves the previous
         row painted as selected (two rows highlighted)."""
         row = None if index is None else self._model.row_of(index)
         if row is None:

@@ -6,8 +6,8 @@ the inference worker (building a model, running the network) or the autosave
 thread. If such a collection frees the last reference to a Qt wrapper (a
 closed window, a dialog, a timer) its C++ object is destroyed off the thread
 that owns it, which Qt does not allow: at best a warning, at worst a crash or a
-deadlock between the GIL and a Qt/shiboken lock (a test run hung that way, the
-worker stuck in ``nn.Module.__init__`` and the GUI thread waiting for the GIL).
+deadlock between the GIL and a Qt/shiboken lock (the worker stuck in
+``nn.Module.__init__``, the GUI thread waiting for the GIL).
 
 ``GuiThreadCollector`` switches automatic collection off and collects on a
 ``QTimer`` in the GUI thread instead, generation by generation with the

@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.panels.video)
         self.setCentralWidget(central)
         docks = self.createPopupMenu()
-        docks.setTitle("&Panels and toolbars")  # (an untitled submenu showed as an empty View entry)
+        docks.setTitle("&Panels and toolbars")  # (an untitled submenu shows as an empty View entry)
         self.recent_menu = QMenu("Open &recent", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         build_menus(self, self.actions, {"docks": docks, "recent": self.recent_menu})
@@ -390,8 +390,8 @@ class MainWindow(QMainWindow):
 
     def _show_first_anchor_cell(self) -> None:
         """Anchors just turned on in cell mode with no cell under the mouse: pin the cell
-        of the stepper's proposal's source anchor, so anchors show at once (they appeared
-        only after the mouse moved, and nothing said so), and say how to pick another."""
+        of the stepper's proposal's source anchor, so anchors show at once (not only after
+        the mouse moves, with nothing saying so), and say how to pick another."""
         trace, p = self.session.trace, self.panels.stepper.current()
         if trace is None or self.canvas.overlays.anchor_mode != "cell" or self.canvas.overlays.active_cells():
             return

@@ -48,7 +48,7 @@ class MissesPanel(QWidget):
                      verified: bool = True) -> None:
         """Show ``findings``; ``annotated`` / ``detected`` / ``verified``: whether the image has
         boxes of the user's, a trace, and is verified (false positives are only counted then:
-        before, an unmatched detection may just be a suggestion not reviewed yet)."""
+        until then, an unmatched detection may just be a suggestion not reviewed yet)."""
         self._findings = list(findings)
         self.list.blockSignals(True)
         self.list.clear()

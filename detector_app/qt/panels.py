@@ -31,7 +31,7 @@ from detector_app.qt.stats_panel import StatsPanel
 from detector_app.qt.stepper import ProposalStepper
 from detector_app.qt.video_controls import VideoControls
 
-#: A toggled toolbar button is filled, not just framed: the style's faint frame hid which overlays were on.
+#: A toggled toolbar button is filled, not just framed: the style's faint frame alone hides which overlays are on.
 TOOLBAR_STYLE = ("QToolButton:checked { background-color: rgba(70, 130, 210, 150); "
                  "border: 1px solid rgb(120, 175, 245); border-radius: 3px; }")
 

@@ -165,7 +165,7 @@ class ProposalStepper(QWidget):
         """Show ``trace``'s proposals; fates from ``result`` (the live thresholds)
         or, without one, the fates the trace was recorded with. The same trace
         again keeps the proposal shown; a new one opens on the proposal behind the
-        best detection (proposal 0 was often "suppressed by NMS": a puzzling first sight)."""
+        best detection (proposal 0 is often "suppressed by NMS": a puzzling first sight)."""
         same = trace is self._trace
         self._trace = trace
         self._result = result

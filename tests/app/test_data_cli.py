@@ -84,7 +84,7 @@ def test_export_command(project_dir: Path, tmp_path: Path, capsys: pytest.Captur
 
 def _malformed(root: Path, fmt: str) -> tuple[Path, str]:
     """A dataset of ``fmt`` with one bad element; returns (path, the message expected on stderr)."""
-    from fmt_helpers_app import grey_png, labelme_json
+    from tests.helpers.files import grey_png, labelme_json
 
     grey_png(root / "images" / "a.png", 40, 30)
     if fmt == "coco":
@@ -232,9 +232,9 @@ def test_training_reader_consumes_each_project_export(project_dir: Path, tmp_pat
 def test_convert_never_pulls_in_a_file_the_annotations_name_outside_the_dataset(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, mode: str) -> None:
     """A COCO file_name of ../../secret.png, a VOC <path> or a LabelMe imagePath to an absolute
-    path: the file was copied / symlinked into OUT with exit 0. Now left out and listed; the
-    dataset's own images still go; --allow-outside takes the outside one too."""
-    from fmt_helpers_app import grey_png
+    path: that file is left out of OUT and listed, not copied / symlinked in (silently, exit 0);
+    the dataset's own images still go; --allow-outside takes the outside one too."""
+    from tests.helpers.files import grey_png
 
     secret = tmp_path / "private" / "secret.png"
     grey_png(secret, 20, 10)
@@ -274,12 +274,11 @@ def test_convert_never_pulls_in_a_file_the_annotations_name_outside_the_dataset(
 def test_export_of_a_crafted_project_store_leaves_outside_files_out(project_dir: Path, tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """A project database whose record names ../private/secret.png (crafted, or copied from
-    elsewhere): `export` copied that file into OUT. Now it is left out and listed."""
+    elsewhere): `export` leaves that file out of OUT and lists it, rather than copying it in."""
     import sqlite3
 
-    from fmt_helpers_app import grey_png
-
     from detector_app.app.store import DB_NAME, STORE_DIR
+    from tests.helpers.files import grey_png
 
     secret = project_dir.parent / "private" / "secret.png"
     grey_png(secret, 20, 10)
@@ -305,7 +304,7 @@ def test_only_colliding_names_are_renamed_and_the_mapping_is_written(
         project_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str, layout: list[str]) -> None:
     """Image names are kept; two images of the same name get their folders as a prefix, and
     renamed.json maps each new name (its path in the export) to the original; the summary says so."""
-    from fmt_helpers_app import grey_png
+    from tests.helpers.files import grey_png
 
     grey_png(project_dir / "a" / "img1.png", 50, 40)
     with ProjectStore(project_dir, autosave_interval=None) as store:
@@ -337,7 +336,7 @@ def test_only_colliding_names_are_renamed_and_the_mapping_is_written(
 
 
 def test_convert_records_the_renamed_images_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from fmt_helpers_app import grey_png
+    from tests.helpers.files import grey_png
 
     src = tmp_path / "src"
     for sub in ("x", "y"):

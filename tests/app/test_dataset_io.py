@@ -92,7 +92,7 @@ def _voc_xml(image: str, box: str, size: tuple[int, int] = (60, 40)) -> str:
 def _dataset_in(root: Path, fmt: str, bad: bool) -> tuple[Path, str]:
     """A dataset of ``fmt`` annotating img1.png and img2.png of the project (60x40, 80x30);
     with ``bad``, its second file is malformed. Returns (path, what the error names)."""
-    from fmt_helpers_app import labelme_json
+    from tests.helpers.files import labelme_json
 
     if fmt == "coco":
         anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20]},
@@ -241,11 +241,10 @@ def test_project_export_then_import_equal_within_rounding(boxes: dict) -> None: 
     import shutil
     import tempfile
 
-    from fmt_helpers_app import grey_png
-
     from detector_app.app.export import ExportOptions, export_dataset
     from detector_app.domain import AnnotationSource
     from detector_app.formats import load_dataset
+    from tests.helpers.files import grey_png
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "p"
@@ -307,9 +306,9 @@ def test_every_edit_of_an_import_is_inside_one_batch(project_dir: Path) -> None:
 
 
 def test_scored_boxes_of_another_tool_import_as_a_persons_and_export(project_dir: Path, tmp_path: Path) -> None:
-    """A COCO file with a score on each box (no source attribute): the boxes were made
-    "model" boxes, which the default export leaves out on unverified images, writing the
-    image with no boxes (an empty negative). Now they are a person's boxes, score kept."""
+    """A COCO file with a score on each box (no source attribute): the boxes import as a
+    person's boxes, score kept. (As "model" boxes, the default export would leave them out
+    on unverified images and write the image with no boxes: an empty negative.)"""
     from detector_app.domain import AnnotationSource
 
     data = {"images": [{"id": 1, "file_name": "img1.png", "width": 60, "height": 40}],

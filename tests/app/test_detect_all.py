@@ -17,7 +17,7 @@ from detector_app.app.trace_store import TraceStore, model_id
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import Cancelled
 from detector_app.media.images import write_image
-from tests.qt.conftest import make_fake_trace
+from tests.helpers.traces import make_fake_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,6 +141,7 @@ def test_session_shows_stored_traces_without_the_worker(tmp_path: Path) -> None:
     session.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "models" / "default.pt").is_file(), reason="needs models/default.pt")
 def test_cli_detect_all_writes_traces_and_states(tmp_path: Path, capsys) -> None:
     from detector_app.cli import main

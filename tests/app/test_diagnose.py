@@ -26,6 +26,7 @@ SAMPLES = ROOT / "resources" / "samples"
 pytestmark = pytest.mark.skipif(not (ROOT / "models" / "default.pt").is_file(), reason="needs models/default.pt")
 
 
+@pytest.mark.slow
 def test_cli_funnel_on_the_bundled_samples_matches_an_independent_count(tmp_path, capsys) -> None:
     out = tmp_path / "funnel.json"
     assert main(["diagnose", str(SAMPLES), "--device", "cpu", "--score-thresh", "0.9", "--json", str(out)]) == 0
@@ -59,6 +60,7 @@ def test_cli_funnel_on_the_bundled_samples_matches_an_independent_count(tmp_path
     assert sum(doc["lost_at"].values()) == len(missed)
 
 
+@pytest.mark.slow
 def test_funnel_on_a_project_and_cached_traces(tmp_path, capsys) -> None:
     from detector_app.app.store import ProjectStore
 

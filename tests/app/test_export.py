@@ -189,9 +189,9 @@ def test_plain_records_need_a_root(project_dir: Path, tmp_path: Path) -> None:
 
 
 def test_an_export_removes_what_killed_exports_to_the_same_place_left(store: ProjectStore, tmp_path: Path) -> None:
-    """23 of 38 killed exports left hidden staging folders (258 MB) that nothing removed:
-    the next export into the same OUT removes those of dead processes, and of the
-    pid-less form when old; a live export's, and other folders, stay."""
+    """A killed export leaves its hidden staging folder behind (23 of 38 killed exports,
+    258 MB): the next export into the same OUT removes those of dead processes, and of
+    the pid-less form when old; a live export's, and other folders, stay."""
     import os
     import subprocess
     import sys

@@ -171,7 +171,7 @@ def _labels(root: Path) -> list[str]:
 def _bad_layout(project_dir: Path, case: str, fixed: bool) -> tuple[Path, str]:
     """A dataset inside the project (its images are the project's) in one of the newer layouts,
     broken unless ``fixed``; returns its folder and the error it gives (a regex)."""
-    from fmt_helpers_app import grey_png
+    from tests.helpers.files import grey_png
 
     if case == "coco-standard-no-images":  # instances_val.json's images folder is missing
         root = project_dir / "coco"

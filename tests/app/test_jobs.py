@@ -13,27 +13,8 @@ import torch
 
 from detector_app.app import jobs
 from detector_app.detection.builders import build_model
-from detector_app.detection.checkpoints import save_checkpoint
-from detector_app.detection.config import ModelConfig
 from detector_app.domain.errors import UserError
-
-CLASSES = ["__background__", "cat", "dog"]
-
-
-def tiny_config() -> ModelConfig:
-    """The ``small`` model at 128 px with few proposals (fast on CPU)."""
-    return ModelConfig(
-        builder="small", num_classes=len(CLASSES), min_size=128, max_size=128,
-        anchor_sizes=((16.0, 32.0, 64.0),), aspect_ratios=((0.5, 1.0, 2.0),),
-        rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=50, box_score_thresh=0.0,
-    )
-
-
-def make_tiny_checkpoint(path: Path, seed: int = 0) -> Path:
-    """A random-weight ``small`` checkpoint with classes cat, dog (shared with the Qt tests)."""
-    torch.manual_seed(seed)
-    model = build_model(tiny_config())
-    return save_checkpoint(path, model, tiny_config(), CLASSES, meta={"test": True})
+from tests.helpers.models import CLASSES, make_tiny_checkpoint, tiny_checkpoint_config
 
 
 def test_load_detector_and_detect_match_torchvision(tmp_path: Path):
@@ -48,7 +29,7 @@ def test_load_detector_and_detect_match_torchvision(tmp_path: Path):
     assert trace.image_size == (96, 128) and trace.class_names == CLASSES
     # the same weights through torchvision's own forward give the same detections
     torch.manual_seed(0)
-    model = build_model(tiny_config()).eval()
+    model = build_model(tiny_checkpoint_config()).eval()
     with torch.no_grad():
         ref = model([torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0])[0]
     res = trace.postprocess(0.0)
@@ -174,6 +155,7 @@ def test_loading_a_cpu_model_measures_bf16_once_in_the_loading_thread(monkeypatc
     assert {d.value: d for d in jobs.device_choices()}[jobs.CPU_BF16].label == "CPU bf16 (slow on this CPU)"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not jobs.bundled_model_path().is_file(), reason="no bundled model")
 @pytest.mark.fast_bf16
 def test_cpu_bf16_device_runs_the_backbone_in_bfloat16_with_the_same_detections():

@@ -10,7 +10,7 @@ from detector_app.app.ranking import NOT_DETECTED, class_counts, rank_items
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.domain.usefulness import WEIGHTS, rate, signals, usefulness
-from tests.qt.conftest import make_fake_trace
+from tests.helpers.traces import make_fake_trace
 
 
 def test_signals_on_the_fake_trace() -> None:

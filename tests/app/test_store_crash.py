@@ -140,7 +140,7 @@ def test_sigkill_during_imports_never_leaves_half_an_import(tmp_path: Path) -> N
     one transaction, is checked deterministically in test_dataset_io.)"""
     import json
 
-    from fmt_helpers_app import grey_png
+    from tests.helpers.files import grey_png
 
     rng = random.Random(7)
     pristine = tmp_path / "pristine"

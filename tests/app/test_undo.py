@@ -200,8 +200,9 @@ def _on_disk(store: ProjectStore) -> dict | None:
 
 
 def test_a_commands_store_calls_reach_the_disk_together(store: ProjectStore) -> None:
-    """A kill between a command's two calls left accepted boxes saved with the image still
-    "detected" (24 of 42 autosaves landed between them): push, undo and redo are one transaction."""
+    """Push, undo and redo are one transaction: an autosave between a command's two calls
+    (24 of 42 land there when they may) followed by a kill would leave accepted boxes saved
+    with the image still "detected"."""
     stack = UndoStack(store)
     cmd = _TwoCalls(KEY, annotation=Annotation(Box(1, 2, 10, 12), "cat"))
     cmd.seen = []
@@ -225,16 +226,18 @@ def test_an_edit_does_not_wait_for_a_disk_write_in_progress(store: ProjectStore)
     def slow_write() -> None:
         with store._db_lock:  # what flush holds during the disk write
             writing.set()
-            done.wait(10)
+            done.wait(60)  # until the edit below has finished (or failed to)
 
     t = threading.Thread(target=slow_write)
     t.start()
-    writing.wait(5)
+    assert writing.wait(30)
     stack = UndoStack(store)
     finished = threading.Event()
     threading.Thread(target=lambda: (stack.push(AddAnnotation(KEY, annotation=Annotation(Box(1, 2, 10, 12), "cat"))),
                                      finished.set())).start()
-    assert finished.wait(2), "the edit waited for the disk write"
+    # the edit finishes while the disk lock is still held: were it waiting for that lock, it
+    # could only finish after done.set() below (the 30 s is a deadline, not a speed target)
+    assert finished.wait(30), "the edit waited for the disk write"
     done.set()
     t.join()
     assert len(store.record(KEY).annotations) == 1

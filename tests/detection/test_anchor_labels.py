@@ -74,7 +74,7 @@ def test_matches_torchvision_rpn_assignment() -> None:
 
 @pytest.mark.parametrize("builder, size", [
     *(("small", s) for s in [(300, 500), (375, 500), (512, 512), (200, 640), (641, 333)]),
-    ("paper", (512, 512)), ("paper", (641, 333)),  # VGG-16 at 600 px: a few seconds each
+    *(pytest.param("paper", s, marks=pytest.mark.slow) for s in [(512, 512), (641, 333)]),  # VGG-16 at 600 px
 ])
 def test_overlay_labels_equal_training_labels_on_resized_images(builder: str, size: tuple[int, int]) -> None:
     """The anchor-label overlay (``jobs.anchor_labels`` on a trace) equals what RPN training

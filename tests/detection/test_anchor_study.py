@@ -117,6 +117,7 @@ def test_ablation_runs_each_variant(tiny_coco: Path, tiny_config, tmp_path: Path
     assert len(table["rows"]) == 2 and "1x3" in format_rows(rows)
 
 
+@pytest.mark.slow
 def test_ablation_with_seeds_resumes_and_summarises(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Two seeds per variant from random weights, the RPN's recall at 300 proposals; a
     second call with the same settings skips the finished runs; a run interrupted
@@ -180,6 +181,7 @@ def test_init_with_other_anchor_count_reinitialises_rpn_outputs(tiny_coco: Path,
     assert torch.equal(reset["rpn.head.conv.0.0.weight"], init["state_dict"]["rpn.head.conv.0.0.weight"])
 
 
+@pytest.mark.slow
 def test_cli_ablation_takes_the_init_checkpoints_network(tiny_coco: Path, tiny_config, tmp_path: Path,
                                                          capsys) -> None:  # type: ignore[no-untyped-def]
     """``ablate-anchors --init M`` without ``--config`` ablates M's own network

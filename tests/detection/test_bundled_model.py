@@ -83,6 +83,7 @@ def _evaluate(holdout: Path, out: Path, precision: str, capsys: pytest.CaptureFi
     return got
 
 
+@pytest.mark.slow
 def test_holdout_reproduces_the_cards_numbers(holdout: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     """float32, the card's numbers: runs on every CPU (about 200 x 0.2-0.3 s with 2 threads)."""
@@ -96,6 +97,7 @@ def test_holdout_reproduces_the_cards_numbers(holdout: Path, tmp_path: Path,
     assert set(got["per_class"]) == set(CLASS_NAMES)
 
 
+@pytest.mark.slow
 @pytest.mark.fast_bf16
 def test_bf16_holdout_reproduces_its_card_and_stays_within_0_01_of_fp32(
         holdout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

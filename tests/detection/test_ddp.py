@@ -48,6 +48,7 @@ def test_two_process_gloo_training(tiny_coco: Path, tiny_config_json: Path, tmp_
     assert [h["iteration"] for h in log["history"]] == [1, 2, 3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 def test_one_process_torchrun_goes_through_the_process_group(device: str, tiny_coco: Path,
                                                             tiny_config_json: Path, tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_two_process_detect_merges_into_one_file(tmp_path: Path) -> None:
 
     from detector_app.cli import main
     from detector_app.media.images import write_image
-    from tests.app.test_jobs import make_tiny_checkpoint
+    from tests.helpers.models import make_tiny_checkpoint
 
     ckpt = make_tiny_checkpoint(tmp_path / "tiny.pt")
     rng = np.random.default_rng(0)

@@ -23,13 +23,13 @@ from detector_app.detection.training import (
     NEW_ROW,
     TrainConfig,
     TrainingError,
-    _apply_speed_options,
     head_plan,
     load_checkpoint_dict,
     load_init_weights,
     lr_factor,
     train,
 )
+from detector_app.detection.training_setup import apply_speed_options
 from detector_app.domain.progress import Progress
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -53,6 +53,7 @@ def test_lr_schedule() -> None:
         lr_factor(0, 10, 0, "linear")
 
 
+@pytest.mark.slow
 def test_overfit_two_images_loss_goes_down(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "m.pt"
     result = train(_cfg(tiny_coco, out, tiny_config(), epochs=30, lr=0.01, hflip=False))
@@ -210,7 +211,7 @@ def test_init_with_other_architecture_is_refused(tiny_coco: Path, tiny_config, t
 def test_stride8_model_grows_from_a_stride16_checkpoint(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """``--init`` a stride-16 checkpoint with a stride-8 config: every layer copied
     except the two new top-down ones, which keep their identity start, so the
-    grown model's first detections are the old model's boxes on a denser grid."""
+    grown model's first detections are the stride-16 model's boxes on a denser grid."""
     base = tmp_path / "base.pt"
     train(_cfg(tiny_coco, base, tiny_config(), iters=1))
     init = load_checkpoint_dict(base)
@@ -373,7 +374,7 @@ def test_roi_batch_sets_how_many_rois_the_box_head_trains_on(tiny_coco: Path, ti
     model = build_model(tiny_config())
     before = _rois_seen_by_box_head(model, tiny_coco)  # default 512 per image: all ~100 proposals + gt
     assert len(before) == 1 and before[0] > 2 * 100
-    _apply_speed_options(model, TrainConfig(data="", out="", roi_batch=16), torch.device("cpu"))
+    apply_speed_options(model, TrainConfig(data="", out="", roi_batch=16), torch.device("cpu"))
     assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 16
     assert _rois_seen_by_box_head(model, tiny_coco) == [2 * 16]
 
@@ -381,14 +382,15 @@ def test_roi_batch_sets_how_many_rois_the_box_head_trains_on(tiny_coco: Path, ti
 def test_bad_speed_options_are_refused(tiny_config) -> None:  # type: ignore[no-untyped-def]
     model = build_model(tiny_config())
     with pytest.raises(TrainingError, match="at least 1"):
-        _apply_speed_options(model, TrainConfig(data="", out="", roi_batch=0), torch.device("cpu"))
+        apply_speed_options(model, TrainConfig(data="", out="", roi_batch=0), torch.device("cpu"))
     with pytest.raises(TrainingError, match="unknown precision 'fp16'"):
-        _apply_speed_options(model, TrainConfig(data="", out="", precision="fp16"), torch.device("cpu"))
+        apply_speed_options(model, TrainConfig(data="", out="", precision="fp16"), torch.device("cpu"))
     with pytest.raises(TrainingError, match="on CUDA use --amp"):
-        _apply_speed_options(model, TrainConfig(data="", out="", precision="bf16"), torch.device("cuda"))
+        apply_speed_options(model, TrainConfig(data="", out="", precision="bf16"), torch.device("cuda"))
     assert get_precision(model) == "fp32"
 
 
+@pytest.mark.slow
 def test_bf16_training_learns_and_saves_a_plain_float32_checkpoint(tiny_coco: Path, tiny_config,
                                                                    tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out32, out16 = tmp_path / "fp32.pt", tmp_path / "bf16.pt"

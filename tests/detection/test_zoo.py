@@ -202,6 +202,7 @@ def test_cli_download_offline_is_one_line(monkeypatch, tmp_path, capsys) -> None
     assert np.all([not p.name.endswith(".pth") for p in (tmp_path / "torch").rglob("*")])
 
 
+@pytest.mark.slow
 def test_finetuning_a_downloaded_coco_model_keeps_the_rows_of_coco_classes(zoo_weights, tiny_coco, tmp_path) -> None:
     """Boxes labelled with COCO names (cat, dog): the class head starts from the COCO rows and the
     run says so; a class COCO lacks replaces the head, also said."""

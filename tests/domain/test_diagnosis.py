@@ -1,9 +1,9 @@
 """The miss explainer on hand-built traces: in each, one stage is the known culprit.
 
-The object is G = (10, 10, 50, 50), class "cat"; image 100 x 100, not resized;
-one feature level of 2 x 2 cells with one anchor each. Horizontal shifts of a
-40-px box by d pixels have IoU (40 - d) / (40 + d) with G: d 10 -> 0.60,
-d 16 -> 0.43, and two boxes 6 px apart overlap at 0.74.
+The scenarios (``tests.helpers.traces``): the object is G = (10, 10, 50, 50), class
+"cat"; image 100 x 100, not resized; one feature level of 2 x 2 cells with one anchor
+each. Horizontal shifts of a 40-px box by d pixels have IoU (40 - d) / (40 + d) with
+G: d 10 -> 0.60, d 16 -> 0.43, and two boxes 6 px apart overlap at 0.74.
 """
 
 from __future__ import annotations
@@ -17,49 +17,13 @@ from detector_app.domain.diagnosis import (
     explain_object,
     false_positives,
 )
-from detector_app.domain.trace import DetectionTrace, FeatureLevel
-
-G = (10.0, 10.0, 50.0, 50.0)
-FAR = [70.0, 70.0, 95.0, 95.0]
-NAMES = ["__background__", "cat", "dog"]
-
-
-def shifted(d: float) -> list[float]:
-    return [10.0 + d, 10.0, 50.0 + d, 50.0]
-
-
-def make(anchors=None, logits=None, candidates=(), proposals=(), probs=(), refined=()) -> DetectionTrace:
-    """A trace with the given stages. ``candidates``: (box, objectness, anchor); ``proposals``:
-    (box, objectness, anchor); ``probs`` / ``refined``: per proposal, ``[C]`` and ``[C, 4]``."""
-    anchors = np.array(anchors if anchors is not None else [FAR] * 4, np.float32)
-    n = len(proposals)
-    return DetectionTrace(
-        image_size=(100, 100), resized_size=(100, 100), class_names=list(NAMES),
-        levels=[FeatureLevel("0", (2, 2), (50.0, 50.0), 0, (40.0,), (1.0,))],
-        anchors=anchors, anchor_level=np.zeros(4, np.int16), anchor_scale_index=np.zeros(4, np.int8),
-        anchor_ratio_index=np.zeros(4, np.int8),
-        objectness_logits=np.array(logits if logits is not None else [0.0] * 4, np.float32),
-        rpn_deltas=np.zeros((4, 4), np.float32),
-        pre_nms_boxes=np.array([c[0] for c in candidates], np.float32).reshape(-1, 4),
-        pre_nms_scores=np.array([c[1] for c in candidates], np.float32),
-        pre_nms_anchor_index=np.array([c[2] for c in candidates], np.int64),
-        proposals=np.array([p[0] for p in proposals], np.float32).reshape(-1, 4),
-        proposal_scores=np.array([p[1] for p in proposals], np.float32),
-        proposal_anchor_index=np.array([p[2] for p in proposals], np.int64),
-        class_probs=np.array(probs, np.float32).reshape(n, 3),
-        refined_boxes=np.array(refined, np.float32).reshape(n, 3, 4),
-    )
+from detector_app.domain.trace import DetectionTrace
+from tests.helpers.traces import FAR, SCENARIO_NAMES, G, make, one_proposal, shifted
 
 
 def explain(trace: DetectionTrace, score: float = 0.5, cap: int = 100, label: str = "cat"):
     result = trace.postprocess(score_thresh=score, detections_per_img=cap)
     return explain_object(trace, result, G, label, score_thresh=score, detections_per_img=cap)
-
-
-def one_proposal(probs, refined_cat, box=None) -> DetectionTrace:
-    box = shifted(0) if box is None else box
-    refined = [[FAR, refined_cat, FAR]]
-    return make(candidates=[(box, 0.9, 0)], proposals=[(box, 0.9, 0)], probs=[probs], refined=refined)
 
 
 def test_detected() -> None:
@@ -142,9 +106,10 @@ def test_false_positives_are_explained() -> None:
                  refined=[[FAR, FAR, FAR], [FAR, FAR, shifted(2)]])
     result = trace.postprocess(score_thresh=0.5)
     annotations = [(np.array(G), "cat")]
-    fps = false_positives(result, annotations, NAMES)
+    fps = false_positives(result, annotations, SCENARIO_NAMES)
     assert sorted(fps) == [0, 1]  # cat where nothing is annotated; dog on the cat
-    by_label = {NAMES[int(result.labels[d])]: explain_false_positive(trace, result, d, annotations) for d in fps}
+    by_label = {SCENARIO_NAMES[int(result.labels[d])]: explain_false_positive(trace, result, d, annotations)
+                for d in fps}
     assert "where nothing is annotated" in by_label["cat"].summary
     assert "on an object annotated as cat (IoU 0.90): the RoI head chose the wrong class" in by_label["dog"].summary
     assert by_label["dog"].proposal == 1 and "class probabilities: dog 0.80" in by_label["dog"].evidence[0]

@@ -1,4 +1,4 @@
-"""The recall funnel on hand-built traces (the scenarios of test_diagnosis)."""
+"""The recall funnel on hand-built traces (the miss scenarios of ``tests.helpers.traces``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from test_diagnosis import FAR, G, make, one_proposal, shifted
 
 from detector_app.domain.diagnosis import Stage
 from detector_app.domain.funnel import STAGES, Funnel, object_stages, size_of
+from tests.helpers.traces import FAR, G, make, one_proposal, shifted
 
 
 def test_stages_of_one_object() -> None:

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fmt_helpers import tiny_png
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector_app.domain.errors import FormatError
 from detector_app.formats import load_dataset
+from tests.helpers.files import grey_png
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -97,8 +97,8 @@ def spliced_json(draw: st.DrawFn, valid: bytes) -> bytes:
 def _only_format_errors(setup: Callable[[Path], Path], fmt: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        tiny_png(root / "a.png", 40, 30)
-        tiny_png(root / "images" / "a.png", 40, 30)
+        grey_png(root / "a.png", 40, 30)
+        grey_png(root / "images" / "a.png", 40, 30)
         target = setup(root)
         try:
             ds = load_dataset(target, fmt)

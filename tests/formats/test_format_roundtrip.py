@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fmt_helpers import tiny_png
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools.coco import COCO
@@ -21,6 +20,7 @@ from detector_app.domain import Annotation, AnnotationSource, Box, ImageRecord, 
 from detector_app.domain.labels import LabelError, check_class_name
 from detector_app.formats import Dataset, load_dataset, unique_stems, write_dataset
 from detector_app.formats.yolo import yolo_layout
+from tests.helpers.files import grey_png
 
 
 def _usable(name: str) -> bool:
@@ -68,7 +68,7 @@ def datasets(draw: st.DrawFn, grid: int = 1024) -> Dataset:
 def _with_images(ds: Dataset, root: Path) -> Dataset:
     ds.root = root
     for rec in ds.images:
-        tiny_png(root / rec.path, rec.width, rec.height)  # type: ignore[arg-type]
+        grey_png(root / rec.path, rec.width, rec.height)  # type: ignore[arg-type]
     return ds
 
 
@@ -122,7 +122,7 @@ def test_yolo_round_trip_within_1e_6(ds: Dataset) -> None:
         write_dataset(ds, "yolo", out, stems)
         for rec, stem in zip(ds.images, stems):
             image_rel, _ = yolo_layout(stem, ".png", ds.split[rec.key])
-            tiny_png(out / image_rel, rec.width, rec.height)  # type: ignore[arg-type]
+            grey_png(out / image_rel, rec.width, rec.height)  # type: ignore[arg-type]
         back = load_dataset(out)
         assert back.label_map.names == ds.label_map.names
         by_stem = {Path(r.path).stem: r for r in back.images}

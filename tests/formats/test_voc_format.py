@@ -123,7 +123,7 @@ def test_malformed_documents(tmp_path: Path) -> None:
 
 
 def _voc_xml_elementtree(record: ImageRecord, filename: str, image_path: str) -> str:
-    """The reference: the same document built with ElementTree (what voc_xml used to do)."""
+    """The reference: the same document built independently, with ElementTree."""
     import xml.etree.ElementTree as ET
 
     root = ET.Element("annotation")
@@ -180,7 +180,7 @@ def test_class_name_with_control_character_is_a_format_error(tmp_path: Path) -> 
 def test_cvat_pascal_voc_1_1_layout_and_images_found_by_stem(tmp_path: Path) -> None:
     """CVAT's "Pascal VOC 1.1": ImageSets/Main/default.txt (the subset, kept as the split)
     and labelmap.txt; an XML whose <filename> says .png for an image saved as .jpg is
-    found by its stem (the path used to point at a file that is not there)."""
+    found by its stem (the name as written points at a file that is not there)."""
     import numpy as np
 
     from detector_app.media.images import write_image

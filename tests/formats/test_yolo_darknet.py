@@ -46,7 +46,8 @@ def test_cvat_yolo_1_1_reads_with_boxes_and_splits(tmp_path: Path) -> None:
 
 
 def test_convert_cvat_yolo_to_coco(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`convert` refused it before: "not a YOLO dataset (no data.yaml or classes.txt)"."""
+    """`convert` takes CVAT's YOLO 1.1 folder (obj.data, obj.names; no data.yaml or
+    classes.txt) as a YOLO dataset and writes it as COCO."""
     root = _cvat_yolo(tmp_path / "cvat")
     assert main(["convert", str(root), "--to", "coco", str(tmp_path / "out"), "--copy"]) == 0
     assert "wrote 2 images, 3 boxes" in capsys.readouterr().out

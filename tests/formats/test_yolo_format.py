@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fmt_helpers import tiny_png
 
 from detector_app.domain import Annotation, Box, ImageRecord, LabelMap
 from detector_app.domain.errors import FormatError
 from detector_app.formats import Dataset, detect_format, load_dataset, write_yolo
 from detector_app.formats.yolo import label_path_of, parse_data_yaml, read_yolo, yolo_lines
+from tests.helpers.files import grey_png
 
 
 def _flat(tmp_path: Path, lines: str, names: str = "cat\ndog\n") -> Path:
-    tiny_png(tmp_path / "images" / "a.png", 100, 50)
+    grey_png(tmp_path / "images" / "a.png", 100, 50)
     (tmp_path / "labels").mkdir(exist_ok=True)
     (tmp_path / "labels" / "a.txt").write_text(lines)
     (tmp_path / "classes.txt").write_text(names)
@@ -49,8 +49,8 @@ def test_write_with_split_and_read_back(tmp_path: Path) -> None:
             ImageRecord("b.png", 64, 32, [])]
     ds = Dataset(tmp_path, LabelMap(["cat", "dog"]), recs, split={"a.png": "train", "b.png": "val"})
     write_yolo(ds, out)
-    tiny_png(out / "images" / "train" / "a.png", 100, 50)
-    tiny_png(out / "images" / "val" / "b.png", 64, 32)
+    grey_png(out / "images" / "train" / "a.png", 100, 50)
+    grey_png(out / "images" / "val" / "b.png", 64, 32)
     yaml = (out / "data.yaml").read_text()
     assert "train: images/train\nval: images/val\nnc: 2\nnames: [\"cat\", \"dog\"]\n" in yaml
     assert (out / "labels" / "val" / "b.txt").read_text() == ""
@@ -71,7 +71,7 @@ def test_data_yaml_variants(tmp_path: Path) -> None:
                                   "names": ["cat # not a comment", "dög"]}
     y.write_text("train: images\nnames:\n  0: cat\n  1: dog\n")
     assert parse_data_yaml(y)["names"] == {0: "cat", 1: "dog"}
-    tiny_png(tmp_path / "images" / "a.png", 10, 10)
+    grey_png(tmp_path / "images" / "a.png", 10, 10)
     ds = read_yolo(tmp_path)  # 'path' missing -> the yaml's folder
     assert ds.label_map.names == ["cat", "dog"] and ds.images[0].annotations == []
 
@@ -100,7 +100,7 @@ def test_box_over_the_edge_is_clipped(tmp_path: Path) -> None:
 
 
 def test_bad_yaml_and_class_lists(tmp_path: Path) -> None:
-    tiny_png(tmp_path / "images" / "a.png", 10, 10)
+    grey_png(tmp_path / "images" / "a.png", 10, 10)
     y = tmp_path / "data.yaml"
     y.write_text("train: images\nnames: [a, b\n")
     with pytest.raises(FormatError, match=r"data\.yaml:2: unterminated list"):
@@ -141,14 +141,14 @@ def test_unreadable_image_size(tmp_path: Path) -> None:
 def test_awkward_class_names_in_data_yaml_and_classes_txt(tmp_path: Path) -> None:
     """Names with quotes, backslashes, '#', ': ', brackets survive data.yaml (JSON-quoted,
     which YAML reads too) and classes.txt; a backslash-escaped quote is not the end of a
-    string for the comment rule (was: 'unterminated list')."""
+    string for the comment rule (which would then see an unterminated list)."""
     names = ['"', "0 #", "a: b", "back\\slash", "[x]", "{y}", "- z", "null", "it's", "caf\u00e9 \U0001f600"]
     out = tmp_path / "y"
     write_yolo(Dataset(tmp_path, LabelMap(names), [ImageRecord("a.png", 4, 4, [])]), out)
     assert (out / "classes.txt").read_text(encoding="utf-8").splitlines() == names
     assert parse_data_yaml(out / "data.yaml")["names"] == names
     assert f"nc: {len(names)}\n" in (out / "data.yaml").read_text(encoding="utf-8")
-    tiny_png(out / "images" / "a.png", 4, 4)
+    grey_png(out / "images" / "a.png", 4, 4)
     assert load_dataset(out).label_map.names == names
     (tmp_path / "c.yaml").write_text('names: ["a \\" # b", \'c \'\' # d\']  # comment\n')
     assert parse_data_yaml(tmp_path / "c.yaml")["names"] == ['a " # b', "c ' # d"]
@@ -162,7 +162,7 @@ def test_awkward_class_names_in_data_yaml_and_classes_txt(tmp_path: Path) -> Non
     ("classes.txt", "cat\nx\x01y\n"),
 ])
 def test_class_name_with_control_character_is_a_format_error(tmp_path: Path, where: str, text: str) -> None:
-    tiny_png(tmp_path / "images" / "a.png", 10, 10)
+    grey_png(tmp_path / "images" / "a.png", 10, 10)
     (tmp_path / where).write_text(text, encoding="utf-8")
     with pytest.raises(FormatError, match=rf"{where.replace('.', '[.]')}: class name .* contains a"):
         read_yolo(tmp_path)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fmt_helpers import tiny_png
 
 from detector_app.cli import main
 from detector_app.domain.errors import FormatError
 from detector_app.formats import detect_format, load_dataset
 from detector_app.formats.yolo import parse_data_yaml
+from tests.helpers.files import grey_png
 
 #: image name -> (width, height, label file text, the boxes it means: (class, x1, y1, x2, y2))
 IMAGES = {
@@ -33,7 +33,7 @@ def _images(root: Path, image_dir: str = "images/{split}", label_dir: str = "lab
     for split, names in SPLITS.items():
         for name in names:
             w, h, text, _ = IMAGES[name]
-            tiny_png(root / image_dir.format(split=split) / name, w, h)
+            grey_png(root / image_dir.format(split=split) / name, w, h)
             label = root / label_dir.format(split=split) / (Path(name).stem + ".txt")
             label.parent.mkdir(parents=True, exist_ok=True)
             label.write_text(text)
@@ -115,7 +115,7 @@ def test_splits_as_txt_lists_of_image_paths(tmp_path: Path) -> None:
 
 def test_splits_as_yaml_lists_of_folders_and_txt_lists(tmp_path: Path) -> None:
     root = _images(tmp_path / "ds", "images/{split}", "labels/{split}")
-    tiny_png(root / "images" / "extra" / "d.png", 10, 10)
+    grey_png(root / "images" / "extra" / "d.png", 10, 10)
     (root / "labels" / "extra").mkdir()
     (root / "labels" / "extra" / "d.txt").write_text("1 0.5 0.5 1 1\n")
     (root / "val.txt").write_text("./images/val/c.png\n")

@@ -10,6 +10,7 @@ import pytest
 
 from detector_app.domain.errors import MediaError
 from detector_app.media.video import VideoReader, is_video_path
+from tests.helpers.files import write_video
 
 W, H, N = 64, 48, 30
 
@@ -22,12 +23,7 @@ def _frame(i: int) -> np.ndarray:
 
 
 def _write(path: Path, fourcc: str, n: int = N) -> Path:
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (W, H))
-    assert w.isOpened()
-    for i in range(n):
-        w.write(_frame(i))
-    w.release()
-    return path
+    return write_video(path, n, (W, H), fourcc, frame=_frame)
 
 
 @pytest.fixture(scope="module", params=[("mp4v", ".mp4"), ("MJPG", ".avi")], ids=["mp4v", "mjpg"])
@@ -65,10 +61,8 @@ def test_random_access_equals_sequential(video: Path) -> None:
 
 def test_rgb_channel_order(tmp_path: Path) -> None:
     path = tmp_path / "red.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (32, 32))
-    for _ in range(3):
-        w.write(np.tile(np.array([0, 0, 255], np.uint8), (32, 32, 1)))  # pure red in BGR
-    w.release()
+    red = np.tile(np.array([0, 0, 255], np.uint8), (32, 32, 1))  # pure red in BGR
+    write_video(path, 3, (32, 32), fps=5.0, frame=lambda _i: red)
     rgb = VideoReader(path).read(1)
     assert rgb[..., 0].mean() > 200 and rgb[..., 2].mean() < 50
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -19,7 +18,8 @@ from detector_app.domain.boxes import Box
 from detector_app.formats import load_dataset
 from detector_app.qt.export_dialog import ExportDialog
 from detector_app.qt.finetune_dialog import FinetuneDialog
-from tests.app.test_jobs import make_tiny_checkpoint
+from tests.helpers.files import noise_pngs, write_bgr
+from tests.helpers.models import make_tiny_checkpoint
 
 W, H = 128, 96
 
@@ -27,12 +27,7 @@ W, H = 128, 96
 @pytest.fixture
 def session(tmp_path: Path):
     """Three 128x96 images: img0 and img1 annotated and verified, img2 untouched."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
-        assert cv2.imwrite(str(root / f"img{i}.png"), img)
+    root = noise_pngs(tmp_path / "proj", 3, W, H)
     s = Session(detect_on_open=False)
     s.open_paths([root])
     s.choose_label("cat")
@@ -154,8 +149,7 @@ def test_finetune_runs_plots_and_offers_the_new_model(qtbot, session, tiny_base)
 
 def test_finetune_without_verified_boxes_says_so(qtbot, tmp_path, tiny_base):
     root = tmp_path / "empty"
-    root.mkdir()
-    cv2.imwrite(str(root / "a.png"), np.zeros((H, W, 3), np.uint8))
+    write_bgr(root / "a.png", np.zeros((H, W, 3), np.uint8))
     s = Session(detect_on_open=False)
     s.open_paths([root])
     try:

@@ -17,7 +17,7 @@ from detector_app.app.settings import Settings
 from detector_app.detection import zoo
 from detector_app.detection.hub import hub_dir
 from detector_app.qt.main_window import MainWindow
-from tests.app.test_jobs import make_tiny_checkpoint
+from tests.helpers.models import make_tiny_checkpoint
 
 PHOTOS = Path(__file__).resolve().parents[2] / "resources" / "samples" / "photos"
 

@@ -1,8 +1,8 @@
 """The cyclic garbage collector runs on the GUI thread only (qt/gc_guard.py).
 
 A collection on a worker thread that frees a Qt wrapper destroys its C++
-object off its thread; a CI run hung that way. These tests watch where
-collections happen through ``gc.callbacks``.
+object off its thread, which can deadlock the two threads. These tests watch
+where collections happen through ``gc.callbacks``.
 """
 
 from __future__ import annotations

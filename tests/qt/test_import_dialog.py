@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QPushButton
 
 from detector_app.domain.boxes import Box
 from detector_app.qt.import_dialog import ImportDialog
-from tests.qt.test_main_window import fake_model, saved, window, write_images  # noqa: F401 (fixtures)
-from tests.qt.test_main_window_flows import drive_modal
+from tests.helpers.files import stored_records, write_images
+from tests.helpers.qt import drive_modal
 
 
 def write_coco(path: Path, prefix: str = "proj/") -> Path:
@@ -57,7 +57,7 @@ def test_import_from_the_file_menu_shows_the_boxes(window, qtbot, tmp_path, monk
     assert {"cat", "dog", "zebra"} <= set(p.label_list.labels())
     assert p.file_list.summary() == "3 of 3 shown \u2014 1 not seen, 2 edited"
     assert any("imported 3 boxes on 2 images" in m for _, m in p.log.entries)
-    qtbot.waitUntil(lambda: len(saved(tmp_path / "proj").get("img1.png", {}).get("annotations", [])) == 1,
+    qtbot.waitUntil(lambda: len(stored_records(tmp_path / "proj").get("img1.png", {}).get("annotations", [])) == 1,
                     timeout=5000)  # autosaved
     # one undo step takes the whole import back
     assert "import annotations" in window.actions["undo"].text()

@@ -4,84 +4,28 @@ signals with undo/redo and autosave, keys, worker errors, UI latency."""
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from detector_app.app.jobs import ModelInfo
 from detector_app.app.session import OVERLAYS
 from detector_app.app.settings import Settings
-from detector_app.app.store import DB_NAME, STORE_DIR
 from detector_app.domain.annotations import AnnotationSource, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.qt.main_window import MainWindow
 from detector_app.qt.worker import InferenceWorker
-from tests.app.test_jobs import make_tiny_checkpoint
-from tests.qt.conftest import FAKE, anchor_index, make_fake_trace
+from tests.helpers.files import stored_records, write_images, write_video
+from tests.helpers.models import FakeModel, make_tiny_checkpoint
+from tests.helpers.traces import FAKE, TRACE_SIZE, anchor_index, make_fake_trace
 
-W, H = 300, 200  # the fake trace's image size
-
-
-def write_images(root: Path, n: int = 3, size: tuple[int, int] = (W, H)) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        img = np.full((size[1], size[0], 3), 30 + 40 * i, np.uint8)
-        cv2.rectangle(img, (20, 20), (size[0] // 2, size[1] // 2), (200, 60, 60), -1)
-        assert cv2.imwrite(str(root / f"img{i}.png"), img)
-    return root
-
-
-class FakeModel:
-    """Returns the documented fake trace; can be told to fail or to be slow."""
-
-    def __init__(self) -> None:
-        self.trace = make_fake_trace()
-        self.fail = False
-        self.delay = 0.0
-        self.calls = 0
-
-    def __call__(self, rgb: np.ndarray):
-        self.calls += 1
-        time.sleep(self.delay)
-        if self.fail:
-            raise RuntimeError("CUDA out of memory (simulated)")
-        return self.trace
-
-
-@pytest.fixture
-def fake_model() -> FakeModel:
-    return FakeModel()
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, fake_model: FakeModel):
-    worker = InferenceWorker()
-    worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
-    win = MainWindow(worker=worker, settings=Settings(tmp_path / "settings.json"))
-    qtbot.addWidget(win)
-    win.show()
-    assert win.open_paths([str(write_images(tmp_path / "proj"))])
-    qtbot.waitUntil(lambda: win.session.trace is not None, timeout=5000)
-    yield win
-    win.close()
-    assert worker.stop()
-
-
-def saved(root: Path) -> dict[str, dict]:
-    db = sqlite3.connect(str(root / STORE_DIR / DB_NAME))
-    try:
-        return {k: json.loads(v) for k, v in db.execute("SELECT key, data FROM records")}
-    finally:
-        db.close()
+W, H = TRACE_SIZE
 
 
 def test_open_folder_detects_and_shows_everything(window):
@@ -185,7 +129,7 @@ def test_edit_box_through_canvas_signals_undo_redo_and_autosave(window, qtbot, t
     window.actions["redo"].trigger()
     assert c.overlays.annotations.box_of(ann.id) == Box(30, 20, 80, 90)
     qtbot.waitUntil(lambda: ss.store.saved_seq == ss.store.seq, timeout=1000)
-    assert saved(tmp_path / "proj")["img0.png"]["annotations"][0]["box"] == [30, 20, 80, 90]
+    assert stored_records(tmp_path / "proj")["img0.png"]["annotations"][0]["box"] == [30, 20, 80, 90]
     c.annotationDeleteRequested.emit(ann.id)
     assert ss.record.annotations == []
 
@@ -284,13 +228,14 @@ def test_worker_error_reaches_status_bar_and_log_and_app_survives(window, qtbot,
 
 
 def test_ui_stays_responsive_while_the_model_is_slow(window, qtbot, fake_model):
+    """The model runs off the GUI thread: a 10 ms timer ticks inside every 0.5 s model call
+    (a call on the GUI thread would leave none), and moving on during a call shows the new
+    image's trace. How long the loop may pause is measured by benchmarks/bench_gui.py."""
     fake_model.delay = 0.5
-    clock = QElapsedTimer()
-    clock.start()
-    ticks: list[int] = []
+    ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start()
     calls = fake_model.calls
     window.session.go_to(1)
@@ -300,11 +245,10 @@ def test_ui_stays_responsive_while_the_model_is_slow(window, qtbot, fake_model):
     qtbot.waitUntil(lambda: fake_model.calls >= calls + 2 and window.session.trace is not None
                     and window.session.trace_key == "img2.png", timeout=10000)
     timer.stop()
-    assert clock.elapsed() >= 900
-    gaps = np.diff(ticks)
-    # calling the 500 ms model on the GUI thread would stall >= 500 ms; the margin below
-    # absorbs scheduling on a loaded 2-core machine (the 50 ms target is benchmarks/bench_gui.py's)
-    assert gaps.max() < 250, f"UI stalled {gaps.max()} ms"
+    spans = fake_model.spans[calls:]
+    assert len(spans) >= 2
+    for start, end in spans:
+        assert any(start < t < end for t in ticks), "the event loop stood still while the model ran"
 
 
 def test_settings_are_saved_on_close(qtbot, tmp_path, fake_model):
@@ -418,11 +362,7 @@ def video_window(qtbot, tmp_path: Path, fake_model: FakeModel):
 
     def make(frames: int, step: int) -> MainWindow:
         root = tmp_path / "vid"
-        root.mkdir()
-        writer = cv2.VideoWriter(str(root / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (W, H))
-        for i in range(frames):
-            writer.write(np.full((H, W, 3), step * i, np.uint8))
-        writer.release()
+        write_video(root / "clip.avi", frames, (W, H), fps=20.0, frame=lambda i: np.full((H, W, 3), step * i, np.uint8))
         worker = InferenceWorker()
         worker.set_detector(fake_model, ModelInfo("fake", list(fake_model.trace.class_names)))
         win = MainWindow(worker=worker, settings=Settings(tmp_path / "s.json"))
@@ -468,7 +408,7 @@ def test_open_video_step_play_and_annotate_frames(qtbot, video_window, fake_mode
 def test_pausing_a_video_on_a_slow_model_shows_the_paused_frames_own_detections(qtbot, video_window, fake_model):
     """A model slower than the frame rate (0.25 s per frame at 20 fps): after P, and
     after playback reaches the end, the frame on screen gets its own detections
-    (they used to be cancelled with the skipped frames, leaving an earlier frame's
+    (not cancelled with the skipped frames, which would leave an earlier frame's
     boxes up for good); until they arrive, Shift+Enter says why it accepts nothing."""
     win = video_window(30, 8)
     video, ss, c = win.panels.video, win.session, win.canvas
@@ -598,8 +538,8 @@ def test_switching_projects_leaves_no_undo_step_of_the_previous_one(window, qtbo
 
 
 def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qtbot, video_window):
-    """"," and "." did nothing until the canvas was clicked; the bar said frame 43 where
-    the status said #42."""
+    """"," and "." step through frames without a click on the canvas first, and the video
+    bar and the status bar both count frames from one."""
     win = video_window(5, 40)
     qtbot.waitUntil(lambda: win.session.trace is not None, timeout=5000)
     qtbot.keyClick(QApplication.focusWidget() or win, Qt.Key.Key_Period)  # no click on the canvas first
@@ -608,7 +548,7 @@ def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qt
     qtbot.waitUntil(lambda: "clip.avi, frame 2:" in win.statusBar().currentMessage(), timeout=5000)
     view = next(a.menu() for a in win.menuBar().actions() if a.text() == "&View")
     submenus = [a.text() for a in view.actions() if a.menu() is not None]
-    assert submenus == ["&Panels and toolbars"]  # it showed as an untitled entry
+    assert submenus == ["&Panels and toolbars"]  # a titled submenu, not an untitled entry
 
 
 def test_f1_shows_the_keys_and_mouse_as_a_table(window, qtbot):
@@ -622,7 +562,7 @@ def test_f1_shows_the_keys_and_mouse_as_a_table(window, qtbot):
 
 
 def test_a_toggled_overlay_button_looks_toggled(window, qtbot):
-    """Toolbar toggles showed their state only by a faint frame: a checked one is filled."""
+    """A checked toolbar toggle is filled, not marked only by a faint frame."""
     from PySide6.QtWidgets import QToolButton
 
     act = window.actions["overlay_grid"]
@@ -643,8 +583,8 @@ def test_a_toggled_overlay_button_looks_toggled(window, qtbot):
 
 
 def test_zoom_to_the_selected_box_and_open_recent(window, qtbot, tmp_path):
-    """Shift+F zooms to the selected box; File > Open recent lists what was opened (the
-    settings kept it, no menu showed it) and opens it."""
+    """Shift+F zooms to the selected box; File > Open recent lists what was opened (from
+    the settings) and opens it."""
     from detector_app.domain.boxes import Box
 
     ss, c = window.session, window.canvas
@@ -668,8 +608,8 @@ def test_zoom_to_the_selected_box_and_open_recent(window, qtbot, tmp_path):
 
 
 def test_turning_anchors_on_shows_a_cell_at_once(window):
-    """In cell mode the anchors appeared only after the mouse moved, and nothing said so:
-    turning them on pins the cell of the stepper's proposal's source anchor."""
+    """Turning the anchors on in cell mode shows a cell at once, without a mouse move:
+    the cell of the stepper's proposal's source anchor, pinned."""
     ss, c = window.session, window.canvas
     p = window.panels.stepper.current()
     a = int(ss.trace.proposal_anchor_index[p])

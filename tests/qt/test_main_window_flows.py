@@ -5,13 +5,11 @@ model and device pickers, zoom keys, copying boxes from the previous image."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialog
+from PySide6.QtCore import Qt
 
 from detector_app.app.settings import Settings
 from detector_app.domain.boxes import Box
@@ -19,37 +17,12 @@ from detector_app.formats import load_dataset
 from detector_app.qt.export_dialog import ExportDialog
 from detector_app.qt.finetune_dialog import FinetuneDialog
 from detector_app.qt.main_window import MainWindow
-from tests.app.test_jobs import make_tiny_checkpoint
-from tests.qt.conftest import FAKE, anchor_index
-from tests.qt.test_main_window import H, W, fake_model, window, write_images  # noqa: F401 (fixtures)
+from tests.helpers.files import write_images
+from tests.helpers.models import make_tiny_checkpoint
+from tests.helpers.qt import drive_modal
+from tests.helpers.traces import FAKE, TRACE_SIZE, anchor_index
 
-
-def drive_modal(qtbot, trigger: Callable[[], None], kind: type, steps: Callable[[QDialog], None]) -> list:
-    """Run ``trigger`` (which opens a modal ``kind`` dialog with ``exec``) and, from
-    inside the dialog's event loop, ``steps(dialog)``; returns what was seen."""
-    seen: list = []
-
-    def inside() -> None:
-        dialog = QApplication.activeModalWidget()
-        if not isinstance(dialog, kind):  # not open yet
-            QTimer.singleShot(20, inside)
-            return
-        seen.append(dialog)
-        try:
-            steps(dialog)
-        except BaseException as exc:  # noqa: BLE001 - reported after exec returns
-            seen.append(exc)
-        finally:
-            if dialog.isVisible() and not dialog.running():
-                dialog.done(0)
-
-    QTimer.singleShot(0, inside)
-    trigger()
-    for item in seen:
-        if isinstance(item, BaseException):
-            raise item
-    assert seen, f"no {kind.__name__} was shown"
-    return seen
+W, H = TRACE_SIZE
 
 
 def test_export_from_the_file_menu_then_reimport_equal(window, qtbot, tmp_path):
@@ -249,9 +222,9 @@ def test_device_list_marks_cpu_bf16_slow_once_the_worker_measured_it(real_window
 
 
 def test_export_class_ids_follow_the_models_classes_not_the_order_boxes_came_in(window, qtbot, tmp_path):
-    """The fake model's classes are cat (1), dog (2). Accepting only a dog first used to
-    give dog id 1 and leave cat out; the ids now equal the model's in COCO and YOLO,
-    and a person's own class comes after them, with the same ids in the next export."""
+    """The fake model's classes are cat (1), dog (2). The ids equal the model's in COCO and
+    YOLO whatever order boxes came in (accepting only a dog first gives dog id 2, and cat
+    is listed), and a person's own class comes after them, with the same ids in the next export."""
     import json
 
     ss = window.session
@@ -395,7 +368,6 @@ def test_before_and_after_compares_two_models_and_keeps_the_new_one(real_window,
     from detector_app.app.compare import compare_job
     from detector_app.domain.annotations import ItemState
     from detector_app.qt.compare_dialog import CompareDialog
-    from tests.app.test_jobs import make_tiny_checkpoint
 
     win = real_window
     ss = win.session

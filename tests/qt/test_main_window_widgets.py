@@ -42,8 +42,15 @@ def test_file_list_states_filter_and_activation(qtbot):
 
 
 def test_file_list_lists_ten_thousand_items_fast(qtbot):
+    """The list is one model over plain rows: listing, marking and filtering 10,000 items
+    are one model reset each (no per-row inserts or widgets)."""
     fl = FileList()
     qtbot.addWidget(fl)
+    model = fl._model  # noqa: SLF001 - the view's model, to count its change signals
+    events: list[str] = []
+    model.modelReset.connect(lambda: events.append("reset"))
+    model.rowsInserted.connect(lambda *_: events.append("inserted"))
+    model.dataChanged.connect(lambda *_: events.append("changed"))
     names = [f"images/{i:06d}.jpg" for i in range(10_000)]
     t0 = time.perf_counter()
     fl.set_items(names, [ItemState.NOT_SEEN] * len(names))
@@ -51,7 +58,10 @@ def test_file_list_lists_ten_thousand_items_fast(qtbot):
     fl.set_filter(ItemState.VERIFIED)
     elapsed = time.perf_counter() - t0
     assert fl.visible_names() == ["images/005000.jpg"]
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
+    assert events == ["reset", "changed", "reset"]
+    # a person opening a 10,000-image folder waits for this: it takes milliseconds; the bound
+    # is loose enough for a loaded machine and only catches a gross slowdown
+    assert elapsed < 5.0, f"{elapsed:.2f} s"
 
 
 def test_label_list_search_enter_and_number_keys(qtbot):
@@ -168,8 +178,8 @@ def test_gui_command_passes_paths_model_and_device(monkeypatch):
 
 
 def test_file_list_paints_one_highlighted_row(qtbot):
-    """Moving the current item painted the new row highlighted and left the old one
-    painted too (two rows highlighted)."""
+    """Moving the current item highlights the new row and repaints the old one plain:
+    one highlighted row, never two."""
     from PySide6.QtGui import QImage
 
     fl = FileList()

@@ -9,30 +9,34 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtCore import QTimer
 
 from detector_app.app.jobs import ModelInfo
 from detector_app.domain.errors import Cancelled, UserError
 from detector_app.domain.progress import Progress
 from detector_app.qt.worker import InferenceWorker, JobThread, describe_exception
-from tests.qt.conftest import make_fake_trace
+from tests.helpers.traces import make_fake_trace
 
 INFO = ModelInfo(name="fake", class_names=["__background__", "cat", "dog"])
 
 
 class SlowModel:
-    """A callable 'model': sleeps, records which frames it saw, returns the fake trace."""
+    """A callable 'model': sleeps, records which frames it saw and each call's
+    ``(start, end)`` (``time.monotonic()``), returns the fake trace."""
 
     def __init__(self, delay: float = 0.0, fail_on: int | None = None) -> None:
         self.delay = delay
         self.fail_on = fail_on
         self.seen: list[int] = []
+        self.spans: list[tuple[float, float]] = []
         self.trace = make_fake_trace()
 
     def __call__(self, rgb: np.ndarray):
         tag = int(rgb[0, 0, 0])
         self.seen.append(tag)
+        start = time.monotonic()
         time.sleep(self.delay)
+        self.spans.append((start, time.monotonic()))
         if tag == self.fail_on:
             raise RuntimeError(f"boom on frame {tag}")
         return self.trace
@@ -160,28 +164,25 @@ def test_cancel_drops_pending_and_discards_running(qtbot, worker):
 
 
 def test_event_loop_never_stalls_during_slow_detection(qtbot, worker):
-    """A 10 ms QTimer must keep ticking (no gap near the model's 500 ms) while a model that
-    takes 0.5 s per call runs three times on the worker."""
+    """A 10 ms QTimer keeps ticking on the GUI thread while a model that takes 0.5 s per
+    call runs three times on the worker: there are ticks inside every call. (A model
+    called on the GUI thread would leave none: its event loop stands still meanwhile.
+    How long the loop may pause is measured by benchmarks/bench_gui.py.)"""
     model = SlowModel(delay=0.5)
     got = collect(worker)
     worker.set_detector(model, INFO)
-    clock = QElapsedTimer()
-    clock.start()
-    ticks: list[int] = []
+    ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     timer.start()
     for i in range(3):
         worker.submit(i, frame(i))
     qtbot.waitUntil(lambda: len(got["ready"]) == 3, timeout=10000)
     timer.stop()
-    gaps = np.diff(ticks)
-    assert clock.elapsed() >= 1400  # it really ran the slow model three times
-    assert len(ticks) > 50
-    # running the model on this thread would stall >= 500 ms; the margin absorbs scheduling
-    # noise on a loaded 2-core machine (the 50 ms target is measured by benchmarks/bench_gui.py)
-    assert gaps.max() < 250, f"event loop stalled for {gaps.max()} ms"
+    assert model.seen == [0, 1, 2] and len(model.spans) == 3  # it really ran the slow model three times
+    for start, end in model.spans:
+        assert any(start < t < end for t in ticks), "the event loop stood still while the model ran"
 
 
 def test_stop_while_busy_returns(qtbot):
@@ -192,10 +193,8 @@ def test_stop_while_busy_returns(qtbot):
     w.submit(0, frame(0))
     w.submit(1, frame(1))
     qtbot.waitUntil(lambda: model.seen == [0], timeout=5000)
-    t0 = time.monotonic()
-    assert w.stop()
-    assert time.monotonic() - t0 < 2.0
-    assert model.seen == [0]
+    assert w.stop()  # True: the thread ended (it finishes the running call, drops the queued one)
+    assert not w.isRunning() and model.seen == [0]
 
 
 def test_describe_exception():
@@ -257,7 +256,7 @@ def test_worker_loads_and_detects_on_cuda(qtbot, worker, tmp_path):
     trace comes back as numpy in image pixels, equal to the model's own forward."""
     import torch
 
-    from tests.app.test_jobs import make_tiny_checkpoint
+    from tests.helpers.models import make_tiny_checkpoint
 
     got = collect(worker)
     worker.load_model(str(make_tiny_checkpoint(tmp_path / "tiny.pt")), "auto")

@@ -1,4 +1,4 @@
-"""Issue 7, checkpoints: truncated or damaged files, NaN weights, another
+"""Checkpoints: truncated or damaged files, NaN weights, another
 architecture, non-ASCII paths - each a CheckpointError naming the file (the
 crafted code-running pickle is tests/detection/test_checkpoints.py)."""
 
@@ -14,7 +14,7 @@ import torch
 from detector_app.app import jobs
 from detector_app.detection.checkpoints import CheckpointError, load_checkpoint, read_file
 from detector_app.domain.errors import UserError
-from tests.app.test_jobs import make_tiny_checkpoint
+from tests.helpers.models import make_tiny_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -125,9 +125,9 @@ def test_every_torch_load_in_the_package_is_weights_only() -> None:
 ])
 def test_checkpoint_config_out_of_range_is_refused_before_building(
         tmp_path: Path, good: Path, capsys: pytest.CaptureFixture[str], key: str, value: object, message: str) -> None:
-    """Configs that made the loader try to allocate 4.8-14.4 GB (min_size 20000,
-    representation_size 60000), or gave 0 boxes with exit 0 (no anchors, NaN ratios,
-    pre-NMS top-n 0), or a wrong count (detections per image -5): one clear line now."""
+    """Configs that would make the loader allocate 4.8-14.4 GB (min_size 20000,
+    representation_size 60000), give 0 boxes with exit 0 (no anchors, NaN ratios,
+    pre-NMS top-n 0), or a wrong count (detections per image -5): one clear line."""
     from detector_app.cli import main
     from detector_app.media.images import write_image
 
@@ -149,8 +149,7 @@ def test_checkpoint_config_out_of_range_is_refused_before_building(
 
 
 def test_an_empty_zip_is_not_called_code(tmp_path: Path) -> None:
-    """An empty zip was refused as holding "Python objects that could run code"; it is
-    simply not a checkpoint."""
+    """An empty zip is simply not a checkpoint, not "Python objects that could run code"."""
     import zipfile
 
     path = tmp_path / "empty.pt"

@@ -1,4 +1,4 @@
-"""Issue 7, training faults in the GUI: an exception inside the fine-tune job
+"""Training faults in the GUI: an exception inside the fine-tune job
 (a bug, or a NaN loss) is a message in the dialog; the dialog can start again,
 can be closed, and the project stays editable and saved."""
 
@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from detector_app.app import jobs
@@ -16,18 +14,15 @@ from detector_app.detection import training
 from detector_app.domain.boxes import Box
 from detector_app.qt import finetune_dialog
 from detector_app.qt.finetune_dialog import FinetuneDialog
-from tests.app.test_jobs import make_tiny_checkpoint
+from tests.helpers.files import noise_pngs
+from tests.helpers.models import make_tiny_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def session(tmp_path: Path):
-    root = tmp_path / "proj"
-    root.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(2):
-        assert cv2.imwrite(str(root / f"img{i}.png"), rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+    root = noise_pngs(tmp_path / "proj", 2, 128, 96)
     s = Session(detect_on_open=False)
     s.open_paths([root])
     s.choose_label("cat")

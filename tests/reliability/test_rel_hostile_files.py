@@ -1,7 +1,7 @@
 """Hostile and odd annotation files through the CLI: one line naming the file, never a
-traceback (each case gave a Python traceback before: OverflowError, ValueError,
-LookupError, an OSError from a full disk), and XML entities refused instead of
-silently rewriting class names."""
+traceback (unchecked, these cases raise OverflowError, ValueError, LookupError, an
+OSError from a full disk), and XML entities refused rather than silently rewriting
+class names."""
 
 from __future__ import annotations
 
@@ -9,20 +9,14 @@ import errno
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from detector_app.cli import main
-from detector_app.media.images import write_image
-
-
-def _image(path: Path, w: int = 20, h: int = 10) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_image(path, np.zeros((h, w, 3), np.uint8))
+from tests.helpers.files import write_png
 
 
 def _coco_with_width(folder: Path, width_literal: str) -> Path:
-    _image(folder / "a.png")
+    write_png(folder / "a.png", 20, 10)
     (folder / "annotations.json").write_text(
         '{"images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}], '
         '"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, ' + width_literal + ', 2]}], '
@@ -31,7 +25,7 @@ def _coco_with_width(folder: Path, width_literal: str) -> Path:
 
 
 def _voc(folder: Path, xml: str) -> Path:
-    _image(folder / "JPEGImages" / "a.png")
+    write_png(folder / "JPEGImages" / "a.png", 20, 10)
     (folder / "Annotations").mkdir(parents=True)
     (folder / "Annotations" / "a.xml").write_text(xml)
     return folder
@@ -98,12 +92,12 @@ def test_export_on_a_full_or_read_only_disk_is_one_line(tmp_path: Path, capsys: 
                                                (10_000_000_000, "collapses every box to zero width")])
 def test_convert_does_not_trust_a_declared_image_size(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       width: int, reason: str) -> None:
-    """A COCO file declaring a width the image does not have: converting it to YOLO
-    normalised the boxes by the wrong width (and the app could not read its own output
-    back). Now that image is skipped with both sizes named; the others convert."""
+    """A COCO file declaring a width the image does not have: converting it to YOLO would
+    normalise the boxes by the wrong width (output the app cannot read back). That image
+    is skipped with both sizes named; the others convert."""
     ds = tmp_path / "ds"
-    _image(ds / "good.png", 64, 32)
-    _image(ds / "bad.png", 64, 32)
+    write_png(ds / "good.png", 64, 32)
+    write_png(ds / "bad.png", 64, 32)
     data = {"images": [{"id": 1, "file_name": "good.png", "width": 64, "height": 32},
                        {"id": 2, "file_name": "bad.png", "width": width, "height": 32}],
             "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [4, 4, 20, 10]} for i in (1, 2)],
@@ -122,9 +116,9 @@ def test_convert_does_not_trust_a_declared_image_size(tmp_path: Path, capsys: py
 
 def test_an_oversized_yolo_label_file_is_refused_before_reading(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """A million-line label file took 75 s and 0.93 GB to import; refused at once now."""
+    """A million-line label file (75 s and 0.93 GB to import) is refused at once."""
     ds = tmp_path / "y"
-    _image(ds / "images" / "a.png")
+    write_png(ds / "images" / "a.png", 20, 10)
     (ds / "labels").mkdir(parents=True)
     (ds / "classes.txt").write_text("cat\n")
     with open(ds / "labels" / "a.txt", "w") as fh:

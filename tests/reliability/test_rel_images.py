@@ -1,4 +1,4 @@
-"""Issue 7, images: every odd file ``read_image`` may meet, and the pixel limit.
+"""Images: every odd file ``read_image`` may meet, and the pixel limit.
 
 Each bad file gives a :class:`MediaError` naming the file; each odd but valid
 file (16-bit, grayscale, RGBA, palette, CMYK, EXIF-rotated, non-ASCII path)
@@ -24,13 +24,10 @@ from detector_app.domain.imageheader import read_header_size
 from detector_app.media import images
 from detector_app.media.images import ImageTooLarge, read_image, read_preview, write_image
 from detector_app.media.imagesize import image_size
+from tests.helpers.files import png_bytes, png_chunk
 
 RNG = np.random.default_rng(7)
 RGB = RNG.integers(0, 255, (30, 40, 3), dtype=np.uint8)
-
-
-def _png_bytes(rgb: np.ndarray = RGB) -> bytes:
-    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
 
 
 def _pil_bytes(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -41,11 +38,9 @@ def _pil_bytes(img: Image.Image, fmt: str, **kw: object) -> bytes:
 
 def _png_with_header(width: int, height: int) -> bytes:
     """A PNG whose IHDR declares ``width x height`` (the pixel data is a stub)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + png_chunk(b"IEND", b""))
 
 
 # -- bad files: a MediaError naming the file ------------------------------------------
@@ -53,7 +48,7 @@ def _png_with_header(width: int, height: int) -> bytes:
     ("missing.png", None, "no such file"),
     ("empty.png", b"", r"empty file \(0 bytes\)"),
     ("text.png", b"hello, I am not an image\n" * 20, "not a readable image"),
-    ("half.png", _png_bytes()[: len(_png_bytes()) // 2], "not a readable image"),
+    ("half.png", png_bytes(RGB)[: len(png_bytes(RGB)) // 2], "not a readable image"),
     ("half.jpg", cv2.imencode(".jpg", RGB)[1].tobytes()[:400], "not a readable image"),
     ("cut.jpg", cv2.imencode(".jpg", RGB)[1].tobytes()[:-40], "not a readable image"),
     ("half.bmp", cv2.imencode(".bmp", RGB)[1].tobytes()[:1000], "not a readable image"),
@@ -247,9 +242,8 @@ def _png_with_exif(rgb: np.ndarray, orientation: int, big_endian: bool, prefix: 
     tiff = (b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(e + "IH", 8, 1)
     tiff += struct.pack(e + "HHI", 0x0112, 3, 1) + struct.pack(e + "HH", orientation, 0) + struct.pack(e + "I", 0)
     data = (b"Exif\x00\x00" if prefix else b"") + tiff
-    chunk = struct.pack(">I", len(data)) + b"eXIf" + data + struct.pack(">I", zlib.crc32(b"eXIf" + data))
-    png = _png_bytes(rgb)
-    return png[:33] + chunk + png[33:]  # right after IHDR
+    png = png_bytes(rgb)
+    return png[:33] + png_chunk(b"eXIf", data) + png[33:]  # right after IHDR
 
 
 def test_header_and_decoder_agree_on_random_exif_pngs_and_jpegs(tmp_path: Path) -> None:
@@ -276,7 +270,7 @@ def test_header_and_decoder_agree_on_random_exif_pngs_and_jpegs(tmp_path: Path) 
 @pytest.mark.parametrize("junk", [b"\x00", b"\x00" * 7, b"abc"])
 def test_junk_before_a_jpeg_frame_header_does_not_hide_its_size(tmp_path: Path, junk: bytes) -> None:
     """libjpeg skips stray bytes between segments and decodes the image; the header
-    check gave up there, so a 12000x12000 JPEG was decoded (1.57 GB) instead of refused."""
+    check skips them too, so a 12000x12000 JPEG is refused, not decoded (1.57 GB)."""
     from detector_app.domain.imageheader import read_header_size
     from detector_app.media.images import ImageTooLarge, read_image
 
@@ -299,8 +293,8 @@ def test_junk_before_a_jpeg_frame_header_does_not_hide_its_size(tmp_path: Path, 
 
 
 def test_a_huge_netpbm_image_is_refused_from_its_header(tmp_path: Path) -> None:
-    """A 432 MB PPM reached 1.98 GB before it was refused: its header now gives the size
-    (with comments between the numbers), so nothing is read or decoded."""
+    """A 432 MB PPM (1.98 GB when decoded) is refused from its header, which gives the size
+    (with comments between the numbers): nothing is read or decoded."""
     from detector_app.domain.imageheader import read_header_size
     from detector_app.media.images import ImageTooLarge, read_image
 

@@ -1,4 +1,4 @@
-"""Issue 7, the session (what the window shows): files that vanish while the
+"""The session (what the window shows): files that vanish while the
 folder is open, EXIF-rotated photos annotated upright, images over the pixel
 limit, non-ASCII projects and exports, a second instance."""
 
@@ -19,7 +19,7 @@ from detector_app.domain.errors import UserError
 from detector_app.formats import load_dataset
 from detector_app.media import images
 from detector_app.media.imagesize import image_size
-from tests.app.conftest import write_png, write_video
+from tests.helpers.files import write_png, write_video
 
 
 class Events:

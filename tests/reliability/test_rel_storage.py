@@ -1,4 +1,4 @@
-"""Issue 7, storage: disk full while autosaving, a read-only project folder,
+"""Storage: disk full while autosaving, a read-only project folder,
 two instances on one project, non-ASCII project and export paths.
 
 The rule: a clear message naming the file, the edit never lost - it stays in
@@ -21,8 +21,8 @@ from detector_app.app.store import ProjectStore
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import StoreError
 from detector_app.formats import load_dataset
-from tests.app.conftest import write_png
-from tests.reliability.fakes import FullDisk
+from tests.helpers.fakes import FullDisk
+from tests.helpers.files import write_png
 
 
 def _wait(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Issue 7, training and worker faults: a NaN loss stops cleanly and leaves the
+"""Training and worker faults: a NaN loss stops cleanly and leaves the
 last good checkpoint loadable; cancelling mid-epoch keeps the previous
 epoch's checkpoint; an exception inside a fine-tune job is a message in the
 dialog, which (and the app) stays usable."""

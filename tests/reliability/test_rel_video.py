@@ -1,4 +1,4 @@
-"""Issue 7, video: zero frames, unknown codec, corrupt frames, a frame count
+"""Video: zero frames, unknown codec, corrupt frames, a frame count
 that lies, non-ASCII paths. Every failure is a MediaError naming the file;
 after one the reader still serves the frames that are readable."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from detector_app.domain.errors import MediaError
 from detector_app.media.video import VideoReader
-from tests.app.conftest import write_video
+from tests.helpers.files import write_video
 
 N = 10
 

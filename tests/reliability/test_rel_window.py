@@ -1,4 +1,4 @@
-"""Issue 7 in the real window (offscreen): a full disk while autosaving, a
+"""The real window (offscreen): a full disk while autosaving, a
 second window on the same project, a read-only folder - each a line in the
 status bar and the log, the edit kept, the window usable."""
 
@@ -15,8 +15,9 @@ from detector_app.app.store import ProjectStore
 from detector_app.domain.boxes import Box
 from detector_app.qt.main_window import MainWindow
 from detector_app.qt.worker import InferenceWorker
-from tests.qt.test_main_window import FakeModel, write_images
-from tests.reliability.fakes import FullDisk
+from tests.helpers.fakes import FullDisk
+from tests.helpers.files import write_images
+from tests.helpers.models import FakeModel
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fakes shared by the reliability tests."""
+"""Stand-ins for failing resources (a full disk)."""
 
 from __future__ import annotations
 
