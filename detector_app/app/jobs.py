@@ -1,5 +1,5 @@
 """Job functions the GUI runs off its thread: load a model, detect one image,
-label anchors for the current annotations, fine-tune on the project.
+fine-tune on the project.
 
 Plain Python (torch imported lazily inside the functions), so the CLI and the
 tests call the same code the window does.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detector_app.domain.annotations import Annotation, ImageRecord
+from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import label_names
 from detector_app.domain.progress import ProgressFn
@@ -142,20 +142,6 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
 
     info.cache_id = model_id(info.path, info.builder, info.device, info.name)
     return functools.partial(detect_item, model, device=dev), info
-
-
-def anchor_labels(trace: DetectionTrace, annotations: Sequence[Annotation],
-                  fg_iou: float = 0.7, bg_iou: float = 0.3) -> np.ndarray:
-    """``int8[A]``: how the RPN would label each anchor of ``trace`` against the
-    annotation boxes as ground truth (1 positive, 0 negative, -1 ignored, -2 ignored
-    because it crosses the image boundary where the model's RPN has that rule), in
-    the resized image's pixels as training has them (``label_trace_anchors``)."""
-    from detector_app.detection.anchor_labels import label_trace_anchors
-
-    gt = np.array([a.box.to_tuple() for a in annotations], np.float32).reshape(-1, 4)
-    labels, _matched = label_trace_anchors(trace.anchors, trace.image_size, trace.resized_size, gt, fg_iou, bg_iou,
-                                           trace.rpn_ignore_cross_boundary)
-    return np.asarray(labels, np.int8)
 
 
 @dataclass

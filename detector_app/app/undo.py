@@ -38,6 +38,10 @@ class Command:
         """Absorb ``other`` (done right after this one); ``True`` if merged."""
         return False
 
+    def record_key(self) -> str | None:
+        """The record this command changes (None: several, or none)."""
+        return None
+
 
 @dataclass
 class _Edit(Command):
@@ -45,6 +49,9 @@ class _Edit(Command):
 
     key: str
     _old_state: ItemState | None = field(default=None, init=False, repr=False)
+
+    def record_key(self) -> str | None:
+        return self.key
 
     def _mark_edited(self, store: Store) -> None:
         rec = store.record(self.key)
@@ -197,6 +204,25 @@ class AcceptAll(_Edit):
 
 
 @dataclass
+class CopyAnnotations(_Edit):
+    """Add copies (new ids, same label / box / source) of annotations to one record."""
+
+    copies: list[Annotation] = field(default_factory=list)
+    _old: list[Annotation] | None = field(default=None, init=False, repr=False)
+    text = "copy boxes"
+
+    def do(self, store: Store) -> None:
+        rec = store.record(self.key)
+        self._old = store.set_annotations(self.key, [*rec.annotations, *self.copies])
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self._old is not None
+        store.set_annotations(self.key, self._old)
+        self._restore_state(store)
+
+
+@dataclass
 class SetState(Command):
     """Set an item's review state (e.g. mark it verified)."""
 
@@ -207,6 +233,9 @@ class SetState(Command):
     @property
     def text(self) -> str:  # type: ignore[override]
         return "mark verified" if self.state is ItemState.VERIFIED else "take back verified"
+
+    def record_key(self) -> str | None:
+        return self.key
 
     def do(self, store: Store) -> None:
         self._old = store.set_state(self.key, self.state)
@@ -365,6 +394,7 @@ def make_undo_stack(project: Any, on_change: Callable[[UndoStack], None] | None 
 
 
 __all__ = [
-    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "DeleteAnnotation", "ImportBatch", "MoveResize",
-    "Relabel", "SetState", "UndoStack", "detection_annotation", "import_batch", "make_undo_stack", "record_states",
+    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "CopyAnnotations", "DeleteAnnotation", "ImportBatch",
+    "MoveResize", "Relabel", "SetState", "UndoStack", "detection_annotation", "import_batch", "make_undo_stack",
+    "record_states",
 ]

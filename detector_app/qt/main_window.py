@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QVBo
 
 from detector_app.app import jobs
 from detector_app.app.scan import display_key
-from detector_app.app.session import Session
+from detector_app.app.session import Event, Session
 from detector_app.app.settings import Settings, sample_project
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
@@ -83,9 +83,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self.panels.set_thresholds(self.session.score_thresh, self.session.nms_thresh)
         self.panels.proposal_top_n.setValue(int(s.get("proposal_top_n")))
-        for name, on in (s.get("overlays") or {}).items():
-            if name in self.session.overlays:
-                self.session.set_overlay(name, bool(on))
+        self.session.restore_overlays(s.get("overlays") or {})
         self._sync_overlays()
         self._proposals_shown = self.session.overlays["proposals"]
         self._on_history()
@@ -161,10 +159,21 @@ class MainWindow(QMainWindow):
     # -- wiring -----------------------------------------------------------------
     def _wire(self) -> None:
         ss, a, p, c, w = self.session, self.actions, self.panels, self.canvas, self.worker
-        for event in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
-                      "labels", "overlays", "anchor_labels", "history", "detect", "status", "error"):
-            ss.subscribe(event, getattr(self, f"_on_{event}"))
-        ss.subscribe("save_error", self.saveFailed.emit)
+        ss.subscribe(Event.ITEMS, self._on_items)
+        ss.subscribe(Event.ITEM_STATE, self._on_item_state)
+        ss.subscribe(Event.CURRENT, self._on_current)
+        ss.subscribe(Event.TRACE, self._on_trace)
+        ss.subscribe(Event.RESULT, self._on_result)
+        ss.subscribe(Event.ANNOTATIONS, self._on_annotations)
+        ss.subscribe(Event.SELECTION, self._on_selection)
+        ss.subscribe(Event.LABELS, self._on_labels)
+        ss.subscribe(Event.OVERLAYS, self._on_overlays)
+        ss.subscribe(Event.ANCHOR_LABELS, self._on_anchor_labels)
+        ss.subscribe(Event.HISTORY, self._on_history)
+        ss.subscribe(Event.DETECT, self._on_detect)
+        ss.subscribe(Event.STATUS, self._status)
+        ss.subscribe(Event.ERROR, self.report_error)
+        ss.subscribe(Event.SAVE_ERROR, self.saveFailed.emit)
         self.saveFailed.connect(lambda message: self.report_error(f"not saved: {message}"))
         w.traceReady.connect(self._trace_ready)
         w.failed.connect(self._worker_failed)
@@ -425,12 +434,6 @@ class MainWindow(QMainWindow):
             return
         self._status(f"detecting {display_key(key)}\u2026")
         self.worker.submit(key, rgb, group)
-
-    def _on_status(self, message: str) -> None:
-        self._status(message)
-
-    def _on_error(self, message: str) -> None:
-        self.report_error(message)
 
     # -- worker -> session --------------------------------------------------------
     def _trace_ready(self, key: str, trace: Any, seconds: float) -> None:

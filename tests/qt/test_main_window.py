@@ -714,7 +714,7 @@ def test_slow_model_navigation_replaces_the_pending_detection_and_the_status_sho
     assert ss.key == "img2.png" and win.worker.pending() == 1
     qtbot.waitUntil(lambda: ss.trace is not None, timeout=10000)
     assert fake_model.calls == calls + 1  # img0 (running) and img2; img1 never ran
-    assert "img1.png" not in ss._traces  # noqa: SLF001
+    assert "img1.png" not in ss.cached_traces()
     qtbot.waitUntil(lambda: p.busy_label.text().startswith("last detection"), timeout=5000)
     import re
 

@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
+from detector_app.app.session import Event
 from detector_app.app.settings import Settings
 from detector_app.domain.boxes import Box
 from detector_app.formats import load_dataset
@@ -355,10 +356,11 @@ def test_detect_all_runs_in_the_background_and_makes_stepping_instant(real_windo
     qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
     assert sorted(done) == ["img0.png", "img1.png"]
     assert dialog.message.text().startswith("detected") or "already stored" in dialog.message.text()
-    assert ss.trace_store is not None and ss.trace_store.count() == 2
+    stored = ss.view.cache.store
+    assert stored is not None and stored.count() == 2
     assert all(ss.item_state(i) is not ItemState.NOT_SEEN for i in range(2))
     asked: list[str] = []
-    ss.subscribe("detect", lambda key, *_: asked.append(key))
+    ss.subscribe(Event.DETECT, lambda key, *_: asked.append(key))
     ss.forget_traces()  # memory emptied: the stored traces remain
     ss.step(1)
     ss.step(-1)
@@ -381,13 +383,13 @@ def test_most_useful_first_orders_the_file_list_and_the_keys(real_window, qtbot)
     ranked = ss.rank_useful()
     assert all(r.score is not None for r in ranked)
     order = [r.index for r in ranked]
-    assert fl.visible_indices() == order == ss.order  # the list re-sorted when the job finished
+    assert fl.visible_indices() == order == ss.nav.order  # the list re-sorted when the job finished
     assert fl.reason(order[0]).startswith("usefulness ")
     ss.go_to(order[0])
     ss.step(1)
     assert ss.index == order[1]  # D follows the review order
     fl.sort.setCurrentIndex(fl.sort.findData("folder"))
-    assert fl.visible_indices() == [0, 1] and ss.order is None
+    assert fl.visible_indices() == [0, 1] and ss.nav.order is None
     dialog.close()
 
 
