@@ -24,7 +24,13 @@ from detector_app.domain.progress import ProgressFn
 from detector_app.domain.trace import DetectionTrace
 
 if TYPE_CHECKING:
-    from detector_app.detection.zoo import ZooModel
+    import torch
+    from torchvision.models.detection import FasterRCNN
+
+    from detector_app.app.store import ProjectStore
+    from detector_app.detection.checkpoints import LoadedModel
+    from detector_app.detection.training import TrainResult
+    from detector_app.detection.zoo import ZooModel as ZooModel  # (named by qt/download_dialog)
 
 #: Anything that turns ``uint8[H, W, 3]`` RGB into a trace (a real model or a test fake).
 Detector = Callable[[np.ndarray], DetectionTrace]
@@ -49,7 +55,7 @@ class ModelInfo:
         return label_names(self.class_names)
 
 
-def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTrace:
+def detect_item(model: FasterRCNN, rgb: np.ndarray, device: torch.device | str | None = None) -> DetectionTrace:
     """One forward pass with every intermediate kept.
 
     ``rgb``: ``uint8[H, W, 3]``; returns a :class:`DetectionTrace` in
@@ -74,7 +80,7 @@ def bundled_config_path() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "default_config.json"
 
 
-def untrained_model(device: Any = None) -> Any:
+def untrained_model(device: torch.device | str | None = None) -> LoadedModel:
     """A ``LoadedModel`` with random weights (seed 0) built from the bundled model's
     config (the ``small`` builder when that file is missing) and the synthetic
     shapes' classes when the class counts agree."""
@@ -365,7 +371,7 @@ def finetune_output(root: Path) -> Path:
 FEW_IMAGES = 5
 
 
-def finetune_records(store: Any, verified_only: bool) -> list[ImageRecord]:
+def finetune_records(store: ProjectStore, verified_only: bool) -> list[ImageRecord]:
     """The reviewed (or only verified) records a fine-tune trains on, accepted model boxes included."""
     from detector_app.app.export import ExportOptions, select_records
 
@@ -373,13 +379,13 @@ def finetune_records(store: Any, verified_only: bool) -> list[ImageRecord]:
                           True)
 
 
-def finetune_images(store: Any, verified_only: bool) -> int:
+def finetune_images(store: ProjectStore, verified_only: bool) -> int:
     """How many images (frames) with boxes a fine-tune would train on."""
     return sum(1 for r in finetune_records(store, verified_only) if r.annotations)
 
 
-def run_finetune(store: Any, base: ModelInfo | None, settings: FinetuneSettings, out: Path,
-                 progress: Any = None, cancel: Any = None) -> Any:
+def run_finetune(store: ProjectStore, base: ModelInfo | None, settings: FinetuneSettings, out: Path,
+                 progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> TrainResult:
     """Fine-tune the model in use on the project's boxes (a long job).
 
     The reviewed (or only verified) images and their boxes, accepted model

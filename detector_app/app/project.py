@@ -111,21 +111,21 @@ def open_project(paths: Sequence[str | Path], **store_kwargs: Any) -> Project:
 
     Raises :class:`StoreError` naming the path when nothing can be opened.
     """
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise StoreError("nothing to open: give a folder, images or a video")
-    for p in paths:
+    for p in given:
         if not p.exists():
             raise StoreError(f"{p}: no such file or folder")
-    if len(paths) == 1 and paths[0].is_dir():
-        return Project(paths[0], **store_kwargs)
-    if any(p.is_dir() for p in paths):
+    if len(given) == 1 and given[0].is_dir():
+        return Project(given[0], **store_kwargs)
+    if any(p.is_dir() for p in given):
         raise StoreError("open one folder, or several files, not both")
     media = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
-    for p in paths:
+    for p in given:
         if p.suffix.lower() not in media:
             raise StoreError(f"{p}: not an image or video file ({p.suffix or 'no extension'})")
-    resolved = [p.resolve() for p in paths]
+    resolved = [p.resolve() for p in given]
     root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
     files = sorted({p.relative_to(root).as_posix() for p in resolved})
     return Project(root, files=files, **store_kwargs)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from detector_app.app.project import Project
+from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import Annotation, AnnotationSource, ItemState
 from detector_app.domain.boxes import Box
 
-#: The store interface the commands use (``ProjectStore``; duck-typed for tests).
-Store = Any
+#: The store the commands edit.
+Store = ProjectStore
 
 
 class Command:
@@ -388,9 +389,9 @@ class UndoStack:
         return len(self._done)
 
 
-def make_undo_stack(project: Any, on_change: Callable[[UndoStack], None] | None = None) -> UndoStack:
+def make_undo_stack(project: ProjectStore | Project, on_change: Callable[[UndoStack], None] | None = None) -> UndoStack:
     """An :class:`UndoStack` over ``project`` (a :class:`Project` or a ``ProjectStore``)."""
-    return UndoStack(getattr(project, "store", project), on_change)
+    return UndoStack(project.store if isinstance(project, Project) else project, on_change)
 
 
 __all__ = [

@@ -36,7 +36,7 @@ def box_iou_f32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (bt[2] - bt[0]) * (bt[3] - bt[1])
     zero = np.float32(0)
-    inter = np.minimum(a[:, 2, None], bt[2])
+    inter: np.ndarray = np.minimum(a[:, 2, None], bt[2])
     inter -= np.maximum(a[:, 0, None], bt[0])
     np.maximum(inter, zero, out=inter)
     h = np.minimum(a[:, 3, None], bt[3])
@@ -55,7 +55,9 @@ def resize_boxes(boxes: np.ndarray, image_size: tuple[int, int], resized_size: t
     b = _boxes(boxes)
     ratio_h = np.float32(resized_size[0]) / np.float32(image_size[0])
     ratio_w = np.float32(resized_size[1]) / np.float32(image_size[1])
-    return np.stack([b[:, 0] * ratio_w, b[:, 1] * ratio_h, b[:, 2] * ratio_w, b[:, 3] * ratio_h], axis=1)
+    resized: np.ndarray = np.stack([b[:, 0] * ratio_w, b[:, 1] * ratio_h, b[:, 2] * ratio_w, b[:, 3] * ratio_h],
+                                   axis=1)
+    return resized
 
 
 def resized_anchors(anchors: np.ndarray, image_size: tuple[int, int], resized_size: tuple[int, int]) -> np.ndarray:

@@ -103,10 +103,10 @@ class DetectAllDialog(JobDialog):
 
     def stop(self) -> None:
         """Cancel a running job and wait for it (the window is closing)."""
-        if self.thread is not None:
+        if self.job_thread is not None:
             self.pause_event.clear()
-            self.thread.cancel()
-            self.thread.wait(30000)
+            self.job_thread.cancel()
+            self.job_thread.wait(30000)
 
 
 def _duration(seconds: float) -> str:

@@ -77,6 +77,6 @@ class DownloadDialog(JobDialog):
 
     def stop(self) -> None:
         """Cancel a running download and wait for its thread (the window is closing)."""
-        if self.thread is not None:
-            self.thread.cancel()
-            self.thread.wait(10000)
+        if self.job_thread is not None:
+            self.job_thread.cancel()
+            self.job_thread.wait(10000)

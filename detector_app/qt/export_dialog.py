@@ -56,8 +56,8 @@ class ExportDialog(JobDialog):
         for text, fmt in FORMATS:
             self.format.addItem(text, fmt)
         self.coco_layout = QComboBox()
-        for text, layout in COCO_LAYOUTS:
-            self.coco_layout.addItem(text, layout)
+        for text, value in COCO_LAYOUTS:
+            self.coco_layout.addItem(text, value)
         self._root = Path(session.store.root)
         self.out_dir = QLineEdit(self._default_folder(str(self.format.currentData())))
         browse = QPushButton("Browse\u2026")
@@ -148,7 +148,7 @@ class ExportDialog(JobDialog):
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
         """Run the export off the GUI thread."""
-        if self.thread is not None:
+        if self.job_thread is not None:
             return
         fmt, out, opts = self.options()
         if not self.out_dir.text().strip():

@@ -122,7 +122,7 @@ class FinetuneDialog(JobDialog):
 
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
-        if self.thread is not None:
+        if self.job_thread is not None:
             return
         store, base, settings = self.session.store, self.base, self.settings()
         out = finetune_output(store.root)

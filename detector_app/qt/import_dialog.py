@@ -138,7 +138,7 @@ class ImportDialog(JobDialog):
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
         """Run the import off the GUI thread."""
-        if self.thread is not None:
+        if self.job_thread is not None:
             return
         path, fmt, mode = self.options()
         if not path:
