@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from detector_app.app.store import ProjectStore
     from detector_app.detection.checkpoints import LoadedModel
-    from detector_app.detection.training import TrainResult
+    from detector_app.detection.training import TrainResult as TrainResult  # (named by qt/finetune_dialog)
     from detector_app.detection.zoo import ZooModel as ZooModel  # (named by qt/download_dialog)
 
 #: Anything that turns ``uint8[H, W, 3]`` RGB into a trace (a real model or a test fake).

@@ -79,6 +79,12 @@ class Session:
     def store(self) -> ProjectStore | None:
         return self.nav.store
 
+    def require_store(self) -> ProjectStore:
+        """The open project's store; a ``UserError`` when no project is open."""
+        if self.store is None:
+            raise UserError("open a project first")
+        return self.store
+
     @property
     def items(self) -> list[str]:
         """Project files (POSIX paths relative to the root), images and videos."""
@@ -313,9 +319,7 @@ class Session:
         """The import of dataset ``path`` into the open project as a job ``fn(progress, cancel)``
         for a job thread (``images``: a COCO file's images folder). Call :meth:`import_finished`
         on this thread when it has ended."""
-        if self.store is None:
-            raise UserError("open a project first")
-        return self._import.job(self.store, path, fmt, mode, images)
+        return self._import.job(self.require_store(), path, fmt, mode, images)
 
     def import_finished(self, result: ImportResult | None) -> None:
         """After the import job (``result`` ``None``: it failed or was cancelled and

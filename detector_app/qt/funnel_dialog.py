@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -96,7 +95,7 @@ class FunnelDialog(JobDialog):
         if p.total:
             self.message.setText(f"{p.done} of {p.total}: {p.message}")
 
-    def _succeeded(self, result: Any) -> None:
+    def _succeeded(self, result: Funnel) -> None:
         self.funnel = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)

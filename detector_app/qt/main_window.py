@@ -1,11 +1,13 @@
 """``MainWindow``: wires the session, the worker and the views together.
 
 It decides nothing: user input goes to :class:`~detector_app.app.session.Session`
-methods; session events update the views with signals blocked (so views and
-session never loop); detection requests go to the :class:`InferenceWorker`
-and its traces come back to the session. Layout: canvas (with the video bar)
-in the middle, files on the left, labels / proposal stepper / stats / legend
-on the right, the log at the bottom.
+methods; session events update the views (:class:`~detector_app.qt.session_views.SessionViews`,
+signals blocked, so views and session never loop); detection requests go to the
+:class:`InferenceWorker` and its traces come back to the session; which model to
+load, what to remember and what the panels list are the app layer's
+(``app.model_choice``, ``app.preferences``, ``app.panel_data``). Layout: canvas
+(with the video bar) in the middle, files on the left, labels / proposal stepper /
+stats / legend on the right, the log at the bottom.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QVBoxLayout, QWidget
 
 from detector_app.app import jobs
-from detector_app.app.anchor_choice import AnchorChoices, first_anchor_cell
 from detector_app.app.diagnose import Finding
 from detector_app.app.model_choice import ModelSelection, device_choices, recent_models, remember_recent
-from detector_app.app.panel_data import box_suggestions, image_misses, review_order
 from detector_app.app.preferences import save_session, session_from_settings
 from detector_app.app.scan import display_key
 from detector_app.app.session import Event
@@ -30,10 +30,10 @@ from detector_app.app.settings import Settings, sample_project
 from detector_app.domain.errors import UserError
 from detector_app.domain.media_types import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, name_filter
 from detector_app.domain.trace import DetectionTrace
-from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
+from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, set_checked, shortcut_help
 from detector_app.qt.canvas import ImageCanvas
-from detector_app.qt.file_list import STATE_COLORS
 from detector_app.qt.panels import Panels
+from detector_app.qt.session_views import SessionViews
 from detector_app.qt.worker import InferenceWorker
 
 if TYPE_CHECKING:
@@ -75,9 +75,6 @@ class MainWindow(QMainWindow):
         for name in CANVAS_ONLY:
             acts[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             central.addAction(acts[name])
-        # the overlays as last shown: a change of either is what the handlers react to
-        self._proposals_shown = self.session.overlays["proposals"]
-        self._anchors_shown = self.session.overlays["anchors"]
 
         self.models = ModelSelection.from_settings(s, model, device)
         self._download: DownloadDialog | None = None
@@ -88,8 +85,8 @@ class MainWindow(QMainWindow):
         self._wire()
         self.panels.set_thresholds(self.session.score_thresh, self.session.nms_thresh)
         self.panels.proposal_top_n.setValue(int(s.get("proposal_top_n")))
-        self._sync_overlays()
-        self._on_history()
+        self.views.sync_overlays()
+        self.views.on_history()
         self._restore_layout()
         if not self.worker.isRunning():
             self.worker.start()
@@ -158,17 +155,7 @@ class MainWindow(QMainWindow):
     # -- wiring -----------------------------------------------------------------
     def _wire(self) -> None:
         ss, a, p, c, w = self.session, self.actions_by_name, self.panels, self.canvas, self.worker
-        ss.subscribe(Event.ITEMS, self._on_items)
-        ss.subscribe(Event.ITEM_STATE, self._on_item_state)
-        ss.subscribe(Event.CURRENT, self._on_current)
-        ss.subscribe(Event.TRACE, self._on_trace)
-        ss.subscribe(Event.RESULT, self._on_result)
-        ss.subscribe(Event.ANNOTATIONS, self._on_annotations)
-        ss.subscribe(Event.SELECTION, self._on_selection)
-        ss.subscribe(Event.LABELS, self._on_labels)
-        ss.subscribe(Event.OVERLAYS, self._on_overlays)
-        ss.subscribe(Event.ANCHOR_LABELS, self._on_anchor_labels)
-        ss.subscribe(Event.HISTORY, self._on_history)
+        self.views = SessionViews(ss, c, p, a, self._status, self.setWindowTitle)
         ss.subscribe(Event.DETECT, self._on_detect)
         ss.subscribe(Event.STATUS, self._status)
         ss.subscribe(Event.ERROR, self.report_error)
@@ -188,7 +175,7 @@ class MainWindow(QMainWindow):
         p.misses.findingChosen.connect(self._finding_chosen)
         p.boxes.annotationChosen.connect(ss.select_annotation)
         p.boxes.detectionChosen.connect(self._detection_clicked)
-        c.drawModeChanged.connect(lambda on: _set_checked(a["draw"], on))
+        c.drawModeChanged.connect(lambda on: set_checked(a["draw"], on))
         c.imageMouseMoved.connect(p.show_position)
         p.stepper.currentProposalChanged.connect(c.highlight_proposal)
         p.file_list.itemActivated.connect(ss.go_to)
@@ -232,114 +219,12 @@ class MainWindow(QMainWindow):
         a["detect_on_open"].setChecked(ss.detect_on_open)
         a["detect_on_open"].toggled.connect(lambda on: setattr(ss, "detect_on_open", on))
 
-    # -- session -> views -----------------------------------------------------------
-    def _on_items(self) -> None:
-        ss = self.session
-        self.panels.file_list.set_items([ss.item_name(i) for i in range(len(ss.items))],
-                                        [ss.item_state(i) for i in range(len(ss.items))])
-        self.apply_review_order()
-        if ss.store is not None:
-            self.setWindowTitle(f"Faster R-CNN Studio \u2014 {ss.store.root}")
-
-    def _on_item_state(self, index: int) -> None:
-        self.panels.file_list.set_state(index, self.session.item_state(index))
-        self.panels.file_list.set_problem(index, self.session.unreadable.get(index))
-        if index == self.session.index:
-            self._refresh_misses()  # verified or not decides whether unmatched detections count as false
-        if index == self.session.index and self.session.is_video():
-            self._mark_frames()
-
-    def _mark_frames(self) -> None:
-        """Ticks on the video slider for the frames with boxes or verified, in the file list's colours."""
-        self.panels.video.set_marks({f: STATE_COLORS[state] for f, state in self.session.frame_states().items()})
-
-    def _on_current(self) -> None:
-        ss = self.session
-        if ss.image is not None:
-            self.canvas.set_image(ss.image)
-        self.panels.file_list.set_current(ss.index)
-        video = ss.video if ss.is_video() else None
-        self.panels.show_video(video, ss.frame)
-        if video is not None:
-            self._mark_frames()
-        self.panels.set_item_text(display_key(ss.record.key) if ss.record is not None else "")
-
-    def _on_trace(self) -> None:
-        ss, p = self.session, self.panels
-        self.canvas.set_trace(ss.trace)
-        names = ss.trace.class_names if ss.trace is not None else []
-        self.canvas.set_detections(ss.result, names, ss.accepted_detections())
-        p.stepper.set_trace(ss.trace, ss.result)
-        p.stepper.set_result(ss.result, ss.score_thresh)
-        p.stats.set_trace(ss.trace, ss.result)
-        p.update_legend(ss)
-        self._refresh_misses()
-        self._refresh_boxes()
-        choices = None if ss.trace is None else AnchorChoices.of(ss.trace)
-        if choices is not None:
-            p.set_anchor_choices(choices)
-            p.apply_anchor_filter(self.canvas)
-        if ss.trace is not None and p.stepper.current() is not None and ss.overlays["proposals"]:
-            self.canvas.highlight_proposal(p.stepper.current())
-        else:
-            self.canvas.highlight_proposal(None)
-
-    def _on_result(self) -> None:
-        ss, p = self.session, self.panels
-        names = ss.trace.class_names if ss.trace is not None else []
-        self.canvas.set_detections(ss.result, names, ss.accepted_detections())
-        p.stepper.set_result(ss.result, ss.score_thresh)
-        p.stats.set_result(ss.result)
-        p.set_thresholds(ss.score_thresh, ss.nms_thresh)
-        self._refresh_misses()
-        self._refresh_boxes()
-
-    def _on_annotations(self) -> None:
-        ss = self.session
-        anns = ss.record.annotations if ss.record is not None else []
-        self.canvas.set_annotations(list(anns), list(ss.labels.names))
-        self.canvas.set_accepted_detections(ss.accepted_detections())
-        self.canvas.select_annotation(ss.selected_annotation)
-        self.panels.update_legend(ss)
-        self._refresh_misses()
-        self._refresh_boxes()
-
-    def _on_history(self) -> None:
-        ss, a = self.session, self.actions_by_name
-        a["undo"].setEnabled(ss.can_undo)
-        a["redo"].setEnabled(ss.can_redo)
-        a["undo"].setText(f"&Undo {ss.undo_text}".rstrip())
-        a["redo"].setText(f"&Redo {ss.redo_text}".rstrip())
-
-    def _on_selection(self) -> None:
-        ss = self.session
-        self.canvas.select_annotation(ss.selected_annotation)
-        self.canvas.select_detection(ss.selected_detection)
-        self._select_in_box_list()
-
-    def _select_in_box_list(self) -> None:
-        ss = self.session
-        if ss.selected_detection is not None:
-            self.panels.boxes.select_detection(ss.selected_detection)
-        else:
-            self.panels.boxes.select_annotation(ss.selected_annotation)
-
+    # -- clicks that show something -------------------------------------------------
     def _annotation_clicked(self, ident: str | None) -> None:
         """A box clicked on the canvas: when it is a miss, its explanation and the stepper
         on the proposal responsible (a box just drawn is selected too, but explains nothing yet)."""
         if ident is not None and not self._choosing_finding:
             self.panels.misses.show_annotation(ident)
-
-    def _refresh_boxes(self) -> None:
-        """The box list: the image's annotations, and the detections shown that are not yet ones."""
-        ss = self.session
-        anns = list(ss.record.annotations) if ss.record is not None else []
-        self.panels.boxes.set_boxes(anns, list(ss.labels.names), box_suggestions(ss))
-        self._select_in_box_list()  # the rows were rebuilt; the canvas keeps its own selection
-
-    def _refresh_misses(self) -> None:
-        m = image_misses(self.session)
-        self.panels.misses.set_findings(m.findings, m.annotated, m.detected, m.verified)
 
     def _finding_chosen(self, finding: Finding) -> None:
         """Show what is responsible for a miss / false positive: the box selected, the stepper
@@ -360,44 +245,6 @@ class MainWindow(QMainWindow):
                 self.canvas.pin_cell(ss.trace.cell_point(e.anchor))
         finally:
             self._choosing_finding = False
-
-    def _on_labels(self) -> None:
-        ss = self.session
-        self.panels.label_list.set_labels(list(ss.labels.names))
-        self.panels.label_list.set_current(ss.current_label)
-
-    def _on_overlays(self) -> None:
-        self._sync_overlays()
-        anchors = self.session.overlays["anchors"]
-        if anchors and not self._anchors_shown:
-            self._show_first_anchor_cell()
-        self._anchors_shown = anchors
-        on = self.session.overlays["proposals"]
-        if on != self._proposals_shown:  # the stepper's proposal is highlighted with the proposals overlay
-            self._proposals_shown = on
-            current = self.panels.stepper.current()
-            self.canvas.highlight_proposal(current if on and self.session.trace is not None else None)
-
-    def _show_first_anchor_cell(self) -> None:
-        """Anchors just turned on in cell mode with no cell under the mouse: pin the cell
-        of the stepper's proposal's source anchor, so anchors show at once (they appeared
-        only after the mouse moved, and nothing said so), and say how to pick another."""
-        trace = self.session.trace
-        if trace is None or self.canvas.overlays.anchor_mode != "cell" or self.canvas.overlays.active_cells():
-            return
-        point, where = first_anchor_cell(trace, self.panels.stepper.current())
-        self.canvas.pin_cell(point)
-        self._status(f"Anchors: showing {where}; hover a cell to see its anchors, click to pin or unpin it")
-
-    def _sync_overlays(self) -> None:
-        ov = self.session.overlays
-        for name, on in ov.items():
-            _set_checked(self.actions_by_name[f"overlay_{name}"], on)
-            self.canvas.set_layer_visible(name, on)
-        self.panels.update_legend(self.session)
-
-    def _on_anchor_labels(self) -> None:
-        self.canvas.set_anchor_labels(self.session.anchor_labels)
 
     def _playing_changed(self, playing: bool) -> None:
         if not playing:  # paused or at the end: frames still queued are of no use; the shown one is asked for
@@ -499,12 +346,7 @@ class MainWindow(QMainWindow):
 
     def apply_review_order(self) -> None:
         """The file list's sort: folder order, or "most useful first" (scored from stored traces)."""
-        fl = self.panels.file_list
-        ordered = review_order(self.session, fl.sort.currentData() == "useful")
-        self.session.set_order(ordered.order)
-        fl.set_order(ordered.order, ordered.reasons)
-        if ordered.status is not None:
-            self._status(ordered.status)
+        self.views.apply_review_order()
 
     def open_detect_all(self) -> None:
         """Model > Detect all: a non-modal dialog running over the project's images."""
@@ -644,12 +486,6 @@ class MainWindow(QMainWindow):
 
 def _base64(data: QByteArray) -> str:
     return bytes(data.toBase64().data()).decode("ascii")
-
-
-def _set_checked(action: QAction, on: bool) -> None:
-    action.blockSignals(True)
-    action.setChecked(bool(on))
-    action.blockSignals(False)
 
 
 def _ask_file(parent: QWidget, title: str, filt: str) -> str | None:
