@@ -17,6 +17,7 @@ from detector_app.app import jobs
 from detector_app.app.session import Session
 from detector_app.app.simulated_review import ReviewCounts, detect_synchronously, review_items
 from detector_app.detection.synthetic import CLASS_NAMES
+from detector_app.domain.trace import Detector
 
 #: The class the bundled model never saw, and the six classes of the loop's data.
 NEW_CLASS = "cross"
@@ -48,7 +49,7 @@ def project_of(pool: Path, dest: Path, names: list[str]) -> Truth:
     return chosen
 
 
-def review(folder: Path, detector: jobs.Detector, truth: Truth, keep: bool = False) -> tuple[ReviewCounts, Session]:
+def review(folder: Path, detector: Detector, truth: Truth, keep: bool = False) -> tuple[ReviewCounts, Session]:
     """The simulated reviewer over every image of ``folder``; the session is returned open
     when ``keep`` (the fine-tune job reads its store), else closed."""
     session = Session(score_thresh=0.5)
@@ -82,7 +83,7 @@ class LoopRun:
     head_note: str
 
 
-def label_and_finetune(pool: Path, folder: Path, names: list[str], detector: jobs.Detector, info: jobs.ModelInfo,
+def label_and_finetune(pool: Path, folder: Path, names: list[str], detector: Detector, info: jobs.ModelInfo,
                        settings: jobs.FinetuneSettings) -> LoopRun:
     """The reviewer corrects pool images ``names`` in a new project ``folder`` (the model's
     detections first), then the app's fine-tune job trains on the verified images."""

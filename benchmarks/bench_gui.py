@@ -145,7 +145,7 @@ def _detect_all_stall(app, detector, info, images, ticker: Ticker) -> Row:  # ty
         _spin(app, lambda: False, 0.2)
         ticker.start()
         dialog.start()
-        _spin(app, lambda: dialog.thread is None and bool(done), 600)
+        _spin(app, lambda: dialog.job_thread is None and bool(done), 600)
         worst, p99 = ticker.stop()
         ok = len(done) == len(images)
         dialog.close()

@@ -29,16 +29,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import Row, add_common_args, finish  # noqa: E402
 from _loop import CLASSES, NEW_CLASS, ap50, label_and_finetune, truth_of  # noqa: E402
 
-from detector_app.app import jobs  # noqa: E402
+from detector_app.app import jobs
 from detector_app.app.detect_all import detect_all  # noqa: E402
 from detector_app.app.session import Session  # noqa: E402
 from detector_app.app.trace_store import TraceStore  # noqa: E402
 from detector_app.detection.datasets import load_detection_data  # noqa: E402
 from detector_app.detection.evaluation import evaluate_checkpoint  # noqa: E402
 from detector_app.detection.synthetic import write_dataset  # noqa: E402
+from detector_app.domain.trace import Detector  # noqa: E402
 
 
-def ranked_names(pool: Path, detector: jobs.Detector, info: jobs.ModelInfo, n: int) -> tuple[list[str], list[str]]:
+def ranked_names(pool: Path, detector: Detector, info: jobs.ModelInfo, n: int) -> tuple[list[str], list[str]]:
     """The first ``n`` pool images in the app's "most useful first" order, and their reasons."""
     session = Session(score_thresh=0.5, detect_on_open=False)
     try:

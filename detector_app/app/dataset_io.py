@@ -22,7 +22,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detector_app.app.project import Project
 from detector_app.app.scan import split_key
+from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import BoxError
 from detector_app.domain.errors import FormatError, MediaError, UserError
@@ -72,8 +74,12 @@ def _true_size(store_root: Path, target: ImageRecord, rec: ImageRecord) -> tuple
     return None
 
 
+def _store_of(source: ProjectStore | Project) -> ProjectStore:
+    return source.store if isinstance(source, Project) else source
+
+
 def import_annotations(
-    store: object,
+    project: ProjectStore | Project,
     path: str | Path,
     fmt: str | None = None,
     mode: str = "replace",
@@ -81,7 +87,7 @@ def import_annotations(
     cancel: threading.Event | None = None,
     images: str | Path | None = None,
 ) -> ImportResult:
-    """Import the boxes of dataset ``path`` into ``store`` (a ProjectStore or Project);
+    """Import the boxes of dataset ``path`` into ``project`` (its store, or the ``Project``);
     ``images``: the folder COCO ``file_name`` entries are relative to (``load_dataset``).
 
     Raises ``FormatError`` for a malformed dataset or a box with nothing inside
@@ -90,8 +96,8 @@ def import_annotations(
     """
     if mode not in IMPORT_MODES:
         raise UserError(f"unknown import mode {mode!r}; use one of {', '.join(IMPORT_MODES)}")
-    store = getattr(store, "store", store)
-    root: Path = store.root  # type: ignore[attr-defined]
+    store = _store_of(project)
+    root = store.root
     dataset = load_dataset(path, fmt, images=images)
     source = dataset.source or Path(path)
     result = ImportResult(warnings=list(dataset.warnings))
@@ -106,17 +112,18 @@ def import_annotations(
         if key is None or not (root / image).is_file():
             result.skipped.append(f"{dataset.root / rec.path}: not a file of the project")
             continue
-        if frame is None and store.is_video(image):  # type: ignore[attr-defined]
+        if frame is None and store.is_video(image):
             result.skipped.append(f"{dataset.root / rec.path}: a video (boxes belong to its frames)")
             continue
         # the live record if it exists; a new one is only made when applying
-        target = store.record(key) if store.has(key) else ImageRecord(image, frame_index=frame)  # type: ignore[attr-defined]
+        target = store.record(key) if store.has(key) else ImageRecord(image, frame_index=frame)
         size = _true_size(root, target, rec)
         if size is not None and rec.width and rec.height and (rec.width, rec.height) != size:
             result.skipped.append(f"{dataset.root / rec.path}: the dataset says {rec.width}x{rec.height}, "
                                   f"the image is {size[0]}x{size[1]}")
             continue
-        sized = ImageRecord(target.path, *(size or (None, None)), frame_index=target.frame_index)
+        width, height = size or (None, None)
+        sized = ImageRecord(target.path, width, height, frame_index=target.frame_index)
         fresh = []
         for k, a in enumerate(rec.annotations, start=1):
             try:
@@ -128,17 +135,17 @@ def import_annotations(
     check_cancel(cancel)
     # 2. apply: cannot fail (checked above), one transaction on disk
     report(progress, total, total, "importing")
-    with store.batch():  # type: ignore[attr-defined]
+    with store.batch():
         for name in dataset.label_map if plan else ():  # every image skipped: the project is left as it was
-            store.add_label(name)  # type: ignore[attr-defined]
+            store.add_label(name)
         for key, (size, fresh) in plan.items():
-            target = store.record(key)  # type: ignore[attr-defined]
+            target = store.record(key)
             if size is not None and (target.width, target.height) != size:
-                store.set_size(key, *size)  # type: ignore[attr-defined]
+                store.set_size(key, *size)
             new = fresh if mode == "replace" else [*target.annotations, *fresh]
-            store.set_annotations(key, new)  # type: ignore[attr-defined]
+            store.set_annotations(key, new)
             if target.state in (ItemState.NOT_SEEN, ItemState.DETECTED):
-                store.set_state(key, ItemState.EDITED)  # type: ignore[attr-defined]
+                store.set_state(key, ItemState.EDITED)
             result.images += 1
             result.annotations += len(fresh)
     report(progress, total, total, "imported")
@@ -167,16 +174,16 @@ def find_dataset(folder: str | Path) -> Path | None:
     return None
 
 
-def project_as_dataset(store: object, reviewed_only: bool = True) -> Dataset:
+def project_as_dataset(project: ProjectStore | Project, reviewed_only: bool = True) -> Dataset:
     """The project's records as a :class:`Dataset` rooted at the project folder
     (``reviewed_only``: records edited, verified or with boxes)."""
-    store = getattr(store, "store", store)
-    records = [r for r in store.records()  # type: ignore[attr-defined]
+    store = _store_of(project)
+    records = [r for r in store.records()
                if not reviewed_only or r.annotations or r.state in (ItemState.EDITED, ItemState.VERIFIED)]
     from detector_app.domain.labels import LabelMap
 
-    return Dataset(Path(store.root), LabelMap(list(store.label_map.names)), records,  # type: ignore[attr-defined]
-                   format="project", source=Path(store.root))  # type: ignore[attr-defined]
+    return Dataset(Path(store.root), LabelMap(list(store.label_map.names)), records,
+                   format="project", source=Path(store.root))
 
 
 __all__ = ["IMPORT_MODES", "ImportResult", "find_dataset", "import_annotations", "project_as_dataset", "project_key"]

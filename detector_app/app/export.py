@@ -42,8 +42,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+
+from detector_app.app.project import Project
+from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import MediaError, UserError
@@ -138,18 +141,23 @@ class ExportResult:
 
 
 # -- choosing what goes out -----------------------------------------------------------
-def _source_records(source: Any, root: Path | None, label_map: LabelMap | None
+#: What can be exported: a project (its store or the ``Project``), a ``Dataset``, or records
+#: (with the folder their paths are relative to).
+ExportSource = ProjectStore | Project | Dataset | Sequence[ImageRecord]
+
+
+def _source_records(source: ExportSource, root: Path | None, label_map: LabelMap | None
                     ) -> tuple[Path, Path, LabelMap, list[ImageRecord], bool]:
     """``(root, home, labels, records, from_project)`` of a store, a Project, a Dataset
     or records; ``home`` is the folder their image references must stay within."""
-    store = getattr(source, "store", source)
-    if hasattr(store, "records") and hasattr(store, "label_map") and hasattr(store, "root"):
+    store = source.store if isinstance(source, Project) else source
+    if isinstance(store, ProjectStore):
         return Path(store.root), Path(store.root), LabelMap(list(store.label_map.names)), list(store.records()), True
-    if isinstance(source, Dataset):
-        return Path(source.root), source.home, LabelMap(list(source.label_map.names)), list(source.images), False
+    if isinstance(store, Dataset):
+        return Path(store.root), store.home, LabelMap(list(store.label_map.names)), list(store.images), False
     if root is None:
         raise ExportError("exporting plain records needs root= (the folder their paths are relative to)")
-    records = list(source)
+    records = list(store)
     lm = LabelMap(list(label_map.names)) if label_map is not None else LabelMap()
     for rec in records:
         for ann in rec.annotations:
@@ -240,7 +248,7 @@ class RecordFrames:
         self.path: str | None = None
         self.reader: VideoReader | None = None
 
-    def read(self, rec: ImageRecord) -> Any:
+    def read(self, rec: ImageRecord) -> np.ndarray:
         if self.path != rec.path:
             self.close()
             self.reader = VideoReader(self.root / rec.path)
@@ -267,7 +275,7 @@ def _image_dir(fmt: str, part: str | None, yolo: str = "ultralytics", coco: str 
 
 
 def export_dataset(
-    source: Any,
+    source: ExportSource,
     fmt: str,
     out_dir: str | Path,
     options: ExportOptions | None = None,
@@ -327,7 +335,7 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
     (hidden, up to thousands of files each; nothing else ever removes them): those of
     processes that no longer exist, and nameless-pid ones older than ten minutes.
     A live export's folders are left alone. Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(out_dir.parent))
     except OSError:

@@ -1,5 +1,5 @@
 """Job functions the GUI runs off its thread: load a model, detect one image,
-label anchors for the current annotations, fine-tune on the project.
+fine-tune on the project.
 
 Plain Python (torch imported lazily inside the functions), so the CLI and the
 tests call the same code the window does.
@@ -17,14 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from detector_app.domain.annotations import Annotation, ImageRecord
+from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import label_names
 from detector_app.domain.progress import ProgressFn
 from detector_app.domain.trace import DetectionTrace, Detector
 
 if TYPE_CHECKING:
-    from detector_app.detection.zoo import ZooModel
+    import torch
+    from torchvision.models.detection import FasterRCNN
+
+    from detector_app.app.store import ProjectStore
+    from detector_app.detection.checkpoints import LoadedModel
+    from detector_app.detection.training import TrainResult as TrainResult  # (named by qt/finetune_dialog)
+    from detector_app.detection.zoo import ZooModel as ZooModel  # (named by qt/download_dialog)
 
 
 
@@ -47,7 +53,7 @@ class ModelInfo:
         return label_names(self.class_names)
 
 
-def detect_item(model: Any, rgb: np.ndarray, device: Any = None) -> DetectionTrace:
+def detect_item(model: FasterRCNN, rgb: np.ndarray, device: torch.device | str | None = None) -> DetectionTrace:
     """One forward pass with every intermediate kept.
 
     ``rgb``: ``uint8[H, W, 3]``; returns a :class:`DetectionTrace` in
@@ -72,7 +78,7 @@ def bundled_config_path() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "default_config.json"
 
 
-def untrained_model(device: Any = None) -> Any:
+def untrained_model(device: torch.device | str | None = None) -> LoadedModel:
     """A ``LoadedModel`` with random weights (seed 0) built from the bundled model's
     config (the ``small`` builder when that file is missing) and the synthetic
     shapes' classes when the class counts agree."""
@@ -140,20 +146,6 @@ def load_detector(spec: str | None, device: str | None = None) -> tuple[Detector
 
     info.cache_id = model_id(info.path, info.builder, info.device, info.name)
     return functools.partial(detect_item, model, device=dev), info
-
-
-def anchor_labels(trace: DetectionTrace, annotations: Sequence[Annotation],
-                  fg_iou: float = 0.7, bg_iou: float = 0.3) -> np.ndarray:
-    """``int8[A]``: how the RPN would label each anchor of ``trace`` against the
-    annotation boxes as ground truth (1 positive, 0 negative, -1 ignored, -2 ignored
-    because it crosses the image boundary where the model's RPN has that rule), in
-    the resized image's pixels as training has them (``label_trace_anchors``)."""
-    from detector_app.detection.anchor_labels import label_trace_anchors
-
-    gt = np.array([a.box.to_tuple() for a in annotations], np.float32).reshape(-1, 4)
-    labels, _matched = label_trace_anchors(trace.anchors, trace.image_size, trace.resized_size, gt, fg_iou, bg_iou,
-                                           trace.rpn_ignore_cross_boundary)
-    return np.asarray(labels, np.int8)
 
 
 @dataclass
@@ -377,7 +369,7 @@ def finetune_output(root: Path) -> Path:
 FEW_IMAGES = 5
 
 
-def finetune_records(store: Any, verified_only: bool) -> list[ImageRecord]:
+def finetune_records(store: ProjectStore, verified_only: bool) -> list[ImageRecord]:
     """The reviewed (or only verified) records a fine-tune trains on, accepted model boxes included."""
     from detector_app.app.export import ExportOptions, select_records
 
@@ -385,13 +377,13 @@ def finetune_records(store: Any, verified_only: bool) -> list[ImageRecord]:
                           True)
 
 
-def finetune_images(store: Any, verified_only: bool) -> int:
+def finetune_images(store: ProjectStore, verified_only: bool) -> int:
     """How many images (frames) with boxes a fine-tune would train on."""
     return sum(1 for r in finetune_records(store, verified_only) if r.annotations)
 
 
-def run_finetune(store: Any, base: ModelInfo | None, settings: FinetuneSettings, out: Path,
-                 progress: Any = None, cancel: Any = None) -> Any:
+def run_finetune(store: ProjectStore, base: ModelInfo | None, settings: FinetuneSettings, out: Path,
+                 progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> TrainResult:
     """Fine-tune the model in use on the project's boxes (a long job).
 
     The reviewed (or only verified) images and their boxes, accepted model

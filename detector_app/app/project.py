@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from detector_app.app.autosave import DEFAULT_INTERVAL
 from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import ImageRecord, ItemState
 from detector_app.domain.errors import StoreError
@@ -29,8 +29,9 @@ class Project:
     file: the live store record of an image, a placeholder (``frame_index``
     None, never stored) for a video."""
 
-    def __init__(self, root: str | Path, files: Sequence[str] | None = None, **store_kwargs: Any) -> None:
-        self.store = ProjectStore(root, files=files, **store_kwargs)
+    def __init__(self, root: str | Path, files: Sequence[str] | None = None, *,
+                 autosave_interval: float | None = DEFAULT_INTERVAL, read_only: bool = False) -> None:
+        self.store = ProjectStore(root, files=files, autosave_interval=autosave_interval, read_only=read_only)
         self.root = self.store.root
         self.items: list[ImageRecord] = []
         for path in self.store.files:
@@ -106,29 +107,30 @@ class Project:
         self.close()
 
 
-def open_project(paths: Sequence[str | Path], **store_kwargs: Any) -> Project:
+def open_project(paths: Sequence[str | Path], *, autosave_interval: float | None = DEFAULT_INTERVAL,
+                 read_only: bool = False) -> Project:
     """Open a folder, or image/video files (their common folder, only those files).
 
     Raises :class:`StoreError` naming the path when nothing can be opened.
     """
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise StoreError("nothing to open: give a folder, images or a video")
-    for p in paths:
+    for p in given:
         if not p.exists():
             raise StoreError(f"{p}: no such file or folder")
-    if len(paths) == 1 and paths[0].is_dir():
-        return Project(paths[0], **store_kwargs)
-    if any(p.is_dir() for p in paths):
+    if len(given) == 1 and given[0].is_dir():
+        return Project(given[0], autosave_interval=autosave_interval, read_only=read_only)
+    if any(p.is_dir() for p in given):
         raise StoreError("open one folder, or several files, not both")
     media = set(IMAGE_EXTENSIONS) | set(VIDEO_EXTENSIONS)
-    for p in paths:
+    for p in given:
         if p.suffix.lower() not in media:
             raise StoreError(f"{p}: not an image or video file ({p.suffix or 'no extension'})")
-    resolved = [p.resolve() for p in paths]
+    resolved = [p.resolve() for p in given]
     root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
     files = sorted({p.relative_to(root).as_posix() for p in resolved})
-    return Project(root, files=files, **store_kwargs)
+    return Project(root, files=files, autosave_interval=autosave_interval, read_only=read_only)
 
 
 __all__ = ["Project", "open_project"]

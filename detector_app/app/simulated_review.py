@@ -15,11 +15,11 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from detector_app.app.jobs import Detector
-from detector_app.app.session import Session
+from detector_app.app.session import Event, Session
 from detector_app.domain.annotations import Annotation, ItemState
 from detector_app.domain.boxes import Box, box_iou
 from detector_app.domain.review_plan import ReviewPlan, plan_review
+from detector_app.domain.trace import Detector
 
 
 @dataclass
@@ -128,7 +128,7 @@ def review_current(session: Session, gt_boxes: np.ndarray, gt_labels: Sequence[s
 def detect_synchronously(session: Session, detector: Detector) -> None:
     """Answer the session's detection requests at once, on this thread (the GUI
     runs them on a worker; a script has no event loop to wait on)."""
-    session.subscribe("detect", lambda key, rgb, _group: session.on_trace(key, detector(rgb)))
+    session.subscribe(Event.DETECT, lambda key, rgb, _group: session.on_trace(key, detector(rgb)))
 
 
 def review_items(session: Session, truth: Mapping[str, tuple[np.ndarray, Sequence[str]]],

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from detector_app.app.project import Project
+from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import Annotation, AnnotationSource, ItemState
 from detector_app.domain.boxes import Box
 
-#: The store interface the commands use (``ProjectStore``; duck-typed for tests).
-Store = Any
+#: The store the commands edit.
+Store = ProjectStore
 
 
 class Command:
@@ -38,6 +39,10 @@ class Command:
         """Absorb ``other`` (done right after this one); ``True`` if merged."""
         return False
 
+    def record_key(self) -> str | None:
+        """The record this command changes (None: several, or none)."""
+        return None
+
 
 @dataclass
 class _Edit(Command):
@@ -45,6 +50,9 @@ class _Edit(Command):
 
     key: str
     _old_state: ItemState | None = field(default=None, init=False, repr=False)
+
+    def record_key(self) -> str | None:
+        return self.key
 
     def _mark_edited(self, store: Store) -> None:
         rec = store.record(self.key)
@@ -197,6 +205,25 @@ class AcceptAll(_Edit):
 
 
 @dataclass
+class CopyAnnotations(_Edit):
+    """Add copies (new ids, same label / box / source) of annotations to one record."""
+
+    copies: list[Annotation] = field(default_factory=list)
+    _old: list[Annotation] | None = field(default=None, init=False, repr=False)
+    text = "copy boxes"
+
+    def do(self, store: Store) -> None:
+        rec = store.record(self.key)
+        self._old = store.set_annotations(self.key, [*rec.annotations, *self.copies])
+        self._mark_edited(store)
+
+    def undo(self, store: Store) -> None:
+        assert self._old is not None
+        store.set_annotations(self.key, self._old)
+        self._restore_state(store)
+
+
+@dataclass
 class SetState(Command):
     """Set an item's review state (e.g. mark it verified)."""
 
@@ -207,6 +234,9 @@ class SetState(Command):
     @property
     def text(self) -> str:  # type: ignore[override]
         return "mark verified" if self.state is ItemState.VERIFIED else "take back verified"
+
+    def record_key(self) -> str | None:
+        return self.key
 
     def do(self, store: Store) -> None:
         self._old = store.set_state(self.key, self.state)
@@ -359,12 +389,13 @@ class UndoStack:
         return len(self._done)
 
 
-def make_undo_stack(project: Any, on_change: Callable[[UndoStack], None] | None = None) -> UndoStack:
+def make_undo_stack(project: ProjectStore | Project, on_change: Callable[[UndoStack], None] | None = None) -> UndoStack:
     """An :class:`UndoStack` over ``project`` (a :class:`Project` or a ``ProjectStore``)."""
-    return UndoStack(getattr(project, "store", project), on_change)
+    return UndoStack(project.store if isinstance(project, Project) else project, on_change)
 
 
 __all__ = [
-    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "DeleteAnnotation", "ImportBatch", "MoveResize",
-    "Relabel", "SetState", "UndoStack", "detection_annotation", "import_batch", "make_undo_stack", "record_states",
+    "AcceptAll", "AcceptDetection", "AddAnnotation", "Command", "CopyAnnotations", "DeleteAnnotation", "ImportBatch",
+    "MoveResize", "Relabel", "SetState", "UndoStack", "detection_annotation", "import_batch", "make_undo_stack",
+    "record_states",
 ]

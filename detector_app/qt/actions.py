@@ -187,3 +187,10 @@ def shortcut_help() -> str:
         return f"<h3>{title}</h3><table cellspacing='2'>{cells}</table>"
 
     return table("Keys", rows) + table("Mouse", MOUSE_HELP)
+
+
+def set_checked(action: QAction, on: bool) -> None:
+    """Check or uncheck ``action`` without its ``toggled`` (the session already knows)."""
+    action.blockSignals(True)
+    action.setChecked(bool(on))
+    action.blockSignals(False)

@@ -3,13 +3,17 @@ and ``run_gui`` (what ``detector-app gui`` calls)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+if TYPE_CHECKING:
+    from detector_app.qt.main_window import MainWindow
 
 APP_NAME = "Faster R-CNN Studio"
 
@@ -52,6 +56,7 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
 
 def run_gui(paths: Sequence[str], model: str | None = None, device: str | None = None) -> int:
     """Open the main window on ``paths`` (or the bundled samples) and run the event loop."""
+    from detector_app.qt import bench_hook
     from detector_app.qt.gc_guard import GuiThreadCollector
     from detector_app.qt.main_window import MainWindow
 
@@ -62,8 +67,7 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
     window.worker.modelReady.connect(collector.freeze)  # torch and the model loaded: freeze what exists
     install_excepthook(window)
     window.show()
-    if os.environ.get(BENCH_EXIT_ENV):
-        _exit_when_shown(app, window, os.environ[BENCH_EXIT_ENV])
+    bench_hook.install_from_env(app, window)  # benchmarks/bench_gui.py times the start-up
     window.open_initial(list(paths))
     try:
         return int(app.exec())
@@ -71,71 +75,19 @@ def run_gui(paths: Sequence[str], model: str | None = None, device: str | None =
         collector.stop()
 
 
-#: Benchmark hook (``benchmarks/bench_gui.py``): ``first-image`` quits once the
-#: first image has been painted; ``ready`` waits for the model as well. Each event
-#: prints one JSON line ``{"event", "time" (epoch s), "rss_kb"}`` to stdout (RSS
-#: after ``gc.collect`` and glibc's ``malloc_trim``: live memory, not freed heap).
-BENCH_EXIT_ENV = "DETECTOR_APP_BENCH_EXIT"
-
-
-def _exit_when_shown(app: QApplication, window: MainWindow, mode: str) -> None:  # noqa: F821
-    import json
-    import time
-
-    from PySide6.QtCore import QEvent, QObject, QTimer
-
-    def emit(event: str) -> None:
-        import ctypes
-        import gc
-
-        gc.collect()
-        try:  # hand freed heap back to the OS so RSS counts live memory only
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-        with open("/proc/self/status", encoding="utf-8") as fh:
-            rss = next((int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS:")), 0)
-        print(json.dumps({"event": event, "time": time.time(), "rss_kb": rss}), flush=True)
-
-    def wait_for_model() -> None:
-        if window.worker.info is not None or time.monotonic() > deadline:
-            emit("ready" if window.worker.info is not None else "model-timeout")
-            app.quit()
-        else:
-            QTimer.singleShot(20, wait_for_model)
-
-    class _Painted(QObject):
-        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
-            if event.type() == QEvent.Type.Paint and not window.canvas.overlays.image_item.pixmap().isNull():
-                obj.removeEventFilter(self)
-                QTimer.singleShot(0, after_paint)  # runs once this paint event is done
-            return False
-
-    def after_paint() -> None:
-        emit("first-image")
-        if mode == "ready":
-            wait_for_model()
-        else:
-            app.quit()
-
-    deadline = time.monotonic() + 300.0
-    window._bench_filter = _Painted(window)  # type: ignore[attr-defined]  # kept alive with the window
-    window.canvas.viewport().installEventFilter(window._bench_filter)  # type: ignore[attr-defined]
-
-
-def install_excepthook(window: MainWindow) -> None:  # noqa: F821 (imported lazily)
+def install_excepthook(window: MainWindow) -> None:
     """Exceptions escaping a Qt slot (bugs) go to the status bar and the log with
     their traceback (and stderr) instead of passing unseen."""
     import traceback
 
     previous = sys.excepthook
 
-    def hook(kind: type[BaseException], exc: BaseException, tb: object) -> None:
-        details = "".join(traceback.format_exception(kind, exc, tb))  # type: ignore[arg-type]
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        details = "".join(traceback.format_exception(kind, exc, tb))
         sys.stderr.write(details)
         try:
             window.report_error(f"internal error: {kind.__name__}: {exc}", details)
         except Exception:  # noqa: BLE001 - the window may be gone
-            previous(kind, exc, tb)  # type: ignore[arg-type]
+            previous(kind, exc, tb)
 
     sys.excepthook = hook

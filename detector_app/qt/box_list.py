@@ -11,10 +11,13 @@ list's selection in step with the canvas (``select_annotation`` /
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from detector_app.app.panel_data import Suggestion
 from detector_app.domain.annotations import Annotation, AnnotationSource
 from detector_app.qt.colors import class_color
 
@@ -54,7 +57,7 @@ class BoxList(QWidget):
 
     # -- owner API -------------------------------------------------------------
     def set_boxes(self, annotations: list[Annotation], label_names: list[str],
-                  suggestions: list[tuple[int, str, float, tuple[float, float, float, float]]]) -> None:
+                  suggestions: Sequence[Suggestion]) -> None:
         """``annotations`` of the image; ``suggestions``: ``(detection index, class, score, box)``
         of the detections shown that are not annotations. Class colours follow ``label_names``."""
         self.tree.blockSignals(True)
@@ -82,8 +85,8 @@ class BoxList(QWidget):
         self._suggested.setText(0, f"Suggestions, not accepted ({len(suggestions)})")
         self.tree.expandAll()
         for col in range(3):
-            width = max([self.tree.fontMetrics().horizontalAdvance(g.child(i).text(col))
-                         for g in (self._yours, self._suggested) for i in range(g.childCount())] or [40])
+            width = max([self.tree.fontMetrics().horizontalAdvance(item.text(col))
+                         for g in (self._yours, self._suggested) for item in _children(g)] or [40])
             self.tree.setColumnWidth(col, width + (34 if col == 0 else 14))
         self.tree.blockSignals(False)
 
@@ -97,8 +100,7 @@ class BoxList(QWidget):
         """``(group, box text, source text)`` of every row, in order (for tests)."""
         out = []
         for group in (self._yours, self._suggested):
-            for i in range(group.childCount()):
-                item = group.child(i)
+            for item in _children(group):
                 out.append((group.text(0), item.text(0), item.text(1)))
         return out
 
@@ -111,8 +113,7 @@ class BoxList(QWidget):
         self.tree.blockSignals(True)
         self.tree.clearSelection()
         for group in (self._yours, self._suggested):
-            for i in range(group.childCount()):
-                item = group.child(i)
+            for item in _children(group):
                 if key is not None and item.data(0, _ROLE) == key:
                     item.setSelected(True)
                     self.tree.scrollToItem(item)
@@ -131,3 +132,7 @@ class BoxList(QWidget):
 
 def _color(name: str, label_names: list[str]) -> QColor:
     return class_color(label_names.index(name) + 1) if name in label_names else QColor(200, 200, 200)
+
+
+def _children(group: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+    return [item for item in (group.child(i) for i in range(group.childCount())) if item is not None]

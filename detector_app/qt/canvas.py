@@ -19,8 +19,10 @@ F fit to window.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -75,7 +77,7 @@ class ImageCanvas(QGraphicsView):
         self._overlays = OverlayScene(self, style)
         self.setScene(self._overlays)
         self._draw_mode = False
-        self._drag: dict | None = None
+        self._drag: _Drag | None = None
         self._fit = True
         self._placeholder = "No images open: File > Open folder (Ctrl+O)"
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
@@ -101,7 +103,7 @@ class ImageCanvas(QGraphicsView):
     def placeholder(self) -> str:
         return self._placeholder
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 (Qt API)
+    def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802 (Qt API)
         super().drawForeground(painter, rect)
         if self._overlays.image_size is not None or not self._placeholder:
             return
@@ -135,7 +137,8 @@ class ImageCanvas(QGraphicsView):
         """Annotations to draw and edit; colours by class index in ``label_map_names``."""
         layer = self._overlays.annotations
         self._overlays.set_annotations(annotations, label_map_names)
-        if self._drag is not None and self._drag.get("kind") == "edit" and layer.box_of(self._drag["id"]) is None:
+        drag = self._drag
+        if drag is not None and drag.kind == "edit" and (drag.ident is None or layer.box_of(drag.ident) is None):
             self._drag = None
             layer.set_preview(None)
 
@@ -291,7 +294,7 @@ class ImageCanvas(QGraphicsView):
             event.accept()
             return
         if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
-            self._drag = {"kind": "pan", "last": event.position(), "button": button}
+            self._drag = _Drag("pan", button, event.position())
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
@@ -301,7 +304,7 @@ class ImageCanvas(QGraphicsView):
         p = self._scene_point(event)
         x, y = self._clamp(p)
         if self._draw_mode:
-            self._drag = {"kind": "draw", "start": (x, y), "screen": event.position(), "button": button}
+            self._drag = _Drag("draw", button, event.position(), (x, y))
             event.accept()
             return
         layer = self._overlays.annotations
@@ -313,15 +316,13 @@ class ImageCanvas(QGraphicsView):
             if ident != layer.selected:
                 layer.set_selected(ident)
                 self.annotationSelected.emit(ident)
-            self._drag = {"kind": "edit", "id": ident, "handle": handle, "start": (p.x(), p.y()),
-                          "box": layer.box_of(ident), "screen": event.position(), "moved": False,
-                          "button": button}
+            self._drag = _Drag("edit", button, event.position(), (p.x(), p.y()), ident, handle, layer.box_of(ident))
             event.accept()
             return
         if layer.selected is not None:
             layer.set_selected(None)
             self.annotationSelected.emit(None)
-        self._drag = {"kind": "click", "button": button}
+        self._drag = _Drag("click", button, event.position())
         self._click_overlays(p.x(), p.y())
         event.accept()
 
@@ -347,45 +348,45 @@ class ImageCanvas(QGraphicsView):
         drag = self._drag
         if drag is None:
             self._hover(p)
-        elif drag["kind"] == "pan":
-            delta = event.position() - drag["last"]
-            drag["last"] = event.position()
+        elif drag.kind == "pan":
+            delta = event.position() - drag.screen
+            drag.screen = event.position()
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
-        elif drag["kind"] == "draw":
+        elif drag.kind == "draw":
             x, y = self._clamp(p)
             try:
-                box = Box.from_points(*drag["start"], x, y)
+                box: Box | None = Box.from_points(drag.start[0], drag.start[1], x, y)
             except BoxError:
                 box = None
             self._overlays.annotations.set_drawing(box)
-        elif drag["kind"] == "edit":
-            moved = (event.position() - drag["screen"]).manhattanLength() >= _DRAG_THRESHOLD_PX
-            drag["moved"] = drag["moved"] or moved
-            if drag["moved"]:
-                dx, dy = p.x() - drag["start"][0], p.y() - drag["start"][1]
-                box = apply_drag(drag["box"], drag["handle"], dx, dy, self._overlays.image_size, min_size=1.0)
-                self._overlays.annotations.set_preview(drag["id"], box)
+        elif drag.kind == "edit" and drag.ident is not None and drag.box is not None:
+            moved = (event.position() - drag.screen).manhattanLength() >= _DRAG_THRESHOLD_PX
+            drag.moved = drag.moved or moved
+            if drag.moved:
+                dx, dy = p.x() - drag.start[0], p.y() - drag.start[1]
+                box = apply_drag(drag.box, drag.handle, dx, dy, self._overlays.image_size, min_size=1.0)
+                self._overlays.annotations.set_preview(drag.ident, box)
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
         drag = self._drag
-        if drag is None or event.button() != drag["button"]:
+        if drag is None or event.button() != drag.button:
             event.accept() if drag is not None else super().mouseReleaseEvent(event)
             return
         self._drag = None
         layer = self._overlays.annotations
-        if drag["kind"] == "draw":
+        if drag.kind == "draw":
             box = layer.drawing
             layer.set_drawing(None)
             big = box is not None and min(box.width, box.height) * self.zoom >= _DRAG_THRESHOLD_PX
             if big:
                 self.annotationDrawn.emit(box)
-        elif drag["kind"] == "edit" and drag["moved"]:
+        elif drag.kind == "edit" and drag.moved:
             preview = layer.preview
             layer.set_preview(None)  # back to the annotation as given until the owner updates it
-            if preview is not None and preview[1] != drag["box"]:
-                self.annotationEdited.emit(drag["id"], preview[1])
+            if preview is not None and preview[1] != drag.box:
+                self.annotationEdited.emit(drag.ident, preview[1])
         self._update_cursor(self._scene_point(event))
         event.accept()
 
@@ -408,7 +409,7 @@ class ImageCanvas(QGraphicsView):
             shape = Qt.CursorShape.ArrowCursor
         self.viewport().setCursor(shape)
 
-    def leaveEvent(self, event) -> None:  # noqa: N802 (Qt API)
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt API)
         self._overlays.annotations.set_hovered(None)
         self._overlays.clear_hover()
         super().leaveEvent(event)
@@ -474,9 +475,27 @@ class ImageCanvas(QGraphicsView):
             self._overlays.pin_cell(None)
 
 
-_NUDGE = {
-    Qt.Key.Key_Left: (-1.0, 0.0), Qt.Key.Key_Right: (1.0, 0.0),
-    Qt.Key.Key_Up: (0.0, -1.0), Qt.Key.Key_Down: (0.0, 1.0),
+@dataclass
+class _Drag:
+    """A mouse drag in progress: ``pan``, ``draw`` (a new box), ``edit`` (moving or resizing
+    annotation ``ident`` by ``handle`` from ``box``) or ``click``. ``screen``: where it is in
+    view pixels (a pan: the last position; otherwise where it began), ``start``: where it
+    began on the image."""
+
+    kind: str
+    button: Qt.MouseButton
+    screen: QPointF
+    start: tuple[float, float] = (0.0, 0.0)
+    ident: str | None = None
+    handle: Handle = Handle.MOVE
+    box: Box | None = None
+    moved: bool = False
+
+
+#: Arrow keys (``QKeyEvent.key()`` codes) and the direction they nudge the selected box.
+_NUDGE: dict[int, tuple[float, float]] = {
+    Qt.Key.Key_Left.value: (-1.0, 0.0), Qt.Key.Key_Right.value: (1.0, 0.0),
+    Qt.Key.Key_Up.value: (0.0, -1.0), Qt.Key.Key_Down.value: (0.0, 1.0),
 }
 
 __all__ = ["LAYER_NAMES", "ImageCanvas", "qimage_from_rgb"]

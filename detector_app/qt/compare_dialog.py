@@ -9,8 +9,8 @@ stays).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detector_app.app.compare import Comparison
+from detector_app.domain.progress import ProgressFn
 from detector_app.qt.job_dialog import JobDialog
 
 _OLD, _NEW = (150, 150, 150), (70, 150, 240)
@@ -39,12 +41,13 @@ def _pixmap(rgb: np.ndarray, width: int = 400) -> QPixmap:
 
 
 class CompareDialog(JobDialog):
-    def __init__(self, job: Callable[..., Any], parent: QWidget | None = None) -> None:
+    def __init__(self, job: Callable[[ProgressFn, threading.Event], Comparison],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Before and after")
         self.resize(900, 760)
         self._job = job
-        self.comparison: Any = None
+        self.comparison: Comparison | None = None
         self.note = QLabel("Both models on this project's verified images (usually the ones the new model was "
                            "trained on: its AP there is optimistic; `detector-app evaluate` on held-out images "
                            "gives the honest number) and on the current image.")
@@ -85,7 +88,7 @@ class CompareDialog(JobDialog):
         super()._set_running(on)
         self.back_button.setEnabled(not on)
 
-    def _succeeded(self, result: Any) -> None:
+    def _succeeded(self, result: Comparison) -> None:
         self.comparison = c = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)

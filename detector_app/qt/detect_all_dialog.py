@@ -12,16 +12,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from detector_app.domain.progress import Progress
+from detector_app.app.detect_all import DetectAllResult
+from detector_app.domain.progress import Progress, ProgressFn
 from detector_app.qt.job_dialog import JobDialog
 
 #: ``(only_unreviewed, pause, on_done) -> job``: what the window gives (model, device, store bound).
-JobFactory = Callable[[bool, threading.Event, Callable[[str], None]], Any]
+JobFactory = Callable[[bool, threading.Event, Callable[[str], None]],
+                      Callable[[ProgressFn, threading.Event], DetectAllResult]]
 
 
 class DetectAllDialog(JobDialog):
@@ -94,7 +95,7 @@ class DetectAllDialog(JobDialog):
         rate = f" \u2014 {per:.2f} s per image{left}" if per else ""
         self.message.setText(f"{p.done} of {p.total}: {p.message}{rate}" if p.total else p.message)
 
-    def _succeeded(self, result: Any) -> None:
+    def _succeeded(self, result: DetectAllResult) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.result = result
@@ -103,10 +104,10 @@ class DetectAllDialog(JobDialog):
 
     def stop(self) -> None:
         """Cancel a running job and wait for it (the window is closing)."""
-        if self.thread is not None:
+        if self.job_thread is not None:
             self.pause_event.clear()
-            self.thread.cancel()
-            self.thread.wait(30000)
+            self.job_thread.cancel()
+            self.job_thread.wait(30000)
 
 
 def _duration(seconds: float) -> str:

@@ -11,7 +11,7 @@ dialog is not modal, so the window stays usable meanwhile. On success it emits
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QVBoxLayout, QWidget
@@ -66,7 +66,7 @@ class DownloadDialog(JobDialog):
         super()._failed(message, details)
         self.adjustSize()  # the message names the URL and the path: room for all of it
 
-    def _succeeded(self, result: Any) -> None:
+    def _succeeded(self, result: Path) -> None:
         path = Path(result)
         if self.progress.maximum() == 0:  # the size was never known: the bar was busy
             self.progress.setRange(0, 1)
@@ -77,6 +77,6 @@ class DownloadDialog(JobDialog):
 
     def stop(self) -> None:
         """Cancel a running download and wait for its thread (the window is closing)."""
-        if self.thread is not None:
-            self.thread.cancel()
-            self.thread.wait(10000)
+        if self.job_thread is not None:
+            self.job_thread.cancel()
+            self.job_thread.wait(10000)

@@ -12,7 +12,6 @@ partial output.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app.app.export import ExportOptions, ExportResult, export_dataset
+from detector_app.app.session import Session
 from detector_app.qt.job_dialog import JobDialog
 
 FORMATS = (("COCO (JSON + images)", "coco"), ("Pascal VOC (XML per image)", "voc"),
@@ -42,23 +42,24 @@ IMAGE_MODES = (("Copy the images", "copy"), ("Symlink the images", "symlink"),
 
 
 class ExportDialog(JobDialog):
-    """See the module docstring. ``session`` gives the project store."""
+    """See the module docstring. ``session`` gives the project store (a project must be open)."""
 
     exported = Signal(object)  # ExportResult
     cancelled_text = "cancelled: nothing was written"
 
-    def __init__(self, session: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export dataset")
         self.session = session
+        self.store = session.require_store()
         self.result: ExportResult | None = None
         self.format = QComboBox()
         for text, fmt in FORMATS:
             self.format.addItem(text, fmt)
         self.coco_layout = QComboBox()
-        for text, layout in COCO_LAYOUTS:
-            self.coco_layout.addItem(text, layout)
-        self._root = Path(session.store.root)
+        for text, value in COCO_LAYOUTS:
+            self.coco_layout.addItem(text, value)
+        self._root = Path(self.store.root)
         self.out_dir = QLineEdit(self._default_folder(str(self.format.currentData())))
         browse = QPushButton("Browse\u2026")
         browse.clicked.connect(self._browse)
@@ -148,13 +149,13 @@ class ExportDialog(JobDialog):
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
         """Run the export off the GUI thread."""
-        if self.thread is not None:
+        if self.job_thread is not None:
             return
         fmt, out, opts = self.options()
         if not self.out_dir.text().strip():
             self._failed("choose an output folder", "")
             return
-        store = self.session.store
+        store = self.store
         self._start_job(lambda progress, cancel: export_dataset(store, fmt, out, opts, progress, cancel),
                         f"exporting to {out}\u2026")
 
@@ -167,3 +168,4 @@ class ExportDialog(JobDialog):
             text += "\nSkipped: " + "; ".join(result.skipped[:3])
         self.message.setText(text)
         self.exported.emit(result)
+

@@ -10,7 +10,7 @@ checkpoint exists it offers to switch to the new model (``modelAccepted``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -34,9 +34,14 @@ from detector_app.app.jobs import (
     run_finetune,
     split_device,
 )
+from detector_app.app.session import Session
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import Progress
 from detector_app.qt.job_dialog import JobDialog
+
+if TYPE_CHECKING:
+    from detector_app.app.jobs import TrainResult
+    from detector_app.qt.compare_dialog import CompareDialog
 
 #: Loss terms plotted (the training engine's metric names) and their colours.
 CURVES = {
@@ -51,13 +56,15 @@ class FinetuneDialog(JobDialog):
     modelAccepted = Signal(str)  # path of the new checkpoint
     cancelling_text = "stopping after this iteration\u2026"
 
-    def __init__(self, session: Any, base: ModelInfo | None, device: str | None = None,
+    def __init__(self, session: Session, base: ModelInfo | None, device: str | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fine-tune on this project")
         self.resize(640, 520)
         self.session = session
+        self.store = session.require_store()
         self.base = base
+        self.result: TrainResult | None = None
         self.device = None if device in (None, "auto") else split_device(device)[0]  # training runs float32
         self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in CURVES}
 
@@ -122,9 +129,9 @@ class FinetuneDialog(JobDialog):
 
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
-        if self.thread is not None:
+        if self.job_thread is not None:
             return
-        store, base, settings = self.session.store, self.base, self.settings()
+        store, base, settings = self.store, self.base, self.settings()
         out = finetune_output(store.root)
         try:
             store.flush()  # the job reads the records; make sure they are on disk too
@@ -165,15 +172,15 @@ class FinetuneDialog(JobDialog):
         for k, points in self.history.items():
             self.curves[k].setData([x for x, _ in points], [y for _, y in points])
 
-    def _succeeded(self, result: Any) -> None:
+    def _succeeded(self, result: TrainResult) -> None:
         self.result = result
-        ckpt = getattr(result, "checkpoint", None)
+        ckpt = result.checkpoint
         if result.stopped != "cancelled":  # a cancelled run's bar stays where it stopped
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
         how = {"cancelled": "stopped early", "iters": "reached the iteration limit"}.get(result.stopped, "finished")
         if ckpt is not None and Path(ckpt).is_file():
-            note = getattr(result, "head_note", "")
+            note = result.head_note
             self.message.setText(f"Training {how} after {result.iterations} iterations "
                                  f"({result.seconds:.0f} s). New model: {ckpt}" + (f"\n{note[0].upper()}{note[1:]}."
                                                                                    if note else ""))
@@ -187,22 +194,22 @@ class FinetuneDialog(JobDialog):
         normally, see :meth:`_succeeded`): the message only, the bar is left as it is."""
         self.message.setText(self.cancelled_text)
 
-    def compare_dialog(self) -> Any:
+    def compare_dialog(self) -> CompareDialog:
         """A :class:`CompareDialog` of the model in use against the new checkpoint (not shown)."""
         from detector_app.app.compare import compare_job
         from detector_app.app.jobs import UNTRAINED
         from detector_app.qt.compare_dialog import CompareDialog
 
-        base = self.base
+        base, store = self.base, self.store
+        if self.result is None or self.result.checkpoint is None:
+            raise UserError("no new model to compare: fine-tune first")
         old = base.path if base is not None and base.path else (UNTRAINED if base is not None else None)
-        job = compare_job(self.session.store, old, str(self.result.checkpoint), self.device, self.session.image,
+        job = compare_job(store, old, str(self.result.checkpoint), self.device, self.session.image,
                           self.session.score_thresh)
         return CompareDialog(job, self)
 
     def compare(self) -> None:
         """Compare, then keep the new model (as "Use the new model") or go back."""
-        from detector_app.domain.errors import UserError
-
         try:
             dialog = self.compare_dialog()
         except UserError as exc:
@@ -213,7 +220,7 @@ class FinetuneDialog(JobDialog):
             self._use()
 
     def _use(self) -> None:
-        ckpt = getattr(self.result, "checkpoint", None)
+        ckpt = None if self.result is None else self.result.checkpoint
         if ckpt is not None:
             self.modelAccepted.emit(str(ckpt))
             self.accept()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -96,7 +95,7 @@ class FunnelDialog(JobDialog):
         if p.total:
             self.message.setText(f"{p.done} of {p.total}: {p.message}")
 
-    def _succeeded(self, result: Any) -> None:
+    def _succeeded(self, result: Funnel) -> None:
         self.funnel = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
@@ -129,7 +128,9 @@ class FunnelDialog(JobDialog):
         width = 0.8 / n
         for k, (name, values) in enumerate(series):
             key = name.rsplit(" (", 1)[0]
-            color = (_SIZE_COLORS.get(key) or (class_color(k + 1).getRgb()[:3] if n > 1 else (90, 160, 230)))
+            cls_color = class_color(k + 1)
+            color = _SIZE_COLORS.get(key) or (
+                (cls_color.red(), cls_color.green(), cls_color.blue()) if n > 1 else (90, 160, 230))
             x = np.arange(len(STAGES)) - 0.4 + width * (k + 0.5)
             self.plot.addItem(pg.BarGraphItem(x=x, height=values, width=width * 0.9, brush=pg.mkBrush(*color),
                                               name=name))

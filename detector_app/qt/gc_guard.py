@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import gc
 import threading
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -40,7 +39,7 @@ class GuiThreadCollector(QObject):
     unreachable objects found.
     """
 
-    def __init__(self, interval_ms: int = 1000, parent: Any = None) -> None:
+    def __init__(self, interval_ms: int = 1000, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -75,7 +74,7 @@ class GuiThreadCollector(QObject):
             gc.enable()
         self._was_enabled = None
 
-    def freeze(self, *_: Any) -> None:
+    def freeze(self, *_: object) -> None:
         """Collect, then exempt every object alive now from later collections
         (``gc.freeze``); once per start. Extra arguments are ignored, so a
         signal such as ``modelReady(info)`` can call it."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from detector_app.app.dataset_io import ImportResult
+from detector_app.app.session import Session
 from detector_app.domain.errors import UserError
 from detector_app.qt.job_dialog import JobDialog
 
@@ -49,7 +49,7 @@ class ImportDialog(JobDialog):
     importFailed = Signal(str)  # the error message (nothing was changed)
     cancelled_text = "cancelled: nothing was imported"
 
-    def __init__(self, session: Any, path: str | Path | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, path: str | Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Import annotations")
         self.session = session
@@ -138,7 +138,7 @@ class ImportDialog(JobDialog):
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
         """Run the import off the GUI thread."""
-        if self.thread is not None:
+        if self.job_thread is not None:
             return
         path, fmt, mode = self.options()
         if not path:
@@ -173,7 +173,7 @@ class ImportDialog(JobDialog):
             self.imported.emit(self.result)
 
 
-def run_import_dialog(session: Any, parent: QWidget, log: Callable[..., None],
+def run_import_dialog(session: Session, parent: QWidget, log: Callable[..., None],
                       report_error: Callable[[str], None]) -> ImportDialog:
     """File > Import annotations: the dialog, modal, pre-filled with the dataset
     found next to the project's images; the outcome goes to ``log(message,

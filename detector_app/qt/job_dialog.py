@@ -46,7 +46,7 @@ class JobDialog(QDialog):
         # its child (with its last result) until the window goes. Close is refused while a
         # job runs, so its thread is never deleted running.
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.thread: JobThread | None = None
+        self.job_thread: JobThread | None = None
         self.result: Any = None
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
@@ -89,24 +89,24 @@ class JobDialog(QDialog):
         self.result = None
         self.progress.setRange(0, 0)
         self.message.setText(message)
-        self.thread = JobThread(fn, self)
-        self.thread.progressed.connect(self._progressed)
-        self.thread.succeeded.connect(self._succeeded)
-        self.thread.failed.connect(self._failed)
-        self.thread.cancelled.connect(self._cancelled)
-        self.thread.finished.connect(self._thread_done)
+        self.job_thread = JobThread(fn, self)
+        self.job_thread.progressed.connect(self._progressed)
+        self.job_thread.succeeded.connect(self._succeeded)
+        self.job_thread.failed.connect(self._failed)
+        self.job_thread.cancelled.connect(self._cancelled)
+        self.job_thread.finished.connect(self._thread_done)
         self._set_running(True)
-        self.thread.start()
+        self.job_thread.start()
 
     def cancel(self) -> None:
         """Ask the running job to stop (it ends at its next cancellation check)."""
-        if self.thread is not None:
-            self.thread.cancel()
+        if self.job_thread is not None:
+            self.job_thread.cancel()
             self.message.setText(self.cancelling_text)
 
     def running(self) -> bool:
         """True while a job runs (until its thread has finished)."""
-        return self.thread is not None
+        return self.job_thread is not None
 
     def _set_running(self, on: bool) -> None:
         """Buttons while a job runs (``on``) or not; a subclass may disable more."""
@@ -140,12 +140,12 @@ class JobDialog(QDialog):
         self.message.setText(self.cancelled_text)
 
     def _thread_done(self) -> None:
-        thread, self.thread = self.thread, None
+        thread, self.job_thread = self.job_thread, None
         if thread is not None:
             thread.wait(5000)  # ``finished`` comes just before the thread's very end
         self._set_running(False)
 
     def reject(self) -> None:
         """Esc / Close: never while a job runs."""
-        if self.thread is None:
+        if self.job_thread is None:
             super().reject()

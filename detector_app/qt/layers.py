@@ -13,7 +13,7 @@ their size at any zoom.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
@@ -364,8 +364,8 @@ class HighlightLayer(OverlayItem):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         # Corner-to-corner regression lines, then centre arrows.
-        chain = [d for d in device if d[0] is not None]
-        for (ra, ca, _, _), (rb, _, _, _) in zip(chain, chain[1:]):
+        chain = [(r, c) for r, c, _, _ in device if r is not None]
+        for (ra, ca), (rb, _) in zip(chain, chain[1:]):
             painter.setPen(cosmetic_pen(ca, 0, Qt.PenStyle.DotLine))
             for pa, pb in zip(_corners(ra), _corners(rb)):
                 painter.drawLine(pa, pb)
@@ -375,15 +375,15 @@ class HighlightLayer(OverlayItem):
                 painter.drawRect(r)
                 painter.setPen(cosmetic_pen(color, 2, pen_style))
                 painter.drawRect(r)
-        for (ra, ca, _, _), (rb, _, _, _) in zip(chain, chain[1:]):
+        for (ra, ca), (rb, _) in zip(chain, chain[1:]):
             _arrow(painter, ra.center(), rb.center(), ca)
         painter.restore()
         # Tags where they do not collide: anchor below-left, proposal above-left,
         # refined box below-right (it often sits on a detection whose tag is above-left).
-        places = (
-            (lambda r: r.bottomLeft(), False, False),
-            (lambda r: r.topLeft(), True, False),
-            (lambda r: r.bottomRight(), False, True),
+        places: tuple[tuple[Callable[[QRectF], QPointF], bool, bool], ...] = (
+            (QRectF.bottomLeft, False, False),
+            (QRectF.topLeft, True, False),
+            (QRectF.bottomRight, False, True),
         )
         for (r, color, _, label), (corner, above, right) in zip(boxes, places):
             if r is not None and label:

@@ -9,7 +9,7 @@ when those layers are on.
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from detector_app.qt.colors import class_color, colormap_color
@@ -41,7 +41,7 @@ class _Gradient(QWidget):
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         return QSize(120, 12)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
         p = QPainter(self)
         grad = QLinearGradient(0, 0, self.width(), 0)
         for i in range(11):
@@ -95,13 +95,14 @@ class LegendWidget(QWidget):
 
     def entries(self) -> list[tuple[str, tuple[int, int, int]]]:
         """``(text, rgb)`` of each swatch row, top to bottom."""
-        return [(text, color.getRgb()[:3]) for text, color in self._entries]
+        return [(text, (color.red(), color.green(), color.blue())) for text, color in self._entries]
 
     def _rebuild(self) -> None:
         while self._grid.count():
             item = self._grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = None if item is None else item.widget()
+            if widget is not None:
+                widget.deleteLater()
         self._entries = []
         row = 0
 

@@ -1,33 +1,39 @@
 """``MainWindow``: wires the session, the worker and the views together.
 
 It decides nothing: user input goes to :class:`~detector_app.app.session.Session`
-methods; session events update the views with signals blocked (so views and
-session never loop); detection requests go to the :class:`InferenceWorker`
-and its traces come back to the session. Layout: canvas (with the video bar)
-in the middle, files on the left, labels / proposal stepper / stats / legend
-on the right, the log at the bottom.
+methods; session events update the views (:class:`~detector_app.qt.session_views.SessionViews`,
+signals blocked, so views and session never loop); detection requests go to the
+:class:`InferenceWorker` and its traces come back to the session; which model to
+load, what to remember and what the panels list are the app layer's
+(``app.model_choice``, ``app.preferences``, ``app.panel_data``). Layout: canvas
+(with the video bar) in the middle, files on the left, labels / proposal stepper /
+stats / legend on the right, the log at the bottom.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QVBoxLayout, QWidget
 
 from detector_app.app import jobs
+from detector_app.app.diagnose import Finding
+from detector_app.app.model_choice import ModelSelection, device_choices, recent_models, remember_recent
+from detector_app.app.preferences import save_session, session_from_settings
 from detector_app.app.scan import display_key
-from detector_app.app.session import Session
+from detector_app.app.session import Event
 from detector_app.app.settings import Settings, sample_project
-from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.media_types import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, name_filter
-from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, shortcut_help
+from detector_app.domain.trace import DetectionTrace
+from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, set_checked, shortcut_help
 from detector_app.qt.canvas import ImageCanvas
-from detector_app.qt.file_list import STATE_COLORS
 from detector_app.qt.panels import Panels
+from detector_app.qt.session_views import SessionViews
 from detector_app.qt.worker import InferenceWorker
 
 if TYPE_CHECKING:
@@ -48,11 +54,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Faster R-CNN Studio")
         self.settings = settings or Settings()
         s = self.settings
-        self.session = Session(score_thresh=float(s.get("score_thresh")), nms_thresh=float(s.get("nms_thresh")),
-                               detect_on_open=bool(s.get("detect_on_open")))
+        self.session = session_from_settings(s)
         self.canvas = ImageCanvas()
-        self.actions = make_actions(self)
-        self.panels = Panels(self, self.actions)
+        self.actions_by_name = make_actions(self)
+        self.panels = Panels(self, self.actions_by_name)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -60,48 +65,49 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.panels.video)
         self.setCentralWidget(central)
         docks = self.createPopupMenu()
+        assert docks is not None  # the window has docks and toolbars
         docks.setTitle("&Panels and toolbars")  # (an untitled submenu shows as an empty View entry)
         self.recent_menu = QMenu("Open &recent", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
-        build_menus(self, self.actions, {"docks": docks, "recent": self.recent_menu})
-        self.addActions([self.actions[f"label_{i}"] for i in range(1, 10)])  # in no menu: keys only
+        acts = self.actions_by_name
+        build_menus(self, acts, {"docks": docks, "recent": self.recent_menu})
+        self.addActions([acts[f"label_{i}"] for i in range(1, 10)])  # in no menu: keys only
         for name in CANVAS_ONLY:
-            self.actions[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            central.addAction(self.actions[name])
-        self._proposals_shown = False
-        self._anchors_shown = False
+            acts[name].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            central.addAction(acts[name])
 
-        self.model_spec: str | None = model if model is not None else s.get("model")
+        self.models = ModelSelection.from_settings(s, model, device)
         self._download: DownloadDialog | None = None
         self._choosing_finding = False
         self._detect_all: DetectAllDialog | None = None
-        self._loaded_spec = self.model_spec  # what the worker was asked to load (the untrained stand-in)
-        self._model_from_cli = model is not None
-        self.device = device or s.get("device") or "auto"
         self.worker = worker or InferenceWorker(parent=self)
         self._own_worker = worker is None
         self._wire()
         self.panels.set_thresholds(self.session.score_thresh, self.session.nms_thresh)
         self.panels.proposal_top_n.setValue(int(s.get("proposal_top_n")))
-        for name, on in (s.get("overlays") or {}).items():
-            if name in self.session.overlays:
-                self.session.set_overlay(name, bool(on))
-        self._sync_overlays()
-        self._proposals_shown = self.session.overlays["proposals"]
-        self._on_history()
+        self.views.sync_overlays()
+        self.views.on_history()
         self._restore_layout()
         if not self.worker.isRunning():
             self.worker.start()
 
+    @property
+    def model_spec(self) -> str | None:
+        """The model chosen (None: the bundled one)."""
+        return self.models.spec
+
+    @property
+    def device(self) -> str:
+        return self.models.device
+
     # -- start-up ---------------------------------------------------------------
     def open_initial(self, paths: list[str]) -> None:
         """What ``detector-app gui`` does: load the model, open ``paths`` (or the samples)."""
-        spec = self.model_spec
-        if spec is not None and not self._model_from_cli and not jobs.model_spec_exists(spec):
-            self.panels.log.log(f"the model used last time, {spec}, is gone: using the bundled model", "warning")
-            self.model_spec = self._loaded_spec = spec = None
+        gone = self.models.check_remembered()
+        if gone is not None:
+            self.panels.log.log(gone, "warning")
         self.refresh_models()
-        self.load_model(spec)
+        self.load_model(self.models.spec)
         if paths:
             self.open_paths(paths)
             return
@@ -114,34 +120,22 @@ class MainWindow(QMainWindow):
             self.open_paths([str(samples)])
 
     def refresh_models(self) -> None:
-        self.panels.model_picker.set_models(jobs.model_choices(self.settings.get("recent_models") or []),
-                                            self._loaded_spec)
+        self.panels.model_picker.set_models(jobs.model_choices(recent_models(self.settings)), self.models.loaded)
         self.refresh_devices()
 
     def refresh_devices(self) -> None:
-        try:
-            devices = jobs.device_choices()
-        except Exception:  # noqa: BLE001 - torch missing a backend: CPU is always there
-            devices = [jobs.DeviceChoice("auto", "auto"), jobs.DeviceChoice("cpu", "CPU")]
-        self.panels.model_picker.set_devices(devices, self.device)
+        self.panels.model_picker.set_devices(device_choices(), self.models.device)
 
     def load_model(self, spec: str | None, device: str | None = None) -> None:
-        """Ask the worker to load ``spec`` (None: bundled). A missing bundled model is
-        reported (status bar, log) and the untrained model of its configuration
-        runs instead, so the app still shows anchors and proposals."""
-        if device is not None:
-            self.device = device
-        self.model_spec = spec
-        load = spec
-        if spec in (None, "", "default") and not jobs.bundled_model_path().is_file():
-            self.report_error(f"bundled model {jobs.bundled_model_path()} is missing: running an UNTRAINED "
-                              "model (random weights); pick a checkpoint in the model list")
-            load = jobs.UNTRAINED
-        else:
-            self._status(f"loading model {load or 'default'} on {self.device}\u2026")
-        self._loaded_spec = load
-        self.panels.model_picker.set_current_model(load)
-        self.worker.load_model(load, self.device)
+        """Ask the worker to load ``spec`` (None: bundled; a missing bundled model is
+        replaced and reported: ``ModelSelection.plan``)."""
+        plan = self.models.plan(spec, device)
+        if plan.error is not None:
+            self.report_error(plan.error)
+        if plan.status is not None:
+            self._status(plan.status)
+        self.panels.model_picker.set_current_model(plan.spec)
+        self.worker.load_model(plan.spec, self.models.device)
 
     def open_paths(self, paths: list[str]) -> bool:
         try:
@@ -160,11 +154,12 @@ class MainWindow(QMainWindow):
 
     # -- wiring -----------------------------------------------------------------
     def _wire(self) -> None:
-        ss, a, p, c, w = self.session, self.actions, self.panels, self.canvas, self.worker
-        for event in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
-                      "labels", "overlays", "anchor_labels", "history", "detect", "status", "error"):
-            ss.subscribe(event, getattr(self, f"_on_{event}"))
-        ss.subscribe("save_error", self.saveFailed.emit)
+        ss, a, p, c, w = self.session, self.actions_by_name, self.panels, self.canvas, self.worker
+        self.views = SessionViews(ss, c, p, a, self._status, self.setWindowTitle)
+        ss.subscribe(Event.DETECT, self._on_detect)
+        ss.subscribe(Event.STATUS, self._status)
+        ss.subscribe(Event.ERROR, self.report_error)
+        ss.subscribe(Event.SAVE_ERROR, self.saveFailed.emit)
         self.saveFailed.connect(lambda message: self.report_error(f"not saved: {message}"))
         w.traceReady.connect(self._trace_ready)
         w.failed.connect(self._worker_failed)
@@ -180,7 +175,7 @@ class MainWindow(QMainWindow):
         p.misses.findingChosen.connect(self._finding_chosen)
         p.boxes.annotationChosen.connect(ss.select_annotation)
         p.boxes.detectionChosen.connect(self._detection_clicked)
-        c.drawModeChanged.connect(lambda on: _set_checked(a["draw"], on))
+        c.drawModeChanged.connect(lambda on: set_checked(a["draw"], on))
         c.imageMouseMoved.connect(p.show_position)
         p.stepper.currentProposalChanged.connect(c.highlight_proposal)
         p.file_list.itemActivated.connect(ss.go_to)
@@ -209,7 +204,7 @@ class MainWindow(QMainWindow):
             "copy_previous": ss.copy_from_previous, "verify": ss.toggle_verified, "verify_next": ss.verify_and_next,
             "prev_item": lambda: ss.step(-1), "next_item": lambda: ss.step(1),
             "zoom_fit": c.zoom_fit, "zoom_actual": c.zoom_actual, "detect": ss.request_detection,
-            "zoom_selection": lambda: c.zoom_to_selection() or self._status("select a box first (click one)"),
+            "zoom_selection": self._zoom_to_selection,
             "open_folder": self._ask_folder, "open_files": self._ask_files, "quit": self.close,
             "open_model": lambda: p.model_picker.choose_model(_ask_file(self, "Open a model checkpoint",
                                                                            "Checkpoints (*.pt *.pth)")),
@@ -224,134 +219,14 @@ class MainWindow(QMainWindow):
         a["detect_on_open"].setChecked(ss.detect_on_open)
         a["detect_on_open"].toggled.connect(lambda on: setattr(ss, "detect_on_open", on))
 
-    # -- session -> views -----------------------------------------------------------
-    def _on_items(self) -> None:
-        ss = self.session
-        self.panels.file_list.set_items([ss.item_name(i) for i in range(len(ss.items))],
-                                        [ss.item_state(i) for i in range(len(ss.items))])
-        self.apply_review_order()
-        self.setWindowTitle(f"Faster R-CNN Studio \u2014 {ss.store.root}")
-
-    def _on_item_state(self, index: int) -> None:
-        self.panels.file_list.set_state(index, self.session.item_state(index))
-        self.panels.file_list.set_problem(index, self.session.unreadable.get(index))
-        if index == self.session.index:
-            self._refresh_misses()  # verified or not decides whether unmatched detections count as false
-        if index == self.session.index and self.session.is_video():
-            self._mark_frames()
-
-    def _mark_frames(self) -> None:
-        """Ticks on the video slider for the frames with boxes or verified, in the file list's colours."""
-        self.panels.video.set_marks({f: STATE_COLORS[state] for f, state in self.session.frame_states().items()})
-
-    def _on_current(self) -> None:
-        ss = self.session
-        self.canvas.set_image(ss.image)
-        self.panels.file_list.set_current(ss.index)
-        video = ss.video if ss.is_video() else None
-        self.panels.show_video(video, ss.frame)
-        if video is not None:
-            self._mark_frames()
-        self.panels.set_item_text(display_key(ss.record.key) if ss.record is not None else "")
-
-    def _on_trace(self) -> None:
-        ss, p = self.session, self.panels
-        self.canvas.set_trace(ss.trace)
-        names = ss.trace.class_names if ss.trace is not None else []
-        self.canvas.set_detections(ss.result, names, ss.accepted_detections())
-        p.stepper.set_trace(ss.trace, ss.result)
-        p.stepper.set_result(ss.result, ss.score_thresh)
-        p.stats.set_trace(ss.trace, ss.result)
-        p.update_legend(ss)
-        self._refresh_misses()
-        self._refresh_boxes()
-        if ss.trace is not None and ss.trace.levels:
-            levels = ss.trace.levels  # (all levels of torchvision's FPN models share the ratios)
-            per_level = len(levels) > 1
-            sizes = [lv.sizes[0] for lv in levels] if per_level else list(levels[0].sizes)
-            p.set_anchor_choices([float(v) for v in sizes], [float(r) for r in levels[0].aspect_ratios], per_level)
-            p.apply_anchor_filter(self.canvas)
-        if ss.trace is not None and p.stepper.current() is not None and ss.overlays["proposals"]:
-            self.canvas.highlight_proposal(p.stepper.current())
-        else:
-            self.canvas.highlight_proposal(None)
-
-    def _on_result(self) -> None:
-        ss, p = self.session, self.panels
-        names = ss.trace.class_names if ss.trace is not None else []
-        self.canvas.set_detections(ss.result, names, ss.accepted_detections())
-        p.stepper.set_result(ss.result, ss.score_thresh)
-        p.stats.set_result(ss.result)
-        p.set_thresholds(ss.score_thresh, ss.nms_thresh)
-        self._refresh_misses()
-        self._refresh_boxes()
-
-    def _on_annotations(self) -> None:
-        ss = self.session
-        anns = ss.record.annotations if ss.record is not None else []
-        self.canvas.set_annotations(list(anns), list(ss.labels.names))
-        self.canvas.set_accepted_detections(ss.accepted_detections())
-        self.canvas.select_annotation(ss.selected_annotation)
-        self.panels.update_legend(ss)
-        self._refresh_misses()
-        self._refresh_boxes()
-
-    def _on_history(self) -> None:
-        ss, a = self.session, self.actions
-        a["undo"].setEnabled(ss.can_undo)
-        a["redo"].setEnabled(ss.can_redo)
-        a["undo"].setText(f"&Undo {ss.undo_text}".rstrip())
-        a["redo"].setText(f"&Redo {ss.redo_text}".rstrip())
-
-    def _on_selection(self) -> None:
-        ss = self.session
-        self.canvas.select_annotation(ss.selected_annotation)
-        self.canvas.select_detection(ss.selected_detection)
-        self._select_in_box_list()
-
-    def _select_in_box_list(self) -> None:
-        ss = self.session
-        if ss.selected_detection is not None:
-            self.panels.boxes.select_detection(ss.selected_detection)
-        else:
-            self.panels.boxes.select_annotation(ss.selected_annotation)
-
+    # -- clicks that show something -------------------------------------------------
     def _annotation_clicked(self, ident: str | None) -> None:
         """A box clicked on the canvas: when it is a miss, its explanation and the stepper
         on the proposal responsible (a box just drawn is selected too, but explains nothing yet)."""
         if ident is not None and not self._choosing_finding:
             self.panels.misses.show_annotation(ident)
 
-    def _refresh_boxes(self) -> None:
-        """The box list: the image's annotations, and the detections shown that are not yet ones."""
-        ss = self.session
-        anns = list(ss.record.annotations) if ss.record is not None else []
-        suggestions = []
-        accepted = ss.accepted_detections()
-        if ss.result is not None and ss.trace is not None and accepted is not None:
-            names = ss.trace.class_names
-            for d in range(len(ss.result.scores)):
-                if not accepted[d]:
-                    box = tuple(float(v) for v in ss.result.boxes[d])
-                    suggestions.append((d, names[int(ss.result.labels[d])], float(ss.result.scores[d]), box))
-        self.panels.boxes.set_boxes(anns, list(ss.labels.names), suggestions)
-        self._select_in_box_list()  # the rows were rebuilt; the canvas keeps its own selection
-
-    def _refresh_misses(self) -> None:
-        from detector_app.app.diagnose import image_findings
-
-        ss = self.session
-        if ss.trace is None or ss.result is None or ss.record is None or not ss.record.annotations:
-            # without boxes of the user's every detection would be listed as a false positive: nothing to learn
-            self.panels.misses.set_findings([], annotated=bool(ss.record and ss.record.annotations),
-                                            detected=ss.trace is not None)
-            return
-        verified = ss.record.state is ItemState.VERIFIED
-        findings = image_findings(ss.trace, ss.result, list(ss.record.annotations), ss.score_thresh, ss.nms_thresh,
-                                  false_positives_too=verified)
-        self.panels.misses.set_findings(findings, annotated=bool(ss.record.annotations), verified=verified)
-
-    def _finding_chosen(self, finding: Any) -> None:
+    def _finding_chosen(self, finding: Finding) -> None:
         """Show what is responsible for a miss / false positive: the box selected, the stepper
         (and its highlight) on the proposal, or the anchors of the cell when no proposal came of it."""
         ss, e = self.session, finding.explanation
@@ -371,76 +246,27 @@ class MainWindow(QMainWindow):
         finally:
             self._choosing_finding = False
 
-    def _on_labels(self) -> None:
-        ss = self.session
-        self.panels.label_list.set_labels(list(ss.labels.names))
-        self.panels.label_list.set_current(ss.current_label)
-
-    def _on_overlays(self) -> None:
-        self._sync_overlays()
-        anchors = self.session.overlays["anchors"]
-        if anchors and not self._anchors_shown:
-            self._show_first_anchor_cell()
-        self._anchors_shown = anchors
-        on = self.session.overlays["proposals"]
-        if on != self._proposals_shown:  # the stepper's proposal is highlighted with the proposals overlay
-            self._proposals_shown = on
-            current = self.panels.stepper.current()
-            self.canvas.highlight_proposal(current if on and self.session.trace is not None else None)
-
-    def _show_first_anchor_cell(self) -> None:
-        """Anchors just turned on in cell mode with no cell under the mouse: pin the cell
-        of the stepper's proposal's source anchor, so anchors show at once (not only after
-        the mouse moves, with nothing saying so), and say how to pick another."""
-        trace, p = self.session.trace, self.panels.stepper.current()
-        if trace is None or self.canvas.overlays.anchor_mode != "cell" or self.canvas.overlays.active_cells():
-            return
-        if p is not None and p < trace.num_proposals:
-            self.canvas.pin_cell(trace.cell_point(int(trace.proposal_anchor_index[p])))
-            where = f"the cell of proposal {p}'s source anchor"
-        else:
-            h, w = trace.image_size
-            self.canvas.pin_cell((w / 2, h / 2))
-            where = "the middle cell"
-        self._status(f"Anchors: showing {where}; hover a cell to see its anchors, click to pin or unpin it")
-
-    def _sync_overlays(self) -> None:
-        ov = self.session.overlays
-        for name, on in ov.items():
-            _set_checked(self.actions[f"overlay_{name}"], on)
-            self.canvas.set_layer_visible(name, on)
-        self.panels.update_legend(self.session)
-
-    def _on_anchor_labels(self) -> None:
-        self.canvas.set_anchor_labels(self.session.anchor_labels)
-
     def _playing_changed(self, playing: bool) -> None:
         if not playing:  # paused or at the end: frames still queued are of no use; the shown one is asked for
             self.worker.cancel("video")
             self.session.stop_playing()
 
-    def _on_detect(self, key: str, rgb: Any, group: str | None) -> None:
+    def _on_detect(self, key: str, rgb: np.ndarray, group: str | None) -> None:
         if self.worker.info is None and not self.worker.is_busy():
             self._status("no model loaded: pick one in the model list")
             return
         self._status(f"detecting {display_key(key)}\u2026")
         self.worker.submit(key, rgb, group)
 
-    def _on_status(self, message: str) -> None:
-        self._status(message)
-
-    def _on_error(self, message: str) -> None:
-        self.report_error(message)
-
     # -- worker -> session --------------------------------------------------------
-    def _trace_ready(self, key: str, trace: Any, seconds: float) -> None:
+    def _trace_ready(self, key: str, trace: DetectionTrace, seconds: float) -> None:
         self.panels.set_last_detection(seconds)
         self.session.on_trace(key, trace)
         if key == self.session.key and self.session.result is not None:
             n = len(self.session.result.scores)
             self._status(f"{display_key(key)}: {n} detection(s) in {seconds * 1000:.0f} ms")
 
-    def _worker_failed(self, key: Any, message: str, details: str) -> None:
+    def _worker_failed(self, key: str | None, message: str, details: str) -> None:
         self.report_error(message if key is None else f"{key}: {message}", details)
 
     def _model_ready(self, info: jobs.ModelInfo) -> None:
@@ -450,9 +276,7 @@ class MainWindow(QMainWindow):
             self.panels.log.log(warning, "warning")
         self._status(f"model {info.name} ready on {info.device}"
                      + (f" \u2014 \u26a0 {info.warnings[0]}" if info.warnings else ""))
-        if info.path and info.path != str(jobs.bundled_model_path()):
-            recent = [info.path, *[r for r in self.settings.get("recent_models") or [] if r != info.path]]
-            self.settings.set("recent_models", recent[:8])
+        remember_recent(self.settings, info)
         self.session.set_model_classes(info.class_names)
         self.session.set_model_id(info.cache_id or None)
         self.session.forget_traces()
@@ -484,6 +308,10 @@ class MainWindow(QMainWindow):
         self.panels.log.log(f"downloaded {path}")
         self.refresh_models()
         self.panels.model_picker.choose_model(path)
+
+    def _zoom_to_selection(self) -> None:
+        if not self.canvas.zoom_to_selection():
+            self._status("select a box first (click one)")
 
     def _detection_clicked(self, d: int) -> None:
         self.session.select_detection(d)
@@ -518,19 +346,7 @@ class MainWindow(QMainWindow):
 
     def apply_review_order(self) -> None:
         """The file list's sort: folder order, or "most useful first" (scored from stored traces)."""
-        ss, fl = self.session, self.panels.file_list
-        if fl.sort.currentData() != "useful" or ss.store is None:
-            ss.set_order(None)
-            fl.set_order(None)
-            return
-        ranked = ss.rank_useful()
-        order = [r.index for r in ranked]
-        ss.set_order(order)
-        fl.set_order(order, {r.index: (f"usefulness {r.score:.1f}: {r.reason}" if r.score is not None else r.reason)
-                             for r in ranked})
-        scored = sum(r.score is not None for r in ranked)
-        self._status(f"most useful first: {scored} image(s) scored" + ("" if scored else
-                     "; none yet: Model > Detect all scores the images"))
+        self.views.apply_review_order()
 
     def open_detect_all(self) -> None:
         """Model > Detect all: a non-modal dialog running over the project's images."""
@@ -544,7 +360,7 @@ class MainWindow(QMainWindow):
         if self._detect_all is not None:
             self._detect_all.raise_()
             return
-        store, spec, device = ss.store, self._loaded_spec, self.device
+        store, spec, device = ss.store, self.models.loaded, self.models.device
         name = self.worker.info.name if self.worker.info is not None else (spec or "the bundled model")
         dialog = DetectAllDialog(lambda only, pause, done: detect_all_job(store, spec, device, only, pause, done,
                                                                           ss.score_thresh),
@@ -564,8 +380,9 @@ class MainWindow(QMainWindow):
         if ss.store is None:
             self.report_error("open a project first")
             return
-        job = funnel_job(ss.store, self._loaded_spec, self.device, ss.score_thresh, ss.nms_thresh, ss.cached_traces())
-        name = self.worker.info.name if self.worker.info is not None else (self._loaded_spec or "default")
+        loaded = self.models.loaded
+        job = funnel_job(ss.store, loaded, self.models.device, ss.score_thresh, ss.nms_thresh, ss.cached_traces())
+        name = self.worker.info.name if self.worker.info is not None else (loaded or "default")
         FunnelDialog(job, f"this project's images with boxes, model {name}", self).exec()
 
     def _finetune(self) -> None:
@@ -574,7 +391,7 @@ class MainWindow(QMainWindow):
         if self.session.store is None:
             self.report_error("open a project first")
             return
-        dialog = FinetuneDialog(self.session, self.worker.info, self.device, self)
+        dialog = FinetuneDialog(self.session, self.worker.info, self.models.device, self)
         dialog.modelAccepted.connect(lambda path: self.panels.model_picker.choose_model(path))
         dialog.exec()
 
@@ -610,18 +427,14 @@ class MainWindow(QMainWindow):
         if unsaved and not self._may_close_with_unsaved(unsaved):
             event.ignore()
             return
-        s, ss = self.settings, self.session
-        s.set("score_thresh", ss.score_thresh)
-        s.set("nms_thresh", ss.nms_thresh)
-        s.set("overlays", dict(ss.overlays))
-        s.set("detect_on_open", ss.detect_on_open)
+        s = self.settings
+        save_session(s, self.session)
+        self.models.save(s)
         s.set("proposal_top_n", self.panels.proposal_top_n.value())
-        s.set("model", self.model_spec)
-        s.set("device", self.device)
-        s.set("window_geometry", bytes(self.saveGeometry().toBase64()).decode("ascii"))
-        s.set("window_state", bytes(self.saveState().toBase64()).decode("ascii"))
+        s.set("window_geometry", _base64(self.saveGeometry()))
+        s.set("window_state", _base64(self.saveState()))
         s.save()
-        ss.close()
+        self.session.close()
         if self._download is not None:
             self._download.stop()
         if self._detect_all is not None:
@@ -662,8 +475,6 @@ class MainWindow(QMainWindow):
         return bool(done)
 
     def _restore_layout(self) -> None:
-        from PySide6.QtCore import QByteArray
-
         geo, state = self.settings.get("window_geometry"), self.settings.get("window_state")
         if geo:
             self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii")))
@@ -673,10 +484,8 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(state.encode("ascii")))
 
 
-def _set_checked(action: Any, on: bool) -> None:
-    action.blockSignals(True)
-    action.setChecked(bool(on))
-    action.blockSignals(False)
+def _base64(data: QByteArray) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
 
 
 def _ask_file(parent: QWidget, title: str, filt: str) -> str | None:

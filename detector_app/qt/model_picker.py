@@ -104,7 +104,8 @@ class ModelPicker(QWidget):
 
     # -- queries ---------------------------------------------------------------
     def current_model(self) -> str | None:
-        return self._model.currentData()
+        spec = self._model.currentData()
+        return spec if isinstance(spec, str) else None
 
     def current_device(self) -> str:
         return str(self._device.currentData())

@@ -32,7 +32,7 @@ class OverlayScene(QGraphicsScene):
 
     def __init__(self, parent: QObject | None = None, style: OverlayStyle = DEFAULT_STYLE) -> None:
         super().__init__(parent)
-        self.style = style
+        self.overlay_style = style
         self.image_item = QGraphicsPixmapItem()
         self.image_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
         self.addItem(self.image_item)
@@ -244,7 +244,7 @@ class OverlayScene(QGraphicsScene):
             layer.set_cell(None)
             return
         xs, ys = od.grid_lines(self.trace, levels[0])
-        layer.set_grid(xs, ys, cosmetic_pen(self.style.grid_color, 0))
+        layer.set_grid(xs, ys, cosmetic_pen(self.overlay_style.grid_color, 0))
         cells = [c for c in self.active_cells() if c[0] == levels[0]] if self.anchor_mode == "cell" else []
         layer.set_cell(od.cell_rect(self.trace, *cells[0]) if cells else None)
         # The grid layer also carries the anchors' cell when only the anchors are on.
@@ -259,16 +259,17 @@ class OverlayScene(QGraphicsScene):
             layer.clear()
             return
         if self.anchor_mode == "grid":
-            idx = od.grid_anchors(trace, self.shown_levels(), self.scales, self.ratios, self.style.max_grid_anchors)
-            width = self.style.thin
+            limit = self.overlay_style.max_grid_anchors
+            idx = od.grid_anchors(trace, self.shown_levels(), self.scales, self.ratios, limit)
+            width = self.overlay_style.thin
         else:
             cells = od.anchors_of_cells(trace, self.active_cells())
             idx = od.filter_anchors(trace, cells, self.scales, self.ratios)
-            width = self.style.bold
+            width = self.overlay_style.bold
         self.shown_anchors = idx
         scale_idx = trace.anchor_scale_index[idx].astype(np.int64)
         n_scales = int(scale_idx.max()) + 1 if len(idx) else 0
-        pens = [cosmetic_pen(self.style.anchor_scale_color(s), width) for s in range(n_scales)]
+        pens = [cosmetic_pen(self.overlay_style.anchor_scale_color(s), width) for s in range(n_scales)]
         layer.set_boxes(trace.anchors[idx], scale_idx, pens)
 
     def rebuild_anchor_labels(self) -> None:
@@ -276,7 +277,7 @@ class OverlayScene(QGraphicsScene):
         if self.trace is None or self.labels is None:
             layer.clear()
             return
-        s = self.style
+        s = self.overlay_style
         pos, neg, ign, crossing = od.thin_labels(self.labels, s.max_negative_labels, s.max_ignored_labels)
         a = self.trace.anchors
         # dotted: an anchor label never looks like a box of a class that shares its colour
@@ -298,9 +299,9 @@ class OverlayScene(QGraphicsScene):
             return
         idx = od.top_proposals(trace.proposal_scores, self.top_n)
         self.shown_proposals = idx
-        n_bins = self.style.proposal_bins
+        n_bins = self.overlay_style.proposal_bins
         bins = score_bins(trace.proposal_scores[idx], n_bins)
-        pens = [cosmetic_pen(c, self.style.thin) for c in bin_colors(n_bins)]
+        pens = [cosmetic_pen(c, self.overlay_style.thin) for c in bin_colors(n_bins)]
         layer.set_boxes(trace.proposals[idx], bins, pens)
 
     def rebuild_detections(self) -> None:
@@ -316,7 +317,7 @@ class OverlayScene(QGraphicsScene):
             return
         labels = r.labels.astype(np.int64)
         classes = sorted(set(labels[shown].tolist()))
-        layer.set_batches([(cosmetic_pen(class_color(c), self.style.suggestion, Qt.PenStyle.DashLine),
+        layer.set_batches([(cosmetic_pen(class_color(c), self.overlay_style.suggestion, Qt.PenStyle.DashLine),
                             r.boxes[shown][labels[shown] == c]) for c in classes])
         tags = []
         for i in shown.tolist():

@@ -5,7 +5,7 @@ with their signals blocked."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Protocol
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
@@ -20,7 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detector_app.app.anchor_choice import NO_CHOICES, AnchorChoices
+from detector_app.app.session import Session
 from detector_app.qt.box_list import BoxList
+from detector_app.qt.canvas import ImageCanvas
 from detector_app.qt.file_list import FileList
 from detector_app.qt.label_list import LabelList
 from detector_app.qt.legend import LegendWidget
@@ -44,7 +47,21 @@ def _slider(tip: str) -> QSlider:
     return s
 
 
-def _blocked_set(widget: Any, value: Any) -> None:
+#: What the legend shows: class names, their counts on the image, anchor sizes (None: anchors
+#: off), (anchor labels on, cross-boundary rule), proposals on.
+LegendState = tuple[list[str], dict[str, int], "list[float] | None", tuple[bool, bool], bool]
+
+
+class VideoSource(Protocol):
+    """What the video bar shows of a video (``media.video.VideoReader``)."""
+
+    @property
+    def frame_count(self) -> int: ...
+    @property
+    def fps(self) -> float: ...
+
+
+def _blocked_set(widget: QSlider, value: int) -> None:
     widget.blockSignals(True)
     widget.setValue(value)
     widget.blockSignals(False)
@@ -66,7 +83,7 @@ class Panels:
         self.video = VideoControls()
         self.video.hide()
         self.model_picker = ModelPicker()
-        self._legend_state: tuple | None = None
+        self._legend_state: LegendState | None = None
 
         self.docks: dict[str, QDockWidget] = {}
         left = Qt.DockWidgetArea.LeftDockWidgetArea
@@ -104,8 +121,8 @@ class Panels:
         self.anchor_scale.setToolTip("Show the anchors of one scale only")
         self.anchor_ratio = QComboBox()
         self.anchor_ratio.setToolTip("Show the anchors of one aspect ratio (h / w) only")
-        self._anchor_choices: tuple | None = None
-        self.set_anchor_choices([], [])
+        self._anchor_choices: AnchorChoices | None = None
+        self.set_anchor_choices(NO_CHOICES)
 
         main = self._toolbar("main", "Main")
         for name in ("open_folder", "open_files", "import"):
@@ -178,15 +195,15 @@ class Panels:
         self.score_label.setText(f"{score:.2f}")
         self.nms_label.setText(f"{nms:.2f}")
 
-    def set_anchor_choices(self, sizes: list[float], ratios: list[float], per_level: bool = False) -> None:
-        """Fill the scale / ratio filters for a model's anchors (kept when unchanged).
-        ``per_level``: one size per FPN level, so the scale filter picks levels."""
-        if self._anchor_choices == (sizes, ratios, per_level):
+    def set_anchor_choices(self, choices: AnchorChoices) -> None:
+        """Fill the scale / ratio filters for a model's anchors (kept when unchanged);
+        the scale filter picks levels when the model has one size per FPN level."""
+        if self._anchor_choices == choices:
             return
-        self._anchor_choices = (sizes, ratios, per_level)
-        scale_fmt = "level {i}: {v:g} px" if per_level else "{v:g} px"
-        for combo, values, what, fmt in ((self.anchor_scale, sizes, "scales", scale_fmt),
-                                         (self.anchor_ratio, ratios, "ratios", "h/w {v:g}")):
+        self._anchor_choices = choices
+        scale_fmt = "level {i}: {v:g} px" if choices.per_level else "{v:g} px"
+        for combo, values, what, fmt in ((self.anchor_scale, choices.sizes, "scales", scale_fmt),
+                                         (self.anchor_ratio, choices.ratios, "ratios", "h/w {v:g}")):
             combo.blockSignals(True)
             combo.clear()
             combo.addItem(f"all {what}", None)
@@ -194,13 +211,12 @@ class Panels:
                 combo.addItem(fmt.format(i=i, v=v), i)
             combo.blockSignals(False)
 
-    def apply_anchor_filter(self, canvas: Any) -> None:
+    def apply_anchor_filter(self, canvas: ImageCanvas) -> None:
         """Send the chosen scale (or FPN level) and ratio to the canvas (None: all)."""
-        s, r = self.anchor_scale.currentData(), self.anchor_ratio.currentData()
-        chosen = None if s is None else {int(s)}
-        per_level = bool(self._anchor_choices and self._anchor_choices[2])
-        canvas.set_anchor_levels(chosen if per_level else None)
-        canvas.set_anchor_filter(None if per_level else chosen, None if r is None else {int(r)})
+        choices = self._anchor_choices or NO_CHOICES
+        shown = choices.filter(self.anchor_scale.currentData(), self.anchor_ratio.currentData())
+        canvas.set_anchor_levels(shown.levels)
+        canvas.set_anchor_filter(shown.scales, shown.ratios)
 
     def set_busy(self, busy: bool) -> None:
         """The worker started (``busy``) or finished its queue."""
@@ -238,7 +254,7 @@ class Panels:
     def set_item_text(self, text: str) -> None:
         self.item_label.setText(text)
 
-    def show_video(self, video: Any, frame: int | None) -> None:
+    def show_video(self, video: VideoSource | None, frame: int | None) -> None:
         """Show the video bar for a video item (``video`` has ``frame_count``, ``fps``)."""
         if video is None:
             self.video.pause()
@@ -249,7 +265,7 @@ class Panels:
             self.video.show()
         self.video.set_frame(frame or 0)
 
-    def update_legend(self, session: Any) -> None:
+    def update_legend(self, session: Session) -> None:
         """Classes (with counts on this image) and the keys of the overlays shown;
         the legend is rebuilt only when something it shows changed."""
         names = list(session.labels.names)
@@ -260,10 +276,10 @@ class Panels:
         ov, trace = session.overlays, session.trace
         sizes = sorted({s for lv in trace.levels for s in lv.sizes}) if trace is not None and ov["anchors"] else None
         crossing = bool(trace is not None and trace.rpn_ignore_cross_boundary)
-        state = (names, counts, sizes, (ov["anchor_labels"], crossing), ov["proposals"])
+        state: LegendState = (names, counts, sizes, (ov["anchor_labels"], crossing), ov["proposals"])
         if state == self._legend_state:
             return
-        old = self._legend_state or ([], {}, None, (False, False), False)
+        old: LegendState = self._legend_state or ([], {}, None, (False, False), False)
         self._legend_state = state
         if (names, counts) != old[:2]:
             self.legend.set_classes(names, counts)

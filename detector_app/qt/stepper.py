@@ -106,9 +106,11 @@ class ProposalStepper(QWidget):
         self._current: int | None = None
         self._score_thresh: float | None = None
 
-        self._prev = QToolButton(text="\u25c0")
+        self._prev = QToolButton()
+        self._prev.setText("\u25c0")
         self._prev.setToolTip("Previous proposal  ( [ or , )")
-        self._next = QToolButton(text="\u25b6")
+        self._next = QToolButton()
+        self._next.setText("\u25b6")
         self._next.setToolTip("Next proposal  ( ] or . )")
         self._slider = QSlider(Qt.Orientation.Horizontal)
         self._slider.setToolTip("Proposals in the RPN's order (best objectness first)")

@@ -20,16 +20,16 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal
 
-from detector_app.app.jobs import Detector, ModelInfo
+from detector_app.app.jobs import ModelInfo
 from detector_app.domain.errors import Cancelled, UserError
 from detector_app.domain.progress import Progress
+from detector_app.domain.trace import Detector
 
 #: ``loader(spec, device) -> (detector, info)``; runs on the worker thread.
 Loader = Callable[[str | None, str | None], tuple[Detector, ModelInfo]]
@@ -46,13 +46,26 @@ def describe_exception(exc: BaseException) -> tuple[str, str]:
 
 
 @dataclass
-class _Request:
-    kind: str  # "detect" | "load" | "set"
-    key: Any = None
-    payload: Any = None
+class _Load:
+    spec: str | None
+    device: str | None
+
+
+@dataclass
+class _Set:
+    detector: Detector
+    info: ModelInfo
+
+
+@dataclass
+class _Detect:
+    key: Hashable  # what the trace is of (the window's record key)
+    rgb: np.ndarray
     group: str | None = None
-    cancelled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    cancelled: bool = False  # its result is dropped
+
+
+_Request = _Load | _Set | _Detect
 
 
 class InferenceWorker(QThread):
@@ -64,7 +77,7 @@ class InferenceWorker(QThread):
     dropped = Signal(object)  # key of a request that was cancelled or replaced
     busyChanged = Signal(bool)
 
-    def __init__(self, loader: Loader | None = None, parent: Any = None) -> None:
+    def __init__(self, loader: Loader | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._loader = loader
         self._cond = threading.Condition()
@@ -79,25 +92,27 @@ class InferenceWorker(QThread):
     def load_model(self, spec: str | None, device: str | None = None) -> None:
         """Load a model (``jobs.load_detector`` by default); ``modelReady`` or ``failed(None, ...)``.
         Pending detections stay queued and run on the new model."""
-        self._put(_Request("load", None, (spec, device)))
+        self._put(_Load(spec, device))
 
     def set_detector(self, detector: Detector, info: ModelInfo) -> None:
         """Use ``detector`` (any ``rgb -> DetectionTrace`` callable) from now on."""
-        self._put(_Request("set", None, (detector, info)))
+        self._put(_Set(detector, info))
 
-    def submit(self, key: Any, rgb: np.ndarray, group: str | None = None) -> None:
+    def submit(self, key: Hashable, rgb: np.ndarray, group: str | None = None) -> None:
         """Detect ``rgb`` (``uint8[H, W, 3]``); the result comes as ``traceReady(key, ...)``.
 
         A pending request with the same ``key`` is replaced; with a ``group``,
         every pending request of that group is dropped (newest wins).
         """
-        req = _Request("detect", key, rgb, group)
-        dropped: list[Any] = []
+        req = _Detect(key, rgb, group)
+        dropped: list[Hashable] = []
         with self._cond:
             keep: deque[_Request] = deque()
             for r in self._queue:
-                same = r.kind == "detect" and (r.key == key or (group is not None and r.group == group))
-                (dropped if same else keep).append(r.key if same else r)
+                if isinstance(r, _Detect) and (r.key == key or (group is not None and r.group == group)):
+                    dropped.append(r.key)
+                else:
+                    keep.append(r)
             self._queue = keep
             self._queue.append(req)
             self._cond.notify()
@@ -108,18 +123,17 @@ class InferenceWorker(QThread):
     def cancel(self, group: str | None = None) -> None:
         """Drop pending detections (all, or those of ``group``); the result of
         the one running now is discarded too."""
-        dropped: list[Any] = []
+        dropped: list[Hashable] = []
         with self._cond:
             keep: deque[_Request] = deque()
             for r in self._queue:
-                hit = r.kind == "detect" and (group is None or r.group == group)
-                if hit:
+                if isinstance(r, _Detect) and (group is None or r.group == group):
                     dropped.append(r.key)
                 else:
                     keep.append(r)
             self._queue = keep
             cur = self._current
-            if cur is not None and cur.kind == "detect" and (group is None or cur.group == group):
+            if isinstance(cur, _Detect) and (group is None or cur.group == group):
                 cur.cancelled = True
         for k in dropped:
             self.dropped.emit(k)
@@ -143,7 +157,7 @@ class InferenceWorker(QThread):
         with self._cond:
             self._stopping = True
             self._queue.clear()
-            if self._current is not None:
+            if isinstance(self._current, _Detect):
                 self._current.cancelled = True
             self._cond.notify_all()
         return self.wait(timeout_ms) if self.isRunning() else True
@@ -175,23 +189,22 @@ class InferenceWorker(QThread):
 
     def _serve(self, req: _Request) -> None:
         try:
-            if req.kind == "load":
-                spec, device = req.payload
+            if isinstance(req, _Load):
                 if self._loader is None:
                     from detector_app.app.jobs import load_detector
 
                     self._loader = load_detector
-                detector, info = self._loader(spec, device)
+                detector, info = self._loader(req.spec, req.device)
                 self._detector, self._info = detector, info
                 self.modelReady.emit(info)
-            elif req.kind == "set":
-                self._detector, self._info = req.payload
-                self.modelReady.emit(self._info)
-            elif req.kind == "detect":
+            elif isinstance(req, _Set):
+                self._detector, self._info = req.detector, req.info
+                self.modelReady.emit(req.info)
+            else:
                 if self._detector is None:
                     raise UserError("no model loaded: pick a model first (Model menu)")
                 t0 = time.perf_counter()
-                trace = self._detector(req.payload)
+                trace = self._detector(req.rgb)
                 seconds = time.perf_counter() - t0
                 if req.cancelled:
                     self.dropped.emit(req.key)
@@ -199,10 +212,9 @@ class InferenceWorker(QThread):
                     self.traceReady.emit(req.key, trace, seconds)
         except Exception as exc:  # noqa: BLE001 - any model error is reported, never fatal
             message, details = describe_exception(exc)
-            if req.kind == "load":
-                spec = req.payload[0]
-                message = f"cannot load model {spec or 'default'}: {message}"
-            self.failed.emit(req.key, message, details)
+            if isinstance(req, _Load):
+                message = f"cannot load model {req.spec or 'default'}: {message}"
+            self.failed.emit(req.key if isinstance(req, _Detect) else None, message, details)
 
 
 class JobThread(QThread):
@@ -217,8 +229,8 @@ class JobThread(QThread):
     failed = Signal(str, str)
     cancelled = Signal()
 
-    def __init__(self, fn: Callable[[Callable[[Progress], None], threading.Event], Any],
-                 parent: Any = None, min_interval_s: float = 0.05) -> None:
+    def __init__(self, fn: Callable[[Callable[[Progress], None], threading.Event], object],
+                 parent: QObject | None = None, min_interval_s: float = 0.05) -> None:
         super().__init__(parent)
         self._fn = fn
         self.cancel_event = threading.Event()

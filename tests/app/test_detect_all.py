@@ -119,12 +119,12 @@ def test_image_keys_skip_videos_and_reviewed(tmp_path: Path) -> None:
 
 
 def test_session_shows_stored_traces_without_the_worker(tmp_path: Path) -> None:
-    from detector_app.app.session import Session
+    from detector_app.app.session import Event, Session
 
     root = _project(tmp_path, 3)
     session = Session()
     asked: list[str] = []
-    session.subscribe("detect", lambda key, *_: asked.append(key))
+    session.subscribe(Event.DETECT, lambda key, *_: asked.append(key))
     session.open_paths([str(root)])
     assert asked == ["img0.png"]
     traces = TraceStore(session.store.store_dir, "model-x")  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from detector_app.app.dataset_io import find_dataset
-from detector_app.app.session import Session
+from detector_app.app.session import Event, Session
 from detector_app.app.store import ProjectStore
 from detector_app.cli import main
 from detector_app.domain import Annotation, Box, ItemState
@@ -104,7 +104,7 @@ def test_session_import_on_a_thread_is_one_undo_step(project_dir: Path, tmp_path
         ss.go_to(ss.items.index("img1.png"))
         ss.add_box(Box(30, 5, 40, 15))  # one manual edit before the import
         seen: list[tuple[str, object]] = []
-        for event in ("annotations", "item_state", "labels"):
+        for event in (Event.ANNOTATIONS, Event.ITEM_STATE, Event.LABELS):
             ss.subscribe(event, lambda *args, e=event: seen.append((e, threading.get_ident())))
         job = ss.import_job(coco, mode="replace")
         box: list = []
@@ -113,7 +113,7 @@ def test_session_import_on_a_thread_is_one_undo_step(project_dir: Path, tmp_path
         t.join()
         assert seen == []  # no events from the job thread
         ss.import_finished(box[0])
-        assert {e for e, _ in seen} == {"annotations", "item_state", "labels"}
+        assert {e for e, _ in seen} == {Event.ANNOTATIONS, Event.ITEM_STATE, Event.LABELS}
         assert all(ident == threading.get_ident() for _, ident in seen)
         assert [(a.label, a.box) for a in ss.record.annotations] == [("cat", Box(1, 2, 11, 22))]
         assert {"cat", "dog", "emu"} <= set(ss.labels.names)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector_app.app.session import Session
+from detector_app.app.session import Event, Session
 from detector_app.domain.annotations import AnnotationSource, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import UserError
@@ -24,15 +24,15 @@ class Recorder:
     """Collects session events as (name, args)."""
 
     def __init__(self, session: Session) -> None:
-        self.events: list[tuple[str, tuple]] = []
-        for name in ("items", "item_state", "current", "trace", "result", "annotations", "selection",
-                     "labels", "overlays", "anchor_labels", "detect", "status", "error"):
-            session.subscribe(name, lambda *args, n=name: self.events.append((n, args)))
+        self.events: list[tuple[Event, tuple]] = []
+        for event in Event:
+            if event not in (Event.HISTORY, Event.SAVE_ERROR):
+                session.subscribe(event, lambda *args, e=event: self.events.append((e, args)))
 
-    def names(self) -> list[str]:
+    def names(self) -> list[Event]:
         return [n for n, _ in self.events]
 
-    def of(self, name: str) -> list[tuple]:
+    def of(self, name: Event) -> list[tuple]:
         return [a for n, a in self.events if n == name]
 
     def clear(self) -> None:
@@ -70,9 +70,9 @@ def test_open_folder_shows_first_item_and_asks_for_detection(session, folder):
     assert session.index == 0 and session.key == "a.png"
     assert session.image.shape == (H, W, 3)
     assert session.record.width == W and session.record.height == H
-    detect = rec.of("detect")
+    detect = rec.of(Event.DETECT)
     assert len(detect) == 1 and detect[0][0] == "a.png" and detect[0][1] is session.image and detect[0][2] == "view"
-    assert rec.names().index("items") < rec.names().index("current")
+    assert rec.names().index(Event.ITEMS) < rec.names().index(Event.CURRENT)
     assert [session.item_state(i) for i in range(3)] == [ItemState.NOT_SEEN] * 3
 
 
@@ -108,15 +108,15 @@ def test_trace_sets_result_state_and_labels(session, folder):
     assert session.result.scores.tolist() == pytest.approx([0.9, 0.8])
     assert session.labels.names == ["cat", "dog"] and session.current_label == "cat"
     assert session.item_state(0) is ItemState.DETECTED
-    assert ("item_state", (0,)) in rec.events and "trace" in rec.names()
+    assert (Event.ITEM_STATE, (0,)) in rec.events and Event.TRACE in rec.names()
     # a trace for another item is cached, not shown; going there shows it without a new request
     session.on_trace("b.png", trace)
     assert session.key == "a.png"
     rec.clear()
     session.go_to(1)
-    assert session.trace is trace and rec.of("detect") == []
+    assert session.trace is trace and rec.of(Event.DETECT) == []
     session.go_to(2)
-    assert session.trace is None and rec.of("detect")[0][0] == "c.png"
+    assert session.trace is None and rec.of(Event.DETECT)[0][0] == "c.png"
 
 
 def test_thresholds_rederive_detections_without_the_network(session, folder):
@@ -200,7 +200,7 @@ def test_add_box_without_label_is_a_clear_error(session, folder):
     session.open_paths([folder])
     rec = Recorder(session)
     assert session.add_box(Box(1, 1, 10, 10)) is None
-    assert "pick a label" in rec.of("error")[0][0]
+    assert "pick a label" in rec.of(Event.ERROR)[0][0]
     session.choose_label("  person ")
     assert session.labels.names == ["person"]
     assert session.add_box(Box(1, 1, 10, 10)) is not None
@@ -211,7 +211,7 @@ def test_label_with_a_line_break_is_a_clear_error(session, folder):
     session.choose_label("cat")
     rec = Recorder(session)
     session.choose_label("two\nlines")  # e.g. pasted: would split labels.txt / classes.txt lines
-    assert "contains a control character (U+000A)" in rec.of("error")[0][0]
+    assert "contains a control character (U+000A)" in rec.of(Event.ERROR)[0][0]
     assert session.labels.names == ["cat"] and session.current_label == "cat"
 
 
@@ -243,7 +243,7 @@ def test_verify_next_filter_and_navigation(session, folder):
     assert session.index == 2
     rec = Recorder(session)
     session.step(1)
-    assert session.index == 2 and rec.of("status") == [("no next item",)]
+    assert session.index == 2 and rec.of(Event.STATUS) == [("no next item",)]
     session.undo()  # un-verify a.png: undo shows where the change happened
     assert session.index == 0 and session.item_state(0) is ItemState.NOT_SEEN
 
@@ -304,11 +304,11 @@ def test_video_frames_become_records_when_annotated(tmp_path):
         s.open_paths([root / "clip.avi"])
         assert s.is_video() and s.frame == 0 and s.key == "clip.avi#0"
         assert s.video.frame_count == 6
-        assert rec.of("detect")[0][0] == "clip.avi#0"
+        assert rec.of(Event.DETECT)[0][0] == "clip.avi#0"
         rec.clear()
         s.go_frame(3, playing=True)
         assert s.frame == 3 and int(s.image[0, 0, 0]) == pytest.approx(60, abs=6)
-        (key, rgb, group), = rec.of("detect")
+        (key, rgb, group), = rec.of(Event.DETECT)
         assert (key, group) == ("clip.avi#3", "video") and rgb is s.image
         assert not s.store.has("clip.avi#3")  # viewing alone stores nothing
         s.choose_label("thing")
@@ -333,7 +333,7 @@ def test_overlays_and_unknown_overlay(session, folder):
     rec = Recorder(session)
     session.set_overlay("proposals", True)
     session.set_overlay("proposals", True)  # no change, no event
-    assert session.overlays["proposals"] and rec.names().count("overlays") == 1
+    assert session.overlays["proposals"] and rec.names().count(Event.OVERLAYS) == 1
     with pytest.raises(KeyError, match="unknown overlay"):
         session.set_overlay("heatmap", True)
 
@@ -356,9 +356,54 @@ def test_anchor_labels_follow_the_annotations(session, folder):
     assert set(np.unique(labels)) <= {-1, 0, 1}
     session.delete_annotation(ident)
     assert (session.anchor_labels == 0).all()
-    assert rec.names().count("anchor_labels") == 3
+    assert rec.names().count(Event.ANCHOR_LABELS) == 3
     session.set_overlay("anchor_labels", False)
     assert session.anchor_labels is None
+
+
+def _torch_calls(action) -> list[str]:
+    """The functions of torch / torchvision (Python or C) that ``action()`` calls on this thread."""
+    import sys
+
+    import torch
+    import torchvision
+
+    roots = tuple(str(Path(m.__file__).parent) for m in (torch, torchvision))
+    seen: list[str] = []
+
+    def profile(frame, event, arg):  # (sys.setprofile hook)
+        if event == "call" and frame.f_code.co_filename.startswith(roots):
+            seen.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+        elif event == "c_call" and str(getattr(arg, "__module__", "") or "").startswith(("torch", "torchvision")):
+            seen.append(f"{arg.__module__}.{arg.__name__}")
+
+    sys.setprofile(profile)
+    try:
+        action()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
+def test_anchor_labels_run_no_torch_on_the_calling_thread(session, folder):
+    """The overlay follows every edit on the GUI thread; torch there would wait for the
+    inference worker's thread pool, so the labels are computed in numpy."""
+    session.open_paths([folder])
+    trace = make_fake_trace()
+    session.on_trace("a.png", trace)
+    session.choose_label("cat")
+
+    def edit() -> None:
+        session.set_overlay("anchor_labels", True)
+        ident = session.add_box(Box(40, 40, 120, 140))
+        session.move_box(ident, Box(44, 42, 122, 138))
+        session.undo()
+        session.delete_annotation(ident)
+        session.go_to(1)
+        session.on_trace("b.png", trace)
+
+    assert _torch_calls(edit) == []
+    assert session.anchor_labels is not None and session.anchor_labels.shape == (trace.num_anchors,)
 
 
 def test_playing_video_shows_latest_detections_until_the_frames_own(tmp_path):
@@ -393,14 +438,14 @@ def test_unreadable_image_is_reported_and_skippable(session, folder):
     rec = Recorder(session)
     session.step(1)
     assert session.index == 1 and session.record is None and session.trace is None
-    assert "b.png" in rec.of("error")[0][0]
+    assert "b.png" in rec.of(Event.ERROR)[0][0]
     assert session.image.shape == (48, 64, 3)  # a placeholder, so the views stay consistent
-    assert rec.of("detect") == []
+    assert rec.of(Event.DETECT) == []
     assert session.add_box(Box(1, 1, 5, 5)) is None and session.accept_all() == 0
     session.verify_and_next()  # nothing to verify; still moves on
     assert session.index == 2 and session.key == "c.png"
     assert list(session.unreadable) == [1] and "b.png" in session.unreadable[1]
-    assert (1,) in rec.of("item_state")  # the file list is told
+    assert (1,) in rec.of(Event.ITEM_STATE)  # the file list is told
     import numpy as np
 
     from detector_app.media.images import write_image
@@ -430,7 +475,7 @@ def test_anchor_labels_without_boxes_say_why_everything_is_negative(session, fol
     session.on_trace("a.png", make_fake_trace())
     rec = Recorder(session)
     session.set_overlay("anchor_labels", True)
-    notes = [m for (m,) in rec.of("status") if m.startswith("anchor labels:")]
+    notes = [m for (m,) in rec.of(Event.STATUS) if m.startswith("anchor labels:")]
     assert len(notes) == 1 and "every anchor is negative" in notes[0]
     session.set_overlay("grid", True)  # the same image: said once
-    assert len([m for (m,) in rec.of("status") if m.startswith("anchor labels:")]) == 1
+    assert len([m for (m,) in rec.of(Event.STATUS) if m.startswith("anchor labels:")]) == 1

@@ -77,10 +77,10 @@ def test_matches_torchvision_rpn_assignment() -> None:
     *(pytest.param("paper", s, marks=pytest.mark.slow) for s in [(512, 512), (641, 333)]),  # VGG-16 at 600 px
 ])
 def test_overlay_labels_equal_training_labels_on_resized_images(builder: str, size: tuple[int, int]) -> None:
-    """The anchor-label overlay (``jobs.anchor_labels`` on a trace) equals what RPN training
+    """The anchor-label overlay (``domain.anchor_targets`` on a trace) equals what RPN training
     assigns: the model's own transform, anchor generator and ``assign_targets_to_anchors``."""
-    from detector_app.app.jobs import anchor_labels
     from detector_app.detection.tracing import trace
+    from detector_app.domain.anchor_targets import trace_anchor_labels
     from detector_app.domain.annotations import Annotation
     from detector_app.domain.boxes import Box
 
@@ -105,7 +105,7 @@ def test_overlay_labels_equal_training_labels_on_resized_images(builder: str, si
     t = trace(model, image)
     assert t.num_anchors == len(expected[0]) and tuple(t.resized_size) == tuple(images.image_sizes[0])
     assert t.rpn_ignore_cross_boundary == (builder == "paper")
-    shown = anchor_labels(t, [Annotation(Box(*map(float, b)), "a") for b in gt])
+    shown = trace_anchor_labels(t, [Annotation(Box(*map(float, b)), "a") for b in gt])
     crossing = shown == CROSSES_BOUNDARY
     assert crossing.any() == (builder == "paper")  # shown apart, ignored (-1) by training
     np.testing.assert_array_equal(np.where(crossing, -1, shown), expected[0].numpy().astype(np.int8))

@@ -97,7 +97,7 @@ def test_cancel_keeps_nothing_and_the_window_stays_usable(window, qtbot, local_s
     assert win.session.key != key
     assert not dialog.close_button.isEnabled() and dialog.cancel_button.isEnabled()
     dialog.cancel_button.click()
-    qtbot.waitUntil(lambda: dialog.thread is None, timeout=20000)
+    qtbot.waitUntil(lambda: dialog.job_thread is None, timeout=20000)
     assert dialog.message.text() == "cancelled: nothing was kept"
     assert not hub_dir().exists() or list(hub_dir().iterdir()) == []
     assert win.panels.model_label.text() == "tiny.pt (cpu)"
@@ -111,7 +111,7 @@ def test_offline_shows_the_message_in_the_dialog(window, qtbot, monkeypatch):
     _choose_zoo_entry(win, entry.name)
     dialog = win._download  # noqa: SLF001
     dialog.start_button.click()
-    qtbot.waitUntil(lambda: dialog.thread is None, timeout=20000)
+    qtbot.waitUntil(lambda: dialog.job_thread is None, timeout=20000)
     text = dialog.message.text()
     assert text.startswith("\u26a0 cannot reach 127.0.0.1") and "put it at" in text and "bundled model" in text
     assert dialog.start_button.isEnabled() and dialog.close_button.isEnabled()  # may retry or close

@@ -48,7 +48,7 @@ def test_import_from_the_file_menu_shows_the_boxes(window, qtbot, tmp_path, monk
         qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
         assert "Imported 3 boxes on 2 images" in dialog.message.text()
 
-    drive_modal(qtbot, window.actions["import"].trigger, ImportDialog, steps)
+    drive_modal(qtbot, window.actions_by_name["import"].trigger, ImportDialog, steps)
     assert asked == [False]
     anns = ss.record.annotations
     assert sorted((a.label, a.box) for a in anns) == [("cat", Box(10, 20, 50, 70)), ("zebra", Box(100, 50, 160, 80))]
@@ -60,8 +60,8 @@ def test_import_from_the_file_menu_shows_the_boxes(window, qtbot, tmp_path, monk
     qtbot.waitUntil(lambda: len(stored_records(tmp_path / "proj").get("img1.png", {}).get("annotations", [])) == 1,
                     timeout=5000)  # autosaved
     # one undo step takes the whole import back
-    assert "import annotations" in window.actions["undo"].text()
-    window.actions["undo"].trigger()
+    assert "import annotations" in window.actions_by_name["undo"].text()
+    window.actions_by_name["undo"].trigger()
     assert ss.record.annotations == [] and all(c.overlays.annotations.box_of(a.id) is None for a in anns)
     assert ss.store.record("img1.png").annotations == []
     assert p.file_list.summary() == "3 of 3 shown \u2014 2 not seen, 1 detected"
@@ -79,7 +79,7 @@ def test_malformed_dataset_shows_an_error_and_changes_nothing(window, qtbot, tmp
         qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
         assert dialog.message.text().startswith("\u26a0") and "bad.json: invalid JSON" in dialog.message.text()
 
-    drive_modal(qtbot, window.actions["import"].trigger, ImportDialog, steps)
+    drive_modal(qtbot, window.actions_by_name["import"].trigger, ImportDialog, steps)
     assert any("bad.json" in e and "nothing was changed" in e for e in p.log.errors())
     assert ss.record.annotations == [] and not ss.can_undo
     assert all(not r.annotations for r in ss.store.records())
@@ -101,7 +101,7 @@ def test_opening_images_next_to_a_dataset_suggests_the_import(window, qtbot, tmp
         dialog.start()
         qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
 
-    drive_modal(qtbot, window.actions["import"].trigger, ImportDialog, steps)
+    drive_modal(qtbot, window.actions_by_name["import"].trigger, ImportDialog, steps)
     assert len(window.session.record.annotations) == 2
     assert window.open_paths([str(tmp_path / "proj")])  # (the open folder cannot be opened again)
     before = len(log.entries)
@@ -128,5 +128,5 @@ def test_import_with_the_images_folder_field(window, qtbot, tmp_path, monkeypatc
         qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
         assert "Imported 3 boxes on 2 images" in dialog.message.text(), dialog.message.text()
 
-    drive_modal(qtbot, window.actions["import"].trigger, ImportDialog, steps)
+    drive_modal(qtbot, window.actions_by_name["import"].trigger, ImportDialog, steps)
     assert sorted(a.label for a in ss.record.annotations) == ["cat", "zebra"]

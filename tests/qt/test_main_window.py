@@ -48,7 +48,7 @@ def test_open_folder_detects_and_shows_everything(window):
 
 @pytest.mark.parametrize("name", list(OVERLAYS))
 def test_each_overlay_toggle_reaches_canvas_and_session(window, name):
-    act = window.actions[f"overlay_{name}"]
+    act = window.actions_by_name[f"overlay_{name}"]
     before = window.session.overlays[name]
     assert act.isChecked() == before == window.canvas.layer_visible(name)
     act.trigger()
@@ -118,15 +118,15 @@ def test_edit_box_through_canvas_signals_undo_redo_and_autosave(window, qtbot, t
     assert ss.record.annotations[0].box == Box(30, 20, 80, 90)
     assert c.overlays.annotations.box_of(ann.id) == Box(30, 20, 80, 90)
     assert window.panels.file_list.summary() == "3 of 3 shown \u2014 2 not seen, 1 edited"
-    assert window.actions["undo"].text() == "&Undo move box"
-    window.actions["undo"].trigger()
+    assert window.actions_by_name["undo"].text() == "&Undo move box"
+    window.actions_by_name["undo"].trigger()
     assert c.overlays.annotations.box_of(ann.id) == Box(10, 20, 60, 90)
-    assert window.actions["redo"].text() == "&Redo move box"
-    window.actions["undo"].trigger()
+    assert window.actions_by_name["redo"].text() == "&Redo move box"
+    window.actions_by_name["undo"].trigger()
     assert c.overlays.annotations.box_of(ann.id) is None and ss.record.annotations == []
-    assert not window.actions["undo"].isEnabled() and window.actions["redo"].isEnabled()
-    window.actions["redo"].trigger()
-    window.actions["redo"].trigger()
+    assert not window.actions_by_name["undo"].isEnabled() and window.actions_by_name["redo"].isEnabled()
+    window.actions_by_name["redo"].trigger()
+    window.actions_by_name["redo"].trigger()
     assert c.overlays.annotations.box_of(ann.id) == Box(30, 20, 80, 90)
     qtbot.waitUntil(lambda: ss.store.saved_seq == ss.store.seq, timeout=1000)
     assert stored_records(tmp_path / "proj")["img0.png"]["annotations"][0]["box"] == [30, 20, 80, 90]
@@ -150,9 +150,9 @@ def test_keys_drive_the_session(window, qtbot):
     qtbot.keyClick(c, Qt.Key.Key_Delete)
     assert ss.record.annotations == []
     qtbot.keyClick(c, Qt.Key.Key_W)
-    assert c.draw_mode and window.actions["draw"].isChecked()
+    assert c.draw_mode and window.actions_by_name["draw"].isChecked()
     qtbot.keyClick(c, Qt.Key.Key_Escape)  # the canvas leaves draw mode; the action follows
-    assert not c.draw_mode and not window.actions["draw"].isChecked()
+    assert not c.draw_mode and not window.actions_by_name["draw"].isChecked()
     qtbot.keyClick(c, Qt.Key.Key_D)
     assert ss.index == 1 and window.panels.file_list.current_index() == 1
     qtbot.keyClick(c, Qt.Key.Key_A)
@@ -167,7 +167,7 @@ def test_space_marks_verified_once_per_press_stays_and_never_pans(window, qtbot)
     c.setFocus()
     qtbot.keyClick(c, Qt.Key.Key_Space)
     assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 0
-    assert window.actions["undo"].text() == "&Undo mark verified"
+    assert window.actions_by_name["undo"].text() == "&Undo mark verified"
     qtbot.keyClick(c, Qt.Key.Key_Space)
     assert ss.item_state(0) is ItemState.DETECTED and ss.index == 0  # no boxes of a person's: back to detected
     window.panels.file_list.setFocus()  # from the file list too (a list would take Space for itself)
@@ -191,17 +191,17 @@ def test_keys_that_change_data_do_not_repeat_when_held(window):
     """A held key auto-repeats (the window system sends presses marked auto-repeat):
     Qt's shortcut map drops those for actions whose autoRepeat is off. Only moving
     through items / frames and undo / redo repeat."""
-    repeating = {n for n, a in window.actions.items() if a.autoRepeat()}
+    repeating = {n for n, a in window.actions_by_name.items() if a.autoRepeat()}
     assert repeating == {"prev_item", "next_item", "prev_frame", "next_frame", "undo", "redo"}
     for name in ("verify", "accept", "accept_all", "delete", "copy_previous", "detect", "play"):
-        assert not window.actions[name].autoRepeat(), name
+        assert not window.actions_by_name[name].autoRepeat(), name
 
 
 def test_verified_next_button_marks_and_moves(window, qtbot):
     ss = window.session
-    window.actions["verify_next"].trigger()
+    window.actions_by_name["verify_next"].trigger()
     assert ss.item_state(0) is ItemState.VERIFIED and ss.index == 1
-    assert window.actions["verify_next"].shortcuts() == []  # Space is "verified" alone: no key does two things
+    assert window.actions_by_name["verify_next"].shortcuts() == []  # Space is "verified" alone: no key does two things
 
 
 def test_file_list_filter_and_click(window, qtbot):
@@ -216,7 +216,7 @@ def test_file_list_filter_and_click(window, qtbot):
 
 def test_worker_error_reaches_status_bar_and_log_and_app_survives(window, qtbot, fake_model):
     fake_model.fail = True
-    window.actions["detect"].trigger()
+    window.actions_by_name["detect"].trigger()
     qtbot.waitUntil(lambda: bool(window.panels.log.errors()), timeout=5000)
     assert "CUDA out of memory (simulated)" in window.statusBar().currentMessage()
     assert window.panels.log.errors()[-1] == "img0.png: RuntimeError: CUDA out of memory (simulated)"
@@ -258,7 +258,7 @@ def test_settings_are_saved_on_close(qtbot, tmp_path, fake_model):
     win = MainWindow(worker=worker, settings=settings)
     qtbot.addWidget(win)
     win.panels.score.setValue(30)
-    win.actions["overlay_grid"].trigger()
+    win.actions_by_name["overlay_grid"].trigger()
     win.close()
     worker.stop()
     again = Settings(tmp_path / "settings.json")
@@ -532,9 +532,9 @@ def test_switching_projects_leaves_no_undo_step_of_the_previous_one(window, qtbo
     c = window.canvas
     c.setFocus()
     qtbot.keyClick(c, Qt.Key.Key_Space)
-    assert window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo mark verified"
+    assert window.actions_by_name["undo"].isEnabled() and window.actions_by_name["undo"].text() == "&Undo mark verified"
     assert window.open_paths([str(write_images(tmp_path / "other", 2))])
-    assert not window.actions["undo"].isEnabled() and window.actions["undo"].text() == "&Undo"
+    assert not window.actions_by_name["undo"].isEnabled() and window.actions_by_name["undo"].text() == "&Undo"
 
 
 def test_video_keys_work_without_a_click_and_frames_count_from_one_everywhere(qtbot, video_window):
@@ -565,7 +565,7 @@ def test_a_toggled_overlay_button_looks_toggled(window, qtbot):
     """A checked toolbar toggle is filled, not marked only by a faint frame."""
     from PySide6.QtWidgets import QToolButton
 
-    act = window.actions["overlay_grid"]
+    act = window.actions_by_name["overlay_grid"]
     button = next(b for b in window.findChildren(QToolButton) if b.defaultAction() is act)
 
     def mean_colour() -> np.ndarray:
@@ -614,7 +614,7 @@ def test_turning_anchors_on_shows_a_cell_at_once(window):
     p = window.panels.stepper.current()
     a = int(ss.trace.proposal_anchor_index[p])
     assert c.shown_anchor_indices().size == 0
-    window.actions["overlay_anchors"].trigger()
+    window.actions_by_name["overlay_anchors"].trigger()
     shown = c.shown_anchor_indices().tolist()
     assert a in shown and len(shown) == ss.trace.levels[0].num_anchors_per_cell
     assert window.statusBar().currentMessage().startswith(f"Anchors: showing the cell of proposal {p}'s source anchor")
@@ -654,7 +654,7 @@ def test_slow_model_navigation_replaces_the_pending_detection_and_the_status_sho
     assert ss.key == "img2.png" and win.worker.pending() == 1
     qtbot.waitUntil(lambda: ss.trace is not None, timeout=10000)
     assert fake_model.calls == calls + 1  # img0 (running) and img2; img1 never ran
-    assert "img1.png" not in ss._traces  # noqa: SLF001
+    assert "img1.png" not in ss.cached_traces()
     qtbot.waitUntil(lambda: p.busy_label.text().startswith("last detection"), timeout=5000)
     import re
 

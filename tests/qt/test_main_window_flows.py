@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from detector_app.app.session import Event
 from detector_app.app.settings import Settings
 from detector_app.domain.boxes import Box
 from detector_app.formats import load_dataset
@@ -29,7 +30,7 @@ def test_export_from_the_file_menu_then_reimport_equal(window, qtbot, tmp_path):
     ss = window.session
     window.canvas.annotationDrawn.emit(Box(10, 20, 60, 90))  # img0: one cat (the current label)
     ss.select_detection(1)
-    window.actions["accept"].trigger()  # and the dog detection
+    window.actions_by_name["accept"].trigger()  # and the dog detection
     ss.verify_and_next()
     out = tmp_path / "export"
 
@@ -41,7 +42,7 @@ def test_export_from_the_file_menu_then_reimport_equal(window, qtbot, tmp_path):
         qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
         assert "Exported 1 images, 2 boxes" in dialog.message.text()
 
-    drive_modal(qtbot, window.actions["export"].trigger, ExportDialog, steps)
+    drive_modal(qtbot, window.actions_by_name["export"].trigger, ExportDialog, steps)
     ds = load_dataset(out)
     (rec,) = ds.images
     got = sorted((a.label, a.box.to_tuple()) for a in rec.annotations)
@@ -122,7 +123,7 @@ def test_finetune_from_the_model_menu_then_use_the_new_model(real_window, qtbot)
         assert dialog.history["loss"] and dialog.use_button.isEnabled()
         dialog.use_button.click()
 
-    (dialog,) = drive_modal(qtbot, win.actions["finetune"].trigger, FinetuneDialog, steps)
+    (dialog,) = drive_modal(qtbot, win.actions_by_name["finetune"].trigger, FinetuneDialog, steps)
     new = Path(dialog.result.checkpoint)
     assert new.name.startswith("finetune-") and new.is_file()
     qtbot.waitUntil(lambda: win.panels.model_label.text() == f"{new.name} (cpu)", timeout=30000)
@@ -163,7 +164,7 @@ def test_relabel_through_the_label_search(window, qtbot):
     ll._search.setText("horse")  # noqa: SLF001 - a new class joins the project
     qtbot.keyClick(ll._search, Qt.Key.Key_Return)  # noqa: SLF001
     assert ss.record.annotations[0].label == "horse" and ll.labels() == ["cat", "dog", "horse"]
-    window.actions["undo"].trigger()
+    window.actions_by_name["undo"].trigger()
     assert ss.record.annotations[0].label == "dog"
 
 
@@ -194,7 +195,7 @@ def test_closed_dialogs_are_deleted_not_kept_by_the_window(window, qtbot, action
     """Each opening makes a new dialog; once closed it is deleted (it held the
     last job's result), not kept as one more child of the window."""
     for _ in range(3):
-        drive_modal(qtbot, window.actions[action].trigger, kind, lambda dialog: None)
+        drive_modal(qtbot, window.actions_by_name[action].trigger, kind, lambda dialog: None)
     qtbot.waitUntil(lambda: not window.findChildren(kind), timeout=5000)
 
 
@@ -229,9 +230,9 @@ def test_export_class_ids_follow_the_models_classes_not_the_order_boxes_came_in(
 
     ss = window.session
     ss.select_detection(1)  # the dog
-    window.actions["accept"].trigger()
+    window.actions_by_name["accept"].trigger()
     assert [a.label for a in ss.record.annotations] == ["dog"]
-    window.actions["verify"].trigger()
+    window.actions_by_name["verify"].trigger()
 
     def export(fmt: str, out: Path) -> None:
         def steps(dialog: ExportDialog) -> None:
@@ -242,7 +243,7 @@ def test_export_class_ids_follow_the_models_classes_not_the_order_boxes_came_in(
             qtbot.waitUntil(lambda: not dialog.running(), timeout=10000)
             assert "Exported 1 images" in dialog.message.text(), dialog.message.text()
 
-        drive_modal(qtbot, window.actions["export"].trigger, ExportDialog, steps)
+        drive_modal(qtbot, window.actions_by_name["export"].trigger, ExportDialog, steps)
 
     export("coco", tmp_path / "coco")
     coco = json.loads(next((tmp_path / "coco").rglob("*.json")).read_text())
@@ -269,7 +270,7 @@ def test_recall_funnel_dialog_runs_off_the_gui_thread_and_draws_the_stages(real_
 
     win = real_window
     ss = win.session
-    assert "funnel" in win.actions and win.actions["funnel"].text() == "&Recall funnel\u2026"
+    assert "funnel" in win.actions_by_name and win.actions_by_name["funnel"].text() == "&Recall funnel\u2026"
     ss.choose_label(ss.labels.names[0])
     ss.add_box(Box(10, 10, 60, 50))
     ss.step(1)
@@ -277,7 +278,7 @@ def test_recall_funnel_dialog_runs_off_the_gui_thread_and_draws_the_stages(real_
     ss.add_box(Box(2, 2, 20, 20))
     cached = ss.cached_traces()
     assert set(cached) <= {"img0.png", "img1.png"}
-    job = funnel_job(ss.store, win._loaded_spec, "cpu", 0.5, 0.5, cached)  # noqa: SLF001
+    job = funnel_job(ss.store, win.models.loaded, "cpu", 0.5, 0.5, cached)
     dialog = FunnelDialog(job, "test", win)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -311,7 +312,7 @@ def test_detect_all_runs_in_the_background_and_makes_stepping_instant(real_windo
     win = real_window
     ss = win.session
     (win.session.store.root / "img2.png").write_bytes((win.session.store.root / "img1.png").read_bytes())
-    assert "detect_all" in win.actions
+    assert "detect_all" in win.actions_by_name
     win.open_detect_all()
     dialog = win._detect_all  # noqa: SLF001
     assert dialog is not None and dialog.isVisible() and not dialog.isModal()
@@ -328,10 +329,11 @@ def test_detect_all_runs_in_the_background_and_makes_stepping_instant(real_windo
     qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
     assert sorted(done) == ["img0.png", "img1.png"]
     assert dialog.message.text().startswith("detected") or "already stored" in dialog.message.text()
-    assert ss.trace_store is not None and ss.trace_store.count() == 2
+    stored = ss.view.cache.store
+    assert stored is not None and stored.count() == 2
     assert all(ss.item_state(i) is not ItemState.NOT_SEEN for i in range(2))
     asked: list[str] = []
-    ss.subscribe("detect", lambda key, *_: asked.append(key))
+    ss.subscribe(Event.DETECT, lambda key, *_: asked.append(key))
     ss.forget_traces()  # memory emptied: the stored traces remain
     ss.step(1)
     ss.step(-1)
@@ -354,13 +356,13 @@ def test_most_useful_first_orders_the_file_list_and_the_keys(real_window, qtbot)
     ranked = ss.rank_useful()
     assert all(r.score is not None for r in ranked)
     order = [r.index for r in ranked]
-    assert fl.visible_indices() == order == ss.order  # the list re-sorted when the job finished
+    assert fl.visible_indices() == order == ss.nav.order  # the list re-sorted when the job finished
     assert fl.reason(order[0]).startswith("usefulness ")
     ss.go_to(order[0])
     ss.step(1)
     assert ss.index == order[1]  # D follows the review order
     fl.sort.setCurrentIndex(fl.sort.findData("folder"))
-    assert fl.visible_indices() == [0, 1] and ss.order is None
+    assert fl.visible_indices() == [0, 1] and ss.nav.order is None
     dialog.close()
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from detector_app.app.export import ExportOptions, export_dataset
-from detector_app.app.session import Session
+from detector_app.app.session import Event, Session
 from detector_app.app.store import ProjectStore
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import UserError
@@ -24,11 +24,11 @@ from tests.helpers.files import write_png, write_video
 
 class Events:
     def __init__(self, s: Session) -> None:
-        self.log: list[tuple[str, tuple]] = []
-        for name in ("error", "status", "detect", "current"):
-            s.subscribe(name, lambda *a, n=name: self.log.append((n, a)))
+        self.log: list[tuple[Event, tuple]] = []
+        for event in (Event.ERROR, Event.STATUS, Event.DETECT, Event.CURRENT):
+            s.subscribe(event, lambda *a, e=event: self.log.append((e, a)))
 
-    def of(self, name: str) -> list[tuple]:
+    def of(self, name: Event) -> list[tuple]:
         return [a for n, a in self.log if n == name]
 
 
@@ -56,8 +56,8 @@ def test_files_vanishing_while_the_folder_is_open(tmp_path: Path, session: Sessi
     (root / "b.png").unlink()
     session.step(1)
     assert session.index == 1 and session.record is None and session.image.shape == (48, 64, 3)
-    assert ev.of("error") == [(f"{root / 'b.png'}: no such file",)]
-    assert ev.of("detect") == []
+    assert ev.of(Event.ERROR) == [(f"{root / 'b.png'}: no such file",)]
+    assert ev.of(Event.DETECT) == []
     session.step(1)  # c.png: fine, and usable
     assert session.key == "c.png"
     (root / "c.png").unlink()  # vanishes while shown: the record lives on, edits still save
@@ -68,9 +68,9 @@ def test_files_vanishing_while_the_folder_is_open(tmp_path: Path, session: Sessi
     session.go_frame(3)
     assert session.frame == 3 and session.key == "d.avi#3"
     session.step(-1)
-    assert session.key is None and "c.png: no such file" in ev.of("error")[-1][0]
+    assert session.key is None and "c.png: no such file" in ev.of(Event.ERROR)[-1][0]
     session.go_to(3)
-    assert "d.avi: no such file" in ev.of("error")[-1][0] and session.record is None
+    assert "d.avi: no such file" in ev.of(Event.ERROR)[-1][0] and session.record is None
     session.go_to(0)
     assert session.key == "a.png" and [a.label for a in session.record.annotations] == ["cat"]
     session.close()
@@ -127,16 +127,16 @@ def test_image_over_the_pixel_limit_is_previewed_not_edited(tmp_path: Path, sess
     assert session.index == 1 and session.record is None and session.trace is None
     assert session.image.shape == (100, 150, 3)  # decoded at 1/4 by the codec
     assert session.image[50, 20, 1] > 200 and session.image[50, 130, 1] < 40
-    (msg,), = ev.of("error")
+    (msg,), = ev.of(Event.ERROR)
     assert msg == (f"{root / 'b.jpg'}: image is 600x400 pixels (0.24 megapixels), over the 0.05 megapixel "
                    "limit; downscale it to view, detect or annotate it (shown downscaled 1/4, not editable)")
-    assert ev.of("detect") == []
+    assert ev.of(Event.DETECT) == []
     assert session.add_box(Box(1, 1, 5, 5)) is None
     session.step(1)  # a PNG this large cannot be previewed: the grey placeholder, the same message
     assert session.record is None and session.image.shape == (48, 64, 3)
-    assert ev.of("error")[-1][0].startswith(f"{root / 'c.png'}: image is 300x200 pixels")
+    assert ev.of(Event.ERROR)[-1][0].startswith(f"{root / 'c.png'}: image is 300x200 pixels")
     session.step(1)
-    assert session.key == "d.png" and len(ev.of("detect")) == 1
+    assert session.key == "d.png" and len(ev.of(Event.DETECT)) == 1
 
 
 def test_non_ascii_project_and_exports_round_trip(tmp_path: Path, session: Session) -> None:

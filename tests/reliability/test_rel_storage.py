@@ -16,7 +16,7 @@ import pytest
 from detector_app.app import store as store_mod
 from detector_app.app.dataset_io import import_annotations
 from detector_app.app.export import ExportOptions, export_dataset
-from detector_app.app.session import Session
+from detector_app.app.session import Event, Session
 from detector_app.app.store import ProjectStore
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import StoreError
@@ -53,9 +53,9 @@ class _Errors:
         self.error: list[str] = []
         self.save: list[str] = []
         self.status: list[str] = []
-        s.subscribe("error", self.error.append)
-        s.subscribe("save_error", self.save.append)
-        s.subscribe("status", self.status.append)
+        s.subscribe(Event.ERROR, self.error.append)
+        s.subscribe(Event.SAVE_ERROR, self.save.append)
+        s.subscribe(Event.STATUS, self.status.append)
 
 
 def test_disk_full_on_autosave_keeps_the_edit_tells_the_user_and_saves_it_later(project: Path) -> None:
