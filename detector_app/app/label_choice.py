@@ -1,5 +1,5 @@
 """The label list and the label in use for new boxes: the model's classes in the model's
-order, then the project's own labels."""
+order (under the project's names for those it renamed), then the project's own labels."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class LabelChoice:
         """The list from the model's classes and ``store``'s labels (``LABELS``)."""
         names = label_names(self.model_classes)
         if store is not None:
+            names = [store.aliases.get(n, n) for n in names]  # model classes the project renamed
             have = store.label_map.names
             if names and have != names and set(have) <= set(names):
                 # The project's label map fixes the exported class ids. While every label it has is a

@@ -9,7 +9,9 @@ A facade over parts with one job each:
 * :class:`~detector_app.app.overlays.Overlays`: the overlay toggles and the anchor labels;
 * :class:`~detector_app.app.label_choice.LabelChoice`: the label list and the label in use;
 * :class:`~detector_app.app.editor.Editor`: the selection, the edits (undo commands), undo;
-* :class:`~detector_app.app.project_import.PendingImport`: a dataset import as one undo step.
+* :class:`~detector_app.app.project_import.PendingImport`: a dataset import as one undo step;
+* :class:`~detector_app.app.class_manager.ClassManager` (``session.classes``): rename,
+  merge, delete and reorder classes, classes files.
 
 The session sequences them (showing an item resets the selection, picks its trace,
 relabels the anchors, asks for detection) and reports through typed events
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector_app.app.class_manager import ClassManager
 from detector_app.app.dataset_io import ImportResult, find_dataset
 from detector_app.app.editor import Editor
 from detector_app.app.events import Event, EventBus
@@ -68,6 +71,7 @@ class Session:
         self.label_choice = LabelChoice(self.events)
         self.editor = Editor(self.events, self.nav, self.view, self.label_choice, self._show_record)
         self._import = PendingImport()
+        self.classes = ClassManager(self.events, self.nav, self.label_choice)
         self._thread = threading.get_ident()  # the thread whose store edits become events
 
     # -- what the views read -----------------------------------------------------------
@@ -250,6 +254,7 @@ class Session:
         self.events.notify(Event.HISTORY)  # the previous project's undo steps are gone: menus must not offer them
         store.subscribe(self._store_changed)
         store.on_save_error(lambda exc: self.events.save_error(str(exc)))
+        self.view.set_aliases(store.aliases)
         self.label_choice.rebuild(store)
         self.events.notify(Event.ITEMS)
         self.events.status(f"opened {project.root} ({len(project.items)} items)"
@@ -265,6 +270,7 @@ class Session:
         opened = self.nav.detach()
         self.view.cache.open(None)
         self.view.show(None, None)
+        self.view.set_aliases({})
         self.overlay.clear()
         self.editor.clear_selection()
         if opened is not None:
@@ -278,6 +284,9 @@ class Session:
             return  # a job thread's edit (an import): :meth:`reload` shows it afterwards
         if event.kind == "labels":
             self.label_choice.rebuild(self.store)
+            if self.store is not None and self.view.set_aliases(self.store.aliases):
+                self.editor.selected_detection = None
+                self.events.notify(Event.TRACE)
             return
         opened = self.nav.opened
         if event.key is None or opened is None:

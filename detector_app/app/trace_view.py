@@ -5,6 +5,9 @@ latest frame's detections stay up until the newer frame's arrive."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 from detector_app.app.trace_cache import TraceCache
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
 
@@ -15,7 +18,10 @@ def _of_video(key: str | None, path: str) -> bool:
 
 class TraceView:
     """``trace`` is of record ``trace_key`` (an earlier frame while a video plays, or None);
-    ``result`` is its post-processing under ``score_thresh`` / ``nms_thresh``."""
+    ``result`` is its post-processing under ``score_thresh`` / ``nms_thresh``. The shown
+    trace names its classes as the project does: a model class the project renamed
+    (``ProjectStore.aliases``) carries the project's name, so the canvas, the stepper and
+    accepting all use it."""
 
     def __init__(self, score_thresh: float, nms_thresh: float, detect_on_open: bool) -> None:
         self.cache = TraceCache()
@@ -25,10 +31,26 @@ class TraceView:
         self.score_thresh = float(score_thresh)
         self.nms_thresh = float(nms_thresh)
         self.detect_on_open = detect_on_open  # an item shown without a trace asks the detector for one
+        self._model_trace: DetectionTrace | None = None  # as the detector named its classes
+        self._aliases: dict[str, str] = {}
 
     def show(self, trace: DetectionTrace | None, key: str | None) -> None:
-        self.trace, self.trace_key = trace, (key if trace is not None else None)
+        self._model_trace, self.trace_key = trace, (key if trace is not None else None)
+        self.trace = self._renamed(trace)
         self._refresh_result()
+
+    def set_aliases(self, aliases: Mapping[str, str]) -> bool:
+        """The project's names for model classes changed; ``True`` when the shown trace's did."""
+        if dict(aliases) == self._aliases:
+            return False
+        self._aliases = dict(aliases)
+        self.show(self._model_trace, self.trace_key)
+        return self._model_trace is not None
+
+    def _renamed(self, trace: DetectionTrace | None) -> DetectionTrace | None:
+        if trace is None or not any(n in self._aliases for n in trace.class_names):
+            return trace
+        return dataclasses.replace(trace, class_names=[self._aliases.get(n, n) for n in trace.class_names])
 
     def show_cached(self, key: str, path: str, playing: bool) -> DetectionTrace | None:
         """Item ``key`` (of file ``path``) is now shown: its cached trace, else none, except
