@@ -31,11 +31,14 @@ class _ClassEdit(Command):
 
     _names: list[str] = field(default_factory=list, init=False, repr=False)
     _aliases: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _user_order: bool = field(default=False, init=False, repr=False)
 
     def _remember(self, store: Store) -> None:
         self._names, self._aliases = list(store.label_map.names), dict(store.aliases)
+        self._user_order = store.user_order
 
     def _restore(self, store: Store) -> None:
+        store.set_user_order(self._user_order)
         store.set_labels(self._names)
         store.set_aliases(self._aliases)
 
@@ -123,6 +126,7 @@ class ReorderClasses(_ClassEdit):
 
     def do(self, store: Store) -> None:
         self._remember(store)
+        store.set_user_order(True)  # a person's order: the model's no longer rearranges it
         store.set_labels([*self.names, *(n for n in self._names if n not in self.names)])
 
     def undo(self, store: Store) -> None:

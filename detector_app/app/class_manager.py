@@ -57,8 +57,13 @@ class ClassManager:
                          f"class {old} renamed to {new}")
 
     def delete(self, name: str) -> bool:
-        """Delete class ``name`` and all its boxes (one undo step)."""
-        return self._run(lambda: DeleteClass(name=name), f"class {name} deleted with its boxes")
+        """Delete class ``name`` and all its boxes (one undo step). A class the model
+        predicts stays in the list (its suggestions keep coming); only its boxes go."""
+        store = self._nav.store
+        predicted = store is not None and name in [store.aliases.get(n, n) for n in self._labels.model_classes]
+        done = (f"the boxes of {name} deleted; {name} stays in the list: the model predicts it" if predicted
+                else f"class {name} deleted with its boxes")
+        return self._run(lambda: DeleteClass(name=name), done)
 
     def reorder(self, names: list[str]) -> bool:
         """The classes in this order: the exported class ids follow it."""

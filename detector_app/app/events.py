@@ -80,6 +80,12 @@ class EventBus:
             raise TypeError(f"subscribe to an Event, not {event!r}")
         self._listeners.setdefault(event, []).append(fn)
 
+    def unsubscribe(self, event: Event, fn: Callable[..., None]) -> None:
+        """Stop calling ``fn`` (a window that closes before the session does); absent: nothing."""
+        listeners = self._listeners.get(event, [])
+        if fn in listeners:
+            listeners.remove(fn)
+
     def _emit(self, event: Event, *args: object) -> None:
         for fn in list(self._listeners.get(event, ())):
             fn(*args)

@@ -31,7 +31,9 @@ class LabelChoice:
         if store is not None:
             names = [store.aliases.get(n, n) for n in names]  # model classes the project renamed
             have = store.label_map.names
-            if names and have != names and set(have) <= set(names):
+            if store.user_order:  # a person's order (Classes dialog, classes file) comes first
+                names = [*have, *(n for n in names if n not in have)]
+            elif names and have != names and set(have) <= set(names):
                 # The project's label map fixes the exported class ids. While every label it has is a
                 # class of this model, it takes the model's classes in the model's order (ids = model
                 # class ids, unused classes included), whatever order the boxes came in; once a label

@@ -65,6 +65,7 @@ class Session:
     def __init__(self, score_thresh: float = 0.5, nms_thresh: float = 0.5, detect_on_open: bool = True) -> None:
         self.events = EventBus()
         self.subscribe = self.events.subscribe
+        self.unsubscribe = self.events.unsubscribe
         self.nav = Navigator(self.events)
         self.view = TraceView(score_thresh, nms_thresh, detect_on_open)
         self.overlay = Overlays(self.events)

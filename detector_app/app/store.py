@@ -117,6 +117,7 @@ class ProjectStore:
         self.db_path = self.store_dir / DB_NAME
         self.label_map = LabelMap()
         self.aliases: dict[str, str] = {}  # a model's class name -> the project's name for it (renamed)
+        self.user_order = False  # a person ordered the labels (Classes dialog, a classes file): keep that order
         self.read_only = False
         self.read_only_reason = ""
         self.seq = 0  # edits made
@@ -218,6 +219,7 @@ class ProjectStore:
                 raise StoreError(f"{self.db_path}: written by a newer version (schema {version})")
             self.label_map = LabelMap(json.loads(meta.get("labels", "[]")))
             self.aliases = _aliases(json.loads(meta.get("aliases", "{}")))
+            self.user_order = meta.get("label_order") == "user"
             self.seq = self.saved_seq = int(meta.get("seq", 0))
         except (ValueError, TypeError) as exc:
             db.close()
@@ -501,6 +503,15 @@ class ProjectStore:
                     counts[a.label] = counts.get(a.label, 0) + 1
             return counts
 
+    def set_user_order(self, user: bool) -> bool:
+        """Whether a person chose the label order (then nothing reorders it by itself);
+        returns the old value."""
+        with self._lock:
+            old, self.user_order = self.user_order, bool(user)
+            self._mark(None)
+        self._notify(("labels", None))
+        return old
+
     def set_aliases(self, aliases: dict[str, str]) -> dict[str, str]:
         """The project's names for model classes (a renamed model class keeps being
         accepted under its new name); returns the old mapping."""
@@ -561,6 +572,7 @@ class ProjectStore:
                 rows = [(k, json.dumps(self._records[k].to_dict())) for k in keys if k in self._records]
                 labels = json.dumps(self.label_map.names)
                 aliases = json.dumps(self.aliases, ensure_ascii=False)
+                order = "user" if self.user_order else "model"
                 seq = self.seq
                 self._dirty.clear()
                 self._labels_dirty = False
@@ -569,6 +581,7 @@ class ProjectStore:
                     self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", rows)
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', ?)", (labels,))
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('aliases', ?)", (aliases,))
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('label_order', ?)", (order,))
                     self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
             except (sqlite3.Error, OSError) as exc:  # disk full, I/O error, folder gone
                 with self._lock:

@@ -60,6 +60,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("import", "&Import annotations\u2026", ("Ctrl+I",),
                "Bring in the boxes of a COCO / Pascal VOC / YOLO / LabelMe dataset"),
     ActionSpec("export", "&Export dataset\u2026", ("Ctrl+E",), "Write COCO / VOC / YOLO"),
+    ActionSpec("classes", "&Classes\u2026", (), "Rename, merge, delete and reorder the project's classes; "
+                                               "load or save a classes file"),
     ActionSpec("quit", "&Quit", ("Ctrl+Q",)),
     ActionSpec("undo", "&Undo", ("Ctrl+Z",)),
     ActionSpec("redo", "&Redo", ("Ctrl+Shift+Z", "Ctrl+Y")),
@@ -107,7 +109,7 @@ CANVAS_ONLY = ("play", "prev_frame", "next_frame", "accept", "accept_all")
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&File", ("open_folder", "open_files", "@recent", "-", "import", "export", "-", "quit")),
     ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "-",
-               "verify", "verify_next")),
+               "verify", "verify_next", "-", "classes")),
     ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",
                "zoom_actual", "zoom_selection", "-", "play", "prev_frame", "next_frame", "-", "@docks")),
     ("&Model", ("detect", "detect_on_open", "detect_all", "-", "open_model", "-", "funnel", "finetune")),

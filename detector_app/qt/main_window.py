@@ -32,6 +32,7 @@ from detector_app.domain.media_types import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, 
 from detector_app.domain.trace import DetectionTrace
 from detector_app.qt.actions import CANVAS_ONLY, build_menus, make_actions, set_checked, shortcut_help
 from detector_app.qt.canvas import ImageCanvas
+from detector_app.qt.class_dialog import ClassDialog
 from detector_app.qt.panels import Panels
 from detector_app.qt.session_views import SessionViews
 from detector_app.qt.worker import InferenceWorker
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self._download: DownloadDialog | None = None
         self._choosing_finding = False
         self._detect_all: DetectAllDialog | None = None
+        self._classes: ClassDialog | None = None
         self.worker = worker or InferenceWorker(parent=self)
         self._own_worker = worker is None
         self._wire()
@@ -211,13 +213,22 @@ class MainWindow(QMainWindow):
             "play": p.video.toggle, "prev_frame": lambda: p.video.step(-1), "next_frame": lambda: p.video.step(1),
             "shortcuts": self._show_shortcuts,
             "export": self._export, "finetune": self._finetune, "funnel": self._funnel,
-            "detect_all": self.open_detect_all, "import": self._import_annotations,
+            "detect_all": self.open_detect_all, "import": self._import_annotations, "classes": self.open_classes,
         }
         for name, fn in simple.items():
             a[name].triggered.connect(lambda _=False, f=fn: f())
         a["draw"].toggled.connect(c.set_draw_mode)
         a["detect_on_open"].setChecked(ss.detect_on_open)
         a["detect_on_open"].toggled.connect(lambda on: setattr(ss, "detect_on_open", on))
+
+    def open_classes(self) -> ClassDialog:
+        """Edit > Classes...: one non-modal dialog, raised when already open."""
+        if self._classes is None:
+            self._classes = ClassDialog(self.session, self)
+            self._classes.destroyed.connect(lambda _=None: setattr(self, "_classes", None))
+        self._classes.show()
+        self._classes.raise_()
+        return self._classes
 
     # -- clicks that show something -------------------------------------------------
     def _annotation_clicked(self, ident: str | None) -> None:

@@ -88,8 +88,9 @@ def test_delete_removes_every_box_and_undo_puts_them_back_in_place(store: Projec
 def test_reorder_changes_the_exported_ids(store: ProjectStore, tmp_path: Path) -> None:
     from detector_app.app.export import ExportOptions, export_dataset
 
+    assert not store.user_order
     _undo_redo_round_trip(store, ReorderClasses(names=["fox", "cat"]))
-    assert store.label_map.names == ["fox", "cat", "dog"]
+    assert store.label_map.names == ["fox", "cat", "dog"] and store.user_order  # kept: nothing reorders it
     export_dataset(store.records(), "coco", tmp_path / "out", ExportOptions(verified_only=False, coco_layout="flat"),
                    root=store.root, label_map=store.label_map)
     coco = json.loads((tmp_path / "out" / "annotations.json").read_text())
