@@ -21,15 +21,20 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from detector_app.app.scan import split_key
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import BoxError
 from detector_app.domain.errors import FormatError, MediaError, UserError
+from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, detect_format, load_dataset
 from detector_app.formats.coco import COCO_JSON_NAMES, find_coco_json
 from detector_app.media.imagesize import image_size
+
+if TYPE_CHECKING:
+    from detector_app.app.store import ProjectStore
 
 IMPORT_MODES = ("replace", "append")
 
@@ -90,13 +95,29 @@ def import_annotations(
     """
     if mode not in IMPORT_MODES:
         raise UserError(f"unknown import mode {mode!r}; use one of {', '.join(IMPORT_MODES)}")
-    store = getattr(store, "store", store)
-    root: Path = store.root  # type: ignore[attr-defined]
+    project = cast("ProjectStore", getattr(store, "store", store))
     dataset = load_dataset(path, fmt, images=images)
-    source = dataset.source or Path(path)
     result = ImportResult(warnings=list(dataset.warnings))
-    # 1. plan: every check before the first edit
-    plan: dict[str, tuple[tuple[int, int] | None, list[Annotation]]] = {}
+    plan = _plan_import(project, dataset, dataset.source or Path(path), result, progress, cancel)
+    check_cancel(cancel)
+    total = len(dataset.images)
+    report(progress, total, total, "importing")
+    _apply_import(project, dataset.label_map, plan, mode, result)
+    report(progress, total, total, "imported")
+    return result
+
+
+#: An import's edits, checked: per project key, the image's true size (None: unknown) and its new boxes.
+_Plan = dict[str, tuple[tuple[int, int] | None, list[Annotation]]]
+
+
+def _plan_import(store: ProjectStore, dataset: Dataset, source: Path, result: ImportResult,
+                 progress: ProgressFn | None, cancel: threading.Event | None) -> _Plan:
+    """Every check before the first edit: which records of ``dataset`` are images (or frames)
+    of the project, of the size the dataset says, and their boxes clipped to them (a box
+    with nothing inside raises ``FormatError``). Records left out are listed in ``result``."""
+    root = store.root
+    plan: _Plan = {}
     total = len(dataset.images)
     for i, rec in enumerate(dataset.images):
         check_cancel(cancel)
@@ -106,43 +127,51 @@ def import_annotations(
         if key is None or not (root / image).is_file():
             result.skipped.append(f"{dataset.root / rec.path}: not a file of the project")
             continue
-        if frame is None and store.is_video(image):  # type: ignore[attr-defined]
+        if frame is None and store.is_video(image):
             result.skipped.append(f"{dataset.root / rec.path}: a video (boxes belong to its frames)")
             continue
         # the live record if it exists; a new one is only made when applying
-        target = store.record(key) if store.has(key) else ImageRecord(image, frame_index=frame)  # type: ignore[attr-defined]
+        target = store.record(key) if store.has(key) else ImageRecord(image, frame_index=frame)
         size = _true_size(root, target, rec)
         if size is not None and rec.width and rec.height and (rec.width, rec.height) != size:
             result.skipped.append(f"{dataset.root / rec.path}: the dataset says {rec.width}x{rec.height}, "
                                   f"the image is {size[0]}x{size[1]}")
             continue
-        sized = ImageRecord(target.path, *(size or (None, None)), frame_index=target.frame_index)
-        fresh = []
-        for k, a in enumerate(rec.annotations, start=1):
-            try:
-                box = sized.validated_box(a.box)
-            except BoxError as exc:
-                raise FormatError(f"{source}: image {rec.path}, box #{k} ({a.label}): {exc}") from None
-            fresh.append(Annotation(box, a.label, a.source, a.score))
+        width, height = size or (None, None)
+        sized = ImageRecord(target.path, width, height, frame_index=target.frame_index)
+        fresh = _checked_boxes(source, rec, sized)
         plan[key] = (size, plan.get(key, (size, []))[1] + fresh)  # the same image twice: boxes of both
-    check_cancel(cancel)
-    # 2. apply: cannot fail (checked above), one transaction on disk
-    report(progress, total, total, "importing")
-    with store.batch():  # type: ignore[attr-defined]
-        for name in dataset.label_map if plan else ():  # every image skipped: the project is left as it was
-            store.add_label(name)  # type: ignore[attr-defined]
+    return plan
+
+
+def _checked_boxes(source: Path, rec: ImageRecord, sized: ImageRecord) -> list[Annotation]:
+    """The boxes of dataset record ``rec``, each clipped to the image ``sized`` describes;
+    ``FormatError`` (naming the file, image and box) for one with nothing inside it."""
+    fresh = []
+    for k, a in enumerate(rec.annotations, start=1):
+        try:
+            box = sized.validated_box(a.box)
+        except BoxError as exc:
+            raise FormatError(f"{source}: image {rec.path}, box #{k} ({a.label}): {exc}") from None
+        fresh.append(Annotation(box, a.label, a.source, a.score))
+    return fresh
+
+
+def _apply_import(store: ProjectStore, labels: LabelMap, plan: _Plan, mode: str, result: ImportResult) -> None:
+    """Make the planned edits (they cannot fail: checked before) in one transaction on disk."""
+    with store.batch():
+        for name in labels if plan else ():  # every image skipped: the project is left as it was
+            store.add_label(name)
         for key, (size, fresh) in plan.items():
-            target = store.record(key)  # type: ignore[attr-defined]
+            target = store.record(key)
             if size is not None and (target.width, target.height) != size:
-                store.set_size(key, *size)  # type: ignore[attr-defined]
+                store.set_size(key, *size)
             new = fresh if mode == "replace" else [*target.annotations, *fresh]
-            store.set_annotations(key, new)  # type: ignore[attr-defined]
+            store.set_annotations(key, new)
             if target.state in (ItemState.NOT_SEEN, ItemState.DETECTED):
-                store.set_state(key, ItemState.EDITED)  # type: ignore[attr-defined]
+                store.set_state(key, ItemState.EDITED)
             result.images += 1
             result.annotations += len(fresh)
-    report(progress, total, total, "imported")
-    return result
 
 
 def find_dataset(folder: str | Path) -> Path | None:
