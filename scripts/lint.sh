@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lint and type check: ruff over the code, tests, benchmarks and scripts (rules in pyproject.toml),
 # mypy --strict over domain/, formats/, media/ and detection/ (torchvision's untyped classes are the
-# one relaxation, pyproject.toml), and mypy's default checks over commands/. Run by scripts/test.sh.
+# one relaxation, pyproject.toml), mypy's default checks over commands/, and the size limits (no module
+# over 400 lines, class over 300, function over 60; scripts/code_sizes.py, its allow-list with reasons).
+# Run by scripts/test.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,3 +12,5 @@ echo "[lint] ruff"
 echo "[lint] mypy (strict: domain, formats, media, detection; checked: commands)"
 .venv/bin/mypy --follow-imports=silent detector_app/domain detector_app/formats detector_app/media \
     detector_app/detection detector_app/commands
+echo "[lint] code sizes (modules <= 400 lines, classes <= 300, functions <= 60)"
+.venv/bin/python scripts/code_sizes.py detector_app
