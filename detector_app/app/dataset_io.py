@@ -21,17 +21,20 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from detector_app.app.project import Project
 from detector_app.app.scan import split_key
-from detector_app.app.store import ProjectStore
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import BoxError
 from detector_app.domain.errors import FormatError, MediaError, UserError
+from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 from detector_app.formats import Dataset, detect_format, load_dataset
 from detector_app.formats.coco import COCO_JSON_NAMES, find_coco_json
 from detector_app.media.imagesize import image_size
+
+if TYPE_CHECKING:
+    from detector_app.app.store import ProjectStore
 
 IMPORT_MODES = ("replace", "append")
 
@@ -74,12 +77,8 @@ def _true_size(store_root: Path, target: ImageRecord, rec: ImageRecord) -> tuple
     return None
 
 
-def _store_of(source: ProjectStore | Project) -> ProjectStore:
-    return source.store if isinstance(source, Project) else source
-
-
 def import_annotations(
-    project: ProjectStore | Project,
+    store: object,
     path: str | Path,
     fmt: str | None = None,
     mode: str = "replace",
@@ -87,7 +86,7 @@ def import_annotations(
     cancel: threading.Event | None = None,
     images: str | Path | None = None,
 ) -> ImportResult:
-    """Import the boxes of dataset ``path`` into ``project`` (its store, or the ``Project``);
+    """Import the boxes of dataset ``path`` into ``store`` (a ProjectStore or Project);
     ``images``: the folder COCO ``file_name`` entries are relative to (``load_dataset``).
 
     Raises ``FormatError`` for a malformed dataset or a box with nothing inside
@@ -96,13 +95,29 @@ def import_annotations(
     """
     if mode not in IMPORT_MODES:
         raise UserError(f"unknown import mode {mode!r}; use one of {', '.join(IMPORT_MODES)}")
-    store = _store_of(project)
-    root = store.root
+    project = cast("ProjectStore", getattr(store, "store", store))
     dataset = load_dataset(path, fmt, images=images)
-    source = dataset.source or Path(path)
     result = ImportResult(warnings=list(dataset.warnings))
-    # 1. plan: every check before the first edit
-    plan: dict[str, tuple[tuple[int, int] | None, list[Annotation]]] = {}
+    plan = _plan_import(project, dataset, dataset.source or Path(path), result, progress, cancel)
+    check_cancel(cancel)
+    total = len(dataset.images)
+    report(progress, total, total, "importing")
+    _apply_import(project, dataset.label_map, plan, mode, result)
+    report(progress, total, total, "imported")
+    return result
+
+
+#: An import's edits, checked: per project key, the image's true size (None: unknown) and its new boxes.
+_Plan = dict[str, tuple[tuple[int, int] | None, list[Annotation]]]
+
+
+def _plan_import(store: ProjectStore, dataset: Dataset, source: Path, result: ImportResult,
+                 progress: ProgressFn | None, cancel: threading.Event | None) -> _Plan:
+    """Every check before the first edit: which records of ``dataset`` are images (or frames)
+    of the project, of the size the dataset says, and their boxes clipped to them (a box
+    with nothing inside raises ``FormatError``). Records left out are listed in ``result``."""
+    root = store.root
+    plan: _Plan = {}
     total = len(dataset.images)
     for i, rec in enumerate(dataset.images):
         check_cancel(cancel)
@@ -124,19 +139,28 @@ def import_annotations(
             continue
         width, height = size or (None, None)
         sized = ImageRecord(target.path, width, height, frame_index=target.frame_index)
-        fresh = []
-        for k, a in enumerate(rec.annotations, start=1):
-            try:
-                box = sized.validated_box(a.box)
-            except BoxError as exc:
-                raise FormatError(f"{source}: image {rec.path}, box #{k} ({a.label}): {exc}") from None
-            fresh.append(Annotation(box, a.label, a.source, a.score))
+        fresh = _checked_boxes(source, rec, sized)
         plan[key] = (size, plan.get(key, (size, []))[1] + fresh)  # the same image twice: boxes of both
-    check_cancel(cancel)
-    # 2. apply: cannot fail (checked above), one transaction on disk
-    report(progress, total, total, "importing")
+    return plan
+
+
+def _checked_boxes(source: Path, rec: ImageRecord, sized: ImageRecord) -> list[Annotation]:
+    """The boxes of dataset record ``rec``, each clipped to the image ``sized`` describes;
+    ``FormatError`` (naming the file, image and box) for one with nothing inside it."""
+    fresh = []
+    for k, a in enumerate(rec.annotations, start=1):
+        try:
+            box = sized.validated_box(a.box)
+        except BoxError as exc:
+            raise FormatError(f"{source}: image {rec.path}, box #{k} ({a.label}): {exc}") from None
+        fresh.append(Annotation(box, a.label, a.source, a.score))
+    return fresh
+
+
+def _apply_import(store: ProjectStore, labels: LabelMap, plan: _Plan, mode: str, result: ImportResult) -> None:
+    """Make the planned edits (they cannot fail: checked before) in one transaction on disk."""
     with store.batch():
-        for name in dataset.label_map if plan else ():  # every image skipped: the project is left as it was
+        for name in labels if plan else ():  # every image skipped: the project is left as it was
             store.add_label(name)
         for key, (size, fresh) in plan.items():
             target = store.record(key)
@@ -148,8 +172,6 @@ def import_annotations(
                 store.set_state(key, ItemState.EDITED)
             result.images += 1
             result.annotations += len(fresh)
-    report(progress, total, total, "imported")
-    return result
 
 
 def find_dataset(folder: str | Path) -> Path | None:
@@ -174,16 +196,16 @@ def find_dataset(folder: str | Path) -> Path | None:
     return None
 
 
-def project_as_dataset(project: ProjectStore | Project, reviewed_only: bool = True) -> Dataset:
+def project_as_dataset(store: object, reviewed_only: bool = True) -> Dataset:
     """The project's records as a :class:`Dataset` rooted at the project folder
     (``reviewed_only``: records edited, verified or with boxes)."""
-    store = _store_of(project)
-    records = [r for r in store.records()
+    store = getattr(store, "store", store)
+    records = [r for r in store.records()  # type: ignore[attr-defined]
                if not reviewed_only or r.annotations or r.state in (ItemState.EDITED, ItemState.VERIFIED)]
     from detector_app.domain.labels import LabelMap
 
-    return Dataset(Path(store.root), LabelMap(list(store.label_map.names)), records,
-                   format="project", source=Path(store.root))
+    return Dataset(Path(store.root), LabelMap(list(store.label_map.names)), records,  # type: ignore[attr-defined]
+                   format="project", source=Path(store.root))  # type: ignore[attr-defined]
 
 
 __all__ = ["IMPORT_MODES", "ImportResult", "find_dataset", "import_annotations", "project_as_dataset", "project_key"]

@@ -59,7 +59,7 @@ def run_funnel(items: list[DiagnoseItem], detector: Detector, score_thresh: floa
     model's). An image that cannot be read is skipped and listed in
     ``funnel.skipped``. Raises ``Cancelled`` when ``cancel`` is set.
     """
-    from detector_app.app.export import RecordFrames
+    from detector_app.app.export_images import RecordFrames
     from detector_app.media.images import read_image
 
     if not items:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+    from detector_app.detection.checkpoints import LoadedModel
     from detector_app.detection.distributed import DistInfo
     from detector_app.detection.inference import ImageResult
 
@@ -109,35 +110,14 @@ def _gather(results: list[ImageResult], info: DistInfo) -> list[ImageResult]:
 
 
 def _run(args: argparse.Namespace, paths: list[Path], device: torch.device, info: DistInfo) -> int:
-    import json
     import sys
-    import warnings
-    from pathlib import Path
 
-    import cv2
-
-    from detector_app.commands._args import warn_if_bf16_is_slow
-    from detector_app.detection.hub import load_model
-    from detector_app.detection.inference import coco_results, detect_images
-    from detector_app.detection.overlay import draw_detections
-    from detector_app.detection.precision import resolve_precision
-    from detector_app.domain.errors import UserError
-    from detector_app.domain.fsutil import atomic_write_bytes, atomic_write_text
+    from detector_app.detection.inference import detect_images
     from detector_app.textprogress import TextProgressBar
 
     overlay_names = _overlay_names(paths)
     mine = list(range(info.rank, len(paths), info.world_size))  # every image when not distributed
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_model(args.model, device)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    if args.amp and device.type != "cuda":
-        print("warning: --amp needs a CUDA device; running in fp32", file=sys.stderr)
-    if args.precision == "bf16" and device.type != "cpu":
-        raise UserError(f"--precision bf16 is for CPU inference; the device is {device} (use --amp there)")
-    precision = resolve_precision(args.precision, device.type)
-    warn_if_bf16_is_slow(args.precision, device.type)
+    loaded, precision = _load_model(args, device)
     overlay_dir = Path(args.save_overlays) if args.save_overlays else None
     if overlay_dir is not None:
         overlay_dir.mkdir(parents=True, exist_ok=True)
@@ -151,29 +131,76 @@ def _run(args: argparse.Namespace, paths: list[Path], device: torch.device, info
                            image_ids=[i + 1 for i in mine]):
         if not r.ok:
             print(f"skipped: {r.error}", file=sys.stderr)
-        elif overlay_dir is not None and r.image is not None and r.boxes is not None and r.labels is not None \
-                and r.scores is not None:
-            name = overlay_names[r.image_id - 1]
-            drawn = draw_detections(r.image, r.boxes, r.labels, r.scores, names)
-            ok, buf = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-            if not ok:
-                raise UserError(f"{overlay_dir / name}: cannot encode the overlay as PNG")
-            atomic_write_bytes(overlay_dir / name, buf.tobytes())
-            r.image = None  # free the pixels
+        elif overlay_dir is not None:
+            _save_overlay(r, overlay_dir / overlay_names[r.image_id - 1], names)
         results.append(r)
     results = _gather(results, info)
     if not info.is_main:
         return 0
+    _report(args, results, names, f"device {device}, precision {precision}"
+            + (" (backbone bfloat16)" if precision == "bf16" else "")
+            + (f", {info.world_size} processes ({info.backend})" if info.enabled else ""))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _load_model(args: argparse.Namespace, device: torch.device) -> tuple[LoadedModel, str]:
+    """The model ``--model`` names on ``device`` (its warnings on stderr) and the precision
+    to run it in (``--precision``; ``auto`` resolved)."""
+    import sys
+    import warnings
+
+    from detector_app.commands._args import warn_if_bf16_is_slow
+    from detector_app.detection.hub import load_model
+    from detector_app.detection.precision import resolve_precision
+    from detector_app.domain.errors import UserError
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_model(args.model, device)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.amp and device.type != "cuda":
+        print("warning: --amp needs a CUDA device; running in fp32", file=sys.stderr)
+    if args.precision == "bf16" and device.type != "cpu":
+        raise UserError(f"--precision bf16 is for CPU inference; the device is {device} (use --amp there)")
+    precision = resolve_precision(args.precision, device.type)
+    warn_if_bf16_is_slow(args.precision, device.type)
+    return loaded, precision
+
+
+def _save_overlay(r: ImageResult, path: Path, names: list[str]) -> None:
+    """Write ``r``'s image with its detections drawn to ``path`` (PNG), then drop the pixels."""
+    import cv2
+
+    from detector_app.detection.overlay import draw_detections
+    from detector_app.domain.errors import UserError
+    from detector_app.domain.fsutil import atomic_write_bytes
+
+    if r.image is None or r.boxes is None or r.labels is None or r.scores is None:
+        return
+    drawn = draw_detections(r.image, r.boxes, r.labels, r.scores, names)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise UserError(f"{path}: cannot encode the overlay as PNG")
+    atomic_write_bytes(path, buf.tobytes())
+    r.image = None  # free the pixels
+
+
+def _report(args: argparse.Namespace, results: list[ImageResult], names: list[str], run_line: str) -> None:
+    """Write ``--json`` and print the summary table, ``run_line`` (device, precision,
+    processes) and where the outputs went."""
+    import json
+
+    from detector_app.detection.inference import coco_results
+    from detector_app.domain.fsutil import atomic_write_text
 
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, json.dumps(coco_results(results, names), indent=1))
     print(_summary(results, names))
-    print(f"device {device}, precision {precision}" + (" (backbone bfloat16)" if precision == "bf16" else "")
-          + (f", {info.world_size} processes ({info.backend})" if info.enabled else ""))
+    print(run_line)
     if args.json:
         print(f"wrote {args.json}")
-    if overlay_dir is not None:
-        print(f"overlays in {overlay_dir}")
-    return 0 if all(r.ok for r in results) else 1
+    if args.save_overlays:
+        print(f"overlays in {Path(args.save_overlays)}")

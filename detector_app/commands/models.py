@@ -49,49 +49,34 @@ def run(args: argparse.Namespace) -> int:
 
     if args.download:
         return _download(args.download, args.timeout)
+    entries = _entries()
+    if args.json:
+        print(json.dumps(entries, indent=1))
+        return 0
+    _print_table(entries)
+    return 0
 
-    from detector_app.detection.checkpoints import CheckpointError, peek_checkpoint
+
+def _entries() -> list[dict[str, object]]:
+    """One entry per model: the bundled one, models.json's, the torch hub cache's files,
+    then the zoo models not downloaded yet."""
+    from detector_app.detection.checkpoints import CheckpointError
     from detector_app.detection.hub import (
         MODELS_FILE,
         bundled_model_path,
         config_dir,
         configured_checkpoints,
-        hub_dir,
         list_hub_checkpoints,
     )
 
-    entries: list[dict[str, object]] = []
-
-    def add(source: str, path: object, quick: dict[str, object] | None = None) -> None:
-        from pathlib import Path
-
-        p = Path(str(path))
-        entry: dict[str, object] = {"source": source, "path": str(p), "builder": None, "classes": None,
-                                    "size": None, "status": "ok"}
-        if not p.is_file():
-            entry["status"] = "missing"
-        elif quick is not None:
-            entry.update(quick)
-        else:
-            try:
-                info = peek_checkpoint(p)
-                entry.update(builder=info.builder, classes=info.num_classes - 1, size=info.size_bytes)
-                if info.meta:
-                    entry["meta"] = {k: v for k, v in info.meta.items() if isinstance(v, (str, int, float, bool))}
-            except CheckpointError as exc:
-                entry["status"] = f"unreadable: {exc}"
-        entries.append(entry)
-
-    add("bundled", bundled_model_path())
-    models_json = config_dir() / MODELS_FILE
+    entries = [_file_entry("bundled", bundled_model_path())]
     try:
-        for p in configured_checkpoints():
-            add("models.json", p)
+        entries += [_file_entry("models.json", p) for p in configured_checkpoints()]
     except CheckpointError as exc:
-        entries.append({"source": "models.json", "path": str(models_json), "builder": None, "classes": None,
-                        "size": None, "status": f"unreadable: {exc}"})
+        entries.append({"source": "models.json", "path": str(config_dir() / MODELS_FILE), "builder": None,
+                        "classes": None, "size": None, "status": f"unreadable: {exc}"})
     for f in list_hub_checkpoints():
-        add("torch hub", f.path, {"builder": f.builder, "size": f.size_bytes})
+        entries.append(_file_entry("torch hub", f.path, {"builder": f.builder, "size": f.size_bytes}))
     from detector_app.detection.zoo import zoo_models
     from detector_app.domain.labels import label_names
 
@@ -101,10 +86,38 @@ def run(args: argparse.Namespace) -> int:
             entries.append({"source": "zoo", "path": str(z.path()), "builder": z.name, "classes": real_classes,
                             "size": z.size_bytes, "status": f"download: models --download {z.name}",
                             "title": z.title, "url": z.url, "box_ap": z.box_ap})
+    return entries
 
-    if args.json:
-        print(json.dumps(entries, indent=1))
-        return 0
+
+def _file_entry(source: str, path: object, quick: dict[str, object] | None = None) -> dict[str, object]:
+    """The entry of a model file: ``quick`` facts when given (the hub cache's), else what
+    its header says (``peek_checkpoint``); a missing or unreadable file says so."""
+    from pathlib import Path
+
+    from detector_app.detection.checkpoints import CheckpointError, peek_checkpoint
+
+    p = Path(str(path))
+    entry: dict[str, object] = {"source": source, "path": str(p), "builder": None, "classes": None,
+                                "size": None, "status": "ok"}
+    if not p.is_file():
+        entry["status"] = "missing"
+    elif quick is not None:
+        entry.update(quick)
+    else:
+        try:
+            info = peek_checkpoint(p)
+            entry.update(builder=info.builder, classes=info.num_classes - 1, size=info.size_bytes)
+            if info.meta:
+                entry["meta"] = {k: v for k, v in info.meta.items() if isinstance(v, (str, int, float, bool))}
+        except CheckpointError as exc:
+            entry["status"] = f"unreadable: {exc}"
+    return entry
+
+
+def _print_table(entries: list[dict[str, object]]) -> None:
+    """The entries as aligned columns, the path last (it may be long)."""
+    from detector_app.detection.hub import MODELS_FILE, config_dir, hub_dir
+
     rows = [("SOURCE", "BUILDER", "CLASSES", "SIZE", "STATUS", "PATH")]
     for e in entries:
         rows.append((str(e["source"]), str(e["builder"] or "-"), str(e["classes"] if e["classes"] is not None else "-"),
@@ -112,5 +125,4 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:-1])) + "  " + r[-1])
-    print(f"(extra checkpoints: list paths in {models_json}; hub cache: {hub_dir()})")
-    return 0
+    print(f"(extra checkpoints: list paths in {config_dir() / MODELS_FILE}; hub cache: {hub_dir()})")

@@ -20,7 +20,7 @@ import torch
 from detector_app.detection.builders import SMALL_DEFAULTS
 from detector_app.detection.checkpoints import load_checkpoint, save_checkpoint
 from detector_app.detection.config import ModelConfig
-from detector_app.detection.datasets import load_detection_data
+from detector_app.detection.datasets import DetectionData, load_detection_data
 from detector_app.detection.evaluation import evaluate_checkpoint
 from detector_app.detection.training import TrainConfig, train
 from detector_app.domain.progress import Progress, ProgressFn, check_cancel
@@ -161,6 +161,7 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
     settings = {"train": train_data, "val": val_data, "iters": iters, "batch": batch, "lr": lr, "seeds": list(seeds),
                 "init": init, "base": base.to_dict(), "val_limit": val_limit, "recall": recall,
                 "precision": precision, "roi_batch": roi_batch}
+    runner = _Runner(train_data, val, out_dir, base, iters, batch, lr, device, init, precision, roi_batch, recall)
     table = out_dir / "ablation.json"
     rows = _load_rows(table, settings)
     total = len(variants) * len(seeds) * iters
@@ -169,34 +170,63 @@ def ablate_anchors(train_data: str, val_data: str, out_dir: str | Path, base: Mo
             check_cancel(cancel)
             if any(r.name == var.name and r.seed == s for r in rows):
                 continue
-            mc = ModelConfig.from_dict(base.to_dict())
-            mc.anchor_sizes = (tuple(var.sizes),)
-            mc.aspect_ratios = (tuple(var.ratios),)
-            ckpt = out_dir / f"variant{k}-seed{s}.pt"
-            state = Path(f"{ckpt.with_suffix('')}.train-state.pt")
-            done_before = (s_i * len(variants) + k) * iters
 
-            def relay(p: Progress, k: int = k, name: str = var.name, s: int = s, before: int = done_before) -> None:
+            def relay(p: Progress, name: str = var.name, s: int = s,
+                      before: int = (s_i * len(variants) + k) * iters) -> None:
                 if progress is not None:
                     progress(Progress(before + p.done, total, f"{name}, seed {s}: {p.message}", p.metrics))
 
-            t0 = time.monotonic()
-            result = train(TrainConfig(data=train_data, out=str(ckpt), model_config=mc, epochs=10_000, iters=iters,
-                                       batch=batch, lr=lr, seed=s, device=device, warmup_iters=min(100, iters // 5),
-                                       init=init, freeze_bn=init is not None, precision=precision,
-                                       roi_batch=roi_batch, resume=ckpt.is_file() and state.is_file()),
-                           progress=relay, cancel=cancel)
-            seconds = time.monotonic() - t0
-            if result.stopped == "cancelled":
+            row = runner.run(k, var, s, relay, cancel)
+            if row is None:  # cancelled part-way: the runs before it stay recorded
                 return rows
-            metrics = evaluate_checkpoint(str(ckpt), val, device or "cpu", cancel=cancel)
-            r300 = rpn_recall(ckpt, val, 300, device, cancel) if recall else -1.0
-            rows.append(AblationRow(var.name, tuple(var.sizes), tuple(var.ratios), len(var.sizes) * len(var.ratios),
-                                    metrics["AP"], metrics["AP50"], metrics["AP75"], round(seconds, 1),
-                                    result.iterations, s, metrics.get("AP_small", -1.0),
-                                    metrics.get("AP_medium", -1.0), metrics.get("AP_large", -1.0), r300))
+            rows.append(row)
             _write_table(table, rows, settings)
     return rows
+
+
+@dataclass
+class _Runner:
+    """What every run of one ablation shares: the training data and schedule, the
+    validation set and the folder checkpoints go to."""
+
+    train_data: str
+    val: DetectionData
+    out_dir: Path
+    base: ModelConfig
+    iters: int
+    batch: int
+    lr: float
+    device: str | None
+    init: str | None
+    precision: str
+    roi_batch: int | None
+    recall: bool
+
+    def run(self, k: int, var: AnchorVariant, seed: int, progress: ProgressFn,
+            cancel: threading.Event | None) -> AblationRow | None:
+        """Train variant number ``k`` with ``seed`` into ``variant<k>-seed<seed>.pt`` (resuming
+        a run stopped part-way) and evaluate it; None when cancelled during training."""
+        mc = ModelConfig.from_dict(self.base.to_dict())
+        mc.anchor_sizes = (tuple(var.sizes),)
+        mc.aspect_ratios = (tuple(var.ratios),)
+        ckpt = self.out_dir / f"variant{k}-seed{seed}.pt"
+        state = Path(f"{ckpt.with_suffix('')}.train-state.pt")
+        t0 = time.monotonic()
+        result = train(TrainConfig(data=self.train_data, out=str(ckpt), model_config=mc, epochs=10_000,
+                                   iters=self.iters, batch=self.batch, lr=self.lr, seed=seed, device=self.device,
+                                   warmup_iters=min(100, self.iters // 5), init=self.init,
+                                   freeze_bn=self.init is not None, precision=self.precision,
+                                   roi_batch=self.roi_batch, resume=ckpt.is_file() and state.is_file()),
+                       progress=progress, cancel=cancel)
+        seconds = time.monotonic() - t0
+        if result.stopped == "cancelled":
+            return None
+        metrics = evaluate_checkpoint(str(ckpt), self.val, self.device or "cpu", cancel=cancel)
+        r300 = rpn_recall(ckpt, self.val, 300, self.device, cancel) if self.recall else -1.0
+        return AblationRow(var.name, tuple(var.sizes), tuple(var.ratios), len(var.sizes) * len(var.ratios),
+                           metrics["AP"], metrics["AP50"], metrics["AP75"], round(seconds, 1),
+                           result.iterations, seed, metrics.get("AP_small", -1.0),
+                           metrics.get("AP_medium", -1.0), metrics.get("AP_large", -1.0), r300)
 
 
 def summarize(rows: list[AblationRow]) -> list[AblationSummary]:

@@ -130,8 +130,30 @@ def study_anchors(data: DetectionData, mconf: ModelConfig, n_scales: int | None 
     gen = model.rpn.anchor_generator
     anchor_sizes = tuple(float(s) for lv in gen.sizes for s in lv)
     anchor_ratios = tuple(sorted({float(r) for lv in gen.aspect_ratios for r in lv}))
-    cache: dict[tuple[int, int], tuple[torch.Tensor, float]] = {}
-    sizes, ratios, best, shapes = [], [], [], []
+    shapes, best_a = _boxes_and_best_iou(model, data, progress, cancel)
+    bw, bh = shapes[:, 0], shapes[:, 1]
+    sizes_a, ratios_a = np.sqrt(bw * bh), bh / bw
+    shapes_a = shapes.astype(np.float64)
+    ns = n_scales or len(set(anchor_sizes)) // max(1, len(gen.sizes)) or 3
+    nr = n_ratios or len(anchor_ratios)
+    clusters = kmeans_iou(shapes_a, ns * nr, seed)
+    # the grid: 1-D k-means on log size and on log ratio over all boxes
+    sug_sizes = tuple(round(float(v), 1) for v in _kmeans_1d(sizes_a, ns, seed))
+    sug_ratios = tuple(round(float(v), 2) for v in _kmeans_1d(ratios_a, nr, seed))
+    sug_iou = float(centred_iou(shapes_a, grid_shapes(sug_sizes, sug_ratios)).max(1).mean())
+    cur_iou = float(centred_iou(shapes_a, grid_shapes(anchor_sizes, anchor_ratios)).max(1).mean())
+    study = AnchorStudy(sizes_a, ratios_a, best_a, anchor_sizes, anchor_ratios, clusters, sug_sizes,
+                        sug_ratios, sug_iou, cur_iou)
+    study.summary = _summary(study, len(data.samples))
+    return study
+
+
+def _boxes_and_best_iou(model: FasterRCNN, data: DetectionData, progress: ProgressFn | None,
+                        cancel: threading.Event | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every GT box of ``data`` as the model sees it (resized): ``(float32[N, 2] (w, h),
+    float32[N] IoU of its best anchor)``. Raises ``ValueError`` when there is no box."""
+    cache: dict[tuple[int, int], tuple[torch.Tensor, float]] = {}  # anchors and scale per image size
+    best, shapes = [], []
     for i, s in enumerate(data.samples):
         check_cancel(cancel)
         if len(s.boxes) == 0:
@@ -148,48 +170,35 @@ def study_anchors(data: DetectionData, mconf: ModelConfig, n_scales: int | None 
         anchors_t, scale = cache[(h, w)]
         boxes = torch.from_numpy(s.boxes.astype(np.float32)) * scale
         best.append(box_iou(boxes, anchors_t).max(1).values.numpy())
-        bw = (boxes[:, 2] - boxes[:, 0]).numpy()
-        bh = (boxes[:, 3] - boxes[:, 1]).numpy()
-        shapes.append(np.stack([bw, bh], 1))
-        sizes.append(np.sqrt(bw * bh))
-        ratios.append(bh / bw)
+        shapes.append(np.stack([(boxes[:, 2] - boxes[:, 0]).numpy(), (boxes[:, 3] - boxes[:, 1]).numpy()], 1))
         report(progress, i + 1, len(data.samples), "anchor study")
     if not best:
         raise ValueError("the dataset has no boxes to study")
-    shapes_a = np.concatenate(shapes).astype(np.float64)
-    best_a = np.concatenate(best)
-    sizes_a = np.concatenate(sizes)
-    ratios_a = np.concatenate(ratios)
-    ns = n_scales or len(set(anchor_sizes)) // max(1, len(gen.sizes)) or 3
-    nr = n_ratios or len(anchor_ratios)
-    clusters = kmeans_iou(shapes_a, ns * nr, seed)
-    # the grid: 1-D k-means on log size and on log ratio over all boxes
-    sug_sizes = tuple(round(float(v), 1) for v in _kmeans_1d(sizes_a, ns, seed))
-    sug_ratios = tuple(round(float(v), 2) for v in _kmeans_1d(ratios_a, nr, seed))
-    sug_iou = float(centred_iou(shapes_a, grid_shapes(sug_sizes, sug_ratios)).max(1).mean())
-    cur_iou = float(centred_iou(shapes_a, grid_shapes(anchor_sizes, anchor_ratios)).max(1).mean())
-    n = len(best_a)
-    summary = {
-        "num_boxes": n,
-        "num_images": len(data.samples),
-        "anchor_sizes": list(anchor_sizes),
-        "anchor_ratios": list(anchor_ratios),
+    return np.concatenate(shapes), np.concatenate(best)
+
+
+def _summary(study: AnchorStudy, num_images: int) -> dict[str, Any]:
+    """The study's numbers as JSON-ready values (``anchor-study --json``, the report)."""
+    best_a = study.best_iou
+    return {
+        "num_boxes": len(best_a),
+        "num_images": num_images,
+        "anchor_sizes": list(study.anchor_sizes),
+        "anchor_ratios": list(study.anchor_ratios),
         "best_iou_mean": float(best_a.mean()),
         "best_iou_median": float(np.median(best_a)),
         "boxes_without_anchor_ge_0.7": int((best_a < 0.7).sum()),
         "fraction_without_anchor_ge_0.7": float((best_a < 0.7).mean()),
         "boxes_without_anchor_ge_0.5": int((best_a < 0.5).sum()),
         "boxes_without_anchor_ge_0.3": int((best_a < 0.3).sum()),
-        "size_percentiles": {str(p): float(np.percentile(sizes_a, p)) for p in (0, 5, 25, 50, 75, 95, 100)},
-        "ratio_percentiles": {str(p): float(np.percentile(ratios_a, p)) for p in (0, 5, 25, 50, 75, 95, 100)},
-        "suggested_sizes": list(sug_sizes),
-        "suggested_ratios": list(sug_ratios),
-        "kmeans_shapes_wh": [[round(float(a), 1), round(float(b), 1)] for a, b in clusters],
-        "centred_iou_mean_current": cur_iou,
-        "centred_iou_mean_suggested": sug_iou,
+        "size_percentiles": {str(p): float(np.percentile(study.sizes, p)) for p in (0, 5, 25, 50, 75, 95, 100)},
+        "ratio_percentiles": {str(p): float(np.percentile(study.ratios, p)) for p in (0, 5, 25, 50, 75, 95, 100)},
+        "suggested_sizes": list(study.suggested_sizes),
+        "suggested_ratios": list(study.suggested_ratios),
+        "kmeans_shapes_wh": [[round(float(a), 1), round(float(b), 1)] for a, b in study.suggested_shapes],
+        "centred_iou_mean_current": study.current_best_iou_mean_centred,
+        "centred_iou_mean_suggested": study.suggested_best_iou_mean,
     }
-    return AnchorStudy(sizes_a, ratios_a, best_a, anchor_sizes, anchor_ratios, clusters, sug_sizes,
-                       sug_ratios, sug_iou, cur_iou, summary)
 
 
 def format_study(study: AnchorStudy) -> str:

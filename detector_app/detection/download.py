@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from detector_app.domain.errors import UserError
@@ -117,55 +118,69 @@ def download_file(url: str, dest: str | Path, *, hash_prefix: str | None = None,
         # a fresh opener reads the proxy variables now (urlopen's cached one keeps the first call's)
         opener = urllib.request.build_opener()
         with opener.open(request, timeout=timeout) as response, open(tmp, "wb") as out:
-            total = _content_length(response)
-            digest = hashlib.sha256()
-            done = 0
-            start = time.monotonic()
-            report(progress, 0, total, f"connected to {host}")
-            while True:
-                check_cancel(cancel)
-                # read1: whatever has arrived (up to a chunk), so Cancel is seen while a slow server trickles
-                chunk = response.read1(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                report(progress, done, total, rate_message(done, total, time.monotonic() - start))
-            if total and done != total:
-                raise DownloadError(f"{url}: the connection dropped after {size_text(done)} of "
-                                    f"{size_text(total)}; nothing was kept, try again")
-            out.flush()
-            os.fsync(out.fileno())
-        got = digest.hexdigest()
+            got = _receive(response, out, url, host, progress, cancel)
         if expected and not got.startswith(expected):
             raise DownloadError(f"{url}: the file's SHA-256 starts {got[:len(expected)]}, its name says {expected}: "
                                 "corrupt or not the published file; nothing was kept")
         os.replace(tmp, dest)
         return dest
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"{url}: the server answered HTTP {exc.code} {exc.reason}; "
-                            f"{offline_hint(url, dest)}") from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason.strerror if isinstance(exc.reason, OSError) and exc.reason.strerror else exc.reason
-        raise DownloadError(f"cannot reach {host} ({reason}): no network? {offline_hint(url, dest)}") from None
-    except http.client.IncompleteRead as exc:
-        raise DownloadError(f"{url}: the connection dropped after {size_text(len(exc.partial))}; "
-                            "nothing was kept, try again") from None
-    except TimeoutError:
-        raise DownloadError(f"{url}: no data for {timeout:.0f} s; {offline_hint(url, dest)}") from None
-    except (http.client.HTTPException, ConnectionError) as exc:
-        raise DownloadError(f"{url}: the connection failed ({type(exc).__name__}: {exc}); "
-                            "nothing was kept, try again") from None
-    except OSError as exc:
-        if exc.filename is not None:  # our side: the disk, not the network
-            raise DownloadError(f"cannot write {dest}: {exc.strerror or exc}") from None
-        raise DownloadError(f"cannot download {url} ({exc}); {offline_hint(url, dest)}") from None
+    except (http.client.HTTPException, OSError) as exc:
+        raise _failure(exc, url, dest, timeout) from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def _receive(response: http.client.HTTPResponse, out: BinaryIO, url: str, host: str,
+             progress: ProgressFn | None, cancel: threading.Event | None) -> str:
+    """Copy the body of ``response`` into ``out`` (flushed and synced), reporting progress;
+    returns its SHA-256 hex digest. A body shorter than its ``Content-Length`` raises."""
+    total = _content_length(response)
+    digest = hashlib.sha256()
+    done = 0
+    start = time.monotonic()
+    report(progress, 0, total, f"connected to {host}")
+    while True:
+        check_cancel(cancel)
+        # read1: whatever has arrived (up to a chunk), so Cancel is seen while a slow server trickles
+        chunk = response.read1(_CHUNK)
+        if not chunk:
+            break
+        out.write(chunk)
+        digest.update(chunk)
+        done += len(chunk)
+        report(progress, done, total, rate_message(done, total, time.monotonic() - start))
+    if total and done != total:
+        raise DownloadError(f"{url}: the connection dropped after {size_text(done)} of "
+                            f"{size_text(total)}; nothing was kept, try again")
+    out.flush()
+    os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
+def _failure(exc: http.client.HTTPException | OSError, url: str, dest: Path, timeout: float) -> DownloadError:
+    """What a failed transfer means to the person downloading: the server's answer, no
+    network, a dropped or stalled connection, or the disk (when ``exc`` names a file)."""
+    host = urlsplit(url).netloc or url
+    if isinstance(exc, urllib.error.HTTPError):
+        return DownloadError(f"{url}: the server answered HTTP {exc.code} {exc.reason}; {offline_hint(url, dest)}")
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason.strerror if isinstance(exc.reason, OSError) and exc.reason.strerror else exc.reason
+        return DownloadError(f"cannot reach {host} ({reason}): no network? {offline_hint(url, dest)}")
+    if isinstance(exc, http.client.IncompleteRead):
+        return DownloadError(f"{url}: the connection dropped after {size_text(len(exc.partial))}; "
+                             "nothing was kept, try again")
+    if isinstance(exc, TimeoutError):
+        return DownloadError(f"{url}: no data for {timeout:.0f} s; {offline_hint(url, dest)}")
+    if isinstance(exc, (http.client.HTTPException, ConnectionError)):
+        return DownloadError(f"{url}: the connection failed ({type(exc).__name__}: {exc}); "
+                             "nothing was kept, try again")
+    if exc.filename is not None:  # our side: the disk, not the network
+        return DownloadError(f"cannot write {dest}: {exc.strerror or exc}")
+    return DownloadError(f"cannot download {url} ({exc}); {offline_hint(url, dest)}")
+
+
 def _content_length(response: http.client.HTTPResponse) -> int:
+    """The response's ``Content-Length`` (0 when it gives none or nonsense)."""
     try:
         return max(0, int(response.headers.get("Content-Length") or 0))
     except ValueError:

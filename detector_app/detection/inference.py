@@ -149,21 +149,27 @@ def detect_images(
             result.error = str(exc)
         else:
             result.height, result.width = int(rgb.shape[0]), int(rgb.shape[1])
-            fed = model_input(rgb, model)  # a huge photo: downscaled first (the model shrinks it anyway)
-            tensor = image_to_tensor(fed, dev)
-            autocast: Any = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
-            with torch.inference_mode(), autocast, _score_thresh(model, score_thresh):
-                out = model([tensor])[0]
-            result.boxes = out["boxes"].float().cpu().numpy()
-            if fed is not rgb:  # back to the file's pixels
-                result.boxes *= np.array([result.width / fed.shape[1], result.height / fed.shape[0]] * 2, np.float32)
-            result.labels = out["labels"].cpu().numpy().astype(np.int64)
-            result.scores = out["scores"].float().cpu().numpy()
+            result.boxes, result.labels, result.scores = _detect_rgb(model, rgb, dev, use_amp, score_thresh)
             if keep_images:
                 result.image = rgb
         result.seconds = time.perf_counter() - start
         report(progress, i + 1, total, path.name)
         yield result
+
+
+def _detect_rgb(model: FasterRCNN, rgb: np.ndarray, dev: torch.device, use_amp: bool,
+                score_thresh: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The detections of one ``uint8[H, W, 3]`` image: ``(boxes float32[D, 4] in its pixels,
+    labels int64[D], scores float32[D])``."""
+    fed = model_input(rgb, model)  # a huge photo: downscaled first (the model shrinks it anyway)
+    tensor = image_to_tensor(fed, dev)
+    autocast: Any = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
+    with torch.inference_mode(), autocast, _score_thresh(model, score_thresh):
+        out = model([tensor])[0]
+    boxes = out["boxes"].float().cpu().numpy()
+    if fed is not rgb:  # back to the file's pixels
+        boxes *= np.array([int(rgb.shape[1]) / fed.shape[1], int(rgb.shape[0]) / fed.shape[0]] * 2, np.float32)
+    return boxes, out["labels"].cpu().numpy().astype(np.int64), out["scores"].float().cpu().numpy()
 
 
 def coco_results(results: Iterable[ImageResult], class_names: Sequence[str]) -> list[dict[str, Any]]:

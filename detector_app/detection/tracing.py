@@ -3,7 +3,10 @@
 The pass calls torchvision's own modules in the order of
 ``GeneralizedRCNN.forward`` -> ``RegionProposalNetwork.forward`` (and its
 ``filter_proposals``) -> ``RoIHeads.forward`` + ``postprocess_detections`` ->
-``GeneralizedRCNNTransform.postprocess``; nothing they compute is reimplemented.
+``GeneralizedRCNNTransform.postprocess``; nothing they compute is reimplemented:
+the two steps whose discarded rows are kept (``filter_proposals`` and
+``postprocess_detections``) are run step for step with torchvision's own
+operations (``detection.trace_filters``).
 What torchvision throws away on the way is kept, together with the index of
 the anchor / proposal each surviving row came from:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,10 +36,15 @@ from torch import Tensor
 from torchvision.models.detection.faster_rcnn import FasterRCNN
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.models.detection.transform import resize_boxes
-from torchvision.ops import boxes as box_ops
 
+from detector_app.detection.trace_filters import (
+    compute_fates,
+    filter_proposals,
+    postprocess_detections,
+    to_numpy,
+)
 from detector_app.domain.errors import UserError
-from detector_app.domain.trace import DetectionTrace, FeatureLevel, assign_fates
+from detector_app.domain.trace import DetectionTrace, FeatureLevel
 
 __all__ = ["OVERSIZE_FACTOR", "trace", "image_to_tensor", "model_input", "compute_fates"]
 
@@ -110,10 +119,6 @@ class _Timer:
         return self.times
 
 
-def _np(t: Tensor, dtype: Any = np.float32) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(dtype, copy=False)
-
-
 def _levels(model: FasterRCNN, names: list[str], feats: list[Tensor], padded: tuple[int, int]) -> list[FeatureLevel]:
     """One ``FeatureLevel`` per feature map; strides as ``AnchorGenerator.forward`` computes them."""
     gen = model.rpn.anchor_generator
@@ -150,114 +155,6 @@ def _anchor_meta(levels: list[FeatureLevel]) -> tuple[np.ndarray, np.ndarray, np
     if not levels:
         return np.zeros(0, np.int16), np.zeros(0, np.int8), np.zeros(0, np.int8)
     return np.concatenate(lvl), np.concatenate(sc), np.concatenate(ra)
-
-
-def _filter_proposals(
-    rpn: Any, proposals: Tensor, objectness: Tensor, image_shape: tuple[int, int], num_per_level: list[int]
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``RegionProposalNetwork.filter_proposals`` for one image, tracking anchor indices.
-
-    Args: proposals ``float[A, 4]`` (decoded), objectness ``float[A]`` logits.
-    Returns ``(pre_boxes[Q, 4], pre_scores[Q], pre_anchor[Q], boxes[P, 4], scores[P], anchor[P])``,
-    pre-NMS boxes clipped; everything in resized pixels.
-    """
-    device = proposals.device
-    levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=device) for i, n in enumerate(num_per_level)])
-    top_idx = rpn._get_top_n_idx(objectness.reshape(1, -1), num_per_level)[0]  # [Q] anchor indices
-    scores = torch.sigmoid(objectness[top_idx])
-    lvl = levels[top_idx]
-    boxes = box_ops.clip_boxes_to_image(proposals[top_idx], image_shape)
-    pre_boxes, pre_scores = boxes, scores
-
-    idx = torch.arange(top_idx.numel(), device=device)
-    keep = box_ops.remove_small_boxes(boxes, rpn.min_size)
-    boxes, scores, lvl, idx = boxes[keep], scores[keep], lvl[keep], idx[keep]
-    keep = torch.where(scores >= rpn.score_thresh)[0]
-    boxes, scores, lvl, idx = boxes[keep], scores[keep], lvl[keep], idx[keep]
-    keep = box_ops.batched_nms(boxes, scores, lvl, rpn.nms_thresh)
-    keep = keep[: rpn.post_nms_top_n()]
-    return pre_boxes, pre_scores, top_idx, boxes[keep], scores[keep], top_idx[idx[keep]]
-
-
-def compute_fates(
-    boxes: Tensor,
-    scores: Tensor,
-    labels: Tensor,
-    prop: Tensor,
-    passed_size: Tensor,
-    nms_keep: Tensor,
-    cap: int,
-    nms_thresh: float,
-    num_proposals: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each proposal's fate from the RoI head's post-processing: finds each suppressed
-    box's suppressor, then applies ``domain.trace.assign_fates`` (the rule
-    ``DetectionTrace.postprocess`` uses too).
-
-    Args:
-        boxes ``float[N, 4]``, scores ``float[N]``, labels ``int64[N]``, prop ``int64[N]``:
-            the flattened (proposal, class) candidates that passed the score
-            threshold, in torchvision's order.
-        passed_size: ``int64[N2]`` indices into ``boxes`` that are big enough.
-        nms_keep: ``int64[K]`` indices into ``boxes[passed_size]`` kept by NMS, best first.
-
-    Returns ``(fate int8[P], fate_detection int64[P])``. A suppressed box's
-    suppressor is the best kept box of its class whose IoU with it exceeds
-    ``nms_thresh`` (what greedy NMS does), found with torchvision's float32 IoU,
-    the arithmetic its NMS decided with.
-    """
-    boxes, scores, labels = boxes.detach().cpu(), scores.detach().cpu(), labels.cpu()
-    big, keep = passed_size.cpu(), passed_size.cpu()[nms_keep.cpu()]  # keep: into boxes, best first
-    suppressed_by = torch.full((boxes.shape[0],), -1, dtype=torch.int64)
-    alive = torch.zeros(boxes.shape[0], dtype=torch.bool)
-    alive[big] = True
-    alive[keep] = False
-    sup = torch.nonzero(alive).flatten()  # big enough, not kept: suppressed by NMS
-    if sup.numel() and keep.numel():
-        sup_labels, kept_labels = labels[sup], labels[keep]
-        for c in torch.unique(sup_labels):  # per class: NMS never crosses classes
-            si = torch.nonzero(sup_labels == c).flatten()
-            ki = torch.nonzero(kept_labels == c).flatten()
-            if ki.numel() == 0:
-                continue
-            # torchvision's own float32 IoU, as its NMS decided with
-            iou = box_ops.box_iou(boxes[sup[si]], boxes[keep[ki]])  # [S_c, K_c]
-            hit = (iou > nms_thresh) & (scores[keep[ki]][None, :] >= scores[sup[si]][:, None])
-            has = hit.any(1)
-            suppressed_by[sup[si[has]]] = keep[ki[hit.int().argmax(1)[has]]]  # first kept (best) suppressor
-    return assign_fates(_np(prop, np.int64), _np(scores), _np(big, np.int64), _np(keep, np.int64),
-                        _np(suppressed_by, np.int64), cap, num_proposals)
-
-
-def _postprocess_detections(
-    roi_heads: Any, class_logits: Tensor, box_regression: Tensor, proposals: Tensor, image_shape: tuple[int, int]
-) -> dict[str, Tensor]:
-    """``RoIHeads.postprocess_detections`` for one image, keeping every per-proposal tensor.
-
-    Shapes: class_logits ``[P, C]``, box_regression ``[P, C*4]``, proposals ``[P, 4]``.
-    """
-    num_classes = class_logits.shape[-1]
-    pred_boxes = roi_heads.box_coder.decode(box_regression, [proposals])  # [P, C, 4]
-    pred_scores = torch.softmax(class_logits, -1)  # [P, C]
-    boxes_all = box_ops.clip_boxes_to_image(pred_boxes, image_shape)
-    labels = torch.arange(num_classes, device=class_logits.device).view(1, -1).expand_as(pred_scores)
-    boxes = boxes_all[:, 1:].reshape(-1, 4)
-    scores = pred_scores[:, 1:].reshape(-1)
-    labels = labels[:, 1:].reshape(-1)
-    flat = torch.arange(scores.numel(), device=scores.device)
-
-    inds = torch.where(scores > roi_heads.score_thresh)[0]
-    boxes, scores, labels, flat = boxes[inds], scores[inds], labels[inds], flat[inds]
-    big = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-    nms_keep = box_ops.batched_nms(boxes[big], scores[big], labels[big], roi_heads.nms_thresh)
-    final = big[nms_keep[: roi_heads.detections_per_img]]
-    return {
-        "class_probs": pred_scores, "refined_boxes": boxes_all,
-        "cand_boxes": boxes, "cand_scores": scores, "cand_labels": labels,
-        "cand_prop": flat // max(num_classes - 1, 1), "inds": inds, "big": big, "nms_keep": nms_keep,
-        "boxes": boxes[final], "scores": scores[final], "labels": labels[final],
-        "proposal_index": flat[final] // max(num_classes - 1, 1),
-    }
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -301,13 +198,9 @@ def trace(
 def _trace(
     model: FasterRCNN, image: np.ndarray | Tensor, dev: torch.device, class_names: list[str] | None
 ) -> DetectionTrace:
+    """The stages of ``GeneralizedRCNN.forward`` in its order, each timed."""
     timer = _Timer(dev)
-    if isinstance(image, np.ndarray) and image.ndim == 3:
-        original = (int(image.shape[0]), int(image.shape[1]))  # boxes map back to this, also when downscaled
-        tensor = image_to_tensor(model_input(image, model), dev)
-    else:
-        tensor = image_to_tensor(image, dev)
-        original = (int(tensor.shape[-2]), int(tensor.shape[-1]))
+    tensor, original = _input_tensor(model, image, dev)
     images, _ = model.transform([tensor])
     resized = (int(images.image_sizes[0][0]), int(images.image_sizes[0][1]))
     padded = (int(images.tensors.shape[-2]), int(images.tensors.shape[-1]))
@@ -318,26 +211,71 @@ def _trace(
         features = OrderedDict([("0", features)])
     timer.lap("backbone")
 
-    rpn = model.rpn
-    feats = list(features.values())
+    rpn_out = _run_rpn(model.rpn, images, list(features.values()), resized)
+    timer.lap("rpn")
+
+    rh = model.roi_heads
+    box_features = rh.box_roi_pool(features, [rpn_out.proposals], images.image_sizes)
+    box_features = rh.box_head(box_features)
+    class_logits, box_regression = rh.box_predictor(box_features)
+    timer.lap("roi_heads")
+
+    post = postprocess_detections(rh, class_logits, box_regression, rpn_out.proposals, resized)
+    levels = _levels(model, [str(k) for k in features], list(features.values()), padded)
+    out = _build_trace(model, rpn_out, post, levels, original, resized, class_names)
+    timer.lap("postprocess")
+    out.timings_ms = timer.finish()
+    return out
+
+
+def _input_tensor(model: FasterRCNN, image: np.ndarray | Tensor,
+                  dev: torch.device) -> tuple[Tensor, tuple[int, int]]:
+    """``(float32[3, H', W'] on dev, (H, W))``: the image as the model's input (an oversized
+    numpy image downscaled, :func:`model_input`) and the size boxes map back to."""
+    if isinstance(image, np.ndarray) and image.ndim == 3:
+        original = (int(image.shape[0]), int(image.shape[1]))  # boxes map back to this, also when downscaled
+        return image_to_tensor(model_input(image, model), dev), original
+    tensor = image_to_tensor(image, dev)
+    return tensor, (int(tensor.shape[-2]), int(tensor.shape[-1]))
+
+
+@dataclass
+class _RpnOutput:
+    """What the RPN computed for one image, in resized-image pixels: every anchor's box
+    ``[A, 4]``, objectness logit ``[A]`` and regression deltas ``[A, 4]``; the pre-NMS
+    candidates ``[Q]`` (clipped) and the proposals ``[P]``, each with its objectness
+    probability and anchor index."""
+
+    anchors: Tensor
+    objectness: Tensor
+    deltas: Tensor
+    pre_boxes: Tensor
+    pre_scores: Tensor
+    pre_anchor: Tensor
+    proposals: Tensor
+    proposal_scores: Tensor
+    proposal_anchor: Tensor
+
+
+def _run_rpn(rpn: Any, images: Any, feats: list[Tensor], resized: tuple[int, int]) -> _RpnOutput:
+    """``RegionProposalNetwork.forward`` for one image (``images``: the transform's
+    ``ImageList``), keeping what it discards."""
     obj_levels, delta_levels = rpn.head(feats)
     anchors = rpn.anchor_generator(images, feats)[0]  # [A, 4] resized px
     num_per_level = [int(o[0].numel()) for o in obj_levels]
     objectness, deltas = concat_box_prediction_layers(obj_levels, delta_levels)  # [A, 1], [A, 4]
     objectness = objectness.reshape(-1)
     decoded = rpn.box_coder.decode(deltas, [anchors]).view(-1, 4)
-    pre_boxes, pre_scores, pre_anchor, props, prop_scores, prop_anchor = _filter_proposals(
-        rpn, decoded, objectness, resized, num_per_level
-    )
-    timer.lap("rpn")
+    return _RpnOutput(anchors, objectness, deltas,
+                      *filter_proposals(rpn, decoded, objectness, resized, num_per_level))
 
-    rh = model.roi_heads
-    box_features = rh.box_roi_pool(features, [props], images.image_sizes)
-    box_features = rh.box_head(box_features)
-    class_logits, box_regression = rh.box_predictor(box_features)
-    timer.lap("roi_heads")
 
-    post = _postprocess_detections(rh, class_logits, box_regression, props, resized)
+def _build_trace(model: FasterRCNN, rpn_out: _RpnOutput, post: dict[str, Tensor], levels: list[FeatureLevel],
+                 original: tuple[int, int], resized: tuple[int, int],
+                 class_names: list[str] | None) -> DetectionTrace:
+    """The :class:`DetectionTrace` of one pass: every box mapped back to the ``original``
+    image's pixels, each proposal's fate decided (:func:`compute_fates`)."""
+    rh, rpn = model.roi_heads, model.rpn
     num_p, num_c = post["class_probs"].shape
     fate, fate_det = compute_fates(
         post["cand_boxes"], post["cand_scores"], post["cand_labels"], post["cand_prop"], post["big"],
@@ -345,36 +283,35 @@ def _trace(
     )
 
     def back(b: Tensor) -> np.ndarray:
-        return _np(resize_boxes(b.reshape(-1, 4), list(resized), list(original)))
+        return to_numpy(resize_boxes(b.reshape(-1, 4), list(resized), list(original)))
 
-    levels = _levels(model, [str(k) for k in features], feats, padded)
     level_idx, scale_idx, ratio_idx = _anchor_meta(levels)
     names = class_names or list(getattr(model, "class_names", None) or [])
     if len(names) != num_c:
         names = ["background", *(f"class {i}" for i in range(1, num_c))]
-    out = DetectionTrace(
+    return DetectionTrace(
         image_size=original,
         resized_size=resized,
         class_names=list(names),
         levels=levels,
-        anchors=back(anchors),
+        anchors=back(rpn_out.anchors),
         anchor_level=level_idx,
         anchor_scale_index=scale_idx,
         anchor_ratio_index=ratio_idx,
-        objectness_logits=_np(objectness),
-        rpn_deltas=_np(deltas),
-        pre_nms_boxes=back(pre_boxes),
-        pre_nms_scores=_np(pre_scores),
-        pre_nms_anchor_index=_np(pre_anchor, np.int64),
-        proposals=back(props),
-        proposal_scores=_np(prop_scores),
-        proposal_anchor_index=_np(prop_anchor, np.int64),
-        class_probs=_np(post["class_probs"]),
+        objectness_logits=to_numpy(rpn_out.objectness),
+        rpn_deltas=to_numpy(rpn_out.deltas),
+        pre_nms_boxes=back(rpn_out.pre_boxes),
+        pre_nms_scores=to_numpy(rpn_out.pre_scores),
+        pre_nms_anchor_index=to_numpy(rpn_out.pre_anchor, np.int64),
+        proposals=back(rpn_out.proposals),
+        proposal_scores=to_numpy(rpn_out.proposal_scores),
+        proposal_anchor_index=to_numpy(rpn_out.proposal_anchor, np.int64),
+        class_probs=to_numpy(post["class_probs"]),
         refined_boxes=back(post["refined_boxes"]).reshape(num_p, num_c, 4),
         detection_boxes=back(post["boxes"]),
-        detection_labels=_np(post["labels"], np.int64),
-        detection_scores=_np(post["scores"]),
-        detection_proposal_index=_np(post["proposal_index"], np.int64),
+        detection_labels=to_numpy(post["labels"], np.int64),
+        detection_scores=to_numpy(post["scores"]),
+        detection_proposal_index=to_numpy(post["proposal_index"], np.int64),
         proposal_fate=fate,
         proposal_fate_detection=fate_det,
         score_thresh=float(rh.score_thresh),
@@ -384,6 +321,3 @@ def _trace(
         rpn_nms_thresh=float(rpn.nms_thresh),
         rpn_ignore_cross_boundary=bool(getattr(rpn, "ignore_cross_boundary", False)),
     )
-    timer.lap("postprocess")
-    out.timings_ms = timer.finish()
-    return out

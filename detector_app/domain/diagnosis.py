@@ -141,70 +141,112 @@ def explain_object(trace: DetectionTrace, result: PostprocessResult, box: np.nda
     if c < 0:
         return Explanation(Stage.UNKNOWN_CLASS, f"the model has no class {label!r}: it cannot detect it",
                            [f"its classes: {', '.join(trace.class_names[1:])}"])
-    nms_thresh = trace.nms_thresh if nms_thresh is None else nms_thresh
-    cap = trace.detections_per_img if detections_per_img is None else detections_per_img
-
-    same = np.nonzero(result.labels == c)[0]
-    det_iou = _iou1(gt, result.boxes[same])
-    if len(det_iou) and det_iou.max() >= MATCH_IOU:
-        d = int(same[int(np.argmax(det_iou))])
-        return Explanation(Stage.DETECTED, f"detected: detection {d}, {label} {float(result.scores[d]):.2f}, "
-                           f"IoU {float(det_iou.max()):.2f}", detection=d,
-                           proposal=int(result.proposal_index[d]))
-
-    a_iou = _iou1(gt, trace.anchors)
-    best_a = int(np.argmax(a_iou)) if len(a_iou) else -1
-    best_a_iou = float(a_iou[best_a]) if best_a >= 0 else 0.0
-    base: dict[str, Any] = {"anchor": best_a, "best_anchor_iou": best_a_iou}
-    anchor_line = (f"best anchor: {_anchor_text(trace, best_a)}, IoU {best_a_iou:.2f}"
-                   if best_a >= 0 else "the trace has no anchors")
-
+    detected = _detection_of(result, gt, c, label)
+    if detected is not None:
+        return detected
+    anchors = _anchor_evidence(trace, gt)
     q_iou = _iou1(gt, trace.pre_nms_boxes)
     covering_q = np.nonzero(q_iou >= MATCH_IOU)[0]
     p_iou = _iou1(gt, trace.proposals)
     covering_p = np.nonzero(p_iou >= MATCH_IOU)[0]
-
     if len(covering_q) == 0 and len(covering_p) == 0:
-        if best_a_iou < MATCH_IOU:
-            return Explanation(
-                Stage.NO_ANCHOR,
-                f"no anchor covers it: the best anchor reaches IoU {best_a_iou:.2f} (< {MATCH_IOU}), and no "
-                "RPN candidate was regressed onto it",
-                [anchor_line, f"training calls an anchor positive at IoU >= {RPN_POSITIVE_IOU} (or the best one "
-                 "for a box): anchor sizes / ratios / stride do not fit this object"], **base)
-        good = np.nonzero(a_iou >= MATCH_IOU)[0]
-        obj = trace.objectness()
-        g = int(good[int(np.argmax(obj[good]))])
-        kept = len(trace.pre_nms_scores)
-        return Explanation(
-            Stage.LOW_OBJECTNESS,
-            f"low objectness: {len(good)} anchor(s) cover it (IoU >= {MATCH_IOU}), the best of them scores "
-            f"{float(obj[g]):.3f}, rank {_rank(obj, float(obj[g]))} of {len(obj)}; none became a candidate",
-            [anchor_line, f"most confident covering anchor: {_anchor_text(trace, g)}, IoU {float(a_iou[g]):.2f}, "
-             f"objectness {float(obj[g]):.3f}", f"the RPN keeps its top {kept} candidates (pre-NMS top-k per level)"],
-            anchor=g, best_anchor_iou=best_a_iou)
-
+        return _anchor_loss(trace, anchors)
     if len(covering_p) == 0:
-        q = int(covering_q[int(np.argmax(trace.pre_nms_scores[covering_q]))])
-        q_score = float(trace.pre_nms_scores[q])
-        cand_anchor = int(trace.pre_nms_anchor_index[q]) if len(trace.pre_nms_anchor_index) > q else best_a
-        over = _iou1(trace.pre_nms_boxes[q], trace.proposals)
-        stronger = np.nonzero((trace.proposal_scores >= q_score) & (over > trace.rpn_nms_thresh))[0]
-        if len(stronger):
-            s = int(stronger[int(np.argmax(over[stronger]))])
-            return Explanation(
-                Stage.RPN_NMS,
-                f"RPN NMS: candidate (objectness {q_score:.3f}, IoU {float(q_iou[q]):.2f} with it) was suppressed "
-                f"by proposal {s} (objectness {float(trace.proposal_scores[s]):.3f}), which overlaps it at "
-                f"IoU {float(over[s]):.2f} > {trace.rpn_nms_thresh:g}",
-                [anchor_line, f"proposal {s} itself covers the object at IoU {float(p_iou[s]):.2f}"],
-                anchor=cand_anchor, candidate=q, suppressor=s, best_anchor_iou=best_a_iou)
+        return _rpn_nms_loss(trace, anchors, q_iou, covering_q, p_iou)
+    nms_thresh = trace.nms_thresh if nms_thresh is None else nms_thresh
+    cap = trace.detections_per_img if detections_per_img is None else detections_per_img
+    return _roi_loss(trace, result, gt, c, p_iou, covering_p, anchors, score_thresh, nms_thresh, cap)
+
+
+@dataclass
+class _AnchorEvidence:
+    """The anchors' view of one object, the first line of every miss's evidence."""
+
+    ious: np.ndarray  # float32[A]: IoU of each anchor with the object
+    best: int  # the anchor of highest IoU (-1: the trace has no anchors)
+    best_iou: float
+    line: str
+
+
+def _anchor_evidence(trace: DetectionTrace, gt: np.ndarray) -> _AnchorEvidence:
+    """How well the anchors of ``trace`` cover object ``gt`` (``float64[4]``)."""
+    ious = _iou1(gt, trace.anchors)
+    best = int(np.argmax(ious)) if len(ious) else -1
+    best_iou = float(ious[best]) if best >= 0 else 0.0
+    line = (f"best anchor: {_anchor_text(trace, best)}, IoU {best_iou:.2f}"
+            if best >= 0 else "the trace has no anchors")
+    return _AnchorEvidence(ious, best, best_iou, line)
+
+
+def _detection_of(result: PostprocessResult, gt: np.ndarray, c: int, label: str) -> Explanation | None:
+    """``DETECTED`` with the best detection of class ``c`` covering ``gt``; None when none does."""
+    same = np.nonzero(result.labels == c)[0]
+    det_iou = _iou1(gt, result.boxes[same])
+    if not len(det_iou) or det_iou.max() < MATCH_IOU:
+        return None
+    d = int(same[int(np.argmax(det_iou))])
+    return Explanation(Stage.DETECTED, f"detected: detection {d}, {label} {float(result.scores[d]):.2f}, "
+                       f"IoU {float(det_iou.max()):.2f}", detection=d, proposal=int(result.proposal_index[d]))
+
+
+def _anchor_loss(trace: DetectionTrace, anchors: _AnchorEvidence) -> Explanation:
+    """No RPN candidate or proposal covers the object: no anchor does (``NO_ANCHOR``), or
+    those that do scored too low to become candidates (``LOW_OBJECTNESS``)."""
+    if anchors.best_iou < MATCH_IOU:
+        return Explanation(
+            Stage.NO_ANCHOR,
+            f"no anchor covers it: the best anchor reaches IoU {anchors.best_iou:.2f} (< {MATCH_IOU}), and no "
+            "RPN candidate was regressed onto it",
+            [anchors.line, f"training calls an anchor positive at IoU >= {RPN_POSITIVE_IOU} (or the best one "
+             "for a box): anchor sizes / ratios / stride do not fit this object"],
+            anchor=anchors.best, best_anchor_iou=anchors.best_iou)
+    good = np.nonzero(anchors.ious >= MATCH_IOU)[0]
+    obj = trace.objectness()
+    g = int(good[int(np.argmax(obj[good]))])
+    kept = len(trace.pre_nms_scores)
+    return Explanation(
+        Stage.LOW_OBJECTNESS,
+        f"low objectness: {len(good)} anchor(s) cover it (IoU >= {MATCH_IOU}), the best of them scores "
+        f"{float(obj[g]):.3f}, rank {_rank(obj, float(obj[g]))} of {len(obj)}; none became a candidate",
+        [anchors.line, f"most confident covering anchor: {_anchor_text(trace, g)}, "
+         f"IoU {float(anchors.ious[g]):.2f}, objectness {float(obj[g]):.3f}",
+         f"the RPN keeps its top {kept} candidates (pre-NMS top-k per level)"],
+        anchor=g, best_anchor_iou=anchors.best_iou)
+
+
+def _rpn_nms_loss(trace: DetectionTrace, anchors: _AnchorEvidence, q_iou: np.ndarray, covering_q: np.ndarray,
+                  p_iou: np.ndarray) -> Explanation:
+    """Candidates cover the object (``covering_q``: indices into the pre-NMS candidates) but no
+    proposal does: the best of them was suppressed by the RPN's NMS, or ranked past its top-N.
+    ``q_iou`` / ``p_iou``: ``float32[Q]`` / ``float32[P]`` IoU of each candidate / proposal with it."""
+    q = int(covering_q[int(np.argmax(trace.pre_nms_scores[covering_q]))])
+    q_score = float(trace.pre_nms_scores[q])
+    cand_anchor = int(trace.pre_nms_anchor_index[q]) if len(trace.pre_nms_anchor_index) > q else anchors.best
+    over = _iou1(trace.pre_nms_boxes[q], trace.proposals)
+    stronger = np.nonzero((trace.proposal_scores >= q_score) & (over > trace.rpn_nms_thresh))[0]
+    if len(stronger):
+        s = int(stronger[int(np.argmax(over[stronger]))])
         return Explanation(
             Stage.RPN_NMS,
-            f"RPN top-N: candidate (objectness {q_score:.3f}, IoU {float(q_iou[q]):.2f} with it) survived NMS "
-            f"but ranked past the {len(trace.proposals)} proposals kept",
-            [anchor_line], anchor=cand_anchor, candidate=q, best_anchor_iou=best_a_iou)
+            f"RPN NMS: candidate (objectness {q_score:.3f}, IoU {float(q_iou[q]):.2f} with it) was suppressed "
+            f"by proposal {s} (objectness {float(trace.proposal_scores[s]):.3f}), which overlaps it at "
+            f"IoU {float(over[s]):.2f} > {trace.rpn_nms_thresh:g}",
+            [anchors.line, f"proposal {s} itself covers the object at IoU {float(p_iou[s]):.2f}"],
+            anchor=cand_anchor, candidate=q, suppressor=s, best_anchor_iou=anchors.best_iou)
+    return Explanation(
+        Stage.RPN_NMS,
+        f"RPN top-N: candidate (objectness {q_score:.3f}, IoU {float(q_iou[q]):.2f} with it) survived NMS "
+        f"but ranked past the {len(trace.proposals)} proposals kept",
+        [anchors.line], anchor=cand_anchor, candidate=q, best_anchor_iou=anchors.best_iou)
 
+
+def _roi_loss(trace: DetectionTrace, result: PostprocessResult, gt: np.ndarray, c: int, p_iou: np.ndarray,
+              covering_p: np.ndarray, anchors: _AnchorEvidence, score_thresh: float, nms_thresh: float,
+              cap: int) -> Explanation:
+    """Proposals cover the object (``covering_p``, ``S`` of them): one of them scored and well
+    placed was lost after the head (:func:`_post_nms_loss`), the scored ones' refined boxes
+    drifted off it (``BOX_DRIFT``), or the head did not score class ``c`` (:func:`_head_loss`)."""
+    label = _name(trace, c)
     probs = trace.class_probs[covering_p]  # [S, C]
     refined = trace.refined_boxes[covering_p, c]  # [S, 4]
     r_iou = np.array([_iou1(gt, r[None])[0] for r in refined], np.float32)
@@ -215,11 +257,7 @@ def explain_object(trace: DetectionTrace, result: PostprocessResult, box: np.nda
         k = int(both[int(np.argmax(probs[both, c]))])
         p = int(covering_p[k])
         return _post_nms_loss(trace, result, gt, c, p, float(probs[k, c]), refined[k], float(r_iou[k]),
-                              nms_thresh, cap, anchor_line, best_a_iou)
-
-    def anchor_of(p: int) -> int:
-        return int(trace.proposal_anchor_index[p])
-
+                              nms_thresh, cap, anchors.line, anchors.best_iou)
     if scored.any():
         k = int(np.nonzero(scored)[0][int(np.argmax(probs[scored, c]))])
         p = int(covering_p[k])
@@ -227,28 +265,34 @@ def explain_object(trace: DetectionTrace, result: PostprocessResult, box: np.nda
             Stage.BOX_DRIFT,
             f"refined box drifted: proposal {p} covers it (IoU {float(p_iou[p]):.2f}) and scores {label} "
             f"{float(probs[k, c]):.2f}, but its refined {label} box has IoU {float(r_iou[k]):.2f} < {MATCH_IOU}",
-            [anchor_line, f"refined box {np.round(refined[k], 1).tolist()}"],
-            anchor=anchor_of(p), proposal=p, best_anchor_iou=best_a_iou)
-    k = int(np.argmax(probs[:, c]))
-    p = int(covering_p[k])
+            [anchors.line, f"refined box {np.round(refined[k], 1).tolist()}"],
+            anchor=int(trace.proposal_anchor_index[p]), proposal=p, best_anchor_iou=anchors.best_iou)
+    return _head_loss(trace, c, int(covering_p[int(np.argmax(probs[:, c]))]), p_iou, anchors, score_thresh)
+
+
+def _head_loss(trace: DetectionTrace, c: int, p: int, p_iou: np.ndarray, anchors: _AnchorEvidence,
+               score_thresh: float) -> Explanation:
+    """The RoI head's verdict on proposal ``p`` (the covering one most confident in class ``c``):
+    background, another class, or ``c`` with a probability not above ``score_thresh``."""
+    label = _name(trace, c)
+    prob = float(trace.class_probs[p, c])
     top = int(np.argmax(trace.class_probs[p]))
-    evidence = [anchor_line, f"proposal {p}: IoU {float(p_iou[p]):.2f}, objectness "
+    evidence = [anchors.line, f"proposal {p}: IoU {float(p_iou[p]):.2f}, objectness "
                 f"{float(trace.proposal_scores[p]):.3f}; class probabilities: {_top_probs(trace, p)}"]
-    common: dict[str, Any] = {"anchor": anchor_of(p), "proposal": p, "best_anchor_iou": best_a_iou}
+    common: dict[str, Any] = {"anchor": int(trace.proposal_anchor_index[p]), "proposal": p,
+                              "best_anchor_iou": anchors.best_iou}
     if top == 0:
         return Explanation(
             Stage.ROI_BACKGROUND,
             f"RoI head called it background: best covering proposal {p} has background "
-            f"{float(trace.class_probs[p, 0]):.2f}, {label} {float(probs[k, c]):.2f}",
-            evidence,
-            **common,
-        )
+            f"{float(trace.class_probs[p, 0]):.2f}, {label} {prob:.2f}",
+            evidence, **common)
     if top != c:
         return Explanation(Stage.ROI_WRONG_CLASS,
                            f"RoI head called it {_name(trace, top)} ({float(trace.class_probs[p, top]):.2f}) rather "
-                           f"than {label} ({float(probs[k, c]):.2f}) on proposal {p}", evidence, **common)
+                           f"than {label} ({prob:.2f}) on proposal {p}", evidence, **common)
     return Explanation(Stage.BELOW_SCORE,
-                       f"score under the threshold: {label} {float(probs[k, c]):.2f} <= {score_thresh:.2f} "
+                       f"score under the threshold: {label} {prob:.2f} <= {score_thresh:.2f} "
                        f"on proposal {p}", evidence, **common)
 
 

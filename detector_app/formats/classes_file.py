@@ -13,7 +13,7 @@ from pathlib import Path
 from detector_app.domain.errors import FormatError, UserError
 from detector_app.domain.labels import LabelMap
 from detector_app.formats.dataset import read_nonempty_lines, write_text_file
-from detector_app.formats.yolo import names_from_yaml, parse_data_yaml
+from detector_app.formats.yolo_yaml import names_from_yaml, parse_data_yaml
 
 #: A class list file larger than this is not one (100,000 names of 10 characters).
 MAX_CLASSES_BYTES = 1024 * 1024

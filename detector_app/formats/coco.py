@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from detector_app.domain.annotations import AnnotationSource, ImageRecord
+from detector_app.domain.annotations import Annotation, AnnotationSource, ImageRecord
 from detector_app.domain.errors import FormatError
 from detector_app.domain.labels import LabelError, LabelMap, check_class_name
 from detector_app.formats.dataset import (
@@ -215,7 +215,17 @@ def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: b
         raise FormatError(f"{jpath}: 'annotations' must be a list")
     if not isinstance(cats, list):
         raise FormatError(f"{jpath}: 'categories' must be a list")
+    cat_name = _read_categories(jpath, cats)
+    label_map = LabelMap([cat_name[c] for c in sorted(cat_name)])
+    prefix = _image_prefix(root, images, prefixes)
+    records = _read_images(jpath, images, prefix)
+    warnings = _read_annotations(jpath, anns, records, cat_name, keep_crowd)
+    return Dataset(root=root, label_map=label_map, images=list(records.values()), format="coco",
+                   source=jpath, warnings=warnings, base=root.parent if prefix.startswith("../") else None)
 
+
+def _read_categories(jpath: Path, cats: list[Any]) -> dict[int, str]:
+    """``categories``: class name by category id (ids and names unique, names usable as classes)."""
     cat_name: dict[int, str] = {}
     for k, cat in enumerate(cats):
         where = f"{jpath}: categories[{k}]"
@@ -234,9 +244,12 @@ def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: b
         if name in cat_name.values():
             raise FormatError(f"{where}: duplicate category name {name!r}")
         cat_name[cid] = name
-    label_map = LabelMap([cat_name[c] for c in sorted(cat_name)])
+    return cat_name
 
-    prefix = _image_prefix(root, images, prefixes)
+
+def _read_images(jpath: Path, images: list[Any], prefix: str) -> dict[int, ImageRecord]:
+    """``images``: an empty record by image id, its path ``prefix + file_name`` (one
+    record per file, or per frame of a video)."""
     records: dict[int, ImageRecord] = {}
     seen_paths: set[str] = set()
     for k, img in enumerate(images):
@@ -259,7 +272,13 @@ def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: b
         seen_paths.add(seen)
         width, height = check_size(where, img.get("width"), img.get("height"))
         records[iid] = ImageRecord(path=rel, width=width, height=height, frame_index=frame)
+    return records
 
+
+def _read_annotations(jpath: Path, anns: list[Any], records: dict[int, ImageRecord], cat_name: dict[int, str],
+                      keep_crowd: bool) -> list[str]:
+    """Add each box of ``annotations`` to its image's record; crowd boxes only when
+    ``keep_crowd``. Returns the warnings (one per crowd box skipped)."""
     warnings: list[str] = []
     ann_ids: set[int] = set()
     for k, ann in enumerate(anns):
@@ -283,23 +302,28 @@ def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: b
         if crowd == 1 and not keep_crowd:
             warnings.append(f"{where}: crowd box skipped")
             continue
-        bbox = _req(where, ann, "bbox", "list")
-        if len(bbox) != 4 or not all(is_number(v) for v in bbox):
-            raise FormatError(f"{where}: 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r:.80}")
-        x, y, w, h = (float(v) for v in bbox)
         rec = records[iid]
-        where = f"{jpath}: annotation id {aid} (image {rec.path})"
-        box = make_box(where, x, y, x + w, y + h, rec.width, rec.height)
-        score = ann.get("score")
-        if score is not None and not is_number(score):
-            raise FormatError(f"{where}: 'score' must be a number, got {score!r:.40}")
-        attrs = ann.get("attributes")
-        source = attrs.get("source") if isinstance(attrs, dict) else None
-        if source not in {s.value for s in AnnotationSource}:
-            source = None
-        rec.annotations.append(make_annotation(where, box, cat_name[cid], score, source))
-    return Dataset(root=root, label_map=label_map, images=list(records.values()), format="coco",
-                   source=jpath, warnings=warnings, base=root.parent if prefix.startswith("../") else None)
+        rec.annotations.append(_read_box(where, ann, rec, cat_name[cid]))
+    return warnings
+
+
+def _read_box(where: str, ann: dict[str, Any], rec: ImageRecord, label: str) -> Annotation:
+    """One annotation's ``bbox`` (``[x, y, width, height]``), ``score`` and ``attributes.source``
+    (``where``: the annotation; errors about its values name its image too)."""
+    bbox = _req(where, ann, "bbox", "list")
+    if len(bbox) != 4 or not all(is_number(v) for v in bbox):
+        raise FormatError(f"{where}: 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r:.80}")
+    x, y, w, h = (float(v) for v in bbox)
+    where = f"{where} (image {rec.path})"
+    box = make_box(where, x, y, x + w, y + h, rec.width, rec.height)
+    score = ann.get("score")
+    if score is not None and not is_number(score):
+        raise FormatError(f"{where}: 'score' must be a number, got {score!r:.40}")
+    attrs = ann.get("attributes")
+    source = attrs.get("source") if isinstance(attrs, dict) else None
+    if source not in {s.value for s in AnnotationSource}:
+        source = None
+    return make_annotation(where, box, label, score, source)
 
 
 def coco_dict(dataset: Dataset, json_dir: str | Path) -> dict[str, Any]:

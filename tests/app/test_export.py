@@ -224,3 +224,22 @@ def test_an_export_removes_what_killed_exports_to_the_same_place_left(store: Pro
     assert (out / "annotations" / "instances_default.json").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.") and str(os.getpid()) in p.name
                 and p.name != f".out.{os.getpid()}.mine.tmp"]  # its own staging folder is gone too
+
+
+def test_a_staging_folder_is_named_so_a_later_export_knows_its_owner(tmp_path: Path) -> None:
+    """new_staging_dir and remove_stale_staging agree on the name: a staging folder is
+    a hidden sibling of OUT carrying its pid, kept while its process lives."""
+    import os
+
+    from detector_app.app.export_staging import new_staging_dir, remove_stale_staging, swap_in
+
+    out = tmp_path / "out"
+    tmp = new_staging_dir(out)
+    assert tmp.parent == tmp_path and tmp.name.startswith(f".out.{os.getpid()}.") and tmp.name.endswith(".tmp")
+    assert remove_stale_staging(out) == [] and tmp.is_dir()
+    (tmp / "a.txt").write_text("new")
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    swap_in(tmp, out)
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the old folder and the staging one are gone

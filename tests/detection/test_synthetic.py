@@ -196,10 +196,10 @@ def test_circles_are_round() -> None:
 
 
 def _background_of_kind(kind: str, h: int = 96, w: int = 128) -> np.ndarray:
-    from detector_app.detection.synthetic import _background
+    from detector_app.detection.synthetic_shapes import random_background
 
     for seed in range(200):
-        img, got = _background(np.random.default_rng(seed), h, w)
+        img, got = random_background(np.random.default_rng(seed), h, w)
         if got == kind:
             return img
     raise AssertionError(f"no {kind} background in 200 seeds")
@@ -308,3 +308,19 @@ def test_a_dataset_with_a_new_class_lists_categories_in_the_given_order(tmp_path
     assert got == want
     with pytest.raises(SynthError, match="distinct names"):
         write_dataset(tmp_path / "e", images=1, seed=5, classes=("cross", "kite"))
+
+
+def test_visible_objects_hides_what_later_shapes_cover_and_drops_the_mostly_hidden() -> None:
+    """Three 10x10 squares drawn back to front: the first is half covered by the second (box
+    shrinks to its visible half), the third hides the second entirely (dropped)."""
+    from detector_app.detection.synthetic_shapes import visible_objects
+
+    def square(x: int, y: int) -> np.ndarray:
+        mask = np.zeros((40, 40), bool)
+        mask[y:y + 10, x:x + 10] = True
+        return mask
+
+    objs = visible_objects([(0, square(0, 0), "flat"), (1, square(5, 0), "flat"), (2, square(5, 0), "speckle")], 40, 40)
+    assert [(o.class_index, o.box, o.area, o.fill) for o in objs] == [
+        (0, (0.0, 0.0, 5.0, 10.0), 50, "flat"), (2, (5.0, 0.0, 15.0, 10.0), 100, "speckle")]
+    assert not (objs[0].mask & objs[1].mask).any()

@@ -1,0 +1,76 @@
+"""The staging folder of an export: written beside the output folder, swapped in whole.
+
+A cancel or an error leaves no partial output; folders that killed exports left
+behind are removed by the next export into the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from detector_app.domain.fsutil import fsync_dir, process_alive
+
+
+def new_staging_dir(out_dir: Path) -> Path:
+    """A new, empty staging folder for an export into ``out_dir``: a hidden sibling (so the
+    final rename stays on one file system) named ``.OUT.<pid>.<random>.tmp``."""
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", suffix=".tmp", dir=str(out_dir.parent)))
+
+
+#: Staging folders of an export into ``OUT``: ``.OUT.<pid>.<random>.tmp`` and, while the old
+#: ``OUT`` is swapped out, ``.OUT.old.<pid>``.
+_STAGING = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[^.]+\.tmp|old\.(?P<old>\d+))$")
+#: A staging folder without a pid in its name (written before it had one) counts as left over after this.
+_LEGACY_STALE_S = 600.0
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging folders that killed exports into ``out_dir`` left beside it
+    (hidden, up to thousands of files each; nothing else ever removes them): those of
+    processes that no longer exist, and nameless-pid ones older than ten minutes.
+    A live export's folders are left alone. Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(out_dir.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _STAGING.match(entry.name)
+        if m is None or m.group("name") != out_dir.name or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = int(m.group("pid") or m.group("old"))
+        if pid == os.getpid() or process_alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    for entry in entries:  # the pid-less form of earlier versions: .OUT.<random>.tmp
+        if (entry.name.startswith(f".{out_dir.name}.") and entry.name.endswith(".tmp")
+                and _STAGING.match(entry.name) is None and entry.is_dir(follow_symlinks=False)):
+            try:
+                old = time.time() - entry.stat(follow_symlinks=False).st_mtime > _LEGACY_STALE_S
+            except OSError:
+                continue
+            if old:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def swap_in(tmp: Path, out_dir: Path) -> None:
+    """Rename the finished staging folder ``tmp`` to ``out_dir``, replacing what was there."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
+        os.replace(out_dir, old)
+    os.replace(tmp, out_dir)
+    fsync_dir(out_dir.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+__all__ = ["new_staging_dir", "remove_stale_staging", "swap_in"]
