@@ -29,7 +29,6 @@ import json
 import os
 import sqlite3
 import threading
-import urllib.parse
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,21 +37,12 @@ from pathlib import Path
 from detector_app.app.autosave import DEFAULT_INTERVAL, Autosaver
 from detector_app.app.lockfile import ProjectLock
 from detector_app.app.scan import scan_media, split_key
+from detector_app.app.store_file import DB_NAME, STORE_DIR, open_storage, write_changes
 from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
-from detector_app.domain.boxes import BoxError
 from detector_app.domain.errors import MediaError, StoreError
 from detector_app.domain.labels import LabelMap
 from detector_app.media.imagesize import image_size
 from detector_app.media.video import VIDEO_EXTENSIONS
-
-STORE_DIR = ".detector_app"
-DB_NAME = "project.sqlite"
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, data TEXT NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -77,18 +67,6 @@ def _flush_open_stores() -> None:
             store.close()
         except Exception:  # noqa: BLE001 - at interpreter exit: one store's failure must not skip the others
             pass
-
-
-def probe_writable(store_dir: Path) -> str | None:
-    """``None`` if ``store_dir`` can be created and written, else why not."""
-    try:
-        store_dir.mkdir(exist_ok=True)
-        probe = store_dir / f".probe.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        return f"{store_dir} is not writable ({exc.strerror or exc})"
-    return None
 
 
 def _aliases(value: object) -> dict[str, str]:
@@ -132,7 +110,7 @@ class ProjectStore:
         self._db: sqlite3.Connection | None = None
         self._autosaver: Autosaver | None = None
         self._closed = False
-        self._lock_file: ProjectLock | None = None
+        self._lock_file: ProjectLock | None = None  # held while open read-write
 
         self.files: list[str] = list(files) if files is not None else scan_media(self.root)
         self._file_set = set(self.files)
@@ -143,101 +121,25 @@ class ProjectStore:
 
     # -- opening ----------------------------------------------------------------
     def _open_storage(self, require_writable: bool, force_read_only: bool) -> None:
-        reason = "opened read-only" if force_read_only else probe_writable(self.store_dir)
-        if reason is not None:
-            self.read_only_reason = reason
-            if require_writable:
-                raise StoreError(f"{self.root}: read-only project folder: {self.read_only_reason}")
-            self.read_only = True
-            if self.db_path.is_file():
-                base = "file:" + urllib.parse.quote(str(self.db_path))
-                try:  # sees committed WAL content (another instance may be writing)
-                    self._load(lambda: sqlite3.connect(base + "?mode=ro", uri=True), keep=False)
-                except StoreError:  # a truly read-only folder: no -shm file can be made
-                    self._load_read_only_fallback(base)
-            return
-        self._lock_file = ProjectLock(self.store_dir, self.root)
-        self._lock_file.acquire()
+        opened = open_storage(self.root, self.db_path, require_writable, force_read_only)
+        self.read_only, self.read_only_reason = opened.read_only, opened.read_only_reason
+        self._db, self._lock_file = opened.db, opened.lock
         try:
-            self._load(lambda: sqlite3.connect(str(self.db_path), timeout=10, check_same_thread=False),
-                       keep=True)
-        except BaseException:
-            self._lock_file.release()
+            self._apply_meta(opened.meta)
+        except StoreError:
+            opened.close()
             raise
+        self._records = opened.records
 
-    def _load_read_only_fallback(self, base: str) -> None:
-        """Read a store whose folder cannot take a ``-shm`` file. ``immutable=1``
-        ignores the write-ahead log, so with a non-empty ``-wal`` (edits committed
-        but not yet checkpointed, e.g. after a crash, or a copy without its
-        ``-shm``) the database and its log are copied to a temporary folder and
-        read there, where SQLite applies the log: every committed edit is seen.
-        Without room for the copy the open is refused rather than missing edits."""
-        wal = self.db_path.with_name(self.db_path.name + "-wal")
+    def _apply_meta(self, meta: dict[str, str]) -> None:
+        """Labels, aliases, label order and the edit count from the ``meta`` table."""
         try:
-            pending = wal.is_file() and wal.stat().st_size > 0
-        except OSError:
-            pending = False
-        if not pending:
-            self._load(lambda: sqlite3.connect(base + "?mode=ro&immutable=1", uri=True), keep=False)
-            return
-        import shutil
-        import tempfile
-
-        try:
-            with tempfile.TemporaryDirectory(prefix="detector_app_ro_") as tmp:
-                copy = Path(tmp) / self.db_path.name
-                shutil.copyfile(self.db_path, copy)
-                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-                self._load(lambda: sqlite3.connect(str(copy)), keep=False)
-        except OSError as exc:
-            raise StoreError(
-                f"{self.db_path}: read-only, and its edits in {wal.name} cannot be read without copying them "
-                f"({exc.strerror or exc}); open it where the folder is writable, or free space in "
-                f"{tempfile.gettempdir()}"
-            ) from None
-
-    def _load(self, connect: Callable[[], sqlite3.Connection], keep: bool) -> None:
-        db: sqlite3.Connection | None = None
-        try:
-            db = connect()
-            if keep:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                db.executescript(_SCHEMA)
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            rows = db.execute("SELECT key, data FROM records").fetchall()
-        except sqlite3.Error as exc:
-            if db is not None:
-                db.close()
-            raise StoreError(
-                f"{self.db_path}: the project store cannot be read ({exc}); "
-                "move the .detector_app folder away to start afresh"
-            ) from None
-        try:
-            version = int(meta.get("schema", SCHEMA_VERSION))
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.db_path}: written by a newer version (schema {version})")
             self.label_map = LabelMap(json.loads(meta.get("labels", "[]")))
             self.aliases = _aliases(json.loads(meta.get("aliases", "{}")))
             self.user_order = meta.get("label_order") == "user"
             self.seq = self.saved_seq = int(meta.get("seq", 0))
         except (ValueError, TypeError) as exc:
-            db.close()
             raise StoreError(f"{self.db_path}: damaged project metadata ({exc})") from None
-        for key, data in rows:
-            try:
-                rec = ImageRecord.from_dict(json.loads(data))
-            except (ValueError, KeyError, TypeError, BoxError) as exc:
-                db.close()
-                raise StoreError(f"{self.db_path}: damaged record {key!r} ({exc})") from None
-            self._records[key] = rec
-        if keep:
-            if "schema" not in meta:
-                with db:
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            self._db = db
-        else:
-            db.close()
 
     @classmethod
     def open(cls, root: str | Path, **kwargs: object) -> ProjectStore:
@@ -577,12 +479,8 @@ class ProjectStore:
                 self._dirty.clear()
                 self._labels_dirty = False
             try:
-                with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?)", rows)
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('labels', ?)", (labels,))
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('aliases', ?)", (aliases,))
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('label_order', ?)", (order,))
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seq', ?)", (str(seq),))
+                write_changes(self._db, rows, {"labels": labels, "aliases": aliases, "label_order": order,
+                                               "seq": str(seq)})
             except (sqlite3.Error, OSError) as exc:  # disk full, I/O error, folder gone
                 with self._lock:
                     self._dirty |= keys

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detector_app.app import store as store_mod
+from detector_app.app import store_file as store_mod
 from detector_app.app.project import open_project
 from detector_app.app.store import DB_NAME, STORE_DIR, ProjectStore, StoreEvent, split_key
 from detector_app.domain import Annotation, AnnotationSource, Box, BoxError, ItemState

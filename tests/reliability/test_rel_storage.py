@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from detector_app.app import store as store_mod
+from detector_app.app import store_file as store_mod
 from detector_app.app.dataset_io import import_annotations
 from detector_app.app.export import ExportOptions, export_dataset
 from detector_app.app.session import Event, Session

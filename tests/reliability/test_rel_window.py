@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from detector_app.app import store as store_mod
+from detector_app.app import store_file as store_mod
 from detector_app.app.jobs import ModelInfo
 from detector_app.app.settings import Settings
 from detector_app.app.store import ProjectStore
