@@ -28,7 +28,8 @@ from detector_app.app.undo import (
     Relabel,
     SetState,
 )
-from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
+from detector_app.app.video_tracks import interpolate_command, relabel_track_command
+from detector_app.domain.annotations import Annotation, AnnotationSource, ImageRecord, ItemState
 from detector_app.domain.boxes import Box, BoxError, box_iou
 from detector_app.domain.errors import UserError
 
@@ -101,8 +102,48 @@ class Editor:
             return
         self._labels.use(name)
         ann = self.annotation(self.selected_annotation)
-        if ann is not None and ann.label != name:
+        if ann is not None and ann.label != name and not self._relabel_track(ann, name):
             self._push(lambda key: Relabel(key, annotation_id=ann.id, label=name))
+
+    # -- video tracks (app.video_tracks) ---------------------------------------------------
+    def _clip_size(self) -> tuple[str, int, tuple[int, int]] | None:
+        """``(video path, frame count, (width, height))`` of the clip shown, else ``None``."""
+        video, rec = self._nav.video, self._nav.record
+        if video is None or rec is None or rec.frame_index is None or not rec.width or not rec.height:
+            return None
+        return rec.path, video.frame_count, (rec.width, rec.height)
+
+    def _relabel_track(self, ann: Annotation, name: str) -> bool:
+        """A box of a clip: its whole track takes the label (one step); ``False`` elsewhere."""
+        clip, opened = self._clip_size(), self._nav.opened
+        if clip is None or opened is None:
+            return False
+        rec = self._nav.ensure_stored()
+        if rec is None:
+            return False
+        command = relabel_track_command(opened.undo_stack.store, clip[0], ann.id, name, clip[2])
+        if command is None:
+            return False
+        opened.undo_stack.push(command)
+        opened.undo_stack.end_merge()
+        return True
+
+    def interpolate(self) -> int:
+        """Fill the clip's frames between keyframes of each object (I); returns the frames changed."""
+        clip, opened = self._clip_size(), self._nav.opened
+        if clip is None or opened is None:
+            self._bus.status("interpolation works on a video: place an object's box on two frames first")
+            return 0
+        command = interpolate_command(opened.undo_stack.store, *clip)
+        if command is None:
+            self._bus.status("nothing to interpolate: place an object's box on two frames (keyframes) first")
+            return 0
+        opened.undo_stack.push(command)
+        opened.undo_stack.end_merge()
+        filled = sum(1 for anns, _state in command.after.values()
+                     if any(a.source is AnnotationSource.INTERPOLATED for a in anns))
+        self._bus.status(f"interpolated {filled} frame(s) between keyframes (Ctrl+Z takes them back)")
+        return filled
 
     def annotation(self, ident: str | None) -> Annotation | None:
         rec = self._nav.record
@@ -281,7 +322,7 @@ class Editor:
             if box is not None and not _is_duplicate(
                 box, a.label, [*self._existing(), *((c.box, c.label) for c in copies)]
             ):
-                copies.append(Annotation(box, a.label, a.source, a.score))
+                copies.append(Annotation(box, a.label, a.source, a.score, track=a.track_id))  # the same object
         if copies:
             self._push(lambda key: CopyAnnotations(key, copies=copies))
         self._bus.status(f"copied {len(copies)} box(es) from {source.key}")

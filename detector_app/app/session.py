@@ -519,6 +519,10 @@ class Session:
     def add_box(self, box: Box) -> str | None:
         return self.editor.add_box(box)
 
+    def interpolate(self) -> int:
+        """Video: fill the frames between each object's keyframes (``app.video_tracks``)."""
+        return self.editor.interpolate()
+
     def move_box(self, ident: str, box: Box) -> None:
         self.editor.move_box(ident, box)
 

@@ -263,7 +263,7 @@ class ProjectStore:
             rec = self.record(key)
             box = rec.validated_box(ann.box)
             if box != ann.box:
-                ann = Annotation(box, ann.label, ann.source, ann.score, ann.id)
+                ann = dataclasses.replace(ann, box=box)
             if any(a.id == ann.id for a in rec.annotations):
                 raise StoreError(f"{key}: annotation id {ann.id} already exists")
             pos = len(rec.annotations) if index is None else max(0, min(int(index), len(rec.annotations)))
@@ -290,7 +290,7 @@ class ProjectStore:
             i = rec.find(ann.id)
             box = rec.validated_box(ann.box)
             if box != ann.box:
-                ann = Annotation(box, ann.label, ann.source, ann.score, ann.id)
+                ann = dataclasses.replace(ann, box=box)
             old = rec.annotations[i]
             rec.annotations[i] = ann
             new_label = self._check_label(ann.label)
@@ -308,7 +308,7 @@ class ProjectStore:
             new = []
             for a in annotations:
                 box = rec.validated_box(a.box)
-                new.append(a if box == a.box else Annotation(box, a.label, a.source, a.score, a.id))
+                new.append(a if box == a.box else dataclasses.replace(a, box=box))
             old = rec.annotations
             rec.annotations = new
             new_label = any([self._check_label(a.label) for a in new])

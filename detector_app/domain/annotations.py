@@ -22,6 +22,7 @@ class AnnotationSource(str, enum.Enum):
     MANUAL = "manual"
     MODEL = "model"  # an accepted detection, unchanged
     MODEL_CORRECTED = "model-corrected"  # an accepted detection, then edited
+    INTERPOLATED = "interpolated"  # a video frame's box between two keyframes of its track
 
 
 class ItemState(str, enum.Enum):
@@ -47,6 +48,7 @@ class Annotation:
     source: AnnotationSource = AnnotationSource.MANUAL
     score: float | None = None
     id: str = field(default_factory=new_id)
+    track: str | None = None  # a video object's boxes over frames share it (None: the box's own ``id``)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label.strip():
@@ -56,13 +58,16 @@ class Annotation:
             raise ValueError(f"annotation score must be in [0, 1], got {self.score!r}")
 
     def with_box(self, box: Box) -> Annotation:
-        """Moved or resized; an accepted model box becomes ``model-corrected``."""
-        source = (
-            AnnotationSource.MODEL_CORRECTED
-            if self.source is AnnotationSource.MODEL
-            else self.source
-        )
+        """Moved or resized; an accepted model box becomes ``model-corrected``, an
+        interpolated one a keyframe (``manual``: a person placed it)."""
+        source = {AnnotationSource.MODEL: AnnotationSource.MODEL_CORRECTED,
+                  AnnotationSource.INTERPOLATED: AnnotationSource.MANUAL}.get(self.source, self.source)
         return replace(self, box=box, source=source)
+
+    @property
+    def track_id(self) -> str:
+        """The track this box belongs to: ``track``, else its own id (a track of one)."""
+        return self.track or self.id
 
     def with_label(self, label: str) -> Annotation:
         source = (
@@ -79,6 +84,7 @@ class Annotation:
             "label": self.label,
             "source": self.source.value,
             "score": self.score,
+            **({"track": self.track} if self.track is not None else {}),
         }
 
     @classmethod
@@ -89,6 +95,7 @@ class Annotation:
             source=AnnotationSource(data.get("source", "manual")),
             score=None if data.get("score") is None else float(data["score"]),
             id=str(data.get("id") or new_id()),
+            track=None if data.get("track") is None else str(data["track"]),
         )
 
 

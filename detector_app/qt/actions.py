@@ -10,6 +10,7 @@ Keys (shown in Help > Keyboard shortcuts):
     Shift+Enter     accept every detection above the score threshold (canvas focused)
     Space           mark verified / take the mark back (labelImg's key; holding it does nothing more)
     Ctrl+Shift+V    copy the boxes of the previous image / frame
+    I               video: interpolate each object's box between its keyframes
     Ctrl+Z / Ctrl+Shift+Z   undo / redo
     R               detect again;  F / Ctrl+0: zoom to fit / 1:1
     P, ',' '.'      video: play/pause, previous / next frame (canvas focused)
@@ -70,6 +71,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("accept", "&Accept detection", ("Return", "Enter"), "The selected detection becomes an annotation"),
     ActionSpec("accept_all", "Accept &all detections", ("Shift+Return", "Shift+Enter"),
                "Every detection above the score threshold becomes an annotation"),
+    ActionSpec("interpolate", "&Interpolate between keyframes", ("I",),
+               "Video: fill the frames between an object's keyframes (boxes you placed) with moving boxes"),
     ActionSpec("copy_previous", "&Copy boxes from previous", ("Ctrl+Shift+V",),
                "Copy the annotations of the previous image or frame"),
     ActionSpec("verify", "Mark &verified", ("Space",),
@@ -108,7 +111,8 @@ CANVAS_ONLY = ("play", "prev_frame", "next_frame", "accept", "accept_all")
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&File", ("open_folder", "open_files", "@recent", "-", "import", "export", "-", "quit")),
-    ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "-",
+    ("&Edit", ("undo", "redo", "-", "draw", "delete", "-", "accept", "accept_all", "copy_previous", "interpolate",
+               "-",
                "verify", "verify_next", "-", "classes")),
     ("&View", ("prev_item", "next_item", "-", *(f"overlay_{n}" for n in OVERLAYS), "-", "zoom_fit",
                "zoom_actual", "zoom_selection", "-", "play", "prev_frame", "next_frame", "-", "@docks")),

@@ -25,6 +25,7 @@ _SOURCE_TEXT = {
     AnnotationSource.MANUAL: "drawn",
     AnnotationSource.MODEL: "accepted",
     AnnotationSource.MODEL_CORRECTED: "accepted, corrected",
+    AnnotationSource.INTERPOLATED: "interpolated",
 }
 _ROLE = Qt.ItemDataRole.UserRole
 

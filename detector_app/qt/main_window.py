@@ -203,7 +203,8 @@ class MainWindow(QMainWindow):
         simple = {
             "undo": ss.undo, "redo": ss.redo, "delete": lambda: ss.delete_annotation(),
             "accept": lambda: ss.accept_detection(), "accept_all": ss.accept_all,
-            "copy_previous": ss.copy_from_previous, "verify": ss.toggle_verified, "verify_next": ss.verify_and_next,
+            "copy_previous": ss.copy_from_previous, "interpolate": ss.interpolate,
+            "verify": ss.toggle_verified, "verify_next": ss.verify_and_next,
             "prev_item": lambda: ss.step(-1), "next_item": lambda: ss.step(1),
             "zoom_fit": c.zoom_fit, "zoom_actual": c.zoom_actual, "detect": ss.request_detection,
             "zoom_selection": self._zoom_to_selection,
