@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from detector_app.app.box_flags import BoxFlags
 from detector_app.app.events import Event, EventBus
 from detector_app.app.label_choice import LabelChoice
 from detector_app.app.navigation import Navigator
@@ -28,8 +29,7 @@ from detector_app.app.undo import (
     Relabel,
     SetState,
 )
-from detector_app.app.video_tracks import interpolate_command, relabel_track_command
-from detector_app.domain.annotations import Annotation, AnnotationSource, ImageRecord, ItemState
+from detector_app.domain.annotations import Annotation, ImageRecord, ItemState
 from detector_app.domain.boxes import Box, BoxError, box_iou
 from detector_app.domain.errors import UserError
 
@@ -61,9 +61,12 @@ class Editor:
     record an undo or redo changed the one shown."""
 
     def __init__(self, bus: EventBus, nav: Navigator, view: TraceView, labels: LabelChoice,
-                 show_record: Callable[[str], None]) -> None:
+                 show_record: Callable[[str], None], flags: BoxFlags,
+                 relabel_track: Callable[[Annotation, str], bool]) -> None:
         self._bus, self._nav, self._view, self._labels = bus, nav, view, labels
         self._show_record = show_record
+        self.flags = flags  # hidden / locked boxes
+        self._relabel_track = relabel_track  # a clip's box: its whole track (app.keyframes)
         self.selected_annotation: str | None = None
         self.selected_detection: int | None = None
 
@@ -102,48 +105,12 @@ class Editor:
             return
         self._labels.use(name)
         ann = self.annotation(self.selected_annotation)
-        if ann is not None and ann.label != name and not self._relabel_track(ann, name):
+        if ann is None or ann.label == name:
+            return
+        if self.flags.refuses(ann.id, "relabel"):
+            return
+        if not self._relabel_track(ann, name):
             self._push(lambda key: Relabel(key, annotation_id=ann.id, label=name))
-
-    # -- video tracks (app.video_tracks) ---------------------------------------------------
-    def _clip_size(self) -> tuple[str, int, tuple[int, int]] | None:
-        """``(video path, frame count, (width, height))`` of the clip shown, else ``None``."""
-        video, rec = self._nav.video, self._nav.record
-        if video is None or rec is None or rec.frame_index is None or not rec.width or not rec.height:
-            return None
-        return rec.path, video.frame_count, (rec.width, rec.height)
-
-    def _relabel_track(self, ann: Annotation, name: str) -> bool:
-        """A box of a clip: its whole track takes the label (one step); ``False`` elsewhere."""
-        clip, opened = self._clip_size(), self._nav.opened
-        if clip is None or opened is None:
-            return False
-        rec = self._nav.ensure_stored()
-        if rec is None:
-            return False
-        command = relabel_track_command(opened.undo_stack.store, clip[0], ann.id, name, clip[2])
-        if command is None:
-            return False
-        opened.undo_stack.push(command)
-        opened.undo_stack.end_merge()
-        return True
-
-    def interpolate(self) -> int:
-        """Fill the clip's frames between keyframes of each object (I); returns the frames changed."""
-        clip, opened = self._clip_size(), self._nav.opened
-        if clip is None or opened is None:
-            self._bus.status("interpolation works on a video: place an object's box on two frames first")
-            return 0
-        command = interpolate_command(opened.undo_stack.store, *clip)
-        if command is None:
-            self._bus.status("nothing to interpolate: place an object's box on two frames (keyframes) first")
-            return 0
-        opened.undo_stack.push(command)
-        opened.undo_stack.end_merge()
-        filled = sum(1 for anns, _state in command.after.values()
-                     if any(a.source is AnnotationSource.INTERPOLATED for a in anns))
-        self._bus.status(f"interpolated {filled} frame(s) between keyframes (Ctrl+Z takes them back)")
-        return filled
 
     def annotation(self, ident: str | None) -> Annotation | None:
         rec = self._nav.record
@@ -197,6 +164,9 @@ class Editor:
     def move_box(self, ident: str, box: Box) -> None:
         """Moved or resized on the canvas (one call at the end of a drag)."""
         ann, rec = self.annotation(ident), self._nav.record
+        if ann is not None and self.flags.refuses(ident, "move"):
+            self._bus.notify(Event.ANNOTATIONS)  # the view puts the box back where it is
+            return
         clipped = None if ann is None or rec is None else self._clip(rec, box)
         if ann is not None and clipped is not None and clipped != ann.box:
             self._push(lambda key: MoveResize(key, annotation_id=ident, box=clipped))
@@ -211,6 +181,8 @@ class Editor:
                 self._bus.status(f"detection {self.selected_detection} is the model's suggestion, not a box of "
                                  "yours: nothing to delete (raise the score threshold to hide weak ones; Enter "
                                  "accepts it)")
+            return
+        if self.flags.refuses(ann.id, "delete"):
             return
         self._push(lambda key: DeleteAnnotation(key, annotation_id=ann.id))
         if self.selected_annotation == ident:

@@ -11,7 +11,10 @@ A facade over parts with one job each:
 * :class:`~detector_app.app.editor.Editor`: the selection, the edits (undo commands), undo;
 * :class:`~detector_app.app.project_import.PendingImport`: a dataset import as one undo step;
 * :class:`~detector_app.app.class_manager.ClassManager` (``session.classes``): rename,
-  merge, delete and reorder classes, classes files.
+  merge, delete and reorder classes, classes files;
+* :class:`~detector_app.app.box_flags.BoxFlags` (``session.box_flags``): hidden and locked boxes;
+* :class:`~detector_app.app.keyframes.Keyframes` (``session.keyframes``): a clip's interpolation
+  and track relabels.
 
 The session sequences them (showing an item resets the selection, picks its trace,
 relabels the anchors, asks for detection) and reports through typed events
@@ -32,10 +35,12 @@ from pathlib import Path
 
 import numpy as np
 
+from detector_app.app.box_flags import BoxFlags
 from detector_app.app.class_manager import ClassManager
 from detector_app.app.dataset_io import ImportResult, find_dataset
 from detector_app.app.editor import Editor
 from detector_app.app.events import Event, EventBus
+from detector_app.app.keyframes import Keyframes
 from detector_app.app.label_choice import LabelChoice
 from detector_app.app.navigation import Navigator, OpenProject, Shown
 from detector_app.app.overlays import OVERLAYS, Overlays
@@ -70,7 +75,10 @@ class Session:
         self.view = TraceView(score_thresh, nms_thresh, detect_on_open)
         self.overlay = Overlays(self.events)
         self.label_choice = LabelChoice(self.events)
-        self.editor = Editor(self.events, self.nav, self.view, self.label_choice, self._show_record)
+        self.box_flags = BoxFlags(self.events)
+        self.keyframes = Keyframes(self.events, self.nav)
+        self.editor = Editor(self.events, self.nav, self.view, self.label_choice, self._show_record,
+                             self.box_flags, self.keyframes.relabel_track)
         self._import = PendingImport()
         self.classes = ClassManager(self.events, self.nav, self.label_choice)
         self._thread = threading.get_ident()  # the thread whose store edits become events
@@ -274,6 +282,7 @@ class Session:
         self.view.set_aliases({})
         self.overlay.clear()
         self.editor.clear_selection()
+        self.box_flags.clear()
         if opened is not None:
             try:
                 opened.project.close()
@@ -521,7 +530,7 @@ class Session:
 
     def interpolate(self) -> int:
         """Video: fill the frames between each object's keyframes (``app.video_tracks``)."""
-        return self.editor.interpolate()
+        return self.keyframes.interpolate()
 
     def move_box(self, ident: str, box: Box) -> None:
         self.editor.move_box(ident, box)

@@ -479,3 +479,26 @@ def test_anchor_labels_without_boxes_say_why_everything_is_negative(session, fol
     assert len(notes) == 1 and "every anchor is negative" in notes[0]
     session.set_overlay("grid", True)  # the same image: said once
     assert len([m for (m,) in rec.of(Event.STATUS) if m.startswith("anchor labels:")]) == 1
+
+
+def test_locked_boxes_refuse_edits_and_hidden_boxes_leave_the_canvas_list(session: Session, folder: Path) -> None:
+    session.open_paths([folder])
+    session.on_trace(session.key, make_fake_trace())
+    session.choose_label("cat")
+    ident = session.add_box(Box(10, 10, 50, 50))
+    statuses: list[str] = []
+    session.subscribe(Event.STATUS, statuses.append)
+    session.box_flags.set_locked(ident, True)
+    session.move_box(ident, Box(20, 20, 60, 60))
+    session.choose_label("dog")  # would relabel the selected box
+    session.delete_annotation(ident)
+    (ann,) = session.record.annotations
+    assert (ann.box, ann.label) == (Box(10, 10, 50, 50), "cat")
+    assert len(statuses) == 3 and all("locked" in s for s in statuses)
+    session.box_flags.set_locked(ident, False)
+    session.box_flags.set_hidden(ident, True)
+    assert session.box_flags.visible(session.record.annotations) == []
+    session.delete_annotation(ident)  # unlocked: a hidden box can still be deleted from the list
+    assert session.record.annotations == []
+    session.close()
+    assert not session.box_flags.hidden
