@@ -11,7 +11,7 @@ list's selection in step with the canvas (``select_annotation`` /
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -28,6 +28,7 @@ _SOURCE_TEXT = {
     AnnotationSource.INTERPOLATED: "interpolated",
 }
 _ROLE = Qt.ItemDataRole.UserRole
+HIDE_COLUMN, LOCK_COLUMN = 3, 4
 
 
 class BoxList(QWidget):
@@ -35,11 +36,13 @@ class BoxList(QWidget):
 
     annotationChosen = Signal(str)
     detectionChosen = Signal(int)
+    hiddenChanged = Signal(str, bool)  # annotation id, hidden
+    lockedChanged = Signal(str, bool)  # annotation id, locked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["box", "source", "size"])
+        self.tree.setHeaderLabels(["box", "source", "size", "hide", "lock"])
         self.tree.setRootIsDecorated(False)
         self.tree.setToolTip("Your boxes (solid on the canvas) and the model's suggestions (dashed): click to select")
         self._yours = QTreeWidgetItem(["Your boxes"])
@@ -55,12 +58,15 @@ class BoxList(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.tree)
         self.tree.itemClicked.connect(self._clicked)
+        self.tree.itemChanged.connect(self._flag_changed)
 
     # -- owner API -------------------------------------------------------------
     def set_boxes(self, annotations: list[Annotation], label_names: list[str],
-                  suggestions: Sequence[Suggestion]) -> None:
+                  suggestions: Sequence[Suggestion], hidden: Set[str] = frozenset(),
+                  locked: Set[str] = frozenset()) -> None:
         """``annotations`` of the image; ``suggestions``: ``(detection index, class, score, box)``
-        of the detections shown that are not annotations. Class colours follow ``label_names``."""
+        of the detections shown that are not annotations. Class colours follow ``label_names``;
+        ``hidden`` / ``locked``: annotation ids whose check boxes are ticked."""
         self.tree.blockSignals(True)
         for group in (self._yours, self._suggested):
             group.takeChildren()
@@ -72,6 +78,9 @@ class BoxList(QWidget):
             item = QTreeWidgetItem([a.label, source, f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
             item.setData(0, _ROLE, ("annotation", a.id))
             item.setForeground(0, QBrush(_color(a.label, label_names)))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            for col, on in ((HIDE_COLUMN, a.id in hidden), (LOCK_COLUMN, a.id in locked)):
+                item.setCheckState(col, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
             self._yours.addChild(item)
         for d, name, score, (x1, y1, x2, y2) in suggestions:
             item = QTreeWidgetItem([f"{name} {score:.2f}", "suggestion", f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
@@ -85,6 +94,8 @@ class BoxList(QWidget):
         self._yours.setText(0, f"Your boxes ({len(annotations)})")
         self._suggested.setText(0, f"Suggestions, not accepted ({len(suggestions)})")
         self.tree.expandAll()
+        for col in (HIDE_COLUMN, LOCK_COLUMN):
+            self.tree.resizeColumnToContents(col)
         for col in range(3):
             width = max([self.tree.fontMetrics().horizontalAdvance(item.text(col))
                          for g in (self._yours, self._suggested) for item in _children(g)] or [40])
@@ -109,7 +120,22 @@ class BoxList(QWidget):
         items = self.tree.selectedItems()
         return items[0].data(0, _ROLE) if items else None
 
+    def flags_of(self, ident: str) -> tuple[bool, bool]:
+        """``(hidden, locked)`` as the row's check boxes show them (for tests)."""
+        for item in _children(self._yours):
+            if item.data(0, _ROLE) == ("annotation", ident):
+                return (item.checkState(HIDE_COLUMN) == Qt.CheckState.Checked,
+                        item.checkState(LOCK_COLUMN) == Qt.CheckState.Checked)
+        raise KeyError(ident)
+
     # -- internals ---------------------------------------------------------------
+    def _flag_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        data = item.data(0, _ROLE)
+        if not data or data[0] != "annotation" or column not in (HIDE_COLUMN, LOCK_COLUMN):
+            return
+        on = item.checkState(column) == Qt.CheckState.Checked
+        (self.hiddenChanged if column == HIDE_COLUMN else self.lockedChanged).emit(str(data[1]), on)
+
     def _select(self, key: tuple[str, object] | None) -> None:
         self.tree.blockSignals(True)
         self.tree.clearSelection()

@@ -176,6 +176,8 @@ class MainWindow(QMainWindow):
         c.proposalClicked.connect(p.stepper.set_current)
         p.misses.findingChosen.connect(self._finding_chosen)
         p.boxes.annotationChosen.connect(ss.select_annotation)
+        p.boxes.hiddenChanged.connect(ss.box_flags.set_hidden)
+        p.boxes.lockedChanged.connect(ss.box_flags.set_locked)
         p.boxes.detectionChosen.connect(self._detection_clicked)
         c.drawModeChanged.connect(lambda on: set_checked(a["draw"], on))
         c.imageMouseMoved.connect(p.show_position)

@@ -110,7 +110,7 @@ class SessionViews:
     def _on_annotations(self) -> None:
         ss = self.session
         anns = ss.record.annotations if ss.record is not None else []
-        self.canvas.set_annotations(list(anns), list(ss.labels.names))
+        self.canvas.set_annotations(ss.box_flags.visible(anns), list(ss.labels.names))
         self.canvas.set_accepted_detections(ss.accepted_detections())
         self.canvas.select_annotation(ss.selected_annotation)
         self.panels.update_legend(ss)
@@ -141,7 +141,8 @@ class SessionViews:
         """The box list: the image's annotations, and the detections shown that are not yet ones."""
         ss = self.session
         anns = list(ss.record.annotations) if ss.record is not None else []
-        self.panels.boxes.set_boxes(anns, list(ss.labels.names), box_suggestions(ss))
+        self.panels.boxes.set_boxes(anns, list(ss.labels.names), box_suggestions(ss), ss.box_flags.hidden,
+                                    ss.box_flags.locked)
         self.select_in_box_list()  # the rows were rebuilt; the canvas keeps its own selection
 
     def _refresh_misses(self) -> None:

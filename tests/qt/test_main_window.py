@@ -742,3 +742,21 @@ def test_box_list_shows_yours_and_the_suggestions_apart_and_selects(window, qtbo
     first = boxes.tree.topLevelItem(0).child(0)
     boxes.tree.itemClicked.emit(first, 0)
     assert ss.selected_annotation == ss.record.annotations[0].id
+
+
+def test_box_list_hide_and_lock_check_boxes(window, qtbot):
+    from PySide6.QtCore import Qt as QtNs
+
+    ss, boxes = window.session, window.panels.boxes
+    layer = window.canvas._overlays.annotations  # noqa: SLF001
+    ss.choose_label("dog")
+    ident = ss.add_box(Box(5, 5, 45, 25))
+    assert layer.box_of(ident) is not None and boxes.flags_of(ident) == (False, False)
+    row = boxes.tree.topLevelItem(0).child(0)
+    row.setCheckState(3, QtNs.CheckState.Checked)  # what a click on the "hide" box does
+    assert ident in ss.box_flags.hidden and layer.box_of(ident) is None
+    assert boxes.flags_of(ident) == (True, False)  # the rebuilt row keeps its tick
+    boxes.tree.topLevelItem(0).child(0).setCheckState(4, QtNs.CheckState.Checked)
+    ss.delete_annotation(ident)
+    assert [a.id for a in ss.record.annotations] == [ident]
+    assert "locked" in window.statusBar().currentMessage()
