@@ -324,3 +324,12 @@ def test_visible_objects_hides_what_later_shapes_cover_and_drops_the_mostly_hidd
     assert [(o.class_index, o.box, o.area, o.fill) for o in objs] == [
         (0, (0.0, 0.0, 5.0, 10.0), 50, "flat"), (2, (5.0, 0.0, 15.0, 10.0), 100, "speckle")]
     assert not (objs[0].mask & objs[1].mask).any()
+
+
+def test_synth_classes_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["synth", "--out", str(tmp_path / "d"), "--images", "2", "--seed", "1", "--size", "96",
+                 "--classes", "star, cross"]) == 0
+    coco = json.loads((tmp_path / "d" / "annotations.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["star", "cross"]
+    assert main(["synth", "--out", str(tmp_path / "e"), "--classes", "star,kite"]) == 2
+    assert "kite" in capsys.readouterr().err
