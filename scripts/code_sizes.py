@@ -33,12 +33,10 @@ ALLOWED: dict[str, str] = {
     "app/store.py:ProjectStore": "being split by another worker (issue 21: project store)",
     "qt/canvas.py": "being split by another worker (issue 21: qt/)",
     "qt/canvas.py:ImageCanvas": "being split by another worker (issue 21: qt/)",
-    "qt/layers.py": "being split by another worker (issue 21: qt/)",
     "qt/stepper.py": "being split by another worker (issue 21: qt/)",
     "qt/stepper.py:ProposalStepper": "being split by another worker (issue 21: qt/)",
     "qt/stepper.py:ProposalStepper.__init__": "being split by another worker (issue 21: qt/)",
     "app/undo.py": "being split (issue 21: the undo commands by kind)",
-    "qt/overlay_scene.py:OverlayScene": "being split by another worker (issue 21: qt/)",
     "qt/panels.py:Panels.__init__": "being split by another worker (issue 21: qt/)",
     "qt/finetune_dialog.py:FinetuneDialog.__init__": "being split by another worker (issue 21: qt/)",
 }
