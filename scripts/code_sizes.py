@@ -34,8 +34,6 @@ ALLOWED: dict[str, str] = {
     "qt/canvas.py": "being split by another worker (issue 21: qt/)",
     "qt/canvas.py:ImageCanvas": "being split by another worker (issue 21: qt/)",
     "app/undo.py": "being split (issue 21: the undo commands by kind)",
-    "qt/panels.py:Panels.__init__": "being split by another worker (issue 21: qt/)",
-    "qt/finetune_dialog.py:FinetuneDialog.__init__": "being split by another worker (issue 21: qt/)",
 }
 
 
