@@ -31,8 +31,6 @@ ALLOWED: dict[str, str] = {
     "app/session.py:Session": "being split by another worker (issue 21: the session split)",
     "app/store.py": "being split by another worker (issue 21: project store)",
     "app/store.py:ProjectStore": "being split by another worker (issue 21: project store)",
-    "qt/canvas.py": "being split by another worker (issue 21: qt/)",
-    "qt/canvas.py:ImageCanvas": "being split by another worker (issue 21: qt/)",
     "app/undo.py": "being split (issue 21: the undo commands by kind)",
 }
 
