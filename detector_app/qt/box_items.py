@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from detector_app.domain.annotations import Annotation
 from detector_app.domain.boxes import Box
 from detector_app.qt.colors import class_color, class_index_of
-from detector_app.qt.layers import OverlayItem, draw_tag
+from detector_app.qt.layer_base import OverlayItem, draw_tag
 from detector_app.qt.overlay_style import DEFAULT_STYLE, cosmetic_pen
 
 

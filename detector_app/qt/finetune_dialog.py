@@ -68,6 +68,18 @@ class FinetuneDialog(JobDialog):
         self.device = None if device in (None, "auto") else split_device(device)[0]  # training runs float32
         self.history: dict[str, list[tuple[int, float]]] = {k: [] for k in CURVES}
 
+        form = self._build_options(base)
+        self._build_plot()
+        self._build_buttons()
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.key)
+        layout.addWidget(self.plot, 1)
+        self._add_job_widgets(layout)
+
+    def _build_options(self, base: ModelInfo | None) -> QFormLayout:
+        """The training settings (epochs, iteration cap, learning rate, batch, verified only)."""
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
         self.epochs.setValue(5)
@@ -92,7 +104,10 @@ class FinetuneDialog(JobDialog):
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch)
         form.addRow("", self.verified_only)
+        return form
 
+    def _build_plot(self) -> None:
+        """The live loss curves, their key, and the few-images warning above them."""
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "iteration")
         self.plot.setLabel("left", "loss")
@@ -105,6 +120,9 @@ class FinetuneDialog(JobDialog):
         self.warning.setStyleSheet("color: rgb(255, 190, 80)")
         self.curves = {k: self.plot.plot([], [], name=k, pen=pg.mkPen(c, width=2 if k == "loss" else 1))
                        for k, c in CURVES.items()}
+
+    def _build_buttons(self) -> None:
+        """Start, "Use the new model", Compare..., Cancel and Close."""
         self._add_start_button("Start", QDialogButtonBox.ButtonRole.ActionRole)
         self.use_button = self.buttons.addButton("Use the new model", QDialogButtonBox.ButtonRole.AcceptRole)
         self.use_button.clicked.connect(self._use)
@@ -115,12 +133,6 @@ class FinetuneDialog(JobDialog):
         self.compare_button.clicked.connect(self.compare)
         self.compare_button.setEnabled(False)
         self._add_cancel_close()
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.warning)
-        layout.addWidget(self.key)
-        layout.addWidget(self.plot, 1)
-        self._add_job_widgets(layout)
 
     def settings(self) -> FinetuneSettings:
         return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), batch=self.batch.value(),

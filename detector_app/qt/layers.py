@@ -8,103 +8,26 @@ small part of the layer is exposed (zoomed in) it culls with numpy first.
 Scene coordinates are original-image pixels; boxes are ``float[N, 4]``
 ``x1, y1, x2, y2``. Text and arrowheads are drawn in device space so they keep
 their size at any zoom.
+
+The base item and the tag drawing are in ``layer_base``, the proposal highlight in
+``highlight_layer``; their names are importable from here too.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from detector_app.qt.colors import readable_text_color
+from detector_app.qt.highlight_layer import HighlightLayer
+from detector_app.qt.layer_base import OverlayItem, draw_tag, rects_from_boxes
 from detector_app.qt.overlay_style import DEFAULT_STYLE, cosmetic_pen
 
 #: Fraction of the layer that must be hidden before culling pays for itself.
 _CULL_BELOW = 0.5
-
-
-def rects_from_boxes(boxes: np.ndarray) -> list[QRectF]:
-    """``float[N, 4]`` boxes -> ``list[QRectF]`` (built once, drawn many times)."""
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return [QRectF(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in b.tolist()]
-
-
-def draw_tag(
-    painter: QPainter, anchor: QPointF, text: str, color: QColor, font_px: int,
-    above: bool = True, align_right: bool = False, inside: QRectF | None = None, hollow: bool = False,
-) -> QRectF:
-    """A filled label tag at scene point ``anchor``, sized in device pixels;
-    ``hollow``: dark with text and border in ``color`` (the model's suggestions,
-    apart from a person's solid tags).
-
-    ``anchor`` is the tag's lower-left corner (``above``) or upper-left corner;
-    with ``align_right`` it is the right-hand corner instead. ``inside`` (scene
-    units, e.g. the image): the tag slides back into it when it would stick
-    out. Returns the tag rect in device space."""
-    device_pt = painter.worldTransform().map(anchor)
-    area = painter.worldTransform().mapRect(inside) if inside is not None else None
-    painter.save()
-    painter.resetTransform()
-    font = QFont(painter.font())
-    font.setPixelSize(font_px)
-    painter.setFont(font)
-    metrics = QFontMetricsF(font)
-    w = metrics.horizontalAdvance(text) + 6
-    h = metrics.height() + 2
-    top = device_pt.y() - h if above else device_pt.y()
-    if above and top < 0:  # no room above (box at the top of the view): tuck it inside
-        top = device_pt.y()
-    left = device_pt.x() - w if align_right else device_pt.x()
-    if area is not None:  # keep the whole tag readable when its box leaves the image
-        left = min(max(left, area.left()), max(area.right() - w, area.left()))
-        top = min(max(top, area.top()), max(area.bottom() - h, area.top()))
-    rect = QRectF(left, top, w, h)
-    painter.setPen(QPen(color, 1) if hollow else Qt.PenStyle.NoPen)
-    painter.setBrush(QBrush(QColor(0, 0, 0, 170) if hollow else color))
-    painter.drawRect(rect)
-    painter.setPen(color if hollow else readable_text_color(color))
-    painter.drawText(rect.adjusted(3, 0, -3, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-    painter.restore()
-    return rect
-
-
-class OverlayItem(QGraphicsItem):
-    """Base: cached bounding rect grown by a margin given in device pixels."""
-
-    def __init__(self, parent: QGraphicsItem | None = None) -> None:
-        super().__init__(parent)
-        self._extent = QRectF()  # union of the shapes, scene units
-        self._margin_px = 3.0
-        self._pixel = 1.0  # scene units per device pixel (the canvas updates it on zoom)
-        self._bounds = QRectF()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-        self.setAcceptHoverEvents(False)
-
-    def set_pixel_size(self, scene_units_per_pixel: float) -> None:
-        """Tell the layer how big one device pixel is (for its margins)."""
-        if scene_units_per_pixel > 0 and not math.isclose(scene_units_per_pixel, self._pixel):
-            self._pixel = float(scene_units_per_pixel)
-            self._update_bounds()
-
-    def _set_extent(self, extent: QRectF) -> None:
-        self._extent = QRectF(extent)
-        self._update_bounds()
-
-    def _update_bounds(self) -> None:
-        m = self._margin_px * self._pixel
-        new = self._extent.adjusted(-m, -m, m, m) if not self._extent.isNull() else QRectF()
-        if new != self._bounds:
-            self.prepareGeometryChange()
-            self._bounds = new
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        return self._bounds
 
 
 def _extent_of(arrays: Sequence[np.ndarray]) -> QRectF:
@@ -298,113 +221,5 @@ class GridLayer(OverlayItem):
             painter.drawLines(self._lines)
 
 
-class HighlightLayer(OverlayItem):
-    """One proposal explained: its source anchor, the proposal, the refined
-    box, and arrows anchor -> proposal -> refined box (centre to centre, plus
-    thin corner-to-corner lines showing the regression)."""
-
-    def __init__(self, parent: QGraphicsItem | None = None) -> None:
-        super().__init__(parent)
-        self._anchor: QRectF | None = None
-        self._proposal: QRectF | None = None
-        self._refined: QRectF | None = None
-        self._refined_color = DEFAULT_STYLE.refined_color
-        self._labels: tuple[str, str, str] = ("anchor", "proposal", "refined")
-        self._margin_px = 24.0
-        self._inside: QRectF | None = None  # the image: tags stay in it
-
-    def set_tag_area(self, rect: QRectF | None) -> None:
-        """Scene rect the tags are kept inside (the image), or ``None``."""
-        self._inside = QRectF(rect) if rect is not None else None
-        self.update()
-
-    def set_boxes(
-        self,
-        anchor: np.ndarray | None,
-        proposal: np.ndarray | None,
-        refined: np.ndarray | None = None,
-        refined_color: QColor | None = None,
-        labels: tuple[str, str, str] = ("anchor", "proposal", "refined"),
-    ) -> None:
-        """Each box ``float[4]`` or ``None``; all ``None`` hides the layer's content."""
-
-        def rect(b: np.ndarray | None) -> QRectF | None:
-            if b is None:
-                return None
-            x1, y1, x2, y2 = (float(v) for v in b)
-            return QRectF(x1, y1, x2 - x1, y2 - y1)
-
-        self._anchor, self._proposal, self._refined = rect(anchor), rect(proposal), rect(refined)
-        self._refined_color = QColor(refined_color) if refined_color is not None else DEFAULT_STYLE.refined_color
-        self._labels = labels
-        rects = [r for r in (self._anchor, self._proposal, self._refined) if r is not None]
-        extent = QRectF()
-        for r in rects:
-            extent = r if extent.isNull() else extent.united(r)
-        self._set_extent(extent)
-
-    def clear(self) -> None:
-        self.set_boxes(None, None, None)
-
-    @property
-    def shown(self) -> tuple[bool, bool, bool]:
-        return (self._anchor is not None, self._proposal is not None, self._refined is not None)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        style = DEFAULT_STYLE
-        t = painter.worldTransform()
-        boxes = [
-            (self._anchor, style.anchor_color, Qt.PenStyle.DashLine, self._labels[0]),
-            (self._proposal, style.proposal_color, Qt.PenStyle.SolidLine, self._labels[1]),
-            (self._refined, self._refined_color, Qt.PenStyle.SolidLine, self._labels[2]),
-        ]
-        device = [(t.mapRect(r) if r is not None else None, c, s, lab) for r, c, s, lab in boxes]
-        painter.save()
-        painter.resetTransform()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        # Corner-to-corner regression lines, then centre arrows.
-        chain = [(r, c) for r, c, _, _ in device if r is not None]
-        for (ra, ca), (rb, _) in zip(chain, chain[1:]):
-            painter.setPen(cosmetic_pen(ca, 0, Qt.PenStyle.DotLine))
-            for pa, pb in zip(_corners(ra), _corners(rb)):
-                painter.drawLine(pa, pb)
-        for r, color, pen_style, _ in device:
-            if r is not None:
-                painter.setPen(cosmetic_pen(QColor(0, 0, 0), 4, pen_style))
-                painter.drawRect(r)
-                painter.setPen(cosmetic_pen(color, 2, pen_style))
-                painter.drawRect(r)
-        for (ra, ca), (rb, _) in zip(chain, chain[1:]):
-            _arrow(painter, ra.center(), rb.center(), ca)
-        painter.restore()
-        # Tags where they do not collide: anchor below-left, proposal above-left,
-        # refined box below-right (it often sits on a detection whose tag is above-left).
-        places: tuple[tuple[Callable[[QRectF], QPointF], bool, bool], ...] = (
-            (QRectF.bottomLeft, False, False),
-            (QRectF.topLeft, True, False),
-            (QRectF.bottomRight, False, True),
-        )
-        for (r, color, _, label), (corner, above, right) in zip(boxes, places):
-            if r is not None and label:
-                draw_tag(painter, corner(r), label, color, style.tag_font_px, above=above, align_right=right,
-                         inside=self._inside)
-
-
-def _corners(r: QRectF) -> list[QPointF]:
-    return [r.topLeft(), r.topRight(), r.bottomRight(), r.bottomLeft()]
-
-
-def _arrow(painter: QPainter, a: QPointF, b: QPointF, color: QColor, head: float = 9.0) -> None:
-    """A line ``a -> b`` with a filled head of ``head`` device pixels (device space)."""
-    line = QLineF(a, b)
-    painter.setPen(cosmetic_pen(color, 2))
-    painter.drawLine(line)
-    if line.length() < 1.0:
-        return
-    angle = math.atan2(b.y() - a.y(), b.x() - a.x())
-    left = QPointF(b.x() - head * math.cos(angle - 0.45), b.y() - head * math.sin(angle - 0.45))
-    right = QPointF(b.x() - head * math.cos(angle + 0.45), b.y() - head * math.sin(angle + 0.45))
-    painter.setBrush(QBrush(color))
-    painter.drawPolygon(QPolygonF([b, left, right]))
-    painter.setBrush(Qt.BrushStyle.NoBrush)
+__all__ = ["GridLayer", "HighlightLayer", "LabelledRectLayer", "OverlayItem", "RectLayer", "draw_tag",
+           "rects_from_boxes"]

@@ -1,5 +1,6 @@
 """What the overlays show, decided in plain numpy (no Qt): which anchors, which
-proposals, which labelled anchors, which box a click picks.
+proposals, which labelled anchors, which box a click picks, which class the
+proposal highlight refines.
 
 Every box is ``float[N, 4]`` ``x1, y1, x2, y2`` in original-image pixels and
 every selection is ``int64[M]`` indices into the trace's arrays.
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from detector_app.domain.trace import DetectionTrace
+from detector_app.domain.trace import DetectionTrace, PostprocessResult
 
 
 def _levels(trace: DetectionTrace, levels: Iterable[int] | None) -> list[int]:
@@ -191,3 +192,14 @@ def decode_delta(anchor: np.ndarray, delta: np.ndarray) -> np.ndarray:
     pcx, pcy = cx + dx * w, cy + dy * h
     pw, ph = w * math.exp(min(dw, clamp)), h * math.exp(min(dh, clamp))
     return np.array([pcx - pw / 2, pcy - ph / 2, pcx + pw / 2, pcy + ph / 2], np.float64)
+
+
+def highlighted_class(trace: DetectionTrace, result: PostprocessResult | None, p: int) -> int | None:
+    """The class whose refined box the highlight of proposal ``p`` shows: the class of the
+    detection it became (or was suppressed by), else its most probable class; ``None``
+    when the trace has no class probabilities."""
+    if trace.class_probs.ndim != 2 or trace.class_probs.shape[1] < 2:
+        return None
+    if result is not None and p < len(result.fate_detection) and 0 <= result.fate_detection[p] < len(result.labels):
+        return int(result.labels[result.fate_detection[p]])
+    return int(np.argmax(trace.class_probs[p, 1:])) + 1

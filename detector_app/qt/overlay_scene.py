@@ -2,7 +2,8 @@
 what the canvas was given (trace, detections, annotations, layer options).
 
 Scene coordinates are original-image pixels. Every ``set_*`` call rebuilds
-only the layers it affects; layers are single items (see ``layers.py``).
+only the layers it affects; layers are single items (see ``layers.py``) and
+``layer_fill`` builds their pens and boxes.
 The ``shown_*`` queries say exactly what is drawn, which the tests and the
 click picking use.
 """
@@ -10,7 +11,7 @@ click picking use.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QObject, QRectF, Qt
+from PySide6.QtCore import QObject, QRectF
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene
 
@@ -18,8 +19,9 @@ from detector_app.domain.annotations import Annotation
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
 from detector_app.qt import overlay_data as od
 from detector_app.qt.box_items import AnnotationLayer, views_of
-from detector_app.qt.colors import bin_colors, class_color, score_bins
-from detector_app.qt.layers import GridLayer, HighlightLayer, LabelledRectLayer, OverlayItem, RectLayer
+from detector_app.qt.highlight_layer import HighlightLayer
+from detector_app.qt.layer_fill import fill_anchor_labels, fill_anchors, fill_detections, fill_highlight, fill_proposals
+from detector_app.qt.layers import GridLayer, LabelledRectLayer, OverlayItem, RectLayer
 from detector_app.qt.overlay_style import DEFAULT_STYLE, OverlayStyle, cosmetic_pen
 
 LAYER_NAMES = ("anchors", "grid", "anchor_labels", "proposals", "detections", "annotations")
@@ -267,28 +269,14 @@ class OverlayScene(QGraphicsScene):
             idx = od.filter_anchors(trace, cells, self.scales, self.ratios)
             width = self.overlay_style.bold
         self.shown_anchors = idx
-        scale_idx = trace.anchor_scale_index[idx].astype(np.int64)
-        n_scales = int(scale_idx.max()) + 1 if len(idx) else 0
-        pens = [cosmetic_pen(self.overlay_style.anchor_scale_color(s), width) for s in range(n_scales)]
-        layer.set_boxes(trace.anchors[idx], scale_idx, pens)
+        fill_anchors(layer, trace, idx, width, self.overlay_style)
 
     def rebuild_anchor_labels(self) -> None:
         layer: RectLayer = self.layers["anchor_labels"]  # type: ignore[assignment]
         if self.trace is None or self.labels is None:
             layer.clear()
             return
-        s = self.overlay_style
-        pos, neg, ign, crossing = od.thin_labels(self.labels, s.max_negative_labels, s.max_ignored_labels)
-        a = self.trace.anchors
-        # dotted: an anchor label never looks like a box of a class that shares its colour
-        # (positive green vs a green class; boxes are solid or dashed)
-        dot = Qt.PenStyle.DotLine
-        layer.set_batches([
-            (cosmetic_pen(s.boundary_color, s.thin, dot), a[crossing]),
-            (cosmetic_pen(s.ignored_color, s.thin, dot), a[ign]),
-            (cosmetic_pen(s.negative_color, s.thin, dot), a[neg]),
-            (cosmetic_pen(s.positive_color, s.bold, dot), a[pos]),
-        ])
+        fill_anchor_labels(layer, self.trace.anchors, self.labels, self.overlay_style)
 
     def rebuild_proposals(self) -> None:
         layer: RectLayer = self.layers["proposals"]  # type: ignore[assignment]
@@ -297,67 +285,27 @@ class OverlayScene(QGraphicsScene):
             self.shown_proposals = np.zeros(0, np.int64)
             layer.clear()
             return
-        idx = od.top_proposals(trace.proposal_scores, self.top_n)
-        self.shown_proposals = idx
-        n_bins = self.overlay_style.proposal_bins
-        bins = score_bins(trace.proposal_scores[idx], n_bins)
-        pens = [cosmetic_pen(c, self.overlay_style.thin) for c in bin_colors(n_bins)]
-        layer.set_boxes(trace.proposals[idx], bins, pens)
+        self.shown_proposals = od.top_proposals(trace.proposal_scores, self.top_n)
+        fill_proposals(layer, trace, self.shown_proposals, self.overlay_style)
 
     def rebuild_detections(self) -> None:
-        """The model's suggestions: thin dashed boxes in the class colour with hollow
-        "class score" tags (a person's annotations are solid with the class only)."""
+        """The model's suggestions (detections not accepted yet), the selected one emphasised."""
         layer: LabelledRectLayer = self.layers["detections"]  # type: ignore[assignment]
-        r = self.result
-        shown = self.suggestion_indices()
-        if r is None or len(shown) == 0:
-            layer.clear()
-            layer.set_tags([])
-            layer.set_emphasis(None)
-            return
-        labels = r.labels.astype(np.int64)
-        classes = sorted(set(labels[shown].tolist()))
-        layer.set_batches([(cosmetic_pen(class_color(c), self.overlay_style.suggestion, Qt.PenStyle.DashLine),
-                            r.boxes[shown][labels[shown] == c]) for c in classes])
-        tags = []
-        for i in shown.tolist():
-            lab = int(labels[i])
-            name = self.class_names[lab] if 0 <= lab < len(self.class_names) else str(lab)
-            tags.append((float(r.boxes[i][0]), float(r.boxes[i][1]), f"{name} {float(r.scores[i]):.2f}",
-                         class_color(lab)))
-        layer.set_tags(tags)
-        d = self.selected_detection
-        layer.set_emphasis(r.boxes[d] if d is not None and 0 <= d < len(r.boxes) and not self._is_accepted(d)
-                           else None)
+        r, d = self.result, self.selected_detection
+        emphasis = r is not None and d is not None and 0 <= d < len(r.boxes) and not self._is_accepted(d)
+        fill_detections(layer, r, self.suggestion_indices(), self.class_names, d if emphasis else None,
+                        self.overlay_style)
 
     def highlighted_class(self, p: int) -> int | None:
-        """Class whose refined box the highlight shows: the class of the detection
-        the proposal became (or was suppressed by), else its most probable class."""
-        trace = self.trace
-        if trace is None or trace.class_probs.ndim != 2 or trace.class_probs.shape[1] < 2:
-            return None
-        r = self.result
-        if r is not None and p < len(r.fate_detection) and 0 <= r.fate_detection[p] < len(r.labels):
-            return int(r.labels[r.fate_detection[p]])
-        return int(np.argmax(trace.class_probs[p, 1:])) + 1
+        """Class whose refined box the highlight shows (``overlay_data.highlighted_class``)."""
+        return None if self.trace is None else od.highlighted_class(self.trace, self.result, p)
 
     def rebuild_highlight(self) -> None:
         trace, p = self.trace, self.highlighted
         if trace is None or p is None or not 0 <= p < trace.num_proposals:
             self.highlight.clear()
             return
-        a = int(trace.proposal_anchor_index[p])
-        anchor = trace.anchors[a] if 0 <= a < trace.num_anchors else None
-        c = self.highlighted_class(p)
-        refined, color, label = None, None, ""
-        if c is not None:
-            refined = trace.refined_boxes[p, c]
-            color = class_color(c)
-            name = trace.class_names[c] if c < len(trace.class_names) else str(c)
-            label = f"refined: {name} {trace.class_probs[p, c]:.2f}"
-        score = float(trace.proposal_scores[p]) if p < len(trace.proposal_scores) else float("nan")
-        self.highlight.set_boxes(anchor, trace.proposals[p], refined, color,
-                                 (f"anchor #{a}", f"proposal {p} ({score:.2f})", label))
+        fill_highlight(self.highlight, trace, p, self.highlighted_class(p))
         self.highlight.setVisible(True)
 
 

@@ -84,8 +84,17 @@ class Panels:
         self.video.hide()
         self.model_picker = ModelPicker()
         self._legend_state: LegendState | None = None
-
         self.docks: dict[str, QDockWidget] = {}
+        self._build_docks()
+        self._build_controls()
+        self._build_toolbars(actions)
+        self._build_status_bar()
+
+    # -- building ------------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        """Files, labels and boxes on the left; stepper, stats and legend tabbed on the right
+        above the misses; the log at the bottom."""
+        window = self.window
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self._dock("files", "Files", self.file_list, left)
@@ -106,6 +115,8 @@ class Panels:
         window.resizeDocks([self.docks["stepper"], self.docks["misses"]], [640, 200], Qt.Orientation.Vertical)
         window.resizeDocks([self.docks["log"]], [80], Qt.Orientation.Vertical)
 
+    def _build_controls(self) -> None:
+        """The toolbars' own widgets: threshold sliders, proposal count, anchor mode and filters."""
         self.score = _slider("Score threshold: detections need a class probability above it")
         self.nms = _slider("NMS IoU: a box overlapping a better one of its class more than this is suppressed")
         self.score_label = QLabel()
@@ -124,6 +135,8 @@ class Panels:
         self._anchor_choices: AnchorChoices | None = None
         self.set_anchor_choices(NO_CHOICES)
 
+    def _build_toolbars(self, actions: dict[str, QAction]) -> None:
+        """The "Main" toolbar (open, model, detect, thresholds, undo) above "Overlays and editing"."""
         main = self._toolbar("main", "Main")
         for name in ("open_folder", "open_files", "import"):
             main.addAction(actions[name])
@@ -141,7 +154,7 @@ class Panels:
         main.addAction(actions["undo"])
         main.addAction(actions["redo"])
 
-        window.addToolBarBreak()
+        self.window.addToolBarBreak()
         view = self._toolbar("view", "Overlays and editing")
         for name in ("detections", "annotations", "proposals"):
             view.addAction(actions[f"overlay_{name}"])
@@ -158,7 +171,9 @@ class Panels:
             else:
                 view.addAction(actions[name])
 
-        bar = window.statusBar()
+    def _build_status_bar(self) -> None:
+        """Permanent widgets: the item, the cursor's image position, the model, detection time."""
+        bar = self.window.statusBar()
         self.item_label = QLabel()
         self.position_label = QLabel()
         self.position_label.setMinimumWidth(110)

@@ -9,31 +9,21 @@ N", "suppressed by NMS (detection N)", "dropped: below score threshold", ...).
 
 Keys: ``]`` / ``.`` next, ``[`` / ``,`` previous, Home / End first / last.
 ``currentProposalChanged(int)`` fires whenever the shown proposal changes.
+The class probability chart is ``class_chart.ClassChart``.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Sequence
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetricsF, QKeyEvent
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QSizePolicy,
-    QSlider,
-    QSpinBox,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
 from detector_app.domain.trace import DetectionTrace, Fate, PostprocessResult
-from detector_app.qt.colors import class_color
+from detector_app.qt.class_chart import MAX_CHART_CLASSES, ClassChart, chart_classes, fit_tick_labels
 from detector_app.qt.overlay_data import decode_delta
 
 _FATE_COLORS = {
@@ -47,55 +37,10 @@ def _fmt_box(b: np.ndarray) -> str:
     return f"({x1:.1f}, {y1:.1f}, {x2:.1f}, {y2:.1f})  {x2 - x1:.1f}\u00d7{y2 - y1:.1f}"
 
 
-def fit_tick_labels(labels: list[str], centres_px: Sequence[float], chart_px: float,
-                    text_width: Callable[[str], float], elide: Callable[[str, float], str],
-                    priority: Sequence[float] | None = None, pad_px: float = 6.0) -> list[str]:
-    """Bar labels that neither overlap nor run off the chart; the others empty.
-
-    Bar ``i`` is centred ``centres_px[i]`` from the left edge of a chart
-    ``chart_px`` wide. Labels are placed greedily, highest
-    ``priority`` first (the class probabilities; default left to right): whole
-    when there is room, else cut with an ellipsis (``elide(text, px)``) while
-    at least three characters stay, else left out. Class names come from the
-    model: 6 for the bundled one, 91 for a COCO checkpoint.
-    """
-    n = len(labels)
-    order = sorted(range(n), key=lambda i: -priority[i]) if priority is not None else range(n)
-    placed: list[tuple[float, float]] = []
-    out = [""] * n
-    for i in order:
-        centre = centres_px[i]
-        half = min([centre, chart_px - centre] + [max(lo - centre, centre - hi) for lo, hi in placed])
-        room = 2 * half - pad_px
-        text = labels[i]
-        if text_width(text) > room:
-            if text_width(text[:3] + "\u2026") > room:
-                continue
-            text = elide(text, room)
-        out[i] = text
-        w = text_width(text) + pad_px
-        placed.append((centre - w / 2, centre + w / 2))
-    return out
-
-
-_CHART_TITLE = "RoI head class probabilities"
-#: With more classes than this (a COCO model: 90), the chart shows the background and the top ones.
-MAX_CHART_CLASSES = 10
-
-
-def chart_classes(probs: np.ndarray, top: int = MAX_CHART_CLASSES) -> list[int]:
-    """Which classes get a bar: all of them (background first) when there are at
-    most ``top``; else the background, then the ``top`` most probable classes,
-    most probable first (ties: lower index first)."""
-    n = len(probs)
-    if n - 1 <= top:
-        return list(range(n))
-    rest = np.argsort(-np.asarray(probs[1:], float), kind="stable")[:top] + 1
-    return [0, *(int(i) for i in rest)]
-
 
 class ProposalStepper(QWidget):
-    """Slider + prev/next over proposals, with a per-proposal explanation."""
+    """Slider + prev/next over proposals, with a per-proposal explanation; ``chart`` shows
+    the current proposal's class probabilities."""
 
     currentProposalChanged = Signal(int)
 
@@ -129,32 +74,14 @@ class ProposalStepper(QWidget):
         self._info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._info.setWordWrap(True)
         self._info.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-
-        self._plot = pg.PlotWidget()
-        self._plot.setMinimumHeight(120)
-        self._plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._plot.setMouseEnabled(x=False, y=False)
-        self._plot.hideButtons()
-        self._plot.setYRange(0.0, 1.0, padding=0.02)
-        self._plot.setLabel("left", "p(class)")
-        self._plot.setTitle(_CHART_TITLE)
-        self._bars: pg.BarGraphItem | None = None
-        self._shown: list[int] = []
-        self._tick_names: list[str] = []
-        self._tick_priority: list[float] = []
-        self._tick_shown: list[str] = []
-        self._thresh_line = pg.InfiniteLine(
-            angle=0, movable=False, pen=pg.mkPen((220, 220, 220), style=Qt.PenStyle.DashLine)
-        )
-        self._plot.addItem(self._thresh_line)
+        self.chart = ClassChart()
 
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self._fate)
         layout.addWidget(self._info)
-        layout.addWidget(self._plot, 1)
+        layout.addWidget(self.chart.plot, 1)
 
-        self._plot.getViewBox().sigResized.connect(self._fit_ticks)
         self._slider.valueChanged.connect(self.set_current)
         self._spin.valueChanged.connect(self.set_current)
         self._prev.clicked.connect(lambda: self.step(-1))
@@ -243,9 +170,15 @@ class ProposalStepper(QWidget):
 
     def probabilities(self) -> np.ndarray:
         """``float[C]``: the bars the chart shows now."""
-        if self._bars is None:
-            return np.zeros(0, np.float32)
-        return np.asarray(self._bars.opts["height"], np.float32)
+        return self.chart.probabilities()
+
+    def shown_classes(self) -> list[int]:
+        """The class indices of the bars, left to right (see :func:`chart_classes`)."""
+        return self.chart.shown_classes()
+
+    def tick_labels(self) -> list[str]:
+        """The bar labels as drawn now (fitted to the chart's width)."""
+        return self.chart.tick_labels()
 
     # -- internals ------------------------------------------------------------
     def _detection_proposals(self) -> np.ndarray:
@@ -269,7 +202,7 @@ class ProposalStepper(QWidget):
         if trace is None or p is None:
             self._fate.setText("<i>No proposals</i>")
             self._info.setText("")
-            self._set_bars(np.zeros(0), [])
+            self.chart.set_probabilities(np.zeros(0), [])
             return
         f = self.fate()
         if f is not None:
@@ -281,9 +214,9 @@ class ProposalStepper(QWidget):
             self._fate.setText("<b>Fate:</b> unknown")
         self._info.setText("<br>".join(self._lines(trace, p)))
         probs = trace.class_probs[p] if trace.class_probs.ndim == 2 and p < len(trace.class_probs) else np.zeros(0)
-        self._set_bars(probs, trace.class_names)
+        self.chart.set_probabilities(probs, trace.class_names)
         thresh = self._score_thresh if self._score_thresh is not None else trace.score_thresh
-        self._thresh_line.setPos(thresh)
+        self.chart.set_threshold(thresh)
 
     def _lines(self, trace: DetectionTrace, p: int) -> list[str]:
         esc = html.escape
@@ -332,62 +265,6 @@ class ProposalStepper(QWidget):
             return int(labels[f[1]])
         return int(np.argmax(self._trace.class_probs[p, 1:])) + 1  # type: ignore[union-attr]
 
-    def shown_classes(self) -> list[int]:
-        """The class indices of the bars, left to right (see :func:`chart_classes`)."""
-        return list(self._shown)
-
-    def _set_bars(self, probs: np.ndarray, names: list[str]) -> None:
-        if self._bars is not None:
-            self._plot.removeItem(self._bars)
-            self._bars = None
-        if len(probs) == 0:
-            self._tick_names, self._tick_priority, self._tick_shown, self._shown = [], [], [], []
-            self._plot.getAxis("bottom").setTicks([[]])
-            self._plot.setToolTip("")
-            self._plot.setTitle(_CHART_TITLE)
-            return
-        probs = np.asarray(probs, float)
-        all_labels = [names[i] if i < len(names) else str(i) for i in range(len(probs))]
-        all_labels[0] = "bg" if all_labels[0].startswith("__") or all_labels[0] == "background" else all_labels[0]
-        self._shown = chart_classes(probs)
-        x = np.arange(len(self._shown))
-        brushes = [pg.mkBrush(class_color(i)) for i in self._shown]
-        self._bars = pg.BarGraphItem(x=x, height=probs[self._shown], width=0.7, brushes=brushes)
-        self._plot.addItem(self._bars)
-        self._tick_names = [all_labels[i] for i in self._shown]
-        self._tick_priority = [float(probs[i]) for i in self._shown]
-        if len(self._shown) < len(probs):
-            rest = float(probs.sum() - probs[self._shown].sum())
-            self._plot.setTitle(f"RoI head: top {len(self._shown) - 1} of {len(probs) - 1} classes (rest {rest:.3f})")
-        else:
-            self._plot.setTitle(_CHART_TITLE)
-        order = (
-            sorted(range(len(probs)), key=lambda i: -probs[i]) if len(self._shown) < len(probs) else range(len(probs))
-        )
-        self._plot.setToolTip("\n".join(f"{all_labels[i]}: {probs[i]:.3f}" for i in order))
-        self._plot.setXRange(-0.6, len(self._shown) - 0.4, padding=0)
-        self._fit_ticks()
-
-    def tick_labels(self) -> list[str]:
-        """The bar labels as drawn now (fitted to the chart's width)."""
-        return list(self._tick_shown)
-
-    def _fit_ticks(self) -> None:
-        if not self._tick_names:
-            return
-        axis = self._plot.getAxis("bottom")
-        metrics = QFontMetricsF(axis.style.get("tickFont") or self._plot.font())  # the font pyqtgraph paints with
-        view = self._plot.getViewBox()
-        width = view.width()
-        if width <= 1:  # not laid out yet: sigResized comes
-            self._tick_shown = list(self._tick_names)
-        else:
-            x0, x1 = view.viewRange()[0]  # bar i sits at x = i
-            centres = [(i - x0) / (x1 - x0) * width for i in range(len(self._tick_names))]
-            self._tick_shown = fit_tick_labels(
-                self._tick_names, centres, width, metrics.horizontalAdvance,
-                lambda t, px: metrics.elidedText(t, Qt.TextElideMode.ElideRight, px), self._tick_priority)
-        axis.setTicks([list(enumerate(self._tick_shown))])
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         key = event.key()
@@ -403,3 +280,6 @@ class ProposalStepper(QWidget):
             super().keyPressEvent(event)
             return
         event.accept()
+
+
+__all__ = ["MAX_CHART_CLASSES", "ProposalStepper", "chart_classes", "fit_tick_labels"]

@@ -59,7 +59,7 @@ def test_choosing_a_zoo_model_asks_once_downloads_and_detects_with_coco_names(wi
     monkeypatch.setattr(zoo, "zoo_models", lambda: [entry])
     before = win.panels.model_picker.current_model()
     _choose_zoo_entry(win, entry.name)
-    dialog = win._download  # noqa: SLF001
+    dialog = win.dialogs.download
     assert dialog is not None and dialog.isVisible() and not dialog.isModal()
     assert win.panels.model_picker.current_model() == before  # nothing chosen until it is there
     assert local_server.requests == []  # asks first
@@ -88,7 +88,7 @@ def test_cancel_keeps_nothing_and_the_window_stays_usable(window, qtbot, local_s
     entry = _entry(local_server, zoo_weights, Route(zoo_weights.read_bytes(), mode="slow"))
     monkeypatch.setattr(zoo, "zoo_models", lambda: [entry])
     _choose_zoo_entry(win, entry.name)
-    dialog = win._download  # noqa: SLF001
+    dialog = win.dialogs.download
     dialog.start_button.click()
     qtbot.waitUntil(lambda: dialog.progress.value() > 3, timeout=20000)
     assert "kB of 77" in dialog.message.text() and "/s" in dialog.message.text()
@@ -109,11 +109,11 @@ def test_offline_shows_the_message_in_the_dialog(window, qtbot, monkeypatch):
                                 url=f"http://127.0.0.1:{free_port()}/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth")
     monkeypatch.setattr(zoo, "zoo_models", lambda: [entry])
     _choose_zoo_entry(win, entry.name)
-    dialog = win._download  # noqa: SLF001
+    dialog = win.dialogs.download
     dialog.start_button.click()
     qtbot.waitUntil(lambda: dialog.job_thread is None, timeout=20000)
     text = dialog.message.text()
     assert text.startswith("\u26a0 cannot reach 127.0.0.1") and "put it at" in text and "bundled model" in text
     assert dialog.start_button.isEnabled() and dialog.close_button.isEnabled()  # may retry or close
     dialog.close()
-    qtbot.waitUntil(lambda: win._download is None, timeout=5000)  # noqa: SLF001
+    qtbot.waitUntil(lambda: win.dialogs.download is None, timeout=5000)

@@ -314,7 +314,7 @@ def test_detect_all_runs_in_the_background_and_makes_stepping_instant(real_windo
     (win.session.store.root / "img2.png").write_bytes((win.session.store.root / "img1.png").read_bytes())
     assert "detect_all" in win.actions_by_name
     win.open_detect_all()
-    dialog = win._detect_all  # noqa: SLF001
+    dialog = win.dialogs.detect_all
     assert dialog is not None and dialog.isVisible() and not dialog.isModal()
     assert dialog.message.text().startswith("2 image(s) to detect")  # img2 is not in the open project's list
     dialog.only_unreviewed.setChecked(False)
@@ -349,7 +349,7 @@ def test_most_useful_first_orders_the_file_list_and_the_keys(real_window, qtbot)
     fl.sort.setCurrentIndex(fl.sort.findData("useful"))
     assert fl.reason(0) == NOT_DETECTED and fl.reason(1) == NOT_DETECTED  # nothing scored before Detect all
     win.open_detect_all()
-    dialog = win._detect_all  # noqa: SLF001
+    dialog = win.dialogs.detect_all
     dialog.only_unreviewed.setChecked(False)
     dialog.start_button.click()
     qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)

@@ -104,10 +104,10 @@ def test_new_thresholds_change_the_fate(stepper, fake_trace):
 
 def test_empty_and_cleared(qtbot, stepper):
     stepper.set_current(0)
-    assert stepper.tick_labels() and stepper._plot.toolTip()
+    assert stepper.tick_labels() and stepper.chart.plot.toolTip()
     stepper.set_trace(None)
     assert stepper.current() is None and stepper.fate_text() == "" and len(stepper.probabilities()) == 0
-    assert stepper.tick_labels() == [] and stepper._plot.toolTip() == ""  # no stale class names
+    assert stepper.tick_labels() == [] and stepper.chart.plot.toolTip() == ""  # no stale class names
 
 
 # -- bar labels fitted to the chart's width ----------------------------------------
@@ -164,9 +164,9 @@ def test_bar_labels_never_overlap(qtbot, fake_trace, num_classes, width):
     qtbot.waitUntil(lambda: len(w.tick_labels()) == shown)
     labels = w.tick_labels()
     classes = w.shown_classes()
-    axis = w._plot.getAxis("bottom")
-    metrics = QFontMetricsF(axis.style.get("tickFont") or w._plot.font())
-    view = w._plot.getViewBox()
+    axis = w.chart.plot.getAxis("bottom")
+    metrics = QFontMetricsF(axis.style.get("tickFont") or w.chart.plot.font())
+    view = w.chart.plot.getViewBox()
     chart = view.width()
     (x0, x1), _ = view.viewRange()
 
@@ -184,11 +184,11 @@ def test_bar_labels_never_overlap(qtbot, fake_trace, num_classes, width):
         assert labels[top] in (name, "bg") or labels[top].endswith("\u2026")  # named first
     if num_classes == 3:
         assert labels == ["bg", "cat", "dog"]  # room enough: whole names
-        assert w._plot.toolTip().splitlines()[1] == f"cat: {trace.class_probs[0, 1]:.3f}"
+        assert w.chart.plot.toolTip().splitlines()[1] == f"cat: {trace.class_probs[0, 1]:.3f}"
     else:  # 91 classes: the top 10 by probability after the background, every value in the tooltip
         probs = trace.class_probs[0]
         assert classes[0] == 0 and len(classes) == 11
         assert [probs[c] for c in classes[1:]] == sorted(probs[1:], reverse=True)[:10]
         np.testing.assert_allclose(w.probabilities(), probs[classes])
-        assert len(w._plot.toolTip().splitlines()) == 91
-        assert "top 10 of 90 classes" in w._plot.getPlotItem().titleLabel.text
+        assert len(w.chart.plot.toolTip().splitlines()) == 91
+        assert "top 10 of 90 classes" in w.chart.plot.getPlotItem().titleLabel.text
