@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence, Set
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -28,7 +28,9 @@ _SOURCE_TEXT = {
     AnnotationSource.INTERPOLATED: "interpolated",
 }
 _ROLE = Qt.ItemDataRole.UserRole
-HIDE_COLUMN, LOCK_COLUMN = 3, 4
+#: The hide / lock check boxes come right after the class, where a narrow dock still shows them.
+HIDE_COLUMN, LOCK_COLUMN = 1, 2
+SOURCE_COLUMN, SIZE_COLUMN = 3, 4
 
 
 class BoxList(QWidget):
@@ -42,8 +44,11 @@ class BoxList(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["box", "source", "size", "hide", "lock"])
+        self.tree.setHeaderLabels(["box", "hide", "lock", "source", "size"])
         self.tree.setRootIsDecorated(False)
+        # the dark palette draws unchecked boxes nearly invisible: outlined, and filled blue when on
+        self.tree.setStyleSheet("QTreeView::indicator { width: 12px; height: 12px; border: 1px solid #b4b4b4; "
+                                "background: #2c2c30; } QTreeView::indicator:checked { background: #3c78c8; }")
         self.tree.setToolTip("Your boxes (solid on the canvas) and the model's suggestions (dashed): click to select")
         self._yours = QTreeWidgetItem(["Your boxes"])
         self._suggested = QTreeWidgetItem(["Suggestions (not accepted)"])
@@ -75,7 +80,7 @@ class BoxList(QWidget):
             source = _SOURCE_TEXT.get(a.source, str(a.source))
             if a.score is not None:
                 source += f" ({a.score:.2f})"
-            item = QTreeWidgetItem([a.label, source, f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
+            item = QTreeWidgetItem([a.label, "", "", source, f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
             item.setData(0, _ROLE, ("annotation", a.id))
             item.setForeground(0, QBrush(_color(a.label, label_names)))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -83,12 +88,12 @@ class BoxList(QWidget):
                 item.setCheckState(col, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
             self._yours.addChild(item)
         for d, name, score, (x1, y1, x2, y2) in suggestions:
-            item = QTreeWidgetItem([f"{name} {score:.2f}", "suggestion", f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
+            item = QTreeWidgetItem([f"{name} {score:.2f}", "", "", "suggestion", f"{x2 - x1:.0f}\u00d7{y2 - y1:.0f}"])
             item.setData(0, _ROLE, ("detection", d))
             item.setForeground(0, QBrush(_color(name, label_names)))
             italic = item.font(0)
             italic.setItalic(True)
-            for col in range(3):
+            for col in (0, SOURCE_COLUMN, SIZE_COLUMN):
                 item.setFont(col, italic)
             self._suggested.addChild(item)
         self._yours.setText(0, f"Your boxes ({len(annotations)})")
@@ -96,7 +101,7 @@ class BoxList(QWidget):
         self.tree.expandAll()
         for col in (HIDE_COLUMN, LOCK_COLUMN):
             self.tree.resizeColumnToContents(col)
-        for col in range(3):
+        for col in (0, SOURCE_COLUMN, SIZE_COLUMN):
             width = max([self.tree.fontMetrics().horizontalAdvance(item.text(col))
                          for g in (self._yours, self._suggested) for item in _children(g)] or [40])
             self.tree.setColumnWidth(col, width + (34 if col == 0 else 14))
@@ -113,7 +118,7 @@ class BoxList(QWidget):
         out = []
         for group in (self._yours, self._suggested):
             for item in _children(group):
-                out.append((group.text(0), item.text(0), item.text(1)))
+                out.append((group.text(0), item.text(0), item.text(SOURCE_COLUMN)))
         return out
 
     def selected(self) -> tuple[str, object] | None:
@@ -134,7 +139,10 @@ class BoxList(QWidget):
         if not data or data[0] != "annotation" or column not in (HIDE_COLUMN, LOCK_COLUMN):
             return
         on = item.checkState(column) == Qt.CheckState.Checked
-        (self.hiddenChanged if column == HIDE_COLUMN else self.lockedChanged).emit(str(data[1]), on)
+        signal = self.hiddenChanged if column == HIDE_COLUMN else self.lockedChanged
+        # after the click that ticked it: the session's answer rebuilds the rows, and the click's own
+        # itemClicked must not meet a deleted row
+        QTimer.singleShot(0, lambda: signal.emit(str(data[1]), on))
 
     def _select(self, key: tuple[str, object] | None) -> None:
         self.tree.blockSignals(True)
@@ -146,7 +154,9 @@ class BoxList(QWidget):
                     self.tree.scrollToItem(item)
         self.tree.blockSignals(False)
 
-    def _clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+    def _clicked(self, item: QTreeWidgetItem | None, _column: int) -> None:
+        if item is None:
+            return
         data = item.data(0, _ROLE)
         if not data:
             return

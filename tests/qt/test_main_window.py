@@ -745,6 +745,7 @@ def test_box_list_shows_yours_and_the_suggestions_apart_and_selects(window, qtbo
 
 
 def test_box_list_hide_and_lock_check_boxes(window, qtbot):
+    from PySide6.QtCore import QPoint
     from PySide6.QtCore import Qt as QtNs
 
     ss, boxes = window.session, window.panels.boxes
@@ -753,10 +754,21 @@ def test_box_list_hide_and_lock_check_boxes(window, qtbot):
     ident = ss.add_box(Box(5, 5, 45, 25))
     assert layer.box_of(ident) is not None and boxes.flags_of(ident) == (False, False)
     row = boxes.tree.topLevelItem(0).child(0)
-    row.setCheckState(3, QtNs.CheckState.Checked)  # what a click on the "hide" box does
+    row.setCheckState(1, QtNs.CheckState.Checked)  # what a click on the "hide" box does
+    qtbot.waitUntil(lambda: ident in ss.box_flags.hidden, timeout=2000)  # once the click is over
     assert ident in ss.box_flags.hidden and layer.box_of(ident) is None
     assert boxes.flags_of(ident) == (True, False)  # the rebuilt row keeps its tick
-    boxes.tree.topLevelItem(0).child(0).setCheckState(4, QtNs.CheckState.Checked)
+    boxes.tree.topLevelItem(0).child(0).setCheckState(2, QtNs.CheckState.Checked)
+    qtbot.waitUntil(lambda: ident in ss.box_flags.locked, timeout=2000)
     ss.delete_annotation(ident)
     assert [a.id for a in ss.record.annotations] == [ident]
     assert "locked" in window.statusBar().currentMessage()
+    # a real click on the lock box: the rows are rebuilt after it, not under it
+    row = boxes.tree.topLevelItem(0).child(0)
+    rect = boxes.tree.visualRect(boxes.tree.indexFromItem(row, 2))
+    for x in range(rect.left() + 2, rect.left() + 24, 2):  # the indicator's place depends on the style
+        qtbot.mouseClick(boxes.tree.viewport(), QtNs.MouseButton.LeftButton, pos=QPoint(x, rect.center().y()))
+        qtbot.wait(20)
+        if ident not in ss.box_flags.locked:
+            break
+    assert ident not in ss.box_flags.locked and boxes.flags_of(ident) == (True, False)
