@@ -85,7 +85,8 @@ def _annotation_ids(session: Session) -> set[str]:
 
 
 def review_current(session: Session, gt_boxes: np.ndarray, gt_labels: Sequence[str]) -> ReviewCounts:
-    """Correct the current image to ``gt_boxes`` float[G, 4] / ``gt_labels`` and verify it."""
+    """Correct the current image to ``gt_boxes`` float[G, 4] / ``gt_labels`` and verify it.
+    The image starts without boxes (the reviewer's first look at the model's suggestions)."""
     gt = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
     plan = current_plan(session, gt, gt_labels)
     counts = ReviewCounts(images=1)

@@ -7,7 +7,9 @@ Drives the real ``MainWindow`` (worker, model, canvas, stepper) on a copy of
 ``resources/samples`` in a temporary folder and saves PNGs next to this file:
 overview (detections), proposals (proposal overlay + stepper), anchors (the
 anchors of one cell + grid, legend), editing (accepted boxes, one selected),
-anchor_labels (how training would label the anchors against those boxes).
+anchor_labels (how training would label the anchors against those boxes),
+keyframes (the sample clip interpolated between two keyframes), classes (the
+Classes dialog).
 """
 
 from __future__ import annotations
@@ -111,7 +113,6 @@ def main() -> int:
     ss.set_overlay("grid", False)
     ss.set_overlay("detections", True)
 
-    ss.accept_all()
     select = correct_like_a_person(ss, REPO / "resources" / "samples" / "annotations.json")
     ss.select_annotation(select)
     ss.set_overlay("detections", False)
@@ -122,6 +123,9 @@ def main() -> int:
     ss.set_overlay("anchor_labels", True)
     p.docks["legend"].raise_()
     shot("anchor_labels")
+    ss.set_overlay("anchor_labels", False)
+    ss.set_overlay("detections", True)
+    keyframes_and_classes(win, ss, tmp, out, shot, settle, wait_trace)
     win.close()
     QApplication.processEvents()
     shutil.rmtree(tmp, ignore_errors=True)
@@ -129,40 +133,52 @@ def main() -> int:
 
 
 def correct_like_a_person(ss, gt_file: Path) -> str | None:
-    """Fix the accepted boxes against the samples' ground truth, as a reviewer
-    would: delete a wrong box, draw the missed objects (``manual``). Returns
-    the id of a box to show selected."""
+    """Correct the image against the samples' ground truth as a reviewer would
+    (``app.simulated_review``: delete wrong boxes, relabel, adjust, draw the missed
+    objects). Returns the id of a box to show selected: one drawn by hand, if any."""
     import json
 
     import numpy as np
 
-    from detector_app.domain.boxes import Box, box_iou
+    from detector_app.app.simulated_review import review_current
+    from detector_app.domain.annotations import AnnotationSource
 
     if ss.record is None or not gt_file.is_file():
         return None
     coco = json.loads(gt_file.read_text(encoding="utf-8"))
     names = {c["id"]: c["name"] for c in coco["categories"]}
     ids = [im["id"] for im in coco["images"] if Path(im["file_name"]).name == Path(ss.key).name]
-    gt = [(names[a["category_id"]], Box(a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                                        a["bbox"][1] + a["bbox"][3]))
-          for a in coco["annotations"] if a["image_id"] in ids]
-    if not gt:
-        return None
+    gt = [a for a in coco["annotations"] if a["image_id"] in ids]
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in gt)], np.float64).reshape(-1, 4)
+    review_current(ss, boxes, [names[a["category_id"]] for a in gt])
+    drawn = [a.id for a in ss.record.annotations if a.source is AnnotationSource.MANUAL]
+    return drawn[0] if drawn else (ss.record.annotations[0].id if ss.record.annotations else None)
 
-    def matches(label: str, box: Box, others: list) -> bool:
-        same = [b.to_tuple() for lab, b in others if lab == label]
-        return bool(same) and float(box_iou(np.array([box.to_tuple()]), np.array(same)).max()) >= 0.5
 
-    for a in list(ss.record.annotations):
-        if not matches(a.label, a.box, gt):
-            ss.delete_annotation(a.id)
-    drawn = None
-    for label, box in gt:
-        if not matches(label, box, [(a.label, a.box) for a in ss.record.annotations]):
-            ss.select_annotation(None)  # (choosing a label relabels the selected box)
-            ss.choose_label(label)
-            drawn = ss.add_box(box) or drawn
-    return drawn
+def keyframes_and_classes(win, ss, tmp: Path, out: Path, shot, settle, wait_trace) -> None:
+    """The sample clip: keyframes on frames 1 and 10, Interpolate, frame 5 shown; then the
+    Classes dialog."""
+    (tmp / "clip").mkdir()
+    shutil.copy2(REPO / "resources" / "samples" / "shapes.mp4", tmp / "clip" / "shapes.mp4")
+    win.open_paths([str(tmp / "clip")])
+    wait_trace()
+    ss.accept_all()
+    ss.go_frame(9)
+    ss.view.show(None, None)  # wait for frame 10's own detections
+    wait_trace()
+    ss.accept_all()
+    ss.interpolate()
+    ss.go_frame(4)
+    wait_trace()
+    ss.select_annotation(ss.record.annotations[0].id if ss.record and ss.record.annotations else None)
+    win.panels.docks["stepper"].raise_()
+    shot("keyframes")
+    dialog = win.open_classes()
+    dialog.select(ss.labels.names[0])
+    settle(0.3)
+    dialog.grab().save(str(out / "classes.png"), "PNG")
+    print(out / "classes.png")
+    dialog.close()
 
 
 if __name__ == "__main__":
