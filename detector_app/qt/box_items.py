@@ -196,7 +196,13 @@ class AnnotationLayer(OverlayItem):
         self._preview: tuple[str, Box] | None = None  # live move/resize of one annotation
         self._drawing: Box | None = None  # the new box being drawn
         self._margin_px = 26.0  # tags above boxes, handles
+        self._inside: QRectF | None = None  # the image: tags stay inside it
         self.setZValue(10)
+
+    def set_tag_area(self, rect: QRectF | None) -> None:
+        """Scene rect the tags are kept inside (the image), or ``None``."""
+        self._inside = QRectF(rect) if rect is not None else None
+        self.update()
 
     # -- content ------------------------------------------------------------
     def set_views(self, views: Sequence[AnnotationView]) -> None:
@@ -272,6 +278,7 @@ class AnnotationLayer(OverlayItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         style = DEFAULT_STYLE
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        placed: list[QRectF] = []
         for v in self._views:
             box = self._preview[1] if self._preview is not None and self._preview[0] == v.id else v.box
             rect = QRectF(box.x1, box.y1, box.width, box.height)
@@ -283,7 +290,7 @@ class AnnotationLayer(OverlayItem):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(cosmetic_pen(v.color, style.bold + (1 if hovered else 0)))
             painter.drawRect(rect)
-            draw_tag(painter, rect.topLeft(), v.tag, v.color, style.tag_font_px)
+            draw_tag(painter, rect.topLeft(), v.tag, v.color, style.tag_font_px, inside=self._inside, avoid=placed)
         selected = self._selected_box()
         if selected is not None:
             rect = QRectF(selected.x1, selected.y1, selected.width, selected.height)

@@ -26,6 +26,7 @@ def rects_from_boxes(boxes: np.ndarray) -> list[QRectF]:
 def draw_tag(
     painter: QPainter, anchor: QPointF, text: str, color: QColor, font_px: int,
     above: bool = True, align_right: bool = False, inside: QRectF | None = None, hollow: bool = False,
+    avoid: list[QRectF] | None = None,
 ) -> QRectF:
     """A filled label tag at scene point ``anchor``, sized in device pixels;
     ``hollow``: dark with text and border in ``color`` (the model's suggestions,
@@ -34,7 +35,9 @@ def draw_tag(
     ``anchor`` is the tag's lower-left corner (``above``) or upper-left corner;
     with ``align_right`` it is the right-hand corner instead. ``inside`` (scene
     units, e.g. the image): the tag slides back into it when it would stick
-    out. Returns the tag rect in device space."""
+    out. ``avoid`` (device rects of the tags drawn before it, in this paint): the tag
+    steps down below any it would cover (up to 4 tag heights; beyond that overlapping
+    is the lesser evil), then joins the list. Returns the tag rect in device space."""
     device_pt = painter.worldTransform().map(anchor)
     area = painter.worldTransform().mapRect(inside) if inside is not None else None
     painter.save()
@@ -53,6 +56,13 @@ def draw_tag(
         left = min(max(left, area.left()), max(area.right() - w, area.left()))
         top = min(max(top, area.top()), max(area.bottom() - h, area.top()))
     rect = QRectF(left, top, w, h)
+    if avoid is not None:
+        for _ in range(4):
+            hit = next((r for r in avoid if r.intersects(rect)), None)
+            if hit is None:
+                break
+            rect.moveTop(hit.bottom() + 1)
+        avoid.append(rect)
     painter.setPen(QPen(color, 1) if hollow else Qt.PenStyle.NoPen)
     painter.setBrush(QBrush(QColor(0, 0, 0, 170) if hollow else color))
     painter.drawRect(rect)

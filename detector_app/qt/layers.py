@@ -140,6 +140,12 @@ class LabelledRectLayer(RectLayer):
         self._hollow = hollow_tags
         self._emphasis: tuple[QRectF, QPen] | None = None
         self._margin_px = 24.0  # room for the tags above the boxes
+        self._inside: QRectF | None = None  # the image: tags stay inside it
+
+    def set_tag_area(self, rect: QRectF | None) -> None:
+        """Scene rect the tags are kept inside (the image), or ``None``."""
+        self._inside = QRectF(rect) if rect is not None else None
+        self.update()
 
     def set_tags(self, tags: Sequence[tuple[float, float, str, QColor]]) -> None:
         """``[(x, y, text, colour)]``: a tag whose lower-left corner is at ``(x, y)``."""
@@ -164,8 +170,10 @@ class LabelledRectLayer(RectLayer):
         if self._emphasis is not None:
             painter.setPen(self._emphasis[1])
             painter.drawRect(self._emphasis[0])
+        placed: list[QRectF] = []  # best score first (the result's order): the best keeps its place
         for point, text, color in self._tags:
-            draw_tag(painter, point, text, color, self._font_px, hollow=self._hollow)
+            draw_tag(painter, point, text, color, self._font_px, hollow=self._hollow, inside=self._inside,
+                     avoid=placed)
 
 
 class GridLayer(OverlayItem):

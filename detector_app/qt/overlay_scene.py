@@ -86,7 +86,9 @@ class OverlayScene(QGraphicsScene):
         changed = size != self.image_size
         self.image_size = size
         w, h = size
-        self.highlight.set_tag_area(QRectF(0, 0, w, h))
+        detections: LabelledRectLayer = self.layers["detections"]  # type: ignore[assignment]
+        for layer in (self.highlight, detections, self.annotations):
+            layer.set_tag_area(QRectF(0, 0, w, h))
         pad = 0.05 * max(w, h)
         self.setSceneRect(QRectF(-pad, -pad, w + 2 * pad, h + 2 * pad))
         return changed

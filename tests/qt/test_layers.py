@@ -293,3 +293,25 @@ def test_tags_stay_inside_the_image_when_their_box_leaves_it(qapp):
     assert below.bottom() == 200 and below.right() == 230  # slid up only
     assert free.left() == 10  # without an area it stays at its corner
     assert (inner.left(), inner.bottom()) == (110, 100)  # a tag with room stays at its corner
+
+
+def test_tags_step_down_instead_of_covering_each_other(qapp):
+    """Two detections of one object (a 0.73 over a 0.97): the second tag goes below the first."""
+    from PySide6.QtCore import QPointF, QRectF
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    from detector_app.qt.layers import draw_tag
+
+    img = QImage(300, 200, QImage.Format.Format_RGB32)
+    img.fill(0)
+    painter = QPainter(img)
+    placed: list[QRectF] = []
+    try:
+        first = draw_tag(painter, QPointF(20, 50), "cat 0.97", QColor("orange"), 12, avoid=placed)
+        second = draw_tag(painter, QPointF(24, 52), "dog 0.73", QColor("pink"), 12, avoid=placed)
+        apart = draw_tag(painter, QPointF(200, 150), "bar 0.60", QColor("olive"), 12, avoid=placed)
+    finally:
+        painter.end()
+    assert not first.intersects(second) and second.top() == first.bottom() + 1
+    assert (apart.left(), apart.bottom()) == (200, 150)  # a tag with room keeps its corner
+    assert placed == [first, second, apart]
