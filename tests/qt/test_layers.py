@@ -297,7 +297,7 @@ def test_tags_stay_inside_the_image_when_their_box_leaves_it(qapp):
 
 def test_tags_step_down_instead_of_covering_each_other(qapp):
     """Two detections of one object (a 0.73 over a 0.97): the second tag goes below the first."""
-    from PySide6.QtCore import QPointF, QRectF
+    from PySide6.QtCore import QPointF
     from PySide6.QtGui import QColor, QImage, QPainter
 
     from detector_app.qt.layers import draw_tag
