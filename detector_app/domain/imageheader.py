@@ -11,6 +11,7 @@ and height, as the decoder rotates the image upright. Anything else or anything 
 
 from __future__ import annotations
 
+import errno
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -210,8 +211,12 @@ def read_header_size(path: str | Path) -> tuple[int, int] | None:
     """``(width, height)`` of an image file from its header, or ``None``.
 
     ``None`` for unsupported formats (e.g. TIFF), truncated or corrupt
-    headers; ``OSError`` propagates for missing/unreadable files.
+    headers; ``OSError`` propagates for missing/unreadable files, and is raised
+    for a name holding a NUL byte (no file has one; ``open`` would raise a
+    ``ValueError``, which the callers catching ``OSError`` let escape).
     """
+    if "\x00" in str(path):
+        raise OSError(errno.EINVAL, "invalid file name (it holds a NUL byte)", str(path))
     with open(path, "rb") as fh:
         head = fh.read(32)
         try:

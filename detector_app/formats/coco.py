@@ -295,7 +295,7 @@ def _read_file(jpath: Path, root: Path, prefixes: tuple[str, ...], keep_crowd: b
             raise FormatError(f"{where}: 'score' must be a number, got {score!r:.40}")
         attrs = ann.get("attributes")
         source = attrs.get("source") if isinstance(attrs, dict) else None
-        if source not in {s.value for s in AnnotationSource}:
+        if not isinstance(source, str) or source not in {s.value for s in AnnotationSource}:
             source = None
         rec.annotations.append(make_annotation(where, box, cat_name[cid], score, source))
     return Dataset(root=root, label_map=label_map, images=list(records.values()), format="coco",

@@ -44,6 +44,7 @@ from detector_app.formats.dataset import (
     make_box,
     read_nonempty_lines,
     read_text_file,
+    reference_inside,
     relpath_posix,
     unique_stems,
     write_text_file,
@@ -122,6 +123,10 @@ def _class_index(where: str, text: str) -> int:
     except ValueError:
         raise FormatError(f"{where}: class index {text.strip()!r:.20} is not an integer") from None
 
+
+#: The most classes ``nc`` may declare (without ``names`` it names them all, ``class0``, ``class1``...):
+#: the largest public detection datasets have a few thousand; more is a damaged or crafted file.
+MAX_CLASSES = 100_000
 
 #: ``data.yaml`` keys whose indented lines this reader reads (as ``- item`` or ``index: name``);
 #: those of any other key (Roboflow's ``roboflow:`` block, ``download:`` scripts) are passed by.
@@ -227,9 +232,12 @@ def _names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
             count = int(str(nc))
         except ValueError:
             raise FormatError(f"{path}: 'nc' must be an integer (the number of classes), got {nc!r:.20}") from None
+        if count > MAX_CLASSES:  # nc alone would name them all: nc 10**9 took gigabytes before any check
+            raise FormatError(f"{path}: nc = {count} classes is more than this app reads ({MAX_CLASSES})")
     if isinstance(names, dict):
         if names and sorted(names) != list(range(len(names))):
-            missing = sorted(set(range(max(names) + 1)) - set(names))
+            # the gaps below len(names) (there is one): never a range up to the largest index (10**12 in a crafted file)
+            missing = [i for i in range(len(names)) if i not in names]
             shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
             raise FormatError(f"{path}: 'names' must give every class index from 0 to {len(names) - 1} once; "
                               f"{'it has ' + str(min(names)) + ' and ' if min(names) < 0 else ''}it skips {shown}"
@@ -402,6 +410,10 @@ def _darknet(folder: Path) -> tuple[list[str], Path, list[tuple[str, list[Path]]
     data_file = folder / "obj.data"
     data = parse_obj_data(data_file) if data_file.is_file() else {}
     names_file = _darknet_path(folder, data["names"]) if data.get("names") else folder / "obj.names"
+    if not reference_inside(folder, folder, str(names_file)):
+        # its lines would become the class names written into every converted file and the project
+        raise FormatError(f"{data_file}: the class list {names_file} is outside the dataset folder {folder}; "
+                          "copy it into the folder and name it there")
     if not names_file.is_file():
         raise FormatError(f"{data_file if data else folder}: the class list {names_file} does not exist")
     names = read_nonempty_lines(names_file)
