@@ -82,7 +82,8 @@ class ExportOptions:
     image_mode: str = "copy"
     overwrite: bool = False
     #: Copy / symlink images an annotation file (or project) names outside its own
-    #: folder (``../..``, absolute paths). Off: they are left out and listed, so a
+    #: folder (``../..``, absolute paths, symbolic links leading out of it, a YOLO ``path:``
+    #: naming another folder). Off: they are left out and listed, so a
     #: dataset from elsewhere cannot pull other files into an export (``relative``
     #: exports only write the path, and keep such references).
     allow_outside: bool = False
@@ -165,12 +166,15 @@ def contained_records(records: Sequence[ImageRecord], root: Path, home: Path, im
     as that mode's own outputs do; video frames are always written, so checked).
     Each left out is listed in ``skipped`` with the way out (``--allow-outside``)."""
     out = []
+    real_dirs: dict[str, str] = {}
     for rec in records:
-        if (image_mode == "relative" and rec.frame_index is None) or reference_inside(home, root, rec.path):
+        if ((image_mode == "relative" and rec.frame_index is None)
+                or reference_inside(home, root, rec.path, real_dirs)):
             out.append(rec)
         else:
-            skipped.append(f"{rec.path}: outside {home} (an image reference leaving the dataset's folder is "
-                           "not exported; --allow-outside exports it)")
+            where = rec.path if root == home else os.path.join(root, rec.path)
+            skipped.append(f"{where}: outside {home} (an image reference or link leaving the dataset's folder "
+                           "is not exported; --allow-outside exports it)")
     return out
 
 
@@ -290,6 +294,7 @@ def export_dataset(
         raise ExportError(f"{out_dir}: already exists and is not empty (choose another folder or overwrite)")
     src_root, home, labels, records, from_project = _source_records(source, Path(root) if root else None,
                                                                     label_map)
+    _check_not_a_source(out_dir, (src_root, home))
     left_out: list[str] = []
     if not options.allow_outside:
         records = contained_records(records, src_root, home, options.image_mode, left_out)
@@ -312,6 +317,18 @@ def export_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+def _check_not_a_source(out_dir: Path, sources: Sequence[Path]) -> None:
+    """Refuse an output folder that is the dataset / project being exported or holds it:
+    replacing it (``overwrite``) would delete the source, images and project store included."""
+    out_real = os.path.realpath(out_dir)
+    for src in sources:
+        src_real = os.path.realpath(src)
+        if src_real == out_real or src_real.startswith(out_real.rstrip(os.sep) + os.sep):
+            what = "is" if src_real == out_real else "holds"
+            raise ExportError(f"{out_dir}: the output folder {what} the dataset or project being exported "
+                              f"({src}); choose a folder outside it")
 
 
 #: Staging folders of an export into ``OUT``: ``.OUT.<pid>.<random>.tmp`` and, while the old

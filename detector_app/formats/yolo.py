@@ -507,8 +507,11 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
             records.append(rec)
             if part in ("train", "val"):
                 split[rec.key] = part
+    # the images must stay within the folder the dataset was given as: a ``path:`` naming another
+    # folder (a YAML kept apart from its data, or a crafted one naming someone's photos) takes its
+    # images from outside, which an export leaves out unless allowed (``ExportOptions.allow_outside``)
     return Dataset(root=root, label_map=label_map, images=records, format="yolo", source=path,
-                   split=split, warnings=warnings)
+                   split=split, warnings=warnings, base=folder if root != folder else None)
 
 
 # -- writing ------------------------------------------------------------------------

@@ -210,10 +210,13 @@ def sha1(path: Path) -> str:
 
 
 def tree_digest(folder: Path) -> str:
-    """A digest of every file (name and bytes) and link under ``folder``."""
+    """A digest of every file (name and bytes) and link under ``folder`` (SQLite's
+    ``-shm`` / ``-wal`` files, which a read-only open may create, left out)."""
     h = hashlib.sha1()
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder).as_posix()
+        if rel.endswith(("-shm", "-wal")):
+            continue
         if p.is_symlink():
             h.update(f"L {rel} {os.readlink(p)}\n".encode())
         elif p.is_file():

@@ -7,6 +7,7 @@ holding files that must never reach an output."""
 from __future__ import annotations
 
 import json
+import os
 import secrets as _secrets
 import shutil
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ def make_bases(work: Path) -> dict[str, Path]:
     from detector_app.app.export import ExportOptions, export_dataset
     from detector_app.app.store import ProjectStore
 
+    shutil.rmtree(work, ignore_errors=True)
     project = make_project(work / "project")
     bases = work / "bases"
     out: dict[str, Path] = {}
@@ -139,9 +141,11 @@ def project_records_outside(project: Path, token: str) -> list[str]:
         ok = db.execute("PRAGMA integrity_check").fetchone()[0]
         if ok != "ok":
             problems.append(f"integrity_check: {ok}")
+        real_root = os.path.realpath(project)
         for key, _data in db.execute("SELECT key, data FROM records"):
             path = key.split("#")[0]
-            if path.startswith(("/", "../")) or "/../" in path or path == "..":
+            real = os.path.realpath(os.path.join(project, path))
+            if path.startswith(("/", "../")) or "/../" in path or path == ".." or not real.startswith(real_root + "/"):
                 problems.append(f"record {key!r:.80} outside the project")
         for (value,) in db.execute("SELECT value FROM meta WHERE key = 'labels'"):
             if token in value:

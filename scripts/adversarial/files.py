@@ -163,6 +163,8 @@ def _coco_mutations(rel: str, image_dir: str) -> list[tuple[str, Mutation]]:
         ("file_name /etc/passwd", _set(["images", 0, "file_name"], "/etc/passwd"), None),
         ("file_name NUL", _set(["images", 0, "file_name"], "img0\x00.png"), None),
         ("file_name 5000 chars", _set(["images", 0, "file_name"], "x" * 5000 + ".png"), None),
+        ("file_name lone surrogate", _set(["images", 0, "file_name"], "@S"), {"@S": '"img\\ud800.png"'}),
+        ("file_name surrogate-escaped byte", _set(["images", 0, "file_name"], "@S"), {"@S": '"img\\udcff.png"'}),
         ("file_name 300-byte component", _set(["images", 0, "file_name"], "é" * 150 + ".png"), None),
         ("file_name empty", _set(["images", 0, "file_name"], ""), None),
         ("file_name '.'", _set(["images", 0, "file_name"], "."), None),
