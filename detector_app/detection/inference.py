@@ -145,11 +145,11 @@ def detect_images(
         start = time.perf_counter()
         try:
             rgb = read_image(path)
+            fed = model_input(rgb, model, f"{path}: ")  # a huge photo: downscaled first (the model shrinks it)
         except MediaError as exc:
             result.error = str(exc)
         else:
             result.height, result.width = int(rgb.shape[0]), int(rgb.shape[1])
-            fed = model_input(rgb, model)  # a huge photo: downscaled first (the model shrinks it anyway)
             tensor = image_to_tensor(fed, dev)
             autocast: Any = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
             with torch.inference_mode(), autocast, _score_thresh(model, score_thresh):
