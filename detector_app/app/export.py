@@ -24,9 +24,10 @@ split, one such dataset in ``train/`` and one in ``val/``); VOC ``Annotations/``
 ``data.yaml``, ``classes.txt``.
 
 The export is atomic as a whole: everything is written into a temporary
-sibling folder renamed to ``out_dir`` at the end; a cancel or an error
-leaves no partial output (and an existing ``out_dir`` untouched unless
-``overwrite``).
+sibling folder renamed to ``out_dir`` at the end (over an existing export in
+one atomic exchange where the file system has one: a kill at any moment leaves
+the old export or the new one); a cancel or an error leaves no partial output
+(and an existing ``out_dir`` untouched unless ``overwrite``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any
 from detector_app.domain.annotations import AnnotationSource, ImageRecord, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import MediaError, UserError
-from detector_app.domain.fsutil import fsync_dir, process_alive, sync_tree
+from detector_app.domain.fsutil import exchange_paths, fsync_dir, process_alive, sync_tree
 from detector_app.domain.imageheader import read_header_size
 from detector_app.domain.labels import LabelMap
 from detector_app.domain.progress import ProgressFn, check_cancel, report
@@ -290,6 +291,7 @@ def export_dataset(
         raise ExportError(f"cannot export as {fmt!r}; formats: {', '.join(WRITABLE_FORMATS)}")
     options.validate(fmt)
     out_dir = Path(out_dir).absolute()
+    restore_swapped_out(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not options.overwrite:
         raise ExportError(f"{out_dir}: already exists and is not empty (choose another folder or overwrite)")
     src_root, home, labels, records, from_project = _source_records(source, Path(root) if root else None,
@@ -371,14 +373,43 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
 
 
 def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Put the staged export ``tmp`` at ``out_dir``. Over an existing export, in one
+    atomic exchange where the file system has one (a kill at any moment leaves the old
+    export or the new one at ``out_dir``; the old one, now at ``tmp``, is removed after,
+    or by the next export); elsewhere in two renames, whose gap
+    :func:`restore_swapped_out` closes the next time."""
     old = None
     if out_dir.exists():
+        if exchange_paths(tmp, out_dir):
+            fsync_dir(out_dir.parent)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
         os.replace(out_dir, old)
     os.replace(tmp, out_dir)
     fsync_dir(out_dir.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_swapped_out(out_dir: Path) -> Path | None:
+    """An export killed between its two renames (no atomic exchange) left ``out_dir``
+    missing and the previous export at ``.OUT.old.<pid>``: put it back (before anything
+    else looks at ``out_dir``). Returns what was restored."""
+    if out_dir.exists():
+        return None
+    try:
+        entries = list(os.scandir(out_dir.parent))
+    except OSError:
+        return None
+    for entry in entries:
+        m = _STAGING.match(entry.name)
+        if (m is not None and m.group("name") == out_dir.name and m.group("old")
+                and not process_alive(int(m.group("old"))) and entry.is_dir(follow_symlinks=False)):
+            os.replace(entry.path, out_dir)
+            fsync_dir(out_dir.parent)
+            return Path(entry.path)
+    return None
 
 
 def _export_into(tmp: Path, final: Path, fmt: str, src_root: Path, labels: LabelMap,

@@ -94,7 +94,7 @@ def _watch(pid: int, timeout: float, kill_rss_mb: float) -> tuple[int | None, fl
             killed = f"RSS {rss:.0f} MB" if rss > kill_rss_mb else f"over {timeout:.0f} s"
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(delay)
+        time.sleep(max(0.0005, min(delay, timeout - elapsed)))  # a kill at a chosen moment lands within ~1 ms
         delay = min(delay * 2, 0.02)
     seconds = time.monotonic() - start
     peak = max(peak, usage.ru_maxrss / 1024.0)

@@ -12,10 +12,12 @@ stored state is exactly the state after one of the logged edits (never a half-ap
 command or import), or after a later one the child had no time to log. The next round
 edits the same project again: hundreds of crashes on one project.
 
-(f) ``detector-app export`` of a project of 120 images is killed at a random moment into
-the same output folder, round after round (the project changes between rounds): the
-output folder is then absent (nothing exported yet), the previous complete export, or a
-complete new one, never a partial one; a final export leaves no staging folder behind.
+(f) ``detector-app export`` of a project of 120 images over an earlier export is killed,
+round after round (the project changes between rounds), at a random moment or at one of
+its file system steps (Python audit events: opens, copies, renames, removals; a quarter
+of the rounds aim at the renames that swap the new folder in): the output folder is then
+the previous complete export or a complete new one, never a partial one nor missing; a
+final export leaves no staging folder behind.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import threading
@@ -31,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.adversarial.common import Case, cli_problems, run_cli, tree_digest, write_image
+from scripts.adversarial.common import Case, cli_problems, run_cli, run_forked, tree_digest, write_image
 
 LABELS = ["cat", "dog", "bird"]
 
@@ -186,6 +189,7 @@ def _verify(root: Path, log_text: str, previous: tuple[int, str]) -> tuple[list[
 
 
 def probe_edit_kills(work: Path, rounds: int = 260, seed: int = 16) -> list[Case]:
+    shutil.rmtree(work / "kills", ignore_errors=True)
     root = work / "kills" / "project"
     _edit_project(root)
     log_path = work / "kills" / "edits.log"
@@ -273,12 +277,42 @@ def _complete(out: Path, fmt: str, expected: tuple[int, int]) -> list[str]:
     return problems
 
 
+#: File system steps of an export (Python audit events) a kill may be aimed at.
+_FS_EVENTS = ("open", "os.rename", "os.mkdir", "os.symlink", "os.remove", "os.rmdir", "shutil.copyfile",
+              "shutil.rmtree", "os.scandir")
+
+
+def _export_killed_at(argv: list[str], event_no: int, count_file: str) -> int:
+    """``detector-app *argv``, SIGKILLed at its ``event_no``-th file system step (0: never;
+    the number of steps it took is written to ``count_file``)."""
+    import sys
+
+    from detector_app.cli import main
+
+    seen = [0]
+    renames: list[int] = []
+
+    def hook(event: str, _args: tuple[Any, ...]) -> None:
+        if event in _FS_EVENTS:
+            seen[0] += 1
+            if event == "os.rename":
+                renames.append(seen[0])
+            if seen[0] == event_no:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    sys.addaudithook(hook)
+    rc = main(argv)
+    Path(count_file).write_text(" ".join(str(n) for n in (seen[0], *renames)))
+    return rc
+
+
 def probe_export_kills(work: Path, rounds: int = 40, seed: int = 16) -> list[Case]:
     from detector_app.app.store import ProjectStore
     from detector_app.domain import Annotation, Box
 
     probe = "kill -9 during export"
     base = work / "export_kills"
+    shutil.rmtree(base, ignore_errors=True)
     project = base / "project"
     _export_project(project, 30 if rounds < 10 else 120)
     rng = random.Random(seed)
@@ -286,11 +320,20 @@ def probe_export_kills(work: Path, rounds: int = 40, seed: int = 16) -> list[Cas
     formats = ("coco", "voc", "yolo")
     previous: dict[str, str | None] = dict.fromkeys(formats)
     timing: dict[str, float] = {}
-    for fmt in formats:  # a whole export's time, into a folder of its own
-        o = run_cli(["export", str(project), str(base / f"timing_{fmt}"), "--format", fmt])
-        timing[fmt] = o.seconds
-        if o.rc != 0:
-            cases.append(Case(probe, f"untimed export {fmt}", cli_problems(o)))
+    steps: dict[str, int] = {}
+    renames: dict[str, list[int]] = {}
+    for fmt in formats:  # a whole export over an earlier one: its time and file system steps
+        count = base / "steps.txt"
+        timing[fmt] = 0.0
+        for _ in range(3):
+            o = run_forked(_export_killed_at, ["export", str(project), str(base / f"out_{fmt}"), "--format", fmt,
+                                               "--overwrite"], 0, str(count))
+            timing[fmt] = max(timing[fmt], o.seconds)  # (os.sync's share varies with the machine's other writes)
+            if o.rc != 0:
+                cases.append(Case(probe, f"untimed export {fmt}", cli_problems(o)))
+        numbers = [int(n) for n in count.read_text().split()] if count.is_file() else [0]
+        steps[fmt], renames[fmt] = numbers[0], numbers[1:]
+        previous[fmt] = tree_digest(base / f"out_{fmt}")
     for r in range(rounds):
         fmt = formats[r % 3]
         out = base / f"out_{fmt}"
@@ -298,10 +341,19 @@ def probe_export_kills(work: Path, rounds: int = 40, seed: int = 16) -> list[Cas
             key = f"im{rng.randrange(len(store.files)):03d}.png"
             store.add_annotation(key, Annotation(Box(1, 1, 30 + r, 40), LABELS[r % 3]))
         expected = _expected(project)
-        kill_after = rng.uniform(0.0, 1.1 * timing[fmt])
-        o = run_cli(["export", str(project), str(out), "--format", fmt, "--overwrite"], timeout=kill_after)
+        argv = ["export", str(project), str(out), "--format", fmt, "--overwrite"]
+        if r % 2:  # at a moment, or at one of its file system steps (the last ones, the swap, included)
+            step = rng.randint(1, steps[fmt] + 10)  # (past the last: it completes)
+            if r % 4 == 3 and renames[fmt]:  # half of these at the swap of the new folder for the old one:
+                step = rng.choice(renames[fmt]) + rng.choice((0, 1))  # at a rename or the step after it
+            o = run_forked(_export_killed_at, argv, step, str(base / "steps.txt"))
+            when = f"killed at step {step} of {steps[fmt]}"
+        else:
+            kill_after = rng.uniform(0.0, 1.3 * timing[fmt])
+            o = run_cli(argv, timeout=kill_after)
+            when = f"killed after {kill_after:.3f} s"
         problems: list[str] = []
-        if not o.killed:  # it finished before the kill: a whole export
+        if not o.killed and o.rc != -signal.SIGKILL:  # it finished before the kill: a whole export
             problems += cli_problems(o)
         if out.exists():
             digest = tree_digest(out)
@@ -316,7 +368,7 @@ def probe_export_kills(work: Path, rounds: int = 40, seed: int = 16) -> list[Cas
             if previous[fmt] is not None:
                 problems.append("the previous export is gone")
         leftovers = [p.name for p in base.iterdir() if p.name.startswith(f".out_{fmt}.")]
-        cases.append(Case(probe, f"round {r} ({fmt}, killed after {kill_after:.2f} s)", problems,
+        cases.append(Case(probe, f"round {r} ({fmt}, {when})", problems,
                           f"{what}; {len(leftovers)} staging folders beside it"))
     for fmt in formats:  # a last, whole export: what killed ones left beside it is removed
         out = base / f"out_{fmt}"
