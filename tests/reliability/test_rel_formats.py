@@ -113,3 +113,17 @@ def test_a_darknet_class_list_outside_the_dataset_is_refused(tmp_path: Path, cap
     assert "is outside the dataset folder" in capsys.readouterr().err and not out.exists()
     assert main(["import", str(ds), str(ds)]) == 2
     assert "is outside the dataset folder" in capsys.readouterr().err
+
+
+def test_a_file_name_with_a_lone_surrogate_is_printed_escaped(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """``"file_name": "a\\ud800.png"`` (valid JSON): convert and import did their work, then
+    raised UnicodeEncodeError printing the "skipped:" line naming it (exit 1, a traceback)."""
+    ds = _coco(tmp_path / "c")
+    data = json.loads((ds / "annotations.json").read_text())
+    data["images"].append({**data["images"][0], "id": 2, "file_name": "a\ud800.png"})
+    (ds / "annotations.json").write_text(json.dumps(data))
+    assert main(["convert", str(ds), str(tmp_path / "out"), "--to", "voc"]) == 0
+    assert "a\\ud800.png: no such file" in capsys.readouterr().out
+    assert main(["import", str(ds), str(ds)]) == 0
+    assert "a\\ud800.png: not a file of the project" in capsys.readouterr().out
