@@ -38,7 +38,7 @@ from torchvision.ops import boxes as box_ops
 from detector_app.domain.errors import MediaError, UserError
 from detector_app.domain.trace import DetectionTrace, Fate, FeatureLevel
 
-__all__ = ["OVERSIZE_FACTOR", "trace", "image_to_tensor", "model_input", "compute_fates"]
+__all__ = ["OVERSIZE_FACTOR", "check_fits_model", "trace", "image_to_tensor", "model_input", "compute_fates"]
 
 
 #: An image whose long side exceeds this many times the model's ``max_size`` is first
@@ -67,15 +67,27 @@ def model_input(image: np.ndarray, model: torch.nn.Module, where: str = "") -> n
         f = OVERSIZE_FACTOR * float(max_size) / max(h, w)
         size = (max(1, round(w * f)), max(1, round(h * f)))
         fed = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    check_fits_model(fed.shape[0], fed.shape[1], model, where, (w, h))
+    return fed
+
+
+def check_fits_model(height: int, width: int, model: torch.nn.Module, where: str = "",
+                     shown: tuple[int, int] | None = None) -> None:
+    """Raise :class:`MediaError` (``where`` first; ``shown``: the ``(w, h)`` to name, default
+    this one) when the model's resize (``GeneralizedRCNNTransform`` at inference) would
+    leave the short side of a ``height x width`` image under one pixel (10000 x 1:
+    torchvision's interpolation raised a RuntimeError)."""
+    transform = getattr(model, "transform", None)
+    max_size = getattr(transform, "max_size", None)
     min_size = getattr(transform, "min_size", None)
     min_size = min_size[-1] if isinstance(min_size, (tuple, list)) and min_size else min_size
-    if isinstance(max_size, (int, float)) and isinstance(min_size, (int, float)):
-        fh, fw = fed.shape[:2]
-        scale = min(float(min_size) / min(fh, fw), float(max_size) / max(fh, fw))  # GeneralizedRCNNTransform's
-        if math.floor(min(fh, fw) * scale) < 1:
-            raise MediaError(f"{where}image is {w}x{h} pixels, too thin for the model: scaled to at most "
-                             f"{max_size:g} pixels on its long side, its short side would be under one pixel")
-    return fed
+    if not (isinstance(max_size, (int, float)) and isinstance(min_size, (int, float))):
+        return
+    scale = min(float(min_size) / min(height, width), float(max_size) / max(height, width))
+    if math.floor(min(height, width) * scale) < 1:
+        w, h = shown or (width, height)
+        raise MediaError(f"{where}image is {w}x{h} pixels, too thin for the model: scaled to at most "
+                         f"{max_size:g} pixels on its long side, its short side would be under one pixel")
 
 
 def image_to_tensor(image: np.ndarray | Tensor, device: torch.device | None = None) -> Tensor:

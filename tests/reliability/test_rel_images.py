@@ -345,3 +345,25 @@ def test_an_image_too_thin_for_the_model_is_skipped_by_name(tmp_path: Path, tiny
     done = detect_all(tmp_path, ["thin.png", "ok.png"], lambda rgb: detect_item(model, rgb),
                       TraceStore(tmp_path / "traces", "m"))
     assert done.detected == ["ok.png"] and done.skipped[0].startswith("thin.png: image is")
+
+
+def test_evaluate_names_an_image_too_thin_for_the_model(tmp_path: Path, tiny_config: Any, one_thread: None) -> None:
+    """The same image in an evaluation dataset: torchvision's RuntimeError (a traceback
+    from ``evaluate``); one line naming it now."""
+    import json
+
+    import torch
+
+    from detector_app.detection.builders import build_model
+    from detector_app.detection.datasets import load_detection_data
+    from detector_app.detection.evaluation import predict
+
+    write_image(tmp_path / "thin.png", np.zeros((1, 10000, 3), np.uint8))
+    (tmp_path / "annotations.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "thin.png", "width": 10000, "height": 1}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 1]}],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}))
+    torch.manual_seed(0)
+    model = build_model(tiny_config(num_classes=3))
+    with pytest.raises(MediaError, match=r"thin\.png: image is 10000x1 pixels, too thin for the model"):
+        predict(model, load_detection_data(tmp_path))
