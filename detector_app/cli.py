@@ -58,7 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_output() -> None:
+    """Print what cannot be encoded as escapes rather than fail: a file name read from a
+    dataset may hold a lone surrogate ("\\ud800" in JSON), and printing it in a "skipped:"
+    line raised UnicodeEncodeError after the work was done (stderr already escapes)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # (a closed or detached stream)
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _tolerant_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

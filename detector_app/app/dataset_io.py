@@ -54,8 +54,12 @@ class ImportResult:
 
 
 def project_key(store_root: Path, dataset: Dataset, record: ImageRecord) -> str | None:
-    """The project key of a dataset record's image, or ``None`` if outside the project."""
-    image = os.path.realpath(dataset.root / record.path)
+    """The project key of a dataset record's image, or ``None`` if outside the project
+    (or not a possible file name: one holding a NUL byte)."""
+    try:
+        image = os.path.realpath(dataset.root / record.path)
+    except ValueError:  # an embedded NUL byte
+        return None
     rel = os.path.relpath(image, os.path.realpath(store_root))
     if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
         return None

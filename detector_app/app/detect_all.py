@@ -84,12 +84,11 @@ def detect_all(root: str | Path, keys: list[str], detector: Detector, traces: Tr
             continue
         start = time.monotonic()
         try:
-            rgb = read_image(root / key)
+            trace = detector(read_image(root / key))  # (an image too thin for the model: a MediaError too)
         except (UserError, OSError) as exc:
             result.skipped.append(f"{key}: {exc}")
             report(progress, i + 1, len(keys), key)
             continue
-        trace = detector(rgb)
         thresh = trace.score_thresh if score_thresh is None else score_thresh
         try:
             traces.put(key, trace)

@@ -40,6 +40,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from detector_app.app.export_options import (
     ExportResult,
 )
 from detector_app.app.export_select import ExportSource, contained_records, select_records, source_records, split_keys
-from detector_app.app.export_staging import new_staging_dir, remove_stale_staging, swap_in
+from detector_app.app.export_staging import new_staging_dir, remove_stale_staging, restore_swapped_out, swap_in
 from detector_app.domain.annotations import Annotation, ImageRecord
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import MediaError, UserError
@@ -88,10 +89,12 @@ def export_dataset(
         raise ExportError(f"cannot export as {fmt!r}; formats: {', '.join(WRITABLE_FORMATS)}")
     options.validate(fmt)
     out_dir = Path(out_dir).absolute()
+    restore_swapped_out(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not options.overwrite:
         raise ExportError(f"{out_dir}: already exists and is not empty (choose another folder or overwrite)")
     src_root, home, labels, records, from_project = source_records(source, Path(root) if root else None,
                                                                    label_map)
+    _check_not_a_source(out_dir, (src_root, home))
     left_out: list[str] = []
     if not options.allow_outside:
         records = contained_records(records, src_root, home, options.image_mode, left_out)
@@ -219,6 +222,18 @@ def _rebased(rec: ImageRecord, part: str) -> ImageRecord:
     """A record whose path is relative to ``tmp/part`` instead of ``tmp``."""
     path = rec.path[len(part) + 1:] if rec.path.startswith(f"{part}/") else f"../{rec.path}"
     return ImageRecord(path, rec.width, rec.height, rec.annotations, rec.state, None)
+
+
+def _check_not_a_source(out_dir: Path, sources: Sequence[Path]) -> None:
+    """Refuse an output folder that is the dataset / project being exported or holds it:
+    replacing it (``overwrite``) would delete the source, images and project store included."""
+    out_real = os.path.realpath(out_dir)
+    for src in sources:
+        src_real = os.path.realpath(src)
+        if src_real == out_real or src_real.startswith(out_real.rstrip(os.sep) + os.sep):
+            what = "is" if src_real == out_real else "holds"
+            raise ExportError(f"{out_dir}: the output folder {what} the dataset or project being exported "
+                              f"({src}); choose a folder outside it")
 
 
 __all__ = [

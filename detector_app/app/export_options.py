@@ -35,7 +35,8 @@ class ExportOptions:
     image_mode: str = "copy"
     overwrite: bool = False
     #: Copy / symlink images an annotation file (or project) names outside its own
-    #: folder (``../..``, absolute paths). Off: they are left out and listed, so a
+    #: folder (``../..``, absolute paths, symbolic links leading out of it, a YOLO ``path:``
+    #: naming another folder). Off: they are left out and listed, so a
     #: dataset from elsewhere cannot pull other files into an export (``relative``
     #: exports only write the path, and keep such references).
     allow_outside: bool = False

@@ -8,6 +8,7 @@ out unless ``allow_outside``; ``split`` draws a seeded train/val assignment.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,12 +53,15 @@ def contained_records(records: Sequence[ImageRecord], root: Path, home: Path, im
     as that mode's own outputs do; video frames are always written, so checked).
     Each left out is listed in ``skipped`` with the way out (``--allow-outside``)."""
     out = []
+    real_dirs: dict[str, str] = {}
     for rec in records:
-        if (image_mode == "relative" and rec.frame_index is None) or reference_inside(home, root, rec.path):
+        if ((image_mode == "relative" and rec.frame_index is None)
+                or reference_inside(home, root, rec.path, real_dirs)):
             out.append(rec)
         else:
-            skipped.append(f"{rec.path}: outside {home} (an image reference leaving the dataset's folder is "
-                           "not exported; --allow-outside exports it)")
+            where = rec.path if root == home else os.path.join(root, rec.path)
+            skipped.append(f"{where}: outside {home} (an image reference or link leaving the dataset's folder "
+                           "is not exported; --allow-outside exports it)")
     return out
 
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from detector_app.domain.fsutil import fsync_dir, process_alive
+from detector_app.domain.fsutil import exchange_paths, fsync_dir, process_alive
 
 
 def new_staging_dir(out_dir: Path) -> Path:
@@ -62,9 +62,17 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
 
 
 def swap_in(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished staging folder ``tmp`` to ``out_dir``, replacing what was there."""
+    """Put the staged export ``tmp`` at ``out_dir``. Over an existing export, in one
+    atomic exchange where the file system has one (a kill at any moment leaves the old
+    export or the new one at ``out_dir``; the old one, now at ``tmp``, is removed after,
+    or by the next export); elsewhere in two renames, whose gap
+    :func:`restore_swapped_out` closes the next time."""
     old = None
     if out_dir.exists():
+        if exchange_paths(tmp, out_dir):
+            fsync_dir(out_dir.parent)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
         old = out_dir.with_name(f".{out_dir.name}.old.{os.getpid()}")
         os.replace(out_dir, old)
     os.replace(tmp, out_dir)
@@ -73,4 +81,24 @@ def swap_in(tmp: Path, out_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["new_staging_dir", "remove_stale_staging", "swap_in"]
+def restore_swapped_out(out_dir: Path) -> Path | None:
+    """An export killed between its two renames (no atomic exchange) left ``out_dir``
+    missing and the previous export at ``.OUT.old.<pid>``: put it back (before anything
+    else looks at ``out_dir``). Returns what was restored."""
+    if out_dir.exists():
+        return None
+    try:
+        entries = list(os.scandir(out_dir.parent))
+    except OSError:
+        return None
+    for entry in entries:
+        m = _STAGING.match(entry.name)
+        if (m is not None and m.group("name") == out_dir.name and m.group("old")
+                and not process_alive(int(m.group("old"))) and entry.is_dir(follow_symlinks=False)):
+            os.replace(entry.path, out_dir)
+            fsync_dir(out_dir.parent)
+            return Path(entry.path)
+    return None
+
+
+__all__ = ["new_staging_dir", "remove_stale_staging", "restore_swapped_out", "swap_in"]

@@ -22,8 +22,8 @@ def add_allow_outside(parser: argparse.ArgumentParser) -> None:
     store) names outside its own folder; by default they are left out and listed."""
     parser.add_argument("--allow-outside", action="store_true",
                         help="also export images referenced outside the dataset's folder (../.., absolute "
-                             "paths); by default they are left out and listed, so a dataset from elsewhere "
-                             "cannot pull other files into OUT")
+                             "paths, symbolic links leading out); by default they are left out and listed, so a "
+                             "dataset from elsewhere cannot pull other files into OUT")
 
 
 def add_layouts(parser: argparse.ArgumentParser) -> None:

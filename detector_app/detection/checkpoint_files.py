@@ -26,6 +26,7 @@ from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
 from detector_app.detection.config import TORCHVISION_BUILDERS, ConfigError, ModelConfig
 from detector_app.domain.errors import UserError
+from detector_app.domain.labels import NOT_LABELS, LabelError, check_class_name
 
 CHECKPOINT_FORMAT = "detector_app.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -152,6 +153,12 @@ def validate_checkpoint(ckpt: dict[str, Any], where: str
     names = ckpt["class_names"]
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise CheckpointError(f"{where}: checkpoint 'class_names' must be a list of strings")
+    for n in names[1:]:  # they become the project's labels (the background and COCO's "N/A" do not)
+        if n not in NOT_LABELS:
+            try:
+                check_class_name(n)
+            except LabelError as exc:
+                raise CheckpointError(f"{where}: checkpoint 'class_names': {exc}") from None
     state = ckpt["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{where}: checkpoint 'state_dict' is not a mapping")

@@ -14,6 +14,7 @@ Reading, recognising and validating the files without building a model is
 from __future__ import annotations
 
 import io
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -180,8 +181,13 @@ def _place(model: FasterRCNN, device: torch.device | str | None) -> FasterRCNN:
 
 
 def _check_finite(state: Mapping[str, Any], where: str) -> None:
-    """Refuse weights holding NaN or inf (a diverged run, or bytes damaged on disk):
-    such a model would only ever output NaN."""
+    """Refuse weights that are not dense tensors (a sparse one made ``isfinite`` raise a
+    NotImplementedError: a traceback) or hold NaN or inf (a diverged run, or bytes
+    damaged on disk): such a model would only ever output NaN."""
+    odd = [k for k, v in state.items() if torch.is_tensor(v) and v.layout != torch.strided]
+    if odd:
+        raise CheckpointError(f"{where}: weights must be dense tensors; {_names(odd, 2)} "
+                              f"{'is' if len(odd) == 1 else 'are'} stored {state[odd[0]].layout}")
     bad = [k for k, v in state.items()
            if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
@@ -217,17 +223,30 @@ def load_checkpoint(path: str | Path, device: torch.device | str | None = None) 
     else:
         raise CheckpointError(f"{where}: not a model checkpoint (holds a {type(obj).__name__}, not weights)")
     _check_finite(state, where)
+    # the weights are checked against a model on the meta device first (shapes, no memory): a config
+    # naming a huge model with few or no weights (10,000 classes, 8192-wide head) took gigabytes before
+    # the mismatch was found
+    skeleton = _build(config, where, "meta")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "copying ... to a meta parameter ... is a no-op": what it is for
+        load_state_into(skeleton, state, where)
+    del skeleton
+    model = _build(config, where, "cpu")
+    load_state_into(model, state, where)
+    model.class_names = list(names)
+    return LoadedModel(_place(model, device), config, names, meta, path, kind)
+
+
+def _build(config: ModelConfig, where: str, device: str) -> FasterRCNN:
+    """``build_model(config)`` on ``device``, its refusals as :class:`CheckpointError`."""
     try:
-        with torch.device("cpu"):
-            model = build_model(config)
+        with torch.device(device):
+            return build_model(config)
     except ConfigError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:  # a config torchvision's builder rejects
         raise CheckpointError(f"{where}: the checkpoint's model config cannot be built "
                               f"(builder {config.builder!r}: {str(exc)[:160]})") from None
-    load_state_into(model, state, where)
-    model.class_names = list(names)
-    return LoadedModel(_place(model, device), config, names, meta, path, kind)
 
 
 def model_from_builder(builder: str, num_classes: int | None = None,

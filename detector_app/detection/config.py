@@ -70,12 +70,22 @@ class ModelConfig:
             raise ConfigError(
                 f"unknown model builder {self.builder!r}; choose one of {', '.join(ALL_BUILDERS)}"
             )
-        if int(self.num_classes) < 2:
+        if isinstance(self.num_classes, int) and not isinstance(self.num_classes, bool) and self.num_classes < 2:
             raise ConfigError(f"num_classes counts the background and must be >= 2, got {self.num_classes}")
-        if self.anchor_sizes is not None:
-            self.anchor_sizes = tuple(tuple(float(s) for s in lv) for lv in self.anchor_sizes)
-        if self.aspect_ratios is not None:
-            self.aspect_ratios = tuple(tuple(float(r) for r in lv) for lv in self.aspect_ratios)
+        # (any other number or type: refused by _check_ranges, never int()ed: "x" and NaN raised ValueError)
+        for name in ("anchor_sizes", "aspect_ratios"):
+            levels = getattr(self, name)
+            if levels is None:
+                continue
+            try:
+                if isinstance(levels, (str, bytes)) or any(isinstance(lv, (str, bytes)) for lv in levels):
+                    raise TypeError
+                setattr(self, name, tuple(tuple(float(v) for v in lv) for lv in levels))
+            except (TypeError, ValueError):
+                raise ConfigError(f"model config: {name} must be one list of numbers per feature level, "
+                                  f"got {levels!r:.60}") from None
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"model config: extra must be a mapping, got {self.extra!r:.40}")
         if (self.anchor_sizes is None) != (self.aspect_ratios is None):
             raise ConfigError("anchor_sizes and aspect_ratios must be given together")
         if self.anchor_sizes is not None and len(self.anchor_sizes) != len(self.aspect_ratios or ()):

@@ -115,6 +115,15 @@ def coco_metrics(data: DetectionData, detections: list[Detections]) -> dict[str,
     return out
 
 
+def _fitting(rgb: np.ndarray, model: torch.nn.Module, sample: Any) -> np.ndarray:
+    """``rgb``, checked to survive the model's resize (a 10000 x 1 image: a one-line
+    error naming it, where torchvision raised a RuntimeError)."""
+    from detector_app.detection.tracing import check_fits_model
+
+    check_fits_model(rgb.shape[0], rgb.shape[1], model, f"{getattr(sample, 'path', '?')}: ")
+    return rgb
+
+
 @torch.inference_mode()
 def predict(model: torch.nn.Module, data: DetectionData, device: torch.device | str = "cpu", batch: int = 4,
             progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[Detections]:
@@ -128,8 +137,8 @@ def predict(model: torch.nn.Module, data: DetectionData, device: torch.device | 
         for start in range(0, len(samples), batch):
             check_cancel(cancel)
             chunk = samples[start:start + batch]
-            images = [torch.from_numpy(load_sample_image(s)).permute(2, 0, 1).float().div_(255).to(device)
-                      for s in chunk]
+            images = [torch.from_numpy(_fitting(load_sample_image(s), model, s)).permute(2, 0, 1).float()
+                      .div_(255).to(device) for s in chunk]
             for r in model(images):
                 out.append(Detections(r["boxes"].float().cpu().numpy(), r["labels"].cpu().numpy(),
                                       r["scores"].float().cpu().numpy()))

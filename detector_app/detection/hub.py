@@ -138,7 +138,8 @@ def resolve_model(spec: str | Path | None) -> Path | LoadedModel:
     if path.is_file():
         return path
     if path.exists():
-        raise CheckpointError(f"--model {text}: is a folder, not a model file")
+        what = "is a folder" if path.is_dir() else "is not a regular file (a device, pipe or socket)"
+        raise CheckpointError(f"--model {text}: {what}, not a model file")
     cached = hub_dir() / text
     if os.sep not in text and cached.is_file():
         return cached

@@ -145,11 +145,12 @@ def detect_images(
         start = time.perf_counter()
         try:
             rgb = read_image(path)
+            fed = model_input(rgb, model, f"{path}: ")  # a huge photo: downscaled first (the model shrinks it)
         except MediaError as exc:
             result.error = str(exc)
         else:
             result.height, result.width = int(rgb.shape[0]), int(rgb.shape[1])
-            result.boxes, result.labels, result.scores = _detect_rgb(model, rgb, dev, use_amp, score_thresh)
+            result.boxes, result.labels, result.scores = _detect_rgb(model, rgb, fed, dev, use_amp, score_thresh)
             if keep_images:
                 result.image = rgb
         result.seconds = time.perf_counter() - start
@@ -157,11 +158,10 @@ def detect_images(
         yield result
 
 
-def _detect_rgb(model: FasterRCNN, rgb: np.ndarray, dev: torch.device, use_amp: bool,
+def _detect_rgb(model: FasterRCNN, rgb: np.ndarray, fed: np.ndarray, dev: torch.device, use_amp: bool,
                 score_thresh: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The detections of one ``uint8[H, W, 3]`` image: ``(boxes float32[D, 4] in its pixels,
-    labels int64[D], scores float32[D])``."""
-    fed = model_input(rgb, model)  # a huge photo: downscaled first (the model shrinks it anyway)
+    """The detections of one ``uint8[H, W, 3]`` image, given ``fed`` (``model_input`` of it):
+    ``(boxes float32[D, 4] in its pixels, labels int64[D], scores float32[D])``."""
     tensor = image_to_tensor(fed, dev)
     autocast: Any = torch.autocast("cuda", dtype=torch.float16) if use_amp else contextlib.nullcontext()
     with torch.inference_mode(), autocast, _score_thresh(model, score_thresh):

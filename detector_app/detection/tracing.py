@@ -25,6 +25,7 @@ stay in resized-image pixels (the units the anchor generator is configured in).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -43,10 +44,10 @@ from detector_app.detection.trace_filters import (
     postprocess_detections,
     to_numpy,
 )
-from detector_app.domain.errors import UserError
+from detector_app.domain.errors import MediaError, UserError
 from detector_app.domain.trace import DetectionTrace, FeatureLevel
 
-__all__ = ["OVERSIZE_FACTOR", "trace", "image_to_tensor", "model_input", "compute_fates"]
+__all__ = ["OVERSIZE_FACTOR", "check_fits_model", "trace", "image_to_tensor", "model_input", "compute_fates"]
 
 
 #: An image whose long side exceeds this many times the model's ``max_size`` is first
@@ -56,21 +57,46 @@ __all__ = ["OVERSIZE_FACTOR", "trace", "image_to_tensor", "model_input", "comput
 OVERSIZE_FACTOR = 2.0
 
 
-def model_input(image: np.ndarray, model: torch.nn.Module) -> np.ndarray:
+def model_input(image: np.ndarray, model: torch.nn.Module, where: str = "") -> np.ndarray:
     """``uint8[H', W', 3]``: ``image`` itself, or, when its long side is over
     :data:`OVERSIZE_FACTOR` x the model's ``transform.max_size``, a copy downscaled
     to that long side (``cv2.INTER_AREA``). Boxes found on it map back to ``image``
-    by ``H / H'``, ``W / W'`` (:func:`trace` and ``detect_images`` do so)."""
+    by ``H / H'``, ``W / W'`` (:func:`trace` and ``detect_images`` do so).
+
+    Raises :class:`MediaError` (``where``, e.g. the file, first) for an image so thin
+    that the model's own resize would leave its short side under one pixel (10000 x 1:
+    torchvision's interpolation raised a RuntimeError)."""
     transform = getattr(model, "transform", None)
     max_size = getattr(transform, "max_size", None)
     h, w = image.shape[:2]
-    if not isinstance(max_size, (int, float)) or max(h, w) <= OVERSIZE_FACTOR * max_size:
-        return image
-    import cv2
+    fed = image
+    if isinstance(max_size, (int, float)) and max(h, w) > OVERSIZE_FACTOR * max_size:
+        import cv2
 
-    f = OVERSIZE_FACTOR * float(max_size) / max(h, w)
-    size = (max(1, round(w * f)), max(1, round(h * f)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        f = OVERSIZE_FACTOR * float(max_size) / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        fed = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    check_fits_model(fed.shape[0], fed.shape[1], model, where, (w, h))
+    return fed
+
+
+def check_fits_model(height: int, width: int, model: torch.nn.Module, where: str = "",
+                     shown: tuple[int, int] | None = None) -> None:
+    """Raise :class:`MediaError` (``where`` first; ``shown``: the ``(w, h)`` to name, default
+    this one) when the model's resize (``GeneralizedRCNNTransform`` at inference) would
+    leave the short side of a ``height x width`` image under one pixel (10000 x 1:
+    torchvision's interpolation raised a RuntimeError)."""
+    transform = getattr(model, "transform", None)
+    max_size = getattr(transform, "max_size", None)
+    min_size = getattr(transform, "min_size", None)
+    min_size = min_size[-1] if isinstance(min_size, (tuple, list)) and min_size else min_size
+    if not (isinstance(max_size, (int, float)) and isinstance(min_size, (int, float))):
+        return
+    scale = min(float(min_size) / min(height, width), float(max_size) / max(height, width))
+    if math.floor(min(height, width) * scale) < 1:
+        w, h = shown or (width, height)
+        raise MediaError(f"{where}image is {w}x{h} pixels, too thin for the model: scaled to at most "
+                         f"{max_size:g} pixels on its long side, its short side would be under one pixel")
 
 
 def image_to_tensor(image: np.ndarray | Tensor, device: torch.device | None = None) -> Tensor:

@@ -10,9 +10,13 @@ mixture.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def fsync_dir(folder: str | Path) -> None:
@@ -100,4 +104,36 @@ def process_alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir", "process_alive", "sync_tree"]
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_renameat2: Any = None
+
+
+def exchange_paths(a: str | Path, b: str | Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``): at every moment, a crash included, each name holds one of
+    the two. ``False`` where the system or the file system cannot (the caller then
+    renames in two steps); other failures raise ``OSError``."""
+    global _renameat2
+    if not sys.platform.startswith("linux"):
+        return False
+    if _renameat2 is None:
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).renameat2
+        except (OSError, AttributeError):  # a C library without it
+            _renameat2 = False
+            return False
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+        _renameat2 = fn
+    if _renameat2 is False:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # no such call, or not on this file system
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "exchange_paths", "fsync_dir", "process_alive", "sync_tree"]

@@ -11,6 +11,7 @@ and height, as the decoder rotates the image upright. Anything else or anything 
 
 from __future__ import annotations
 
+import errno
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -210,9 +211,16 @@ def read_header_size(path: str | Path) -> tuple[int, int] | None:
     """``(width, height)`` of an image file from its header, or ``None``.
 
     ``None`` for unsupported formats (e.g. TIFF), truncated or corrupt
-    headers; ``OSError`` propagates for missing/unreadable files.
+    headers; ``OSError`` propagates for missing/unreadable files, and is raised
+    for a name holding a NUL byte or a lone surrogate (no file has one; ``open``
+    raises ``ValueError``, which the callers catching ``OSError`` let escape).
     """
-    with open(path, "rb") as fh:
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with block below
+    except ValueError:  # no file has such a name
+        why = "it holds a NUL byte" if "\x00" in str(path) else "it holds a character that cannot be encoded"
+        raise OSError(errno.EINVAL, f"invalid file name ({why})", str(path)) from None
+    with fh:
         head = fh.read(32)
         try:
             if head.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -321,7 +321,7 @@ def _read_box(where: str, ann: dict[str, Any], rec: ImageRecord, label: str) -> 
         raise FormatError(f"{where}: 'score' must be a number, got {score!r:.40}")
     attrs = ann.get("attributes")
     source = attrs.get("source") if isinstance(attrs, dict) else None
-    if source not in {s.value for s in AnnotationSource}:
+    if not isinstance(source, str) or source not in {s.value for s in AnnotationSource}:
         source = None
     return make_annotation(where, box, label, score, source)
 

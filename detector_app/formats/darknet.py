@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector_app.domain.errors import FormatError
-from detector_app.formats.dataset import Dataset, read_nonempty_lines, unique_stems, write_text_file
+from detector_app.formats.dataset import Dataset, read_nonempty_lines, reference_inside, unique_stems, write_text_file
 from detector_app.formats.yolo_labels import images_under, yolo_lines
 
 #: One split of a dataset: its name (``train``, ``val``, ``test``; ``""`` for none) and its images.
@@ -57,6 +57,10 @@ def read_darknet_layout(folder: Path) -> tuple[list[str], Path, list[SplitImages
     data_file = folder / "obj.data"
     data = parse_obj_data(data_file) if data_file.is_file() else {}
     names_file = _darknet_path(folder, data["names"]) if data.get("names") else folder / "obj.names"
+    if not reference_inside(folder, folder, str(names_file)):
+        # its lines would become the class names written into every converted file and the project
+        raise FormatError(f"{data_file}: the class list {names_file} is outside the dataset folder {folder}; "
+                          "copy it into the folder and name it there")
     if not names_file.is_file():
         raise FormatError(f"{data_file if data else folder}: the class list {names_file} does not exist")
     names = read_nonempty_lines(names_file)

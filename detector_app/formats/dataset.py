@@ -73,14 +73,33 @@ class Dataset:
         return sum(len(r.annotations) for r in self.images)
 
 
-def reference_inside(home: str | Path, root: str | Path, ref: str) -> bool:
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def reference_inside(home: str | Path, root: str | Path, ref: str,
+                     real_dirs: dict[str, str] | None = None) -> bool:
     """Whether image reference ``ref`` (relative to ``root``, or absolute) names a
-    file inside ``home``, judged on the path as written (``..`` and absolute paths
-    resolved lexically): an annotation file cannot reach other files with it.
-    Symbolic links inside ``home`` are the dataset's own and are followed."""
+    file inside ``home``: as written (``..`` and absolute paths resolved lexically)
+    and where it really is (symbolic links followed: a link in a dataset leading
+    out of it, to a file or through a folder, is outside too), so that neither an
+    annotation file nor the links beside it can reach other files.
+    ``real_dirs``: a cache of resolved folders, for calls over many records."""
     home_n = os.path.normpath(os.path.abspath(home))
     target = os.path.normpath(os.path.join(os.path.abspath(root), ref))
-    return target == home_n or target.startswith(home_n.rstrip(os.sep) + os.sep)
+    if not _within(target, home_n):
+        return False
+    cache = {} if real_dirs is None else real_dirs
+    try:
+        real_home = cache.get(home_n) or cache.setdefault(home_n, os.path.realpath(home_n))
+        folder, name = os.path.split(target)
+        real_folder = cache.get(folder) or cache.setdefault(folder, os.path.realpath(folder))
+        real = os.path.join(real_folder, name)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
+    except (OSError, ValueError):  # a NUL byte, a loop: not a file anyone can copy
+        return False
+    return _within(real, real_home)
 
 
 # -- shared reader helpers --------------------------------------------------
@@ -196,6 +215,20 @@ def record_relpaths(root: Path, paths: list[str], start: Path) -> list[str]:
 _UNSAFE = re.compile(r'[\x00-\x1f<>:"/\\|?*]+')
 
 
+#: The longest file stem an export writes (UTF-8 bytes): with an extension, a video frame's
+#: ``_f000000`` or a collision's ``_2`` the name stays under the common 255-byte limit (two
+#: 250-byte names in two folders made a 262-byte name: "File name too long", no export).
+MAX_STEM_BYTES = 200
+
+
+def _fit(stem: str) -> str:
+    """``stem`` cut to :data:`MAX_STEM_BYTES` bytes of UTF-8 (at a character boundary)."""
+    data = stem.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_STEM_BYTES:
+        return stem
+    return data[:MAX_STEM_BYTES].decode("utf-8", "ignore")
+
+
 def _stem_parts(path: str) -> tuple[list[str], str]:
     """``(parent folder names, stem)`` of a POSIX record path, as ``pathlib`` splits it."""
     pieces = [q for q in path.split("/") if q not in ("", ".")]
@@ -215,7 +248,7 @@ def unique_stems(records: list[ImageRecord]) -> list[str]:
     a clash left after that gets ``_2``, ``_3``... appended.
     """
     def plain(rec: ImageRecord) -> str:
-        stem = _UNSAFE.sub("_", _stem_parts(rec.path)[1]).strip("._") or "image"
+        stem = _fit(_UNSAFE.sub("_", _stem_parts(rec.path)[1]).strip("._")) or "image"
         return stem if rec.frame_index is None else f"{stem}_f{rec.frame_index:06d}"
 
     counts: dict[str, int] = {}
@@ -229,7 +262,7 @@ def unique_stems(records: list[ImageRecord]) -> list[str]:
             folders, name = _stem_parts(rec.path)
             parts = [*folders, name]
             stem = "__".join(_UNSAFE.sub("_", part) for part in parts if part not in ("", "/", ".."))
-            stem = stem.strip("._") or "image"
+            stem = _fit(stem.strip("._")) or "image"
             if rec.frame_index is not None:
                 stem = f"{stem}_f{rec.frame_index:06d}"
         candidate, n = stem, 1

@@ -68,6 +68,7 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
     file header). Raises :class:`FormatError` naming ``file:line`` on bad input.
     """
     path = Path(path)
+    folder = path.parent if path.is_file() else path
     layout = _find_layout(path)
     names_file = layout.names_file
     if len(set(layout.names)) != len(layout.names) or any(not n.strip() for n in layout.names):
@@ -77,8 +78,11 @@ def read_yolo(path: str | Path, size_of: SizeFn | None = None) -> Dataset:
     except LabelError as exc:
         raise FormatError(f"{names_file}: {exc}") from None
     records, split = _read_records(layout, size_of or read_header_size)
+    # the images must stay within the folder the dataset was given as: a ``path:`` naming another
+    # folder (a YAML kept apart from its data, or a crafted one naming someone's photos) takes its
+    # images from outside, which an export leaves out unless allowed (``ExportOptions.allow_outside``)
     return Dataset(root=layout.root, label_map=label_map, images=records, format="yolo", source=path,
-                   split=split, warnings=layout.warnings)
+                   split=split, warnings=layout.warnings, base=folder if layout.root != folder else None)
 
 
 def _find_layout(path: Path) -> _Layout:

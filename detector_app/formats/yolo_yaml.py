@@ -32,6 +32,10 @@ _Pending = tuple[str, int, str]
 _LIST_KEYS = ("names", "train", "val", "test")
 
 
+#: The most classes ``nc`` may declare (without ``names`` it names them all, ``class0``, ``class1``...):
+#: the largest public detection datasets have a few thousand; more is a damaged or crafted file.
+MAX_CLASSES = 100_000
+
 def parse_data_yaml(path: Path) -> dict[str, object]:
     """``data.yaml`` as a dict of str / list[str] / dict[int, str] (``names``).
 
@@ -74,9 +78,12 @@ def names_from_yaml(path: Path, data: dict[str, object]) -> list[str]:
             count = int(str(nc))
         except ValueError:
             raise FormatError(f"{path}: 'nc' must be an integer (the number of classes), got {nc!r:.20}") from None
+        if count > MAX_CLASSES:  # nc alone would name them all: nc 10**9 took gigabytes before any check
+            raise FormatError(f"{path}: nc = {count} classes is more than this app reads ({MAX_CLASSES})")
     if isinstance(names, dict):
         if names and sorted(names) != list(range(len(names))):
-            missing = sorted(set(range(max(names) + 1)) - set(names))
+            # the gaps below len(names) (there is one): never a range up to the largest index (10**12 in a crafted file)
+            missing = [i for i in range(len(names)) if i not in names]
             shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
             raise FormatError(f"{path}: 'names' must give every class index from 0 to {len(names) - 1} once; "
                               f"{'it has ' + str(min(names)) + ' and ' if min(names) < 0 else ''}it skips {shown}"

@@ -159,3 +159,76 @@ def test_an_empty_zip_is_not_called_code(tmp_path: Path) -> None:
         read_file(path)
     assert "could run code" not in str(info.value)
     assert str(info.value).startswith(f"{path}: not a checkpoint (corrupt or not a PyTorch file")
+
+
+def _altered(tmp_path: Path, good: Path, **changes: object) -> Path:
+    raw = torch.load(good, map_location="cpu", weights_only=True)
+    for key, value in changes.items():
+        if key.startswith("config."):
+            raw["config"][key[len("config."):]] = value
+        else:
+            raw[key] = value
+    path = tmp_path / "altered.pt"
+    torch.save(raw, path)
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"config.num_classes": "x"}, "num_classes must be an integer from 2 to 10000, got 'x'"),
+    ({"config.num_classes": float("nan")}, "num_classes must be an integer from 2 to 10000, got nan"),
+    ({"config.anchor_sizes": [["x"]], "config.aspect_ratios": [[1.0]]},
+     r"anchor_sizes must be one list of numbers per feature level, got \[\['x'\]\]"),
+    ({"config.anchor_sizes": "abc", "config.aspect_ratios": "abc"}, "anchor_sizes must be one list of numbers"),
+    ({"config.extra": [1]}, r"extra must be a mapping, got \[1\]"),
+    ({"class_names": ["__background__", "c\nat", "dog"]}, r"class_names': class name 'c\\nat' contains a control"),
+])
+def test_checkpoint_fields_of_the_wrong_type_are_one_line(tmp_path: Path, good: Path, changes: dict,
+                                                          message: str) -> None:
+    """Found by scripts/adversarial (probe ``checkpoints``): num_classes "x" or NaN and
+    anchor sizes of strings raised ValueError, extra as a list AttributeError (tracebacks
+    in detect, evaluate and the GUI's model loading); a class name with a line break
+    loaded, then raised a LabelError inside the window's model-ready slot."""
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(_altered(tmp_path, good, **changes))
+
+
+def test_sparse_weights_are_refused(tmp_path: Path, good: Path) -> None:
+    """torch.isfinite on a sparse tensor raised NotImplementedError (a traceback)."""
+    raw = torch.load(good, map_location="cpu", weights_only=True)
+    key = "roi_heads.box_predictor.cls_score.weight"
+    raw["state_dict"][key] = raw["state_dict"][key].to_sparse()
+    path = tmp_path / "sparse.pt"
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=rf"weights must be dense tensors; {key} is stored torch.sparse_coo"):
+        load_checkpoint(path)
+
+
+def test_weights_are_checked_before_the_model_takes_memory(tmp_path: Path, good: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config in range but naming a huge model (paper builder, 10,000 classes, an
+    8192-wide head: 2.5 GB) with no weights at all was built before the missing weights
+    were found. They are checked against a model on the meta device, which holds no memory."""
+    from detector_app.detection import checkpoints
+
+    built = []
+    real_build = checkpoints.build_model
+
+    def spy(config: object) -> object:
+        built.append(torch.empty(0).device.type)
+        return real_build(config)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checkpoints, "build_model", spy)
+    path = _altered(tmp_path, good, state_dict={}, class_names=["__background__", *(f"c{i}" for i in range(9999))],
+                    **{"config.builder": "paper", "config.num_classes": 10_000, "config.representation_size": 8192,
+                       "config.anchor_sizes": None, "config.aspect_ratios": None})
+    with pytest.raises(CheckpointError, match="weights do not fit the model: 40 missing"):
+        load_checkpoint(path)
+    assert built == ["meta"]
+    assert load_checkpoint(good).class_names and built[1:] == ["meta", "cpu"]
+
+
+def test_a_device_file_is_not_called_a_folder(tmp_path: Path) -> None:
+    link = tmp_path / "zero.pt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(CheckpointError, match=r"is not a regular file \(a device, pipe or socket\), not a model"):
+        jobs.load_detector(str(link), "cpu")

@@ -13,6 +13,7 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -306,3 +307,57 @@ def test_a_huge_netpbm_image_is_refused_from_its_header(tmp_path: Path) -> None:
     small = tmp_path / "small.pgm"
     small.write_bytes(b"P5 4 3 255\n" + bytes(range(12)))
     assert read_header_size(small) == (4, 3) and read_image(small).shape == (3, 4, 3)
+
+
+@pytest.mark.parametrize(("w", "h"), [(10000, 1), (1, 10000), (3, 9000)])
+def test_an_image_too_thin_for_the_model_is_skipped_by_name(tmp_path: Path, tiny_config: Any, one_thread: None,
+                                                            w: int, h: int) -> None:
+    """Found by scripts/adversarial (probe ``images``): a 10000 x 1 image reached
+    torchvision's resize, whose short side became 0 px: RuntimeError, a traceback from
+    ``detect``. It is skipped by name now (the other images are detected); Detect all
+    skips it too."""
+    import torch
+
+    from detector_app.app.detect_all import detect_all
+    from detector_app.app.jobs import detect_item
+    from detector_app.app.trace_store import TraceStore
+    from detector_app.detection.builders import build_model
+    from detector_app.detection.inference import detect_images
+    from detector_app.detection.tracing import model_input
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config(num_classes=3)).eval()
+    thin, ok = tmp_path / "thin.png", tmp_path / "ok.png"
+    write_image(thin, np.zeros((h, w, 3), np.uint8))
+    write_image(ok, RGB)
+    results = list(detect_images(model, [thin, ok], device="cpu"))
+    assert results[0].error == (f"{thin}: image is {w}x{h} pixels, too thin for the model: scaled to at most 128 "
+                                "pixels on its long side, its short side would be under one pixel")
+    assert results[1].ok
+    with pytest.raises(MediaError, match="too thin for the model"):
+        model_input(np.zeros((h, w, 3), np.uint8), model)
+    done = detect_all(tmp_path, ["thin.png", "ok.png"], lambda rgb: detect_item(model, rgb),
+                      TraceStore(tmp_path / "traces", "m"))
+    assert done.detected == ["ok.png"] and done.skipped[0].startswith("thin.png: image is")
+
+
+def test_evaluate_names_an_image_too_thin_for_the_model(tmp_path: Path, tiny_config: Any, one_thread: None) -> None:
+    """The same image in an evaluation dataset: torchvision's RuntimeError (a traceback
+    from ``evaluate``); one line naming it now."""
+    import json
+
+    import torch
+
+    from detector_app.detection.builders import build_model
+    from detector_app.detection.datasets import load_detection_data
+    from detector_app.detection.evaluation import predict
+
+    write_image(tmp_path / "thin.png", np.zeros((1, 10000, 3), np.uint8))
+    (tmp_path / "annotations.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "thin.png", "width": 10000, "height": 1}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 1]}],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}))
+    torch.manual_seed(0)
+    model = build_model(tiny_config(num_classes=3))
+    with pytest.raises(MediaError, match=r"thin\.png: image is 10000x1 pixels, too thin for the model"):
+        predict(model, load_detection_data(tmp_path))
