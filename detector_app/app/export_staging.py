@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from detector_app.domain.fsutil import exchange_paths, fsync_dir, process_alive
@@ -25,8 +26,24 @@ def new_staging_dir(out_dir: Path) -> Path:
 #: Staging folders of an export into ``OUT``: ``.OUT.<pid>.<random>.tmp`` and, while the old
 #: ``OUT`` is swapped out, ``.OUT.old.<pid>``.
 _STAGING = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.[^.]+\.tmp|old\.(?P<old>\d+))$")
-#: A staging folder without a pid in its name (written before it had one) counts as left over after this.
+#: A staging folder without a pid in its name (the form older versions of the app write) counts as left
+#: over after this.
 _LEGACY_STALE_S = 600.0
+
+
+def _entries_beside(out_dir: Path) -> list[os.DirEntry[str]]:
+    try:
+        return list(os.scandir(out_dir.parent))
+    except OSError:
+        return []
+
+
+def _staging_of(out_dir: Path, entries: list[os.DirEntry[str]]) -> Iterator[tuple[os.DirEntry[str], re.Match[str]]]:
+    """The staging folders of exports into ``out_dir`` among ``entries``, with their name's parts."""
+    for entry in entries:
+        m = _STAGING.match(entry.name)
+        if m is not None and m.group("name") == out_dir.name and entry.is_dir(follow_symlinks=False):
+            yield entry, m
 
 
 def remove_stale_staging(out_dir: Path) -> list[Path]:
@@ -35,20 +52,14 @@ def remove_stale_staging(out_dir: Path) -> list[Path]:
     processes that no longer exist, and nameless-pid ones older than ten minutes.
     A live export's folders are left alone. Returns what was removed."""
     removed: list[Path] = []
-    try:
-        entries = list(os.scandir(out_dir.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        m = _STAGING.match(entry.name)
-        if m is None or m.group("name") != out_dir.name or not entry.is_dir(follow_symlinks=False):
-            continue
+    entries = _entries_beside(out_dir)
+    for entry, m in _staging_of(out_dir, entries):
         pid = int(m.group("pid") or m.group("old"))
         if pid == os.getpid() or process_alive(pid):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
-    for entry in entries:  # the pid-less form of earlier versions: .OUT.<random>.tmp
+    for entry in entries:  # the pid-less form older versions write: .OUT.<random>.tmp
         if (entry.name.startswith(f".{out_dir.name}.") and entry.name.endswith(".tmp")
                 and _STAGING.match(entry.name) is None and entry.is_dir(follow_symlinks=False)):
             try:
@@ -87,14 +98,8 @@ def restore_swapped_out(out_dir: Path) -> Path | None:
     else looks at ``out_dir``). Returns what was restored."""
     if out_dir.exists():
         return None
-    try:
-        entries = list(os.scandir(out_dir.parent))
-    except OSError:
-        return None
-    for entry in entries:
-        m = _STAGING.match(entry.name)
-        if (m is not None and m.group("name") == out_dir.name and m.group("old")
-                and not process_alive(int(m.group("old"))) and entry.is_dir(follow_symlinks=False)):
+    for entry, m in _staging_of(out_dir, _entries_beside(out_dir)):
+        if m.group("old") and not process_alive(int(m.group("old"))):
             os.replace(entry.path, out_dir)
             fsync_dir(out_dir.parent)
             return Path(entry.path)
