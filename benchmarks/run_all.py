@@ -151,7 +151,7 @@ def render(results: list[dict], quick: bool) -> str:
             continue
         lines += [f"- {n}" for n in res.get("notes", [])]
         lines += ["", table(script_rows, with_area=len({r.area for r in script_rows}) > 1), ""]
-    lines += [EXPORT_WORK, ""]
+    lines += [EXPORT_WORK, "", LOOP_NOTE, ""]
     return "\n".join(lines)
 
 
@@ -173,6 +173,14 @@ copied with `copyfile`, folders are created once. On 2,000 images, same
 machine, old and new code interleaved: COCO 0.26-0.45 -> 0.15 s, VOC 0.47-0.87 ->
 0.15 s, YOLO 0.32-0.35 -> 0.17 s. What is left is the kernel creating files;
 see the cause in the table when a run misses."""
+
+
+LOOP_NOTE = """## The correction loop
+
+`bench_correction_loop.py` (a new class corrected through the app's session and fine-tuned with
+the app's job) and `bench_review_order.py` ("most useful first" against random) take tens of
+minutes each and are not run here; their method and results are in
+[correction_loop.md](correction_loop.md)."""
 
 
 def main(argv: list[str] | None = None) -> None:
