@@ -196,13 +196,8 @@ class AnnotationLayer(OverlayItem):
         self._preview: tuple[str, Box] | None = None  # live move/resize of one annotation
         self._drawing: Box | None = None  # the new box being drawn
         self._margin_px = 26.0  # tags above boxes, handles
-        self._inside: QRectF | None = None  # the image: tags stay inside it
         self.setZValue(10)
 
-    def set_tag_area(self, rect: QRectF | None) -> None:
-        """Scene rect the tags are kept inside (the image), or ``None``."""
-        self._inside = QRectF(rect) if rect is not None else None
-        self.update()
 
     # -- content ------------------------------------------------------------
     def set_views(self, views: Sequence[AnnotationView]) -> None:

@@ -30,12 +30,7 @@ class HighlightLayer(OverlayItem):
         self._refined_color = DEFAULT_STYLE.refined_color
         self._labels: tuple[str, str, str] = ("anchor", "proposal", "refined")
         self._margin_px = 24.0
-        self._inside: QRectF | None = None  # the image: tags stay in it
 
-    def set_tag_area(self, rect: QRectF | None) -> None:
-        """Scene rect the tags are kept inside (the image), or ``None``."""
-        self._inside = QRectF(rect) if rect is not None else None
-        self.update()
 
     def set_boxes(
         self,

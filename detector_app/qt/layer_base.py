@@ -81,9 +81,15 @@ class OverlayItem(QGraphicsItem):
         self._margin_px = 3.0
         self._pixel = 1.0  # scene units per device pixel (the canvas updates it on zoom)
         self._bounds = QRectF()
+        self._inside: QRectF | None = None  # where tags stay (the image), for layers that draw them
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setAcceptHoverEvents(False)
+
+    def set_tag_area(self, rect: QRectF | None) -> None:
+        """Scene rect the layer's tags are kept inside (the image), or ``None``."""
+        self._inside = QRectF(rect) if rect is not None else None
+        self.update()
 
     def set_pixel_size(self, scene_units_per_pixel: float) -> None:
         """Tell the layer how big one device pixel is (for its margins)."""

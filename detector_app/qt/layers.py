@@ -140,12 +140,7 @@ class LabelledRectLayer(RectLayer):
         self._hollow = hollow_tags
         self._emphasis: tuple[QRectF, QPen] | None = None
         self._margin_px = 24.0  # room for the tags above the boxes
-        self._inside: QRectF | None = None  # the image: tags stay inside it
 
-    def set_tag_area(self, rect: QRectF | None) -> None:
-        """Scene rect the tags are kept inside (the image), or ``None``."""
-        self._inside = QRectF(rect) if rect is not None else None
-        self.update()
 
     def set_tags(self, tags: Sequence[tuple[float, float, str, QColor]]) -> None:
         """``[(x, y, text, colour)]``: a tag whose lower-left corner is at ``(x, y)``."""

@@ -86,8 +86,7 @@ class OverlayScene(QGraphicsScene):
         changed = size != self.image_size
         self.image_size = size
         w, h = size
-        detections: LabelledRectLayer = self.layers["detections"]  # type: ignore[assignment]
-        for layer in (self.highlight, detections, self.annotations):
+        for layer in (self.highlight, self.layers["detections"], self.annotations):
             layer.set_tag_area(QRectF(0, 0, w, h))
         pad = 0.05 * max(w, h)
         self.setSceneRect(QRectF(-pad, -pad, w + 2 * pad, h + 2 * pad))
