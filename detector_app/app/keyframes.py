@@ -27,9 +27,6 @@ class Keyframes:
         clip, opened = self._clip_size(), self._nav.opened
         if clip is None or opened is None:
             return False
-        rec = self._nav.ensure_stored()
-        if rec is None:
-            return False
         command = relabel_track_command(opened.undo_stack.store, clip[0], ann.id, name, clip[2])
         if command is None:
             return False
