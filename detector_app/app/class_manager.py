@@ -16,6 +16,7 @@ from detector_app.app.class_edits import DeleteClass, RenameClass, ReorderClasse
 from detector_app.app.events import EventBus
 from detector_app.app.label_choice import LabelChoice
 from detector_app.app.navigation import Navigator
+from detector_app.app.ranking import class_counts
 from detector_app.app.undo import Command
 from detector_app.domain.errors import UserError
 from detector_app.formats.classes_file import write_classes_file
@@ -43,8 +44,8 @@ class ClassManager:
         store = self._nav.store
         if store is None:
             return []
-        counts = store.class_box_counts()
-        model_name = {store.aliases.get(n, n): n for n in self._labels.model_classes[1:]}  # project -> model
+        counts = class_counts(store.records())
+        model_name = self._labels.model_names(store)
         rows = []
         for name in self._labels.labels.names:
             own = model_name.get(name)
@@ -60,7 +61,7 @@ class ClassManager:
         """Delete class ``name`` and all its boxes (one undo step). A class the model
         predicts stays in the list (its suggestions keep coming); only its boxes go."""
         store = self._nav.store
-        predicted = store is not None and name in [store.aliases.get(n, n) for n in self._labels.model_classes]
+        predicted = name in self._labels.model_names(store)
         done = (f"the boxes of {name} deleted; {name} stays in the list: the model predicts it" if predicted
                 else f"class {name} deleted with its boxes")
         return self._run(lambda: DeleteClass(name=name), done)

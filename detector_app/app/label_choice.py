@@ -27,9 +27,8 @@ class LabelChoice:
 
     def rebuild(self, store: ProjectStore | None) -> None:
         """The list from the model's classes and ``store``'s labels (``LABELS``)."""
-        names = label_names(self.model_classes)
+        names = list(self.model_names(store))
         if store is not None:
-            names = [store.aliases.get(n, n) for n in names]  # model classes the project renamed
             have = store.label_map.names
             if store.user_order:  # a person's order (Classes dialog, classes file) comes first
                 names = [*have, *(n for n in names if n not in have)]
@@ -45,6 +44,12 @@ class LabelChoice:
         if self.current not in self.labels:
             self.current = names[0] if names else None
         self._bus.notify(Event.LABELS)
+
+    def model_names(self, store: ProjectStore | None) -> dict[str, str]:
+        """The model's classes (background left out) in its order, by the project's name for
+        each (``store.aliases``: the ones it renamed): project name -> model name."""
+        aliases = store.aliases if store is not None else {}
+        return {aliases.get(n, n): n for n in label_names(self.model_classes)}
 
     def add(self, name: str, store: ProjectStore) -> bool:
         """Make sure ``name`` is a label of the project (its store tells when it is new);

@@ -396,15 +396,6 @@ class ProjectStore:
         self._notify(*(("annotations", k) for k in removed))
         return removed
 
-    def class_box_counts(self) -> dict[str, int]:
-        """Boxes per label over the project."""
-        with self._lock:
-            counts: dict[str, int] = {}
-            for rec in self._records.values():
-                for a in rec.annotations:
-                    counts[a.label] = counts.get(a.label, 0) + 1
-            return counts
-
     def set_user_order(self, user: bool) -> bool:
         """Whether a person chose the label order (then nothing reorders it by itself);
         returns the old value."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from detector_app.app.class_edits import ClassEditError, DeleteClass, RenameClass, ReorderClasses, classes_file_order
+from detector_app.app.ranking import class_counts
 from detector_app.app.store import ProjectStore
 from detector_app.app.undo import UndoStack
 from detector_app.domain import Annotation, AnnotationSource, Box, ItemState
@@ -60,7 +61,7 @@ def test_rename_keeps_position_ids_sources_and_states(store: ProjectStore) -> No
 def test_rename_into_an_existing_class_merges(store: ProjectStore) -> None:
     after, names = _undo_redo_round_trip(store, RenameClass(old="fox", new="dog"))
     assert names == ["cat", "dog"]
-    assert after[KEYS[2]][0][1] == "dog" and store.class_box_counts() == {"cat": 2, "dog": 2}
+    assert after[KEYS[2]][0][1] == "dog" and class_counts(store.records()) == {"cat": 2, "dog": 2}
 
 
 def test_renaming_a_model_class_records_an_alias_saved_with_the_project(store: ProjectStore,
