@@ -3,7 +3,6 @@ folders of chosen images, the simulated review of a folder, AP50 by class."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -18,6 +17,7 @@ from detector_app.app.session import Session
 from detector_app.app.simulated_review import ReviewCounts, detect_synchronously, review_items
 from detector_app.detection.synthetic import CLASS_NAMES
 from detector_app.domain.trace import Detector
+from detector_app.formats import load_dataset
 
 #: The class the bundled model never saw, and the six classes of the loop's data.
 NEW_CLASS = "cross"
@@ -27,16 +27,11 @@ Truth = dict[str, tuple[np.ndarray, list[str]]]
 
 
 def truth_of(folder: Path) -> Truth:
-    """``images/<name>`` -> (boxes float[G, 4] x1 y1 x2 y2, labels) from the generator's COCO file."""
-    coco = json.loads((folder / "annotations.json").read_text())
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    out: Truth = {im["file_name"]: (np.zeros((0, 4)), []) for im in coco["images"]}
-    by_id = {im["id"]: im["file_name"] for im in coco["images"]}
-    for a in coco["annotations"]:
-        x, y, w, h = a["bbox"]
-        boxes, labels = out[by_id[a["image_id"]]]
-        out[by_id[a["image_id"]]] = (np.vstack([boxes, [x, y, x + w, y + h]]), [*labels, names[a["category_id"]]])
-    return out
+    """``images/<name>`` -> (boxes float[G, 4] x1 y1 x2 y2, labels) of the generator's COCO
+    dataset in ``folder``, read by the app's own reader."""
+    return {rec.path: (np.array([a.box.to_tuple() for a in rec.annotations], np.float64).reshape(-1, 4),
+                       [a.label for a in rec.annotations])
+            for rec in load_dataset(folder).images}
 
 
 def project_of(pool: Path, dest: Path, names: list[str]) -> Truth:
