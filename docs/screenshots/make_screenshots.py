@@ -136,21 +136,18 @@ def correct_like_a_person(ss, gt_file: Path) -> str | None:
     """Correct the image against the samples' ground truth as a reviewer would
     (``app.simulated_review``: delete wrong boxes, relabel, adjust, draw the missed
     objects). Returns the id of a box to show selected: one drawn by hand, if any."""
-    import json
-
     import numpy as np
 
     from detector_app.app.simulated_review import review_current
     from detector_app.domain.annotations import AnnotationSource
+    from detector_app.formats import load_dataset
 
     if ss.record is None or not gt_file.is_file():
         return None
-    coco = json.loads(gt_file.read_text(encoding="utf-8"))
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    ids = [im["id"] for im in coco["images"] if Path(im["file_name"]).name == Path(ss.key).name]
-    gt = [a for a in coco["annotations"] if a["image_id"] in ids]
-    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in gt)], np.float64).reshape(-1, 4)
-    review_current(ss, boxes, [names[a["category_id"]] for a in gt])
+    truth = [a for rec in load_dataset(gt_file).images if Path(rec.path).name == Path(ss.key).name
+             for a in rec.annotations]
+    boxes = np.array([a.box.to_tuple() for a in truth], np.float64).reshape(-1, 4)
+    review_current(ss, boxes, [a.label for a in truth])
     drawn = [a.id for a in ss.record.annotations if a.source is AnnotationSource.MANUAL]
     return drawn[0] if drawn else (ss.record.annotations[0].id if ss.record.annotations else None)
 
