@@ -7,10 +7,11 @@ The pool holds the five classes the bundled model knows and ``cross``, which it
 does not (a shifted pool: the case where choosing matters). Ranked: Detect all
 over the pool project (``app.detect_all``), then ``Session.rank_useful`` (the
 order the file list's "Most useful first" shows), the top N. Random: N drawn
-with seed s. Each chosen set is corrected by the simulated reviewer and
-fine-tuned with the app's job (the same iterations; the ranked set once per
-fine-tune seed, so both sides have the same number of runs). Scored on a
-six-class holdout: mean AP50 of all classes and of ``cross``.
+with seed s from the same pool. Each seed draws a new pool (generator seed
+7100 + s), so both sides vary from run to run. Each chosen set is corrected by
+the simulated reviewer and fine-tuned with the app's job (the same iterations,
+fine-tune seed s). Scored on a six-class holdout: mean AP50 of all classes and
+of ``cross``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -68,28 +70,33 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs per side (default 3)")
     parser.add_argument("--iters", type=int, default=300, help="fine-tune iterations per run (default 300)")
     parser.add_argument("--holdout", type=int, default=100, help="holdout images (default 100)")
+    parser.add_argument("--scope", default="all", help="what the fine-tune trains (default all)")
     args = parser.parse_args()
     pool_n, n, seeds, iters, n_hold = ((12, 4, 1, 4, 8) if args.quick
                                        else (args.pool, args.n, args.seeds, args.iters, args.holdout))
     tmp = Path(tempfile.mkdtemp(prefix="bench_order_"))
     try:
-        write_dataset(tmp / "pool", pool_n, seed=7100, classes=CLASSES)
         write_dataset(tmp / "holdout", n_hold, seed=7200, classes=CLASSES)
         holdout = load_detection_data(tmp / "holdout")
-        everything = list(truth_of(tmp / "pool"))
         detector, info = jobs.load_detector(None, "cpu")
-        useful, reasons = ranked_names(tmp / "pool", detector, info, n)
-        truth = truth_of(tmp / "pool")
-        crosses = {name: sum(1 for lab in truth[name][1] if lab == NEW_CLASS) for name in everything}
         results: dict[str, list[tuple[float, float]]] = {"ranked": [], "random": []}
         boxes: dict[str, list[int]] = {"ranked": [], "random": []}
+        reasons: list[str] = []
         for s in range(seeds):
+            pool = tmp / f"pool_{s}"  # a pool per seed: both sides vary from run to run
+            write_dataset(pool, pool_n, seed=7100 + s, classes=CLASSES)
+            everything = list(truth_of(pool))
+            useful, why = ranked_names(pool, detector, info, n)
+            reasons += why
+            truth = truth_of(pool)
+            crosses = {name: sum(1 for lab in truth[name][1] if lab == NEW_CLASS) for name in everything}
             rng = np.random.default_rng(s)
             chosen = {"ranked": useful, "random": [everything[i] for i in sorted(rng.choice(len(everything), n,
                                                                                              replace=False))]}
             for side, names in chosen.items():
-                settings = jobs.FinetuneSettings(epochs=10_000, iters=iters, batch=2, device="cpu", seed=s)
-                run = label_and_finetune(tmp / "pool", tmp / f"{side}_{s}", names, detector, info, settings)
+                settings = jobs.FinetuneSettings(epochs=10_000, iters=iters, batch=2, device="cpu", seed=s,
+                                                 scope=args.scope)
+                run = label_and_finetune(pool, tmp / f"{side}_{s}", names, detector, info, settings)
                 metrics = evaluate_checkpoint(run.checkpoint, holdout)
                 results[side].append((ap50(metrics, CLASSES), ap50(metrics, (NEW_CLASS,))))
                 boxes[side].append(sum(crosses[name] for name in names))
@@ -104,9 +111,10 @@ def main() -> None:
             ]
         gain = statistics.mean(a for a, _ in results["ranked"]) - statistics.mean(a for a, _ in results["random"])
         rows.append(Row("ranked - random", "AP50 gain, all classes", f"{gain:+.3f}", "> 0", gain > 0))
-        top = {r: reasons.count(r) for r in reasons}
-        notes = [f"pool {pool_n} images, N = {n}, {iters} fine-tune iterations of 2 images, holdout {n_hold}",
-                 "first ranked reasons: " + "; ".join(reasons[:3]), f"{len(top)} distinct reasons among the top {n}"]
+        kinds = Counter(r.split(" ", 1)[1] if r[:1].isdigit() else r for r in reasons)
+        notes = [f"pool {pool_n} images per seed (generator seed 7100 + s), N = {n}, {iters} fine-tune iterations "
+                 f"of 2 images ({args.scope}), holdout {n_hold}",
+                 "reasons of the ranked images: " + "; ".join(f"{c} x {k}" for k, c in kinds.most_common())]
         finish("bench_review_order", rows, args, notes)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -22,7 +22,7 @@ from detector_app.app.trace_store import TraceStore
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import UserError
 from detector_app.domain.progress import ProgressFn, check_cancel, report
-from detector_app.domain.trace import Detector
+from detector_app.domain.trace import DISPLAY_SCORE_THRESH, Detector
 
 
 @dataclass
@@ -65,7 +65,8 @@ def detect_all(root: str | Path, keys: list[str], detector: Detector, traces: Tr
     ``progress`` gets ``Progress(i, len(keys), key)`` after each image. Raises
     ``Cancelled`` when ``cancel`` is set (the traces stored so far stay). Each
     image's usefulness signals (``domain.usefulness.signals`` at ``score_thresh``,
-    default the model's) are stored beside the traces, for "most useful first".
+    default the app's display threshold, not the model's low internal one) are
+    stored beside the traces, for "most useful first".
     """
     from detector_app.domain.usefulness import signals
     from detector_app.media.images import read_image
@@ -89,7 +90,7 @@ def detect_all(root: str | Path, keys: list[str], detector: Detector, traces: Tr
             result.skipped.append(f"{key}: {exc}")
             report(progress, i + 1, len(keys), key)
             continue
-        thresh = trace.score_thresh if score_thresh is None else score_thresh
+        thresh = DISPLAY_SCORE_THRESH if score_thresh is None else score_thresh
         try:
             traces.put(key, trace)
             traces.put_summary(key, signals(trace, trace.postprocess(score_thresh=thresh), thresh))

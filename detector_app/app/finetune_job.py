@@ -33,6 +33,7 @@ class FinetuneSettings:
     verified_only: bool = True
     seed: int = 0
     device: str | None = None
+    scope: str = "all"  # what learns (``detection.training_config.TRAIN_SCOPES``)
 
 
 def finetune_output(root: Path) -> Path:
@@ -97,7 +98,7 @@ def run_finetune(store: ProjectStore, base: ModelInfo | None, settings: Finetune
             init=base.path if base is not None and base.path else None,
             model=None if base is not None and base.path else (base.builder if base else "small"),
             epochs=settings.epochs, iters=settings.iters, batch=settings.batch, lr=settings.lr,
-            warmup_iters=10, seed=settings.seed, device=settings.device, log_every=1,
+            warmup_iters=10, seed=settings.seed, device=settings.device, log_every=1, scope=settings.scope,
         )
         return train(cfg, progress, cancel)
     finally:

@@ -3,8 +3,8 @@
 Scores come from the usefulness signals Detect all stores beside the traces
 (``domain.usefulness``); the "rare classes" part is recomputed from the
 project's boxes now, so it follows the corrections. Images without stored
-signals follow in folder order ("not detected yet"), then reviewed images
-and videos.
+signals (or with signals of an older definition) follow in folder order,
+then reviewed images and videos.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from detector_app.domain.annotations import ImageRecord, ItemState
-from detector_app.domain.usefulness import rate
+from detector_app.domain.usefulness import SIGNALS_VERSION, STALE, rate
 
 NOT_DETECTED = "not detected yet: Model > Detect all scores it"
 
@@ -40,6 +40,8 @@ def rank_items(items: list[str], states: list[ItemState], videos: list[bool],
             rest.append(Ranked(i, None, "video: frames are reviewed as it plays"))
         elif state in (ItemState.EDITED, ItemState.VERIFIED):
             rest.append(Ranked(i, None, f"already {state.value}"))
+        elif key in summaries and summaries[key].get("v") != SIGNALS_VERSION:
+            unscored.append(Ranked(i, None, STALE))
         elif key in summaries:
             u = rate(summaries[key], counts)
             scored.append(Ranked(i, u.score, u.reason))

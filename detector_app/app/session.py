@@ -54,7 +54,7 @@ from detector_app.domain.annotations import ImageRecord, ItemState
 from detector_app.domain.boxes import Box
 from detector_app.domain.errors import UserError
 from detector_app.domain.labels import LabelMap
-from detector_app.domain.trace import DetectionTrace, PostprocessResult
+from detector_app.domain.trace import DISPLAY_SCORE_THRESH, DetectionTrace, PostprocessResult
 from detector_app.media.video import VideoReader
 
 __all__ = ["OVERLAYS", "VIEW_GROUP", "Event", "Session"]
@@ -67,7 +67,8 @@ class Session:
     """See the module docstring. The parts are public for reading (``nav``, ``view``,
     ``overlay``, ``label_choice``, ``editor``); change state through the methods here."""
 
-    def __init__(self, score_thresh: float = 0.5, nms_thresh: float = 0.5, detect_on_open: bool = True) -> None:
+    def __init__(self, score_thresh: float = DISPLAY_SCORE_THRESH, nms_thresh: float = 0.5,
+                 detect_on_open: bool = True) -> None:
         self.events = EventBus()
         self.subscribe = self.events.subscribe
         self.unsubscribe = self.events.unsubscribe

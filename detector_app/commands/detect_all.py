@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "traces of the same model on the same device")
     parser.add_argument("--only-unreviewed", action="store_true", help="skip images already edited or verified")
     parser.add_argument("--redo", action="store_true", help="detect again images whose traces are stored")
+    parser.add_argument("--score-thresh", type=float, default=0.5, metavar="F",
+                        help="score threshold the usefulness of each image is judged at (\"most useful first\"; "
+                             "default 0.5, the app's)")
     parser.add_argument("--max-gb", type=float, default=2.0, metavar="G",
                         help="keep this model's stored traces under G GB (oldest dropped first; default 2)")
 
@@ -26,9 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from detector_app.app.store import ProjectStore
     from detector_app.app.trace_store import TraceStore
     from detector_app.domain.annotations import ItemState
-    from detector_app.domain.errors import Cancelled
+    from detector_app.domain.errors import Cancelled, UserError
     from detector_app.textprogress import TextProgressBar
 
+    if not 0.0 <= args.score_thresh <= 1.0:
+        raise UserError(f"--score-thresh must be between 0 and 1, got {args.score_thresh}")
     detector, info = jobs.load_detector(args.model, args.device)
     for w in info.warnings:
         print(f"warning: {w}")
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             result = detect_all(store.root, keys, detector, traces, progress=TextProgressBar("detect-all"),
-                                on_done=mark, redo=args.redo)
+                                on_done=mark, redo=args.redo, score_thresh=args.score_thresh)
         except (KeyboardInterrupt, Cancelled):
             print("\nstopped: the traces stored so far are kept")
             return 130

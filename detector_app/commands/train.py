@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RoIs sampled per image for the box head's loss (default: the model's, 512 "
                              "for torchvision builders); 128 trains faster on CPU")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
+    parser.add_argument("--scope", choices=("all", "heads", "roi_heads", "predictor"), default="all",
+                        help="what learns: all layers (default), heads (RPN + RoI heads, backbone frozen), "
+                             "roi_heads, or predictor (the class and box layers only)")
     parser.add_argument("--freeze-bn", action="store_true",
                         help="re-estimate BatchNorm statistics once at the start, then keep them fixed "
                              "(use when fine-tuning or resuming a trained model)")
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         val=args.val, val_limit=args.val_limit, resume=args.resume, seed=args.seed, workers=args.workers,
         device=args.device, amp=args.amp, hflip=not args.no_flip, freeze_bn=args.freeze_bn,
         bn_recompute_images=args.bn_images, precision=args.precision, roi_batch=args.roi_batch,
+        scope=args.scope,
     )
     main = int(os.environ.get("RANK", "0")) == 0
     if main:

@@ -144,7 +144,7 @@ def begin_epoch(run: TrainingRun, epoch: int) -> None:
         run.sampler.set_epoch(epoch)
     else:
         run.generator.manual_seed(run.cfg.seed * 1000 + epoch)
-    set_train_mode(run.model, run.cfg.freeze_bn)
+    set_train_mode(run.model, run.cfg.freeze_bn, run.cfg.scope)
 
 
 def run_epoch(run: TrainingRun, state: RunState, epoch: int, log: TrainingLog, progress: ProgressFn | None = None,
@@ -241,7 +241,7 @@ def _validate(run: TrainingRun, state: RunState, progress: ProgressFn | None) ->
     metrics = evaluate_model(run.model, run.val_data, device=run.device)
     val_row = {"epoch": state.epoch, "iteration": state.iteration, **{k: metrics[k] for k in ("AP", "AP50", "AP75")}}
     state.val_history.append(val_row)
-    set_train_mode(run.model, run.cfg.freeze_bn)
+    set_train_mode(run.model, run.cfg.freeze_bn, run.cfg.scope)
     report(progress, state.iteration, run.total,
            f"epoch {state.epoch}: val AP {metrics['AP']:.3f} AP50 {metrics['AP50']:.3f}")
     return val_row

@@ -53,6 +53,19 @@ class TrainConfig:
     freeze_bn: bool = False  # BN statistics re-estimated once, then fixed (BN layers in eval mode)
     precision: str = "fp32"  # "bf16": CPU backbone under bfloat16 autocast (detection.precision)
     roi_batch: int | None = None  # RoIs sampled per image for the box head's loss (None: the model's own)
+    scope: str = "all"  # what learns: one of TRAIN_SCOPES (the rest keeps the starting weights)
+
+
+#: What a run trains, from everything to the last layers only; the rest is frozen
+#: (``training_setup.freeze_outside``). Fine-tuning on a few corrected images
+#: learns a new class with less forgetting, fewer false positives and faster
+#: steps when the backbone stays as trained.
+TRAIN_SCOPES: dict[str, str] = {
+    "all": "every layer",
+    "heads": "the RPN and the RoI heads (backbone frozen)",
+    "roi_heads": "the RoI heads only (backbone and RPN frozen)",
+    "predictor": "the class and box layers only",
+}
 
 
 @dataclass

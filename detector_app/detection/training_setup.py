@@ -26,7 +26,7 @@ from detector_app.detection.config import ConfigError, ModelConfig
 from detector_app.detection.datasets import DetectionData, TorchDetectionDataset, collate, load_detection_data
 from detector_app.detection.finetune import head_plan, load_init_weights, resolve_model_config
 from detector_app.detection.precision import set_cpu_precision
-from detector_app.detection.training_config import TrainConfig, TrainingError
+from detector_app.detection.training_config import TRAIN_SCOPES, TrainConfig, TrainingError
 from detector_app.detection.training_log import RunFiles, TrainingLog
 from detector_app.domain.progress import ProgressFn, report
 
@@ -48,15 +48,43 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def set_train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
+def _trained_parts(model: FasterRCNN, scope: str) -> list[torch.nn.Module]:
+    """The sub-modules a run of ``scope`` (``TRAIN_SCOPES``) trains."""
+    if scope not in TRAIN_SCOPES:
+        raise TrainingError(f"unknown training scope {scope!r}: one of {', '.join(TRAIN_SCOPES)}")
+    if scope == "all":
+        return [model]
+    if scope == "heads":
+        return [model.rpn, model.roi_heads]
+    if scope == "roi_heads":
+        return [model.roi_heads]
+    return [model.roi_heads.box_predictor]
+
+
+def freeze_outside(model: FasterRCNN, scope: str) -> int:
+    """Stop gradients everywhere but the parts ``scope`` trains; returns the number of
+    trainable parameters (elements) left."""
+    trained = {id(p) for part in _trained_parts(model, scope) for p in part.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trained)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def set_train_mode(model: torch.nn.Module, freeze_bn: bool, scope: str = "all") -> None:
     """``model.train()``, but with ``freeze_bn`` every BatchNorm layer stays in eval
     mode: it normalises with its stored statistics (and does not update them)
-    while its scale and shift still learn, so training and inference agree."""
+    while its scale and shift still learn, so training and inference agree.
+    Outside the trained ``scope`` BatchNorm layers stay in eval mode too (the
+    frozen layers keep their statistics); the frozen parts themselves stay in
+    training mode, so the RPN still hands the RoI heads its training-time proposals."""
     model.train()
-    if freeze_bn:
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.eval()
+    frozen_bn: list[torch.nn.Module] = list(model.modules()) if freeze_bn else []
+    if scope != "all" and isinstance(model, FasterRCNN):
+        trained = {id(m) for part in _trained_parts(model, scope) for m in part.modules()}
+        frozen_bn += [m for m in model.modules() if id(m) not in trained]
+    for m in frozen_bn:
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 def recompute_bn_stats(model: FasterRCNN, dataset: TorchDetectionDataset, images: int, batch: int,
@@ -221,7 +249,10 @@ def _start_model(cfg: TrainConfig, data: DetectionData, init_ckpt: dict[str, Any
     if cfg.freeze_bn:  # statistics of the starting weights, then fixed for the whole run
         recompute_bn_stats(model, TorchDetectionDataset(data, hflip=False), max(cfg.bn_recompute_images, 1),
                            cfg.batch, device, seed=cfg.seed)
-    set_train_mode(model, cfg.freeze_bn)
+    if cfg.scope != "all":
+        trainable = freeze_outside(model, cfg.scope)
+        report(progress, 0, 0, f"training {TRAIN_SCOPES[cfg.scope]}: {trainable:,} parameters")
+    set_train_mode(model, cfg.freeze_bn, cfg.scope)
     return model, mconf, head_note
 
 

@@ -29,6 +29,10 @@ import numpy as np
 
 from detector_app.domain.boxes import batched_nms
 
+#: The score threshold the app shows detections at until a person moves it (the
+#: model's own ``score_thresh`` is far lower: it keeps candidates for the trace).
+DISPLAY_SCORE_THRESH = 0.5
+
 
 class Fate(enum.IntEnum):
     """What became of one proposal in the RoI head's post-processing."""

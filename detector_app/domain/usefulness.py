@@ -1,17 +1,22 @@
 """How much a person's correction of an image would teach the model (active learning).
 
-From an image's trace and its detections under the current thresholds, four
-signals, each a count a person can check on the image:
+From an image's trace and its detections under the current score threshold,
+four signals, each a count of *objects* a person can check on the image (not
+of proposals: a proposal count grows with the clutter of an image, whatever
+the model lacks):
 
-* **unsure**: proposals whose best class probability lies within 0.15 of the
-  score threshold (the model hesitates: a correction moves a decision);
-* **dropped objects**: proposals the RPN is confident about (objectness >= 0.9)
-  that the RoI head calls background (a missed object, or a background the
-  RPN keeps proposing);
-* **disagreement**: pairs of detections of different classes overlapping at
+* **unsure**: candidate detections (class-wise NMS survivors) scoring within
+  ``UNSURE_MARGIN`` of the threshold, on either side: boxes a correction
+  confirms or overturns;
+* **missed**: objects the RPN is confident about (proposals with objectness
+  >= ``CONFIDENT_OBJECTNESS`` that no detection covers at IoU >= 0.5, grouped
+  into objects where they overlap at all, IoU > ``GROUP_IOU``):
+  a class the model does not know, or a background it keeps proposing;
+* **disagree**: pairs of detections of different classes overlapping at
   IoU > 0.5 (the head cannot tell the classes apart there);
-* **rare classes**: detections of classes the project has few boxes of
-  (1 / (1 + boxes of that class), summed).
+* **rare**: detections of classes the project has fewer boxes of than of its
+  best-covered class (``1 / (1 + boxes)`` above that class's, summed; zero
+  while every class has as many boxes).
 
 The score is their weighted sum; the reason names the largest contribution.
 Images are ordered by score, highest first. Numpy only.
@@ -24,11 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from detector_app.domain.boxes import box_iou
-from detector_app.domain.trace import DetectionTrace, Fate, PostprocessResult
+from detector_app.domain.trace import DetectionTrace, PostprocessResult
 
-UNSURE_MARGIN = 0.15
+#: The signals' definition; summaries stored under another version are not rated.
+SIGNALS_VERSION = 2
+UNSURE_MARGIN = 0.3
 CONFIDENT_OBJECTNESS = 0.9
-WEIGHTS = {"unsure": 1.0, "dropped": 0.5, "disagree": 1.5, "rare": 2.0}
+COVER_IOU = 0.5
+#: Confident proposals around one object (its parts, other scales) overlap a little
+#: or a lot; a threshold of 0.5 split one object into 5-6 "objects" on the bundled model.
+GROUP_IOU = 0.1
+WEIGHTS = {"unsure": 1.0, "missed": 1.0, "disagree": 1.0, "rare": 1.0}
+STALE = "scored by an older version of the app: run Detect all again (redo) to score it"
 
 
 @dataclass(frozen=True)
@@ -38,24 +50,45 @@ class Usefulness:
     terms: dict[str, float]
 
 
+def _count_objects(boxes: np.ndarray) -> int:
+    """Groups among ``boxes`` float[N, 4]: greedily, each box takes every box overlapping it at
+    IoU > ``GROUP_IOU`` (boxes ordered best first, as proposals are)."""
+    groups = 0
+    while len(boxes):
+        groups += 1
+        boxes = boxes[box_iou(boxes[:1], boxes)[0] <= GROUP_IOU]
+    return groups
+
+
+def unsure_count(trace: DetectionTrace, score_thresh: float) -> int:
+    """Candidate detections scoring in [thresh - margin, thresh + margin)."""
+    if trace.class_probs.ndim != 2 or trace.class_probs.shape[1] < 2 or not len(trace.class_probs):
+        return 0
+    low = trace.postprocess(score_thresh=max(score_thresh - UNSURE_MARGIN, 1e-3))
+    return int((low.scores < score_thresh + UNSURE_MARGIN).sum())
+
+
+def missed_count(trace: DetectionTrace, result: PostprocessResult) -> int:
+    """Objects among the confident proposals that no detection of ``result`` covers."""
+    confident = trace.proposals[trace.proposal_scores >= CONFIDENT_OBJECTNESS].reshape(-1, 4)
+    if len(confident) and len(result.boxes):
+        confident = confident[box_iou(confident, result.boxes).max(axis=1) < COVER_IOU]
+    return _count_objects(confident)
+
+
 def signals(trace: DetectionTrace, result: PostprocessResult, score_thresh: float) -> dict[str, object]:
-    """The per-image counts (``unsure``, ``dropped``, ``disagree``) and the detected class
-    names (``labels``): everything :func:`rate` needs, small enough to store per image."""
+    """The per-image counts (``unsure``, ``missed``, ``disagree``), the detected class names
+    (``labels``) and the definition's version (``v``): everything :func:`rate` needs,
+    small enough to store per image. ``result`` is the trace's detections at ``score_thresh``."""
     names = trace.class_names
-    unsure = dropped = disagree = 0
-    if trace.class_probs.ndim == 2 and trace.class_probs.shape[1] > 1 and len(trace.class_probs):
-        best_fg = trace.class_probs[:, 1:].max(axis=1)
-        unsure = int((np.abs(best_fg - score_thresh) <= UNSURE_MARGIN).sum())
-        background = np.argmax(trace.class_probs, axis=1) == 0
-        confident = trace.proposal_scores >= CONFIDENT_OBJECTNESS
-        below = result.fate == Fate.BELOW_SCORE if len(result.fate) == len(background) else background
-        dropped = int((background & confident & below).sum())
+    disagree = 0
     if len(result.boxes) > 1:
         iou = box_iou(result.boxes, result.boxes)
         differ = result.labels[:, None] != result.labels[None, :]
         disagree = int(np.triu((iou > 0.5) & differ, k=1).sum())
     labels = [names[int(c)] if int(c) < len(names) else str(int(c)) for c in result.labels]
-    return {"unsure": unsure, "dropped": dropped, "disagree": disagree, "labels": labels}
+    return {"v": SIGNALS_VERSION, "unsure": unsure_count(trace, score_thresh),
+            "missed": missed_count(trace, result), "disagree": disagree, "labels": labels}
 
 
 def _count(sig: dict[str, object], key: str) -> float:
@@ -63,30 +96,33 @@ def _count(sig: dict[str, object], key: str) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
+def _reason(top: str, terms: dict[str, float], rare_names: dict[str, int]) -> str:
+    if top == "unsure":
+        return f"{terms['unsure']:.0f} detection(s) scored within {UNSURE_MARGIN} of the threshold"
+    if top == "missed":
+        return (f"{terms['missed']:.0f} object(s) the RPN is sure of (objectness >= {CONFIDENT_OBJECTNESS}) "
+                "and no detection covers")
+    if top == "disagree":
+        return f"{terms['disagree']:.0f} overlapping detection(s) of different classes"
+    rarest = min(rare_names, key=lambda n: rare_names[n])
+    return f"classes with few boxes in the project: {rarest} ({rare_names[rarest]} box(es))"
+
+
 def rate(sig: dict[str, object], class_counts: dict[str, int] | None = None) -> Usefulness:
     """The score and reason of an image's :func:`signals`, given the project's boxes per class."""
+    if sig.get("v") != SIGNALS_VERSION:
+        return Usefulness(0.0, STALE, {k: 0.0 for k in WEIGHTS})
     counts = class_counts or {}
     raw = sig.get("labels", [])
     labels = [str(x) for x in raw] if isinstance(raw, (list, tuple)) else []
     rare_names = {name: int(counts.get(name, 0)) for name in labels}
-    terms = {"unsure": _count(sig, "unsure"), "dropped": _count(sig, "dropped"), "disagree": _count(sig, "disagree"),
-             "rare": float(sum(1.0 / (1.0 + rare_names[n]) for n in labels))}
+    floor = 1.0 / (1.0 + max(counts.values(), default=0))
+    terms = {"unsure": _count(sig, "unsure"), "missed": _count(sig, "missed"), "disagree": _count(sig, "disagree"),
+             "rare": float(sum(1.0 / (1.0 + rare_names[n]) - floor for n in labels))}
     weighted = {k: WEIGHTS[k] * v for k, v in terms.items()}
     score = float(sum(weighted.values()))
     top = max(weighted, key=lambda k: weighted[k])
-    if weighted[top] <= 0:
-        reason = "nothing uncertain: few corrections expected"
-    elif top == "unsure":
-        reason = f"{terms['unsure']:.0f} proposal(s) scored within {UNSURE_MARGIN} of the threshold"
-    elif top == "dropped":
-        reason = (
-            f"{terms['dropped']:.0f} confident proposal(s) (objectness >= {CONFIDENT_OBJECTNESS}) called background"
-        )
-    elif top == "disagree":
-        reason = f"{terms['disagree']:.0f} overlapping detection(s) of different classes"
-    else:
-        rarest = min(rare_names, key=lambda n: rare_names[n])
-        reason = f"classes with few boxes in the project: {rarest} ({rare_names[rarest]} box(es))"
+    reason = "nothing uncertain: few corrections expected" if weighted[top] <= 0 else _reason(top, terms, rare_names)
     return Usefulness(score, reason, terms)
 
 
@@ -96,4 +132,5 @@ def usefulness(trace: DetectionTrace, result: PostprocessResult, score_thresh: f
     return rate(signals(trace, result, score_thresh), class_counts)
 
 
-__all__ = ["Usefulness", "WEIGHTS", "rate", "signals", "usefulness"]
+__all__ = ["SIGNALS_VERSION", "STALE", "Usefulness", "WEIGHTS", "missed_count", "rate", "signals", "unsure_count",
+           "usefulness"]

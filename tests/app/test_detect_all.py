@@ -16,6 +16,8 @@ from detector_app.app.store import ProjectStore
 from detector_app.app.trace_store import TraceStore, model_id
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import Cancelled
+from detector_app.domain.trace import DetectionTrace
+from detector_app.domain.usefulness import signals
 from detector_app.media.images import write_image
 from tests.helpers.traces import make_fake_trace
 
@@ -74,6 +76,23 @@ def test_detect_all_stores_skips_and_reports(tmp_path: Path) -> None:
     again = detect_all(root, ["img0.png", "img1.png", "img2.png"], det, traces)
     assert again.already == 2 and again.detected == ["img2.png"] and det.calls == 3
     assert "detected 1 image(s)" in again.summary() and "2 already stored" in again.summary()
+
+
+def test_usefulness_is_judged_at_the_display_threshold(tmp_path: Path) -> None:
+    """Not at the model's internal 0.05, where every background proposal counted as "unsure"."""
+    root = _project(tmp_path, 1)
+
+    def trace_uncapped() -> DetectionTrace:
+        t = make_fake_trace()
+        t.detections_per_img = 100
+        return t
+
+    traces = TraceStore(tmp_path / "store", "m")
+    detect_all(root, ["img0.png"], lambda rgb: trace_uncapped(), traces)
+    at_display = signals(trace_uncapped(), trace_uncapped().postprocess(score_thresh=0.5), 0.5)
+    at_model = signals(trace_uncapped(), trace_uncapped().postprocess(score_thresh=0.05), 0.05)
+    assert at_display != at_model
+    assert {k: v for k, v in traces.summaries()["img0.png"].items() if k != "key"} == at_display
 
 
 def test_pause_holds_and_cancel_keeps_what_is_stored(tmp_path: Path) -> None:

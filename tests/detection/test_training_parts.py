@@ -120,6 +120,33 @@ def test_step_returns_finite_losses_and_updates_the_weights(tiny_coco: Path, tin
     assert train_step(run, images, targets, lr=0.005)["loss"] < terms["loss"]
 
 
+@pytest.mark.parametrize("scope, learns", [
+    ("heads", ("rpn.", "roi_heads.")),
+    ("roi_heads", ("roi_heads.",)),
+    ("predictor", ("roi_heads.box_predictor.",)),
+])
+def test_a_scope_trains_its_parts_and_leaves_the_rest_as_it_started(
+        tiny_coco: Path, tiny_config, tmp_path: Path, scope: str, learns: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    messages: list[str] = []
+    run, _ = _prepare(_cfg(tiny_coco, tmp_path / "m.pt", tiny_config(), scope=scope),
+                      progress=lambda p: messages.append(p.message))
+    trainable = {n for n, p in run.model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(learns) for n in trainable)
+    assert {id(p) for p in run.params} == {id(p) for n, p in run.model.named_parameters() if n in trainable}
+    assert messages and messages[-1].startswith("training ") and messages[-1].endswith(" parameters")
+    before = _weights(run)
+    images, targets = next(iter(run.loader))
+    for _ in range(2):
+        terms = train_step(run, images, targets, lr=0.01)
+        assert all(math.isfinite(v) for v in terms.values())
+    after = _weights(run)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(learns) for k in changed)  # buffers too: frozen BatchNorm stays
+    assert "roi_heads.box_predictor.cls_score.weight" in changed
+    with pytest.raises(TrainingError, match="unknown training scope"):
+        _prepare(_cfg(tiny_coco, tmp_path / "x.pt", tiny_config(), scope="backbone"))
+
+
 def test_step_with_a_non_finite_loss_leaves_the_weights_alone(tiny_coco: Path, tiny_config,
                                                              tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run, _ = _prepare(_cfg(tiny_coco, tmp_path / "m.pt", tiny_config()))
