@@ -44,10 +44,13 @@ def project_of(pool: Path, dest: Path, names: list[str]) -> Truth:
     return chosen
 
 
-def review(folder: Path, detector: Detector, truth: Truth, keep: bool = False) -> tuple[ReviewCounts, Session]:
+def review(folder: Path, detector: Detector, truth: Truth, keep: bool = False,
+           across_classes: bool = False) -> tuple[ReviewCounts, Session]:
     """The simulated reviewer over every image of ``folder``; the session is returned open
-    when ``keep`` (the fine-tune job reads its store), else closed."""
+    when ``keep`` (the fine-tune job reads its store), else closed. ``across_classes``:
+    the session's NMS runs across classes (the toolbar's "across classes" box)."""
     session = Session(score_thresh=0.5)
+    session.set_thresholds(class_agnostic=across_classes)
     detect_synchronously(session, detector)
     session.open_paths([folder])
     counts = review_items(session, truth)

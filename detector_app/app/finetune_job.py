@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from detector_app.detection.training_config import TRAIN_SCOPES
 from detector_app.domain.annotations import ImageRecord
 from detector_app.domain.errors import UserError
 
@@ -105,4 +106,5 @@ def run_finetune(store: ProjectStore, base: ModelInfo | None, settings: Finetune
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-__all__ = ["FEW_IMAGES", "FinetuneSettings", "finetune_images", "finetune_output", "finetune_records", "run_finetune"]
+__all__ = ["FEW_IMAGES", "TRAIN_SCOPES", "FinetuneSettings", "finetune_images", "finetune_output", "finetune_records",
+           "run_finetune"]

@@ -11,6 +11,7 @@ def session_from_settings(settings: Settings) -> Session:
     """A session as the previous run left it."""
     session = Session(score_thresh=float(settings.get("score_thresh")), nms_thresh=float(settings.get("nms_thresh")),
                       detect_on_open=bool(settings.get("detect_on_open")))
+    session.set_thresholds(class_agnostic=bool(settings.get("nms_across_classes")))
     saved = settings.get("overlays")
     session.restore_overlays(saved if isinstance(saved, dict) else {})
     return session
@@ -20,5 +21,6 @@ def save_session(settings: Settings, session: Session) -> None:
     """Remember ``session``'s thresholds, detect-on-open and overlays (in memory: ``settings.save`` writes)."""
     settings.set("score_thresh", session.score_thresh)
     settings.set("nms_thresh", session.nms_thresh)
+    settings.set("nms_across_classes", session.class_agnostic)
     settings.set("overlays", dict(session.overlays))
     settings.set("detect_on_open", session.detect_on_open)

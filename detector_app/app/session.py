@@ -158,6 +158,11 @@ class Session:
         return self.view.nms_thresh
 
     @property
+    def class_agnostic(self) -> bool:
+        """Whether NMS runs across classes (one box per object)."""
+        return self.view.class_agnostic
+
+    @property
     def detect_on_open(self) -> bool:
         """Whether showing an item without a trace asks the detector for one."""
         return self.view.detect_on_open
@@ -482,9 +487,11 @@ class Session:
         self._update_anchor_labels()
         self.request_detection()
 
-    def set_thresholds(self, score_thresh: float | None = None, nms_thresh: float | None = None) -> None:
-        """Re-derive detections from the trace (no network) under new thresholds."""
-        self.view.set_thresholds(score_thresh, nms_thresh)
+    def set_thresholds(self, score_thresh: float | None = None, nms_thresh: float | None = None,
+                       class_agnostic: bool | None = None) -> None:
+        """Re-derive detections from the trace (no network) under new thresholds; with
+        ``class_agnostic`` NMS runs across classes."""
+        self.view.set_thresholds(score_thresh, nms_thresh, class_agnostic)
         if self.selected_detection is not None:
             self.editor.selected_detection = None
             self.events.notify(Event.SELECTION)

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "score_thresh": 0.5,
     "nms_thresh": 0.5,
+    "nms_across_classes": False,
     "proposal_top_n": 50,
     "recent_paths": [],
     "overlays": {},

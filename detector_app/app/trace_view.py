@@ -30,6 +30,7 @@ class TraceView:
         self.result: PostprocessResult | None = None
         self.score_thresh = float(score_thresh)
         self.nms_thresh = float(nms_thresh)
+        self.class_agnostic = False  # NMS across classes: one box per object
         self.detect_on_open = detect_on_open  # an item shown without a trace asks the detector for one
         self._model_trace: DetectionTrace | None = None  # as the detector named its classes
         self._aliases: dict[str, str] = {}
@@ -70,13 +71,17 @@ class TraceView:
         self.show(trace, key)
         return True
 
-    def set_thresholds(self, score_thresh: float | None = None, nms_thresh: float | None = None) -> None:
+    def set_thresholds(self, score_thresh: float | None = None, nms_thresh: float | None = None,
+                       class_agnostic: bool | None = None) -> None:
         if score_thresh is not None:
             self.score_thresh = float(score_thresh)
         if nms_thresh is not None:
             self.nms_thresh = float(nms_thresh)
+        if class_agnostic is not None:
+            self.class_agnostic = bool(class_agnostic)
         self._refresh_result()
 
     def _refresh_result(self) -> None:
         t = self.trace
-        self.result = None if t is None else t.postprocess(self.score_thresh, self.nms_thresh)
+        self.result = None if t is None else t.postprocess(self.score_thresh, self.nms_thresh,
+                                                                class_agnostic=self.class_agnostic)

@@ -254,13 +254,16 @@ class DetectionTrace:
         score_thresh: float | None = None,
         nms_thresh: float | None = None,
         detections_per_img: int | None = None,
+        class_agnostic: bool = False,
     ) -> PostprocessResult:
         """Re-run the RoI head's post-processing (numpy) under new thresholds.
 
         Same steps as torchvision's ``RoIHeads.postprocess_detections``: drop
         background, keep scores ``> score_thresh``, drop boxes smaller than
         ``min_size``, class-wise NMS, keep the top ``detections_per_img``.
-        No network is run.
+        No network is run. With ``class_agnostic`` the NMS runs across classes
+        (one box per object, as Ultralytics' ``agnostic_nms``): a box of another
+        class overlapping a better one above ``nms_thresh`` is suppressed too.
         """
         score_thresh = self.score_thresh if score_thresh is None else score_thresh
         nms_thresh = self.nms_thresh if nms_thresh is None else nms_thresh
@@ -283,7 +286,8 @@ class DetectionTrace:
         w = (boxes[cand, 2] - boxes[cand, 0]) * sx
         h = (boxes[cand, 3] - boxes[cand, 1]) * sy
         big = np.nonzero((w >= self.min_size) & (h >= self.min_size))[0]  # into cand
-        keep_big, sup_big = batched_nms(boxes[cand[big]], scores[cand[big]], labels[cand[big]], nms_thresh)
+        groups = np.zeros(len(big), np.int64) if class_agnostic else labels[cand[big]]
+        keep_big, sup_big = batched_nms(boxes[cand[big]], scores[cand[big]], groups, nms_thresh)
         suppressed_by = np.full(len(cand), -1, np.int64)
         hit = sup_big >= 0
         suppressed_by[big[hit]] = big[sup_big[hit]]

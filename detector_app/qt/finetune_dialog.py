@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from detector_app.app.finetune_job import TRAIN_SCOPES
 from detector_app.app.jobs import (
     FEW_IMAGES,
     FinetuneSettings,
@@ -94,6 +96,12 @@ class FinetuneDialog(JobDialog):
         self.batch = QSpinBox()
         self.batch.setRange(1, 64)
         self.batch.setValue(2)
+        self.scope = QComboBox()
+        for key, text in TRAIN_SCOPES.items():
+            self.scope.addItem(text[:1].upper() + text[1:], key)
+        self.scope.setCurrentIndex(self.scope.findData(FinetuneSettings.scope))
+        self.scope.setToolTip("What learns. Training only the heads keeps what the backbone knows: fewer old "
+                              "classes forgotten and faster steps when a few images teach a new class")
         self.verified_only = QCheckBox("Only images marked verified")
         self.verified_only.setChecked(True)
         base_text = "random weights (no model loaded)" if base is None else f"{base.name} ({base.path or base.builder})"
@@ -103,6 +111,7 @@ class FinetuneDialog(JobDialog):
         form.addRow("Iterations at most", self.iters)
         form.addRow("Learning rate", self.lr)
         form.addRow("Batch size", self.batch)
+        form.addRow("Train", self.scope)
         form.addRow("", self.verified_only)
         return form
 
@@ -137,7 +146,7 @@ class FinetuneDialog(JobDialog):
     def settings(self) -> FinetuneSettings:
         return FinetuneSettings(epochs=self.epochs.value(), lr=self.lr.value(), batch=self.batch.value(),
                                 iters=self.iters.value() or None, verified_only=self.verified_only.isChecked(),
-                                device=self.device)
+                                device=self.device, scope=str(self.scope.currentData()))
 
     # -- running -------------------------------------------------------------------
     def start(self) -> None:
@@ -163,7 +172,7 @@ class FinetuneDialog(JobDialog):
 
     def _set_running(self, on: bool) -> None:
         super()._set_running(on)
-        for w in (self.epochs, self.iters, self.lr, self.batch, self.verified_only):
+        for w in (self.epochs, self.iters, self.lr, self.batch, self.scope, self.verified_only):
             w.setEnabled(not on)
 
     def _progressed(self, p: Progress) -> None:

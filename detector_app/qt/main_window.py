@@ -60,7 +60,7 @@ class MainWindow(QMainWindow):
         self._own_worker = worker is None
         self.dialogs = WindowDialogs(self, self.session, self.models, self.worker, self.panels, self.report_error)
         self._wire()
-        self.panels.set_thresholds(self.session.score_thresh, self.session.nms_thresh)
+        self.panels.set_thresholds(self.session.score_thresh, self.session.nms_thresh, self.session.class_agnostic)
         self.panels.proposal_top_n.setValue(int(s.get("proposal_top_n")))
         self.views.sync_overlays()
         self.views.on_history()
@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         p.model_picker.downloadRequested.connect(self.offer_download)
         p.score.valueChanged.connect(lambda v: ss.set_thresholds(score_thresh=v / 100.0))
         p.nms.valueChanged.connect(lambda v: ss.set_thresholds(nms_thresh=v / 100.0))
+        p.across_classes.toggled.connect(lambda on: ss.set_thresholds(class_agnostic=on))
         p.proposal_top_n.valueChanged.connect(c.set_proposal_top_n)
         p.anchor_mode.currentTextChanged.connect(c.set_anchor_mode)
         for combo in (p.anchor_scale, p.anchor_ratio):

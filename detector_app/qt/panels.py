@@ -10,6 +10,7 @@ from typing import Protocol
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDockWidget,
     QLabel,
@@ -121,6 +122,9 @@ class Panels:
         self.nms = _slider("NMS IoU: a box overlapping a better one of its class more than this is suppressed")
         self.score_label = QLabel()
         self.nms_label = QLabel()
+        self.across_classes = QCheckBox("across classes")
+        self.across_classes.setToolTip("One box per object: NMS also suppresses a box of another class that "
+                                       "overlaps a better one (two labels on one shape)")
         self.proposal_top_n = QSpinBox()
         self.proposal_top_n.setRange(1, 5000)
         self.proposal_top_n.setPrefix("top ")
@@ -150,6 +154,7 @@ class Panels:
         main.addWidget(QLabel("  NMS IoU "))
         main.addWidget(self.nms)
         main.addWidget(self.nms_label)
+        main.addWidget(self.across_classes)
         main.addSeparator()
         main.addAction(actions["undo"])
         main.addAction(actions["redo"])
@@ -204,7 +209,10 @@ class Panels:
         return tb
 
     # -- updates from the session (signals blocked) ------------------------------------
-    def set_thresholds(self, score: float, nms: float) -> None:
+    def set_thresholds(self, score: float, nms: float, across_classes: bool = False) -> None:
+        self.across_classes.blockSignals(True)
+        self.across_classes.setChecked(across_classes)
+        self.across_classes.blockSignals(False)
         _blocked_set(self.score, int(round(score * 100)))
         _blocked_set(self.nms, int(round(nms * 100)))
         self.score_label.setText(f"{score:.2f}")

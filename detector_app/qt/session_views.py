@@ -103,7 +103,7 @@ class SessionViews:
         self.canvas.set_detections(ss.result, names, ss.accepted_detections())
         p.stepper.set_result(ss.result, ss.score_thresh)
         p.stats.set_result(ss.result)
-        p.set_thresholds(ss.score_thresh, ss.nms_thresh)
+        p.set_thresholds(ss.score_thresh, ss.nms_thresh, ss.class_agnostic)
         self._refresh_misses()
         self._refresh_boxes()
 

@@ -157,11 +157,13 @@ def test_a_session_keeps_thresholds_overlays_and_detect_on_open(tmp_path: Path) 
     s = session_from_settings(settings)
     assert (s.score_thresh, s.nms_thresh, s.detect_on_open) == (0.5, 0.5, True)
     assert s.overlays["proposals"] and "gone_layer" not in s.overlays
-    s.set_thresholds(0.3, 0.6)
+    assert not s.class_agnostic
+    s.set_thresholds(0.3, 0.6, class_agnostic=True)
     s.detect_on_open = False
     s.set_overlay("anchors", True)
     save_session(settings, s)
     again = session_from_settings(settings)
     assert (again.score_thresh, again.nms_thresh, again.detect_on_open) == (0.3, 0.6, False)
+    assert again.class_agnostic
     assert again.overlays == s.overlays
     assert np.isclose(settings.get("score_thresh"), 0.3)

@@ -66,6 +66,20 @@ def test_cap_score_and_nms_thresholds() -> None:
     assert f[:3] == [Fate.DETECTED] * 3 and d[:3] == [0, 1, 2] and p == [0, 1, 2]
 
 
+def test_nms_across_classes_keeps_one_box_per_object() -> None:
+    """p2 (dog 0.6 at B) overlaps detection 0 (cat 0.8 at A) at IoU 0.82: across classes it is
+    suppressed by it (class-wise it stays). At NMS IoU 0.9 A and B both stay, and the dog box at B
+    falls to the cat box at B (IoU 1), a better one of another class."""
+    tr = hand_trace()
+    r = tr.postprocess(class_agnostic=True)
+    np.testing.assert_array_equal(r.boxes, [BOX_A])
+    assert r.labels.tolist() == [1] and r.proposal_index.tolist() == [0]
+    assert fates(tr, class_agnostic=True)[:2] == (
+        [Fate.DETECTED, Fate.SUPPRESSED, Fate.SUPPRESSED, Fate.TOO_SMALL, Fate.BELOW_SCORE], [0, 0, 0, -1, -1])
+    assert tr.postprocess(class_agnostic=True, nms_thresh=0.9).labels.tolist() == [1, 1]
+    assert fates(tr, class_agnostic=True, nms_thresh=0.9)[1][:3] == [0, 1, 1]
+
+
 def test_describe() -> None:
     assert Fate.SUPPRESSED.describe(3) == "suppressed by NMS (detection 3)"
     assert Fate.SUPPRESSED.describe(-1) == "suppressed by NMS (a box past the cap)"

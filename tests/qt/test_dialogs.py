@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from detector_app.app import jobs
+from detector_app.app.finetune_job import TRAIN_SCOPES, FinetuneSettings
 from detector_app.app.session import Session
 from detector_app.detection.checkpoints import load_checkpoint
 from detector_app.domain.annotations import ItemState
@@ -145,6 +147,24 @@ def test_finetune_runs_plots_and_offers_the_new_model(qtbot, session, tiny_base)
     with qtbot.waitSignal(dialog.modelAccepted) as blocker:
         dialog.use_button.click()
     assert blocker.args == [str(ckpt)]
+
+
+def test_finetune_of_the_last_layers_only_keeps_the_rest_of_the_model(qtbot, session, tiny_base):
+    dialog = FinetuneDialog(session, tiny_base, "cpu")
+    qtbot.addWidget(dialog)
+    assert [dialog.scope.itemData(i) for i in range(dialog.scope.count())] == list(TRAIN_SCOPES)
+    assert dialog.scope.currentData() == FinetuneSettings().scope
+    dialog.scope.setCurrentIndex(dialog.scope.findData("predictor"))
+    dialog.iters.setValue(2)
+    dialog.batch.setValue(1)
+    dialog.start()
+    assert not dialog.scope.isEnabled()
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=60000)
+    assert dialog.result is not None and dialog.result.iterations == 2 and dialog.scope.isEnabled()
+    before = load_checkpoint(tiny_base.path).model.state_dict()
+    after = load_checkpoint(dialog.result.checkpoint).model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("roi_heads.box_predictor.") for k in changed)
 
 
 def test_finetune_without_verified_boxes_says_so(qtbot, tmp_path, tiny_base):

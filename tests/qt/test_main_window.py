@@ -96,6 +96,21 @@ def test_stepper_shows_anchor_and_fate_and_follows_thresholds(window, qtbot):
     assert stepper.current() == 0 and window.session.selected_detection == 0
 
 
+def test_nms_across_classes_box_rederives_detections_and_follows_the_session(window):
+    p, ss = window.panels, window.session
+    assert not p.across_classes.isChecked() and not ss.class_agnostic
+    ss.trace.refined_boxes[1, 2] = ss.trace.refined_boxes[0, 1]  # the dog box onto the cat box
+    ss.set_thresholds(nms_thresh=0.5)
+    assert ss.result.labels.tolist() == [1, 2]  # class-wise: both stay
+    p.across_classes.click()
+    assert ss.class_agnostic and ss.result.labels.tolist() == [1]
+    assert window.canvas.overlays.result is ss.result
+    p.stepper.set_current(1)
+    assert p.stepper.fate_text() == "suppressed by NMS (detection 0)"
+    ss.set_thresholds(class_agnostic=False)  # from elsewhere (a restored session): the box follows
+    assert not p.across_classes.isChecked() and ss.result.labels.tolist() == [1, 2]
+
+
 def test_nms_slider_changes_fates_live(window):
     p, ss = window.panels, window.session
     p.score.setValue(5)
