@@ -103,6 +103,6 @@ def copy_images(src: Path, dest: Path) -> Path:
 
 def counts_note(c: ReviewCounts) -> str:
     return (f"{c.images} images: {c.deleted} deleted, {c.relabelled} relabelled, {c.adjusted} adjusted, "
-            f"{c.drawn} drawn; {c.accepted} accepted as they were")
+            f"{c.drawn} drawn ({c.involving[NEW_CLASS]} involve a {NEW_CLASS}); {c.accepted} accepted as they were")
 
 

@@ -10,8 +10,9 @@ counts are of the actions carried out, which is what
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -34,6 +35,9 @@ class ReviewCounts:
     adjusted: int = 0
     drawn: int = 0
     verified: int = 0
+    #: corrections per class they involve: the detection's class and the object's (a box of one
+    #: class relabelled to another counts for both; summed over classes this exceeds ``corrections``)
+    involving: Counter[str] = field(default_factory=Counter)
 
     @property
     def corrections(self) -> int:
@@ -103,15 +107,18 @@ def review_current(session: Session, gt_boxes: np.ndarray, gt_labels: Sequence[s
         if g < 0:
             session.delete_annotation(ann.id)
             counts.deleted += 1
+            counts.involving[ann.label] += 1
             continue
         found.add(g)
         if d in plan.relabel:
+            counts.involving.update({ann.label, gt_labels[g]})
             session.select_annotation(ann.id)
             session.choose_label(gt_labels[g])
             counts.relabelled += 1
         if d in plan.adjust:
             session.move_box(ann.id, Box(*gt[g]))
             counts.adjusted += 1
+            counts.involving[gt_labels[g]] += 1
     session.select_annotation(None)
     for g in range(len(gt)):
         if g in found:
@@ -119,6 +126,7 @@ def review_current(session: Session, gt_boxes: np.ndarray, gt_labels: Sequence[s
         session.choose_label(gt_labels[g])
         if session.add_box(Box(*gt[g])) is not None:
             counts.drawn += 1
+            counts.involving[gt_labels[g]] += 1
         session.select_annotation(None)
     if session.record is not None and session.record.state is not ItemState.VERIFIED:
         session.toggle_verified()

@@ -123,6 +123,7 @@ class Panels:
         self.score_label = QLabel()
         self.nms_label = QLabel()
         self.across_classes = QCheckBox("across classes")
+        self.across_classes.setStyleSheet("margin-left: 8px")
         self.across_classes.setToolTip("One box per object: NMS also suppresses a box of another class that "
                                        "overlaps a better one (two labels on one shape)")
         self.proposal_top_n = QSpinBox()

@@ -4,6 +4,7 @@ counted actions are the plan's."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -53,6 +54,10 @@ def test_reviewing_leaves_exactly_the_true_boxes_verified(tmp_path: Path, detect
         assert counts.corrections == sum(p.corrections for p in planned)
         assert counts.drawn >= sum(1 for labels in (t[1] for t in truth.values()) for name in labels if name == "cross")
         assert counts.accepted > 0 and counts.accept_all == sum(p.accept_all for p in planned)
+        # every cross the model lacks is drawn or relabelled: each counts a correction involving "cross"
+        crosses = sum(1 for t in truth.values() for name in t[1] if name == "cross")
+        assert crosses > 0 and counts.involving["cross"] >= crosses
+        assert sum(counts.involving.values()) >= counts.corrections
         session.save_now()
         for name, (boxes, labels) in truth.items():
             rec = session.store.record(name)
@@ -74,7 +79,9 @@ def test_reviewing_leaves_exactly_the_true_boxes_verified(tmp_path: Path, detect
 
 
 def test_counts_add_up() -> None:
-    a = ReviewCounts(images=1, accept_all=1, accepted=3, deleted=1, drawn=2, verified=1)
-    b = ReviewCounts(images=1, relabelled=1, adjusted=2, verified=1)
+    a = ReviewCounts(images=1, accept_all=1, accepted=3, deleted=1, drawn=2, verified=1,
+                     involving=Counter({"cross": 2, "star": 1}))
+    b = ReviewCounts(images=1, relabelled=1, adjusted=2, verified=1, involving=Counter({"cross": 1, "bar": 2}))
     total = a + b
     assert total.images == 2 and total.corrections == 1 + 2 + 1 + 2 and total.actions == 6 + 1 + 2
+    assert total.involving == {"cross": 3, "star": 1, "bar": 2}
