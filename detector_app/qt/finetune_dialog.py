@@ -84,7 +84,7 @@ class FinetuneDialog(JobDialog):
         """The training settings (epochs, iteration cap, learning rate, batch, verified only)."""
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 1000)
-        self.epochs.setValue(5)
+        self.epochs.setValue(FinetuneSettings.epochs)
         self.iters = QSpinBox()
         self.iters.setRange(0, 1_000_000)
         self.iters.setSpecialValueText("no limit")

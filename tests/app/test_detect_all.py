@@ -17,7 +17,7 @@ from detector_app.app.trace_store import TraceStore, model_id
 from detector_app.domain.annotations import ItemState
 from detector_app.domain.errors import Cancelled
 from detector_app.domain.trace import DetectionTrace
-from detector_app.domain.usefulness import signals
+from detector_app.domain.usefulness import SIGNALS_VERSION, signals
 from detector_app.media.images import write_image
 from tests.helpers.traces import make_fake_trace
 
@@ -177,3 +177,9 @@ def test_cli_detect_all_writes_traces_and_states(tmp_path: Path, capsys) -> None
     assert main(["detect-all", str(project), "--device", "cpu", "--only-unreviewed"]) == 0
     out = capsys.readouterr().out
     assert "3 image(s) of" in out and "3 already stored" in out
+    from detector_app.app.jobs import load_detector
+
+    summaries = TraceStore(project / ".detector_app", load_detector(None, "cpu")[1].cache_id).summaries()
+    assert len(summaries) == 4 and all(s["v"] == SIGNALS_VERSION for s in summaries.values())
+    assert main(["detect-all", str(project), "--device", "cpu", "--score-thresh", "1.5"]) == 2
+    assert "--score-thresh must be between 0 and 1" in capsys.readouterr().err
