@@ -24,7 +24,11 @@ def test_correction_loop_quick_run_reports_every_row(tmp_path: Path) -> None:
     assert ("before", "cross AP50") in whats and ("before", "corrections per image (review set)") in whats
     assert [w for a, w in whats if a == "N=4"] == [
         "corrections per image while labelling the N", "fine-tune time (6 iterations of 2 images)",
-        "cross AP50 after", "old classes' AP50 change", "corrections per image after (review set)"]
+        "cross AP50 after", "old classes' AP50 change", "corrections per image after (review set)",
+        "corrections per image after, NMS across classes"]
+    assert ("before", "corrections per image, NMS across classes") in whats
+    assert whats[-1] == ("run", "the whole benchmark (data, reviews, fine-tunes, evaluations)")
     before = {r["what"]: r for r in rows if r["area"] == "before"}
     assert before["cross AP50"]["value"] == "0.000"  # the bundled model has no cross class
     assert "drawn" in before["corrections per image (review set)"]["note"]
+    assert "involve a cross" in before["corrections per image (review set)"]["note"]

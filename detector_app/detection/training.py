@@ -221,10 +221,12 @@ def _checkpoint_meta(run: TrainingRun, state: RunState, val_row: dict[str, Any] 
 
 
 def _precise_bn(run: TrainingRun, state: RunState, progress: ProgressFn | None) -> None:
-    """Re-estimate BN statistics with the epoch's final weights (unless off or frozen);
-    reported only when the model has BN layers (GroupNorm models have none)."""
+    """Re-estimate BN statistics with the epoch's final weights (unless off or frozen, or
+    the run trains only the heads: the backbone's BatchNorm layers keep the statistics its
+    frozen weights were trained with); reported only when the model has BN layers
+    (GroupNorm models have none)."""
     cfg = run.cfg
-    if cfg.bn_recompute_images <= 0 or cfg.freeze_bn:
+    if cfg.bn_recompute_images <= 0 or cfg.freeze_bn or cfg.scope != "all":
         return
     if recompute_bn_stats(run.model, run.dataset, cfg.bn_recompute_images, cfg.batch, run.device,
                           seed=cfg.seed + state.epoch - 1):

@@ -147,6 +147,24 @@ def test_a_scope_trains_its_parts_and_leaves_the_rest_as_it_started(
         _prepare(_cfg(tiny_coco, tmp_path / "x.pt", tiny_config(), scope="backbone"))
 
 
+def test_training_the_heads_leaves_a_batchnorm_backbones_statistics_alone(
+        tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Neither the steps (BatchNorm in eval mode outside the scope) nor the end of an epoch
+    (no precise-BN re-estimate) move the frozen backbone's running statistics."""
+    mc = tiny_config()
+    mc.extra = {"norm": "batch"}
+    run, log = _prepare(_cfg(tiny_coco, tmp_path / "m.pt", mc, scope="heads", epochs=1, bn_recompute_images=2))
+    bn = [m for m in run.model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bn and not any(m.training for m in bn) and run.model.rpn.training
+    before = _weights(run)
+    state = RunState()
+    run_epoch(run, state, 0, log)
+    end_of_epoch(run, state, log)
+    after = _weights(run)
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("backbone."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("rpn."))
+
+
 def test_step_with_a_non_finite_loss_leaves_the_weights_alone(tiny_coco: Path, tiny_config,
                                                              tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run, _ = _prepare(_cfg(tiny_coco, tmp_path / "m.pt", tiny_config()))
