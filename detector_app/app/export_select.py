@@ -61,7 +61,8 @@ def contained_records(records: Sequence[ImageRecord], root: Path, home: Path, im
         else:
             where = rec.path if root == home else os.path.join(root, rec.path)
             skipped.append(f"{where}: outside {home} (an image reference or link leaving the dataset's folder "
-                           "is not exported; --allow-outside exports it)")
+                           "is not exported; --allow-outside, or the export dialog's \"Include images linked from "
+                           "outside the project\", exports it)")
     return out
 
 

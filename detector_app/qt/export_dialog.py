@@ -84,6 +84,10 @@ class ExportDialog(JobDialog):
         for text, mode in IMAGE_MODES:
             self.image_mode.addItem(text, mode)
         self.overwrite = QCheckBox("Replace the folder if it exists")
+        self.allow_outside = QCheckBox("Include images linked from outside the project")
+        self.allow_outside.setToolTip("A link (or a stored path) leading out of the project folder is left out "
+                                      "of exports unless this is ticked, so an export never copies a file the "
+                                      "project only points to by accident")
         form = QFormLayout()
         form.addRow("Format", self.format)
         form.addRow("COCO layout", self.coco_layout)
@@ -92,6 +96,7 @@ class ExportDialog(JobDialog):
         form.addRow("", self.verified_only)
         form.addRow("", self.include_model)
         form.addRow("Images", self.image_mode)
+        form.addRow("", self.allow_outside)
         form.addRow("", self.overwrite)
         self.export_button = self._add_start_button("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self._add_cancel_close()
@@ -114,6 +119,7 @@ class ExportDialog(JobDialog):
             image_mode=str(self.image_mode.currentData()),
             overwrite=self.overwrite.isChecked(),
             coco_layout=str(self.coco_layout.currentData()),
+            allow_outside=self.allow_outside.isChecked(),
         )
         return str(self.format.currentData()), Path(self.out_dir.text().strip()).expanduser(), opts
 

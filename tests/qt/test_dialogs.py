@@ -93,6 +93,33 @@ def test_export_options_split_and_verified_only(qtbot, session, tmp_path):
     assert all(r.path.startswith(f"images/{ds.split[r.key]}/") for r in ds.images)
 
 
+def test_an_image_linked_from_outside_is_exported_only_when_allowed(qtbot, tmp_path):
+    root = noise_pngs(tmp_path / "proj", 1, W, H)
+    (root / "linked.png").symlink_to(noise_pngs(tmp_path / "elsewhere", 1, W, H) / "img0.png")
+    s = Session(detect_on_open=False)
+    try:
+        s.open_paths([root])
+        for name in ("img0.png", "linked.png"):
+            s.go_to(s.items.index(name))
+            s.choose_label("cat")
+            s.add_box(Box(3, 3, 30, 30))
+            s.toggle_verified()
+        for allowed in (False, True):
+            dialog = ExportDialog(s)
+            qtbot.addWidget(dialog)
+            out = tmp_path / f"out-{allowed}"
+            dialog.out_dir.setText(str(out))
+            assert not dialog.allow_outside.isChecked()  # off unless ticked
+            dialog.allow_outside.setChecked(allowed)
+            assert dialog.options()[2].allow_outside is allowed
+            run_export(qtbot, dialog)
+            names = sorted(Path(r.path).name for r in load_dataset(out).images)
+            assert names == (["img0.png", "linked.png"] if allowed else ["img0.png"])
+            assert any("linked.png: outside" in line for line in dialog.result.skipped) is not allowed
+    finally:
+        s.close()
+
+
 def test_export_error_is_shown_not_raised(qtbot, session, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
