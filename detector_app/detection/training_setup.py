@@ -213,6 +213,7 @@ def prepare(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, data: De
     torch's global generator, so the same seed gives the same start.
     """
     model, mconf, head_note = _start_model(cfg, data, init_ckpt, device, progress)
+    _leave_out_too_thin(data, model, progress)
     dataset, sampler, generator, loader = _make_loader(cfg, data, info)
     iters_per_epoch = len(loader)
     total = iters_per_epoch * cfg.epochs
@@ -230,6 +231,30 @@ def prepare(cfg: TrainConfig, device: torch.device, info: ddp.DistInfo, data: De
                        iters_per_epoch=iters_per_epoch, total=total, optimizer=optimizer,
                        scaler=torch.amp.GradScaler("cuda", enabled=use_amp), use_amp=use_amp,
                        val_data=val_data, head_note=head_note)
+
+
+def _leave_out_too_thin(data: DetectionData, model: FasterRCNN, progress: ProgressFn | None) -> None:
+    """Drop from ``data`` the images the model's resize would make under one pixel thin
+    (a 2000 x 2 strip: torchvision's interpolation raises mid-run), saying which; a
+    dataset of nothing else cannot train."""
+    from detector_app.detection.tracing import check_fits_model
+    from detector_app.domain.errors import MediaError
+
+    kept, thin = [], []
+    for sample in data.samples:
+        try:
+            if sample.width and sample.height:
+                check_fits_model(sample.height, sample.width, model, f"{sample.path}: ")
+            kept.append(sample)
+        except MediaError as exc:
+            thin.append(str(exc))
+    if not thin:
+        return
+    if not kept:
+        raise TrainingError(f"no image the model can train on: {thin[0]}")
+    data.samples = kept
+    more = f" (and {len(thin) - 1} more)" if len(thin) > 1 else ""
+    report(progress, 0, 0, f"left out of training: {thin[0]}{more}")
 
 
 def _start_model(cfg: TrainConfig, data: DetectionData, init_ckpt: dict[str, Any] | None, device: torch.device,

@@ -103,6 +103,35 @@ def test_prepare_from_a_checkpoint_reports_its_class_head(tiny_coco: Path, tiny_
         load_start(_cfg(tiny_coco, tmp_path / "none.pt", tiny_config(), resume=True), RunFiles.of(tmp_path / "none.pt"))
 
 
+def test_an_image_too_thin_for_the_model_is_left_out_with_a_message(tiny_coco: Path, tiny_config,
+                                                                    tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A 2000 x 2 strip: at 128 px on the long side its short side would be under a pixel
+    (torchvision's interpolation raised mid-run); the run trains on the rest and says so."""
+    import cv2
+
+    data = json.loads((tiny_coco / "annotations.json").read_text())
+    (tmp_path / "ds" / "images").mkdir(parents=True)
+    for im in data["images"]:
+        (tmp_path / "ds" / im["file_name"]).symlink_to(tiny_coco / im["file_name"])
+    assert cv2.imwrite(str(tmp_path / "ds" / "images" / "strip.png"), np.full((2, 2000, 3), 90, np.uint8))
+    data["images"].append({"id": 99, "file_name": "images/strip.png", "width": 2000, "height": 2})
+    data["annotations"].append({"id": 999, "image_id": 99, "category_id": 1, "bbox": [10, 0, 50, 2], "area": 100,
+                                "iscrowd": 0})
+    (tmp_path / "ds" / "annotations.json").write_text(json.dumps(data))
+    messages: list[str] = []
+    run, log = _prepare(_cfg(tmp_path / "ds", tmp_path / "m.pt", tiny_config(), epochs=1),
+                        progress=lambda p: messages.append(p.message))
+    assert len(run.dataset) == 2 and run.iters_per_epoch == 2
+    assert any(m.startswith("left out of training: ") and "strip.png: image is 2000x2 pixels, too thin" in m
+               for m in messages)
+    run_epoch(run, RunState(), 0, log)  # trains on the two others
+    data["images"] = [data["images"][-1]]
+    data["annotations"] = [data["annotations"][-1]]
+    (tmp_path / "ds" / "annotations.json").write_text(json.dumps(data))
+    with pytest.raises(TrainingError, match="no image the model can train on: .*strip.png"):
+        _prepare(_cfg(tmp_path / "ds", tmp_path / "m2.pt", tiny_config(), epochs=1))
+
+
 # ---- the step
 
 def test_step_returns_finite_losses_and_updates_the_weights(tiny_coco: Path, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
