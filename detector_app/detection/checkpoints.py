@@ -154,6 +154,13 @@ def load_state_into(model: nn.Module, state: Mapping[str, torch.Tensor], where: 
     ]
     if bad:
         raise CheckpointError(f"{where}: weights do not fit the model: shape mismatch for {_names(bad, 3)}")
+    # load_state_dict casts integer, bool or complex tensors into float parameters
+    # silently (a model of garbage); a float weight stored so is a damaged or foreign file
+    wrong = [f"{k} is {str(v.dtype).removeprefix('torch.')}" for k, v in state.items()
+             if k in own and torch.is_tensor(v) and own[k].is_floating_point() and not v.is_floating_point()]
+    if wrong:
+        raise CheckpointError(f"{where}: weights do not fit the model: floating-point weights stored as other "
+                              f"types: {_names(wrong, 3)}")
     metadata = getattr(state, "_metadata", None)
     state = OrderedDict((k, v.float() if torch.is_tensor(v) and v.is_floating_point() else v) for k, v in state.items())
     if metadata is not None:

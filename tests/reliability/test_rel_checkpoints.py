@@ -203,6 +203,20 @@ def test_sparse_weights_are_refused(tmp_path: Path, good: Path) -> None:
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_float_weights_stored_as_integers_bools_or_complex_are_refused(tmp_path: Path, good: Path,
+                                                                      dtype: torch.dtype) -> None:
+    """load_state_dict cast them into the float parameters silently: a model of garbage."""
+    raw = torch.load(good, map_location="cpu", weights_only=True)
+    key = "roi_heads.box_predictor.cls_score.weight"
+    raw["state_dict"][key] = raw["state_dict"][key].to(dtype)
+    path = tmp_path / "typed.pt"
+    torch.save(raw, path)
+    name = str(dtype).removeprefix("torch.")
+    with pytest.raises(CheckpointError, match=rf"floating-point weights stored as other types: {key} is {name}"):
+        load_checkpoint(path)
+
+
 def test_weights_are_checked_before_the_model_takes_memory(tmp_path: Path, good: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A config in range but naming a huge model (paper builder, 10,000 classes, an
