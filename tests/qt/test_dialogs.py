@@ -194,6 +194,13 @@ def test_finetune_of_the_last_layers_only_keeps_the_rest_of_the_model(qtbot, ses
     assert changed and all(k.startswith("roi_heads.box_predictor.") for k in changed)
 
 
+def test_finetune_from_random_weights_trains_every_layer(qtbot, session):
+    dialog = FinetuneDialog(session, None, "cpu")
+    qtbot.addWidget(dialog)
+    assert dialog.scope.currentData() == "all" and not dialog.scope.isEnabled()
+    assert dialog.settings().scope == "all"
+
+
 def test_finetune_without_verified_boxes_says_so(qtbot, tmp_path, tiny_base):
     root = tmp_path / "empty"
     write_bgr(root / "a.png", np.zeros((H, W, 3), np.uint8))
