@@ -134,7 +134,9 @@ def input_size(size: int) -> Callable[[nn.Module, list[torch.Tensor]], nn.Module
     return apply
 
 
-def onnxruntime_fp32(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
+def _onnx_session(model: nn.Module, calib: list[torch.Tensor], int8: bool) -> Callable[[torch.Tensor], object]:
+    """The backbone exported to ONNX and run by ONNX Runtime (fp32, or int8 QDQ after static
+    post-training quantization on ``calib``, per-channel weights)."""
     import onnxruntime as ort  # not a dependency: skipped when absent
 
     bb = model.backbone.eval()
@@ -142,17 +144,39 @@ def onnxruntime_fp32(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "backbone.onnx"
         torch.onnx.export(bb, (example,), str(path), input_names=["x"], dynamo=False)
+        if int8:
+            from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+            class Reader(CalibrationDataReader):
+                def __init__(self) -> None:
+                    self.items = iter([{"x": _batched(model, x).numpy()} for x in calib])
+
+                def get_next(self) -> dict[str, object] | None:
+                    return next(self.items, None)
+
+            quantized = Path(tmp) / "backbone.int8.onnx"
+            quantize_static(str(path), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            path = quantized
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
+    several = len(session.get_outputs()) > 1
 
-    def run(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def run(x: torch.Tensor) -> object:
         outs = session.run(None, {"x": x.numpy()})
-        return {str(i): torch.from_numpy(o) for i, o in enumerate(outs)} if len(names) > 1 else \
-            torch.from_numpy(outs[0])
+        return {str(i): torch.from_numpy(o) for i, o in enumerate(outs)} if several else torch.from_numpy(outs[0])
 
-    model.backbone = _Backbone(run, bb.out_channels)
+    return run
+
+
+def onnxruntime_fp32(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
+    model.backbone = _Backbone(_onnx_session(model, calib, int8=False), model.backbone.out_channels)
+    return model
+
+
+def onnxruntime_int8(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
+    model.backbone = _Backbone(_onnx_session(model, calib, int8=True), model.backbone.out_channels)
     return model
 
 
@@ -171,6 +195,7 @@ CANDIDATES: dict[str, Callable[[nn.Module, list[torch.Tensor]], nn.Module]] = {
     "TorchScript freeze fp32": jit_freeze,
     "int8 PTQ backbone (FX, x86)": int8,
     "ONNX Runtime fp32 backbone": onnxruntime_fp32,
+    "ONNX Runtime int8 backbone (static QDQ, per-channel)": onnxruntime_int8,
     "bf16 (shipped --precision bf16)": bf16,
     "input 448 px fp32": input_size(448),
     "input 384 px fp32": input_size(384),
