@@ -96,13 +96,14 @@ def run_finetune(store: ProjectStore, base: ModelInfo | None, settings: Finetune
     export_dataset(chosen, "coco", data_dir,
                    ExportOptions(image_mode="relative", overwrite=True, coco_layout="flat"),
                    progress, cancel, root=store.root, label_map=labels)
+    trained = base.path if base is not None and base.path else None
     # a model without trained weights has no backbone worth keeping: everything learns
-    scope = settings.scope if base is not None and base.path else "all"
+    scope = settings.scope if trained else "all"
     try:
         cfg = TrainConfig(
             data=str(data_dir), out=str(out),
-            init=base.path if base is not None and base.path else None,
-            model=None if base is not None and base.path else (base.builder if base else "small"),
+            init=trained,
+            model=None if trained else (base.builder if base else "small"),
             epochs=settings.epochs, iters=settings.iters, batch=settings.batch, lr=settings.lr,
             warmup_iters=10, seed=settings.seed, device=settings.device, log_every=1, scope=scope,
         )

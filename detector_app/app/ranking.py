@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from detector_app.domain.annotations import ImageRecord, ItemState
-from detector_app.domain.usefulness import SIGNALS_VERSION, STALE, rate
+from detector_app.domain.usefulness import STALE, rate
 
 NOT_DETECTED = "not detected yet: Model > Detect all scores it"
 
@@ -40,11 +40,10 @@ def rank_items(items: list[str], states: list[ItemState], videos: list[bool],
             rest.append(Ranked(i, None, "video: frames are reviewed as it plays"))
         elif state in (ItemState.EDITED, ItemState.VERIFIED):
             rest.append(Ranked(i, None, f"already {state.value}"))
-        elif key in summaries and summaries[key].get("v") != SIGNALS_VERSION:
-            unscored.append(Ranked(i, None, STALE))
-        elif key in summaries:
-            u = rate(summaries[key], counts)
+        elif key in summaries and (u := rate(summaries[key], counts)).reason != STALE:
             scored.append(Ranked(i, u.score, u.reason))
+        elif key in summaries:
+            unscored.append(Ranked(i, None, STALE))
         else:
             unscored.append(Ranked(i, None, NOT_DETECTED))
     scored.sort(key=lambda r: (-(r.score or 0.0), r.index))

@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="RoIs sampled per image for the box head's loss (default: the model's, 512 "
                              "for torchvision builders); 128 trains faster on CPU")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal-flip augmentation")
-    parser.add_argument("--scope", choices=("all", "heads", "roi_heads", "predictor"), default="all",
+    from detector_app.detection.training_config import TRAIN_SCOPES  # torch-free
+
+    parser.add_argument("--scope", choices=tuple(TRAIN_SCOPES), default="all",
                         help="what learns: all layers (default), heads (RPN + RoI heads, backbone frozen), "
                              "roi_heads, or predictor (the class and box layers only)")
     parser.add_argument("--freeze-bn", action="store_true",

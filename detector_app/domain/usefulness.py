@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detector_app.domain.boxes import box_iou
+from detector_app.domain.boxes import box_iou, nms
 from detector_app.domain.trace import DetectionTrace, PostprocessResult
 
 #: The signals' definition; summaries stored under another version are not rated.
@@ -50,30 +50,21 @@ class Usefulness:
     terms: dict[str, float]
 
 
-def _count_objects(boxes: np.ndarray) -> int:
-    """Groups among ``boxes`` float[N, 4]: greedily, each box takes every box overlapping it at
-    IoU > ``GROUP_IOU`` (boxes ordered best first, as proposals are)."""
-    groups = 0
-    while len(boxes):
-        groups += 1
-        boxes = boxes[box_iou(boxes[:1], boxes)[0] <= GROUP_IOU]
-    return groups
-
-
 def unsure_count(trace: DetectionTrace, score_thresh: float) -> int:
     """Candidate detections scoring in [thresh - margin, thresh + margin)."""
-    if trace.class_probs.ndim != 2 or trace.class_probs.shape[1] < 2 or not len(trace.class_probs):
-        return 0
     low = trace.postprocess(score_thresh=max(score_thresh - UNSURE_MARGIN, 1e-3))
     return int((low.scores < score_thresh + UNSURE_MARGIN).sum())
 
 
 def missed_count(trace: DetectionTrace, result: PostprocessResult) -> int:
-    """Objects among the confident proposals that no detection of ``result`` covers."""
-    confident = trace.proposals[trace.proposal_scores >= CONFIDENT_OBJECTNESS].reshape(-1, 4)
-    if len(confident) and len(result.boxes):
-        confident = confident[box_iou(confident, result.boxes).max(axis=1) < COVER_IOU]
-    return _count_objects(confident)
+    """Objects among the confident proposals that no detection of ``result`` covers: NMS at
+    ``GROUP_IOU`` over them keeps one proposal per object."""
+    sure = trace.proposal_scores >= CONFIDENT_OBJECTNESS
+    boxes, scores = trace.proposals[sure].reshape(-1, 4), trace.proposal_scores[sure]
+    if len(boxes) and len(result.boxes):
+        uncovered = box_iou(boxes, result.boxes).max(axis=1) < COVER_IOU
+        boxes, scores = boxes[uncovered], scores[uncovered]
+    return len(nms(boxes, scores, GROUP_IOU)[0])
 
 
 def signals(trace: DetectionTrace, result: PostprocessResult, score_thresh: float) -> dict[str, object]:

@@ -99,9 +99,9 @@ class FinetuneDialog(JobDialog):
         self.scope = QComboBox()
         for key, text in TRAIN_SCOPES.items():
             self.scope.addItem(text[:1].upper() + text[1:], key)
-        trained = base is not None and bool(base.path)  # random weights: every layer must learn
-        self.scope.setCurrentIndex(self.scope.findData(FinetuneSettings.scope if trained else "all"))
-        self.scope.setEnabled(trained)
+        self._scope_choice = base is not None and bool(base.path)  # random weights: every layer must learn
+        self.scope.setCurrentIndex(self.scope.findData(FinetuneSettings.scope if self._scope_choice else "all"))
+        self.scope.setEnabled(self._scope_choice)
         self.scope.setToolTip("What learns. Training only the heads keeps what the backbone knows: fewer old "
                               "classes forgotten and faster steps when a few images teach a new class")
         self.verified_only = QCheckBox("Only images marked verified")
@@ -176,7 +176,7 @@ class FinetuneDialog(JobDialog):
         super()._set_running(on)
         for w in (self.epochs, self.iters, self.lr, self.batch, self.verified_only):
             w.setEnabled(not on)
-        self.scope.setEnabled(not on and self.base is not None and bool(self.base.path))
+        self.scope.setEnabled(not on and self._scope_choice)
 
     def _progressed(self, p: Progress) -> None:
         if p.total > 0:
