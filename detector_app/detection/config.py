@@ -20,7 +20,7 @@ TORCHVISION_BUILDERS = (
     "mobilenet_v3_large_fpn",
     "mobilenet_v3_large_320_fpn",
 )
-ALL_BUILDERS = ("paper", "small", *TORCHVISION_BUILDERS)
+ALL_BUILDERS = ("paper", "small", "lite", *TORCHVISION_BUILDERS)
 
 
 class ConfigError(UserError, ValueError):

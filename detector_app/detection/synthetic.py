@@ -54,6 +54,7 @@ from detector_app.detection.synthetic_shapes import (
     visible_objects,
 )
 from detector_app.detection.synthetic_video import write_video
+from detector_app.detection.synthetic_wide import compose_wide
 from detector_app.domain.progress import ProgressFn, check_cancel, report
 
 
@@ -136,19 +137,29 @@ def shape_indices(classes: Sequence[str]) -> tuple[int, ...]:
     return tuple(SHAPES.index(c) for c in classes)
 
 
+#: Generator styles: ``v1`` (the first; the bundled stride-8 ``small`` model's data) and
+#: ``wide`` (more backgrounds, clutter, rotations, proportions and camera effects:
+#: :mod:`synthetic_wide`). A dataset's style is in its ``info.version``.
+STYLES: tuple[str, ...] = ("v1", "wide")
+
+
 def generate_image(seed: int, index: int, size: int = 512,
                    min_obj: float | None = None, max_obj: float | None = None,
-                   max_objects: int = 12, classes: Sequence[str] = CLASS_NAMES) -> SynthImage:
-    """Image ``index`` of the dataset with ``seed`` (deterministic).
+                   max_objects: int = 12, classes: Sequence[str] = CLASS_NAMES, style: str = "v1") -> SynthImage:
+    """Image ``index`` of the dataset with ``seed`` (deterministic) in ``style`` (``STYLES``).
 
     Object sizes are log-uniform in ``[min_obj, max_obj]`` (default 16 .. size/2 px);
     classes are uniform over ``classes`` (names from ``SHAPES``).
     """
+    if style not in STYLES:
+        raise SynthError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
     rng = np.random.default_rng([int(seed), int(index)])
     lo = 16.0 * size / 512 if min_obj is None else min_obj
     hi = size / 2.0 if max_obj is None else max_obj
     n = int(rng.integers(1, max_objects + 1))
     shapes = _sample_shapes(rng, size, size, n, lo, hi, shape_indices(classes))
+    if style == "wide":
+        return SynthImage(*compose_wide(rng, size, size, shapes))
     return compose(rng, size, size, shapes)
 
 
@@ -166,8 +177,8 @@ def _encode(rgb: np.ndarray, ext: str) -> bytes:
 
 def write_dataset(out: str | Path, images: int, seed: int, size: int = 512, fmt: str = "jpg",
                   progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                  classes: Sequence[str] = CLASS_NAMES) -> Path:
-    """Write ``images`` synthetic images to ``out/images/`` and ``out/annotations.json``
+                  classes: Sequence[str] = CLASS_NAMES, style: str = "v1") -> Path:
+    """Write ``images`` synthetic images of ``style`` to ``out/images/`` and ``out/annotations.json``
     (COCO; image, annotation and category ids from 1, categories in the order of
     ``classes``). Returns the JSON path."""
     if images < 1:
@@ -176,18 +187,21 @@ def write_dataset(out: str | Path, images: int, seed: int, size: int = 512, fmt:
         raise SynthError(f"--size must be >= 64 pixels, got {size}")
     if fmt not in ("jpg", "png"):
         raise SynthError(f"image format must be jpg or png, got {fmt!r}")
+    if style not in STYLES:
+        raise SynthError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
     category = {shape: i + 1 for i, shape in zip(range(len(classes)), shape_indices(classes))}
     out = Path(out)
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
     coco: dict[str, Any] = {
-        "info": {"description": f"detector_app synthetic shapes, seed {seed}", "version": "1"},
+        "info": {"description": f"detector_app synthetic shapes, seed {seed}",
+                 "version": "1" if style == "v1" else style},
         "images": [], "annotations": [], "categories": coco_categories(classes),
     }
     ann_id = 1
     for i in range(images):
         check_cancel(cancel)
-        sample = generate_image(seed, i, size, classes=classes)
+        sample = generate_image(seed, i, size, classes=classes, style=style)
         name = f"{i:06d}.{fmt}"
         atomic_write_bytes(img_dir / name, _encode(sample.image, "." + fmt))
         coco["images"].append({"id": i + 1, "file_name": f"images/{name}", "width": size, "height": size})
@@ -202,6 +216,6 @@ def write_dataset(out: str | Path, images: int, seed: int, size: int = 512, fmt:
 
 __all__ = [
     "BACKGROUNDS", "CLASS_NAMES", "FILLS", "MIN_VISIBLE_FRACTION", "MIN_VISIBLE_SIDE", "NEW_SHAPES", "SHAPES",
-    "SynthError", "SynthImage", "SynthObject", "coco_categories", "compose", "generate_image", "shape_indices",
-    "write_dataset", "write_video",
+    "STYLES", "SynthError", "SynthImage", "SynthObject", "coco_categories", "compose", "generate_image",
+    "shape_indices", "write_dataset", "write_video",
 ]

@@ -72,8 +72,14 @@ def _rotate(pts: np.ndarray, angle: float) -> np.ndarray:
     return pts @ np.array([[c, s], [-s, c]])
 
 
-def shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float, cx: float, cy: float) -> np.ndarray:
-    """Full (unoccluded) mask ``bool[h, w]`` of one shape whose extent is ~``size`` px."""
+def shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float, cx: float, cy: float,
+               wide: bool = False) -> np.ndarray:
+    """Full (unoccluded) mask ``bool[h, w]`` of one shape whose extent is ~``size`` px.
+
+    ``wide``: the ``wide`` style's proportions (:mod:`synthetic_wide`): bars from 1:8 to
+    3:5 at any angle, stars with inner radius 0.28-0.62 of the outer, triangles further
+    from equilateral. ``False`` keeps the first generator's draws, byte for byte.
+    """
     name = SHAPES[cls]
     if name == "circle":
         t = np.linspace(0, 2 * math.pi, 96, endpoint=False)
@@ -85,16 +91,18 @@ def shape_mask(rng: np.random.Generator, cls: int, h: int, w: int, size: float, 
         pts = _rotate(np.array([[-a, -a], [a, -a], [a, a], [-a, a]]), rng.uniform(0, math.pi / 2))
     elif name == "triangle":
         r = size / 2
-        ang = np.array([0.0, 2 * math.pi / 3, 4 * math.pi / 3]) + rng.normal(0, 0.12, 3)
+        ang = np.array([0.0, 2 * math.pi / 3, 4 * math.pi / 3]) + rng.normal(0, 0.22 if wide else 0.12, 3)
         pts = _rotate(np.stack([np.cos(ang), np.sin(ang)], 1) * r, rng.uniform(0, 2 * math.pi))
     elif name == "bar":
         long_side = size
-        short = long_side * rng.uniform(0.25, 0.5)
+        short = long_side * (rng.uniform(0.12, 0.6) if wide else rng.uniform(0.25, 0.5))
         hw, hh = (long_side / 2, short / 2) if rng.random() < 0.5 else (short / 2, long_side / 2)
         pts = np.array([[-hw, -hh], [hw, -hh], [hw, hh], [-hw, hh]])
+        if wide:
+            pts = _rotate(pts, rng.uniform(0, math.pi))
     elif name == "star":
         r_out = size / 2
-        r_in = r_out * rng.uniform(0.38, 0.5)
+        r_in = r_out * (rng.uniform(0.28, 0.62) if wide else rng.uniform(0.38, 0.5))
         k = np.arange(10)
         rad = np.where(k % 2 == 0, r_out, r_in)
         ang = k * math.pi / 5 + rng.uniform(0, 2 * math.pi)

@@ -68,3 +68,59 @@ def test_small_stride8_starts_as_the_upsampled_stride16_map() -> None:
     assert result.num_anchors == 88 * 64 * 9
     with pytest.raises(ConfigError, match="stride must be 16 or 8"):
         build_model(ModelConfig(builder="small", num_classes=3, extra={"stride": 4}))
+
+
+def _conv_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of every Conv2d in ``model.backbone`` on ``x`` float[1, 3, H, W]."""
+    total = 0
+
+    def hook(mod: nn.Module, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(mod, nn.Conv2d)
+        k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+        total += out.numel() * k
+
+    handles = [m.register_forward_hook(hook) for m in model.backbone.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model.backbone(x)
+    for h in handles:
+        h.remove()
+    return total
+
+
+def test_lite_builder_is_a_quarter_width_resnet_at_stride_8() -> None:
+    small = build_model(ModelConfig(builder="small", num_classes=6, extra={"stride": 8}))
+    lite = build_model(ModelConfig(builder="lite", num_classes=6))
+    x = torch.rand(1, 3, 256, 192)
+    feature = lite.backbone(x)["0"]
+    assert feature.shape == (1, 64, 32, 24)  # stride 8, 64 channels
+    ratio = _conv_macs(small, x) / _conv_macs(lite, x)
+    assert 3.5 < ratio < 5.0, ratio
+    norms = [m for m in lite.backbone.modules() if isinstance(m, nn.GroupNorm)]
+    assert norms and not any(isinstance(m, nn.BatchNorm2d) for m in lite.modules())
+    assert {(m.num_groups, m.num_channels) for m in norms} == {(8, 32), (16, 64), (32, 128)}
+    result = trace(build_model(ModelConfig(builder="lite", num_classes=6, min_size=160, max_size=160)),
+                   torch.rand(3, 160, 160))
+    assert result.anchors.shape[0] == 20 * 20 * 9
+
+
+def test_lite_residual_blocks_start_as_the_identity_and_config_sets_the_widths() -> None:
+    from torchvision.models.resnet import BasicBlock
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(builder="lite", num_classes=3,
+                                    extra={"widths": [16, 32, 48], "blocks": [1, 3, 1], "channels": 40,
+                                           "norm": "batch"}))
+    body = model.backbone
+    assert [len(body.layer1), len(body.layer2), len(body.layer3)] == [1, 3, 1]
+    assert body.layer3[0].conv2.out_channels == 48 and body.smooth.out_channels == 40
+    assert isinstance(body.stem[1], nn.BatchNorm2d)
+    block = body.layer2[1]
+    assert isinstance(block, BasicBlock)
+    x = torch.rand(2, 32, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(block(x), torch.relu(x))  # zero-scaled last norm: out = relu(x + 0)
+    for extra, match in [({"widths": [16, 32]}, "three whole numbers"), ({"blocks": [1, 0, 1]}, "1..2048"),
+                         ({"channels": 0}, "channels"), ({"norm": "layer"}, "unknown norm")]:
+        with pytest.raises(ConfigError, match=match):
+            build_model(ModelConfig(builder="lite", num_classes=3, extra=extra))
