@@ -16,10 +16,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", default=None,
                         help="comma-separated shapes, in category order (default circle,square,triangle,bar,star; "
                              "cross and hexagon are shapes the bundled model never saw)")
-    parser.add_argument("--style", choices=("v1", "wide"), default="v1",
-                        help="v1 (default: the bundled small model's data) or wide (textured and noisy "
-                             "backgrounds, clutter, any rotation, wider proportions, blur, sensor noise, JPEG, "
-                             "occluders)")
+    parser.add_argument("--style", choices=("v1", "wide", "mixed"), default="v1",
+                        help="v1 (default: the first style), wide (textured and noisy backgrounds, clutter, "
+                             "any rotation, wider proportions, blur, sensor noise, JPEG, occluders) or mixed "
+                             "(even images v1, odd ones wide)")
     parser.add_argument("--video", metavar="OUT.mp4",
                         help="also write a short video with per-frame ground truth (OUT.json beside it)")
     parser.add_argument("--seconds", type=float, default=4.0, help="video length (default 4 s)")

@@ -137,10 +137,11 @@ def shape_indices(classes: Sequence[str]) -> tuple[int, ...]:
     return tuple(SHAPES.index(c) for c in classes)
 
 
-#: Generator styles: ``v1`` (the first; the bundled stride-8 ``small`` model's data) and
+#: Generator styles: ``v1`` (the first; the stride-8 ``small`` model's data),
 #: ``wide`` (more backgrounds, clutter, rotations, proportions and camera effects:
-#: :mod:`synthetic_wide`). A dataset's style is in its ``info.version``.
-STYLES: tuple[str, ...] = ("v1", "wide")
+#: :mod:`synthetic_wide`) and ``mixed`` (even images ``v1``, odd ones ``wide``).
+#: A dataset's style is in its ``info.version``.
+STYLES: tuple[str, ...] = ("v1", "wide", "mixed")
 
 
 def generate_image(seed: int, index: int, size: int = 512,
@@ -158,7 +159,7 @@ def generate_image(seed: int, index: int, size: int = 512,
     hi = size / 2.0 if max_obj is None else max_obj
     n = int(rng.integers(1, max_objects + 1))
     shapes = _sample_shapes(rng, size, size, n, lo, hi, shape_indices(classes))
-    if style == "wide":
+    if style == "wide" or (style == "mixed" and index % 2 == 1):
         return SynthImage(*compose_wide(rng, size, size, shapes))
     return compose(rng, size, size, shapes)
 

@@ -105,5 +105,8 @@ def test_write_dataset_and_cli_record_the_style(tmp_path: Path) -> None:
     assert main(["synth", "--out", str(tmp_path / "c"), "--images", "2", "--seed", "1", "--size", "96",
                  "--style", "wide"]) == 0
     assert (tmp_path / "c" / "annotations.json").read_bytes() == path.read_bytes()
+    mixed = [generate_image(1, i, size=96, style="mixed").image for i in range(2)]
+    assert np.array_equal(mixed[0], generate_image(1, 0, size=96).image)
+    assert np.array_equal(mixed[1], generate_image(1, 1, size=96, style="wide").image)
     with pytest.raises(SynthError, match="unknown style"):
         generate_image(0, 0, style="fancy")
