@@ -20,7 +20,12 @@ Candidates (each a copy of the bundled model; torch stays the reference):
 
 ONNX Runtime is measured when ``onnxruntime`` is importable (not a dependency).
 
-    python benchmarks/bench_cpu_paths.py [--images 100] [--reps 12] [--compile] [--json OUT]
+Retrained models (``--retrained PATH ...``, e.g. the ``lite`` builder's) are candidates too:
+each is timed against the reference in the same interleaved pairs and scored on the same
+holdout, plainly and with ``channels-last`` / ``int8`` applied to it.
+
+    python benchmarks/bench_cpu_paths.py [--reference CKPT] [--retrained CKPT ...] [--images 100]
+        [--reps 12] [--compile] [--json OUT]
 
 To see an AVX2-only CPU on a machine with AVX-512 / AMX: ``ONEDNN_MAX_CPU_ISA=AVX2
 ATEN_CPU_CAPABILITY=avx2 python benchmarks/bench_cpu_paths.py`` (docs/cpu_and_gpu.md).
@@ -180,6 +185,13 @@ def onnxruntime_int8(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
     return model
 
 
+def _use(other: nn.Module) -> Callable[[nn.Module, list[torch.Tensor]], nn.Module]:
+    """A candidate that is another model altogether (a copy, so later steps leave it as it is)."""
+    def apply(model: nn.Module, calib: list[torch.Tensor]) -> nn.Module:
+        return copy.deepcopy(other)
+    return apply
+
+
 def both(*steps: Callable[[nn.Module, list[torch.Tensor]], nn.Module]
          ) -> Callable[[nn.Module, list[torch.Tensor]], nn.Module]:
     """Candidates applied in turn (the resize first, so calibration sees the new size)."""
@@ -217,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=None, help="timed pairs per candidate (default 12)")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (slow to compile)")
     parser.add_argument("--only", nargs="+", help="candidates whose name starts with one of these")
+    parser.add_argument("--reference", type=Path, help="the model to beat (default: the bundled model)")
+    parser.add_argument("--retrained", type=Path, nargs="+", default=[],
+                        help="other checkpoints of the same classes, measured against the reference")
     args = parser.parse_args(argv)
     n_images = args.images or (8 if args.quick else 100)
     reps = args.reps or (2 if args.quick else 12)
@@ -225,7 +240,12 @@ def main(argv: list[str] | None = None) -> None:
         candidates["torch.compile backbone (inductor)"] = compiled
     if args.only:
         candidates = {k: v for k, v in candidates.items() if any(k.startswith(o) for o in args.only)}
-    base = load_checkpoint(bundled_model_path()).model.eval()
+    base = load_checkpoint(args.reference or bundled_model_path()).model.eval()
+    for path in args.retrained:
+        retrained = load_checkpoint(path).model.eval()
+        candidates[f"retrained {path.name} fp32"] = _use(retrained)
+        candidates[f"retrained {path.name} channels-last"] = both(_use(retrained), channels_last)
+        candidates[f"retrained {path.name} int8 PTQ backbone"] = both(_use(retrained), int8)
     work = Path(tempfile.mkdtemp(prefix="bench_cpu_paths_"))
     write_dataset(work / "holdout", images=n_images, seed=HOLDOUT_SEED, size=512, fmt="jpg")
     write_dataset(work / "calib", images=16, seed=CALIBRATION_SEED, size=512, fmt="jpg")
@@ -264,7 +284,9 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(Row("cpu path", name, f"{ms:.0f} ms ({speedup:.2f}x)", ">= 2.5x at |dAP| <= 0.01", ok,
                         f"fp32 forward {ref_ms:.0f} ms in the same pairs; AP {ap['AP']:.3f} ({d_ap:+.3f}), "
                         f"AP50 {ap['AP50']:.3f} ({ap['AP50'] - ref_ap['AP50']:+.3f}); set-up {setup_s:.1f} s"))
-    notes = [f"bundled model, 512x512 synthetic holdout (seed {HOLDOUT_SEED}), first {n_images} images, batch 1, "
+    ref_name = (args.reference or bundled_model_path()).name
+    notes = [f"reference {ref_name}, 512x512 synthetic holdout (seed {HOLDOUT_SEED}), first {n_images} images, "
+             f"batch 1, "
              f"{threads} threads; reference plain fp32 forward AP {ref_ap['AP']:.3f} / AP50 {ref_ap['AP50']:.3f}, "
              f"median {median(ref_times):.0f} ms",
              f"ATen {torch.backends.cpu.get_cpu_capability()}, ONEDNN_MAX_CPU_ISA="
