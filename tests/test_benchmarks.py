@@ -32,3 +32,17 @@ def test_correction_loop_quick_run_reports_every_row(tmp_path: Path) -> None:
     assert before["cross AP50"]["value"] == "0.000"  # the bundled model has no cross class
     assert "drawn" in before["corrections per image (review set)"]["note"]
     assert "involve a cross" in before["corrections per image (review set)"]["note"]
+
+
+@pytest.mark.slow
+def test_generalisation_quick_run_scores_three_sets(tmp_path: Path) -> None:
+    out = tmp_path / "gen.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_generalisation.py"), "--quick",
+                          "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["what"] for r in rows] == ["v1 holdout: AP / AP50", "wide holdout: AP / AP50",
+                                         "foreign shapes: AP / AP50"]
+    for r in rows:
+        ap, ap50 = (float(v) for v in r["value"].split(" / "))
+        assert 0.0 < ap <= ap50 <= 1.0, r
