@@ -9,7 +9,7 @@ masks) and widens everything around them:
 - backgrounds: the five first-style kinds, plus fine (per-pixel) noise, several
   octaves of noise, checkerboards and grids, and woven sinusoid textures;
 - clutter that is not an object: blobs, elongated ellipses, arcs, scribbles and
-  thick lines, some behind the shapes and some in front of them (occluders that
+  straight lines too thin to be bars, some behind the shapes and some in front of them (occluders that
   hide parts of objects and count in their visibility);
 - shapes: every shape at any rotation, bars from 1:8 to 3:5, stars with
   inner radius 0.28-0.62 of the outer, triangles further from equilateral
@@ -108,10 +108,10 @@ def clutter_mask(rng: np.random.Generator, h: int, w: int, scale: float) -> np.n
         n = int(rng.integers(3, 8))
         pts = np.cumsum(rng.normal(0, scale / 3, (n, 2)), 0) + np.array([cx, cy])
         cv2.polylines(mask, [np.round(pts).astype(np.int32)], False, 1, int(rng.integers(1, 5)))
-    else:  # a thick straight line
+    else:  # a straight line, at most 4 px thick: thinner for its length than the thinnest bar (1:8)
         theta = float(rng.uniform(0, math.pi))
         dx, dy = math.cos(theta) * scale, math.sin(theta) * scale
-        cv2.line(mask, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), 1, int(rng.integers(2, 9)))
+        cv2.line(mask, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), 1, int(rng.integers(1, 5)))
     return mask.astype(bool)
 
 
