@@ -17,7 +17,7 @@ Builders:
         200 test proposals. CPU-friendly. ``extra={"stride": 8}``: one top-down step
         merges layer2 for a stride-8 map (:class:`TopDownStride8`).
     lite: the ``small`` heads on a ResNet of a quarter of ResNet-18's width at stride 8
-        (:class:`~detector_app.detection.lite_backbone.LiteResNet`): about 4x fewer
+        (:class:`~detector_app.detection.lite_backbone.LiteResNet`): 3.7x fewer
         backbone multiply-adds, for CPUs without fast bfloat16.
     resnet50_fpn, resnet50_fpn_v2, mobilenet_v3_large_fpn,
     mobilenet_v3_large_320_fpn: exactly torchvision's architectures.

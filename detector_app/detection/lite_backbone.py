@@ -4,7 +4,7 @@ The ``small`` builder's ResNet-18 (widths 64/128/256 to layer3) spends about
 four fifths of the bundled model's CPU time in its backbone. ``lite`` keeps its
 shape (a 7x7 stem, a max pool, two torchvision ``BasicBlock`` per stage, one
 top-down step to stride 8) at a quarter of the width by default, 32/64/128, which
-cuts the backbone's multiply-adds by about 4x (2.1 G against 8 G at 512 px) and
+cuts the backbone's multiply-adds by 3.7x (2.2 G against 8.0 G at 512 x 512) and
 the feature map to 64 channels, which cuts the RPN head and the RoI head too.
 
 Normalisation is GroupNorm (``min(32, channels // 4)`` groups): batch-independent,
