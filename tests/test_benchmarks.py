@@ -46,3 +46,16 @@ def test_generalisation_quick_run_scores_three_sets(tmp_path: Path) -> None:
     for r in rows:
         ap, ap50 = (float(v) for v in r["value"].split(" / "))
         assert 0.0 < ap <= ap50 <= 1.0, r
+
+
+@pytest.mark.slow
+def test_backbones_quick_run_times_every_design_against_the_reference(tmp_path: Path) -> None:
+    out = tmp_path / "bb.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_backbones.py"), "--quick",
+                          "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["what"].endswith("(reference)") and rows[0]["value"].endswith("(1.00x)")
+    assert len(rows) == 7 and all(r["note"].endswith("M parameters") for r in rows)
+    params = {r["what"]: float(r["note"].split()[0]) for r in rows}
+    assert params["lite 32/64/128, GroupNorm"] < params["ResNet-18 s8, GroupNorm (reference)"] / 3
