@@ -145,7 +145,7 @@ def _onnx_session(model: nn.Module, calib: list[torch.Tensor], int8: bool) -> Ca
     import onnxruntime as ort  # not a dependency: skipped when absent
 
     bb = model.backbone.eval()
-    example = _batched(model, calib[0])
+    example = _batched(model, calib[0]).clone()  # a normal tensor: the exporter traces with autograd on
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "backbone.onnx"
         torch.onnx.export(bb, (example,), str(path), input_names=["x"], dynamo=False)
