@@ -124,3 +124,14 @@ def test_lite_residual_blocks_start_as_the_identity_and_config_sets_the_widths()
                          ({"channels": 0}, "channels"), ({"norm": "layer"}, "unknown norm")]:
         with pytest.raises(ConfigError, match=match):
             build_model(ModelConfig(builder="lite", num_classes=3, extra=extra))
+
+
+def test_the_documented_lite_config_builds_the_lite_model() -> None:
+    """docs/lite_config.json, the lite model's training config (docs/training.md)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "lite_config.json"
+    cfg = ModelConfig.from_json(path.read_text(encoding="utf-8"))
+    model = build_model(cfg)
+    assert cfg.builder == "lite" and model.rpn._pre_nms_top_n["testing"] == 1500
+    assert model.backbone.out_channels == 64 and model.rpn.anchor_generator.num_anchors_per_location() == [9]
