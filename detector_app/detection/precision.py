@@ -64,7 +64,7 @@ class Bf16Probe:
     instructions, and the time of one small backbone-like block (3x3
     convolution 128 -> 128 channels on ``float32[1, 128, 64, 64]`` channels-last,
     GroupNorm, ReLU: the bundled backbone's widest stage) in float32 and under
-    bf16 autocast, best of 3 after a warm-up, in milliseconds. Measured on two
+    bf16 autocast, best of 5 taken in alternation after a warm-up, in milliseconds. Measured on two
     kinds of CPU: bf16 0.3x fp32's time with AVX-512-BF16, 5.3x without."""
 
     native: bool
@@ -86,7 +86,7 @@ class Bf16Probe:
             return f"bf16 is {self.fp32_ms / self.bf16_ms:.1f}x faster than fp32 on this CPU ({block})"
         why = ("this CPU has no AMX / AVX-512-BF16" if not self.native else
                "the CPU flags list bfloat16 instructions but the kernels in use do not run them "
-               "(ONEDNN_MAX_CPU_ISA or a virtual machine may hide them)")
+               "(ONEDNN_MAX_CPU_ISA or a virtual machine may hide them), or other work held the CPU then")
         return f"bf16 is {self.bf16_ms / self.fp32_ms:.1f}x slower than fp32 on this CPU ({block}; {why})"
 
 
@@ -95,14 +95,19 @@ _TIMES: tuple[float, float] | None = None
 _TIMES_LOCK = threading.Lock()
 
 
-def _best_ms(fn: Callable[[], object], repeats: int = 3) -> float:
-    fn()  # the first call creates the oneDNN primitives
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1000.0
+def _best_pair_ms(first: Callable[[], object], second: Callable[[], object], rounds: int = 5) -> tuple[float, float]:
+    """Best time of each of two calls, in milliseconds, measured in alternation: on a
+    busy machine the load changes from second to second, and taking one call's runs
+    all before the other's would compare a quiet moment with a busy one."""
+    first()  # the first calls create the oneDNN primitives
+    second()
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        for i, fn in enumerate((first, second)):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best[0] * 1000.0, best[1] * 1000.0
 
 
 def _measure_block() -> tuple[float, float]:
@@ -115,7 +120,7 @@ def _measure_block() -> tuple[float, float]:
             block(x)
 
     with torch.inference_mode():
-        return _best_ms(lambda: block(x)), _best_ms(bf16)
+        return _best_pair_ms(lambda: block(x), bf16)
 
 
 def bf16_probe(cpuinfo: str | Path = "/proc/cpuinfo") -> Bf16Probe:

@@ -139,6 +139,17 @@ def test_probe_measures_real_convolutions() -> None:
     assert len(times) == 2 and all(0 < t < 10_000 for t in times)
 
 
+def test_probe_times_fp32_and_bf16_in_alternation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load that comes and goes must hit both: a busy spell during the first half of
+    the runs would otherwise make whichever precision ran then look slow."""
+    order: list[str] = []
+    clock = iter(range(1000))
+    monkeypatch.setattr(precision.time, "perf_counter", lambda: float(next(clock)))
+    fp32_ms, bf16_ms = precision._best_pair_ms(lambda: order.append("fp32"), lambda: order.append("bf16"), rounds=4)
+    assert order == ["fp32", "bf16"] * 5  # one warm-up call each, then 4 alternating rounds
+    assert fp32_ms == bf16_ms == 1000.0  # each call took one tick of the fake clock
+
+
 def test_cpu_supports_fast_bf16(tmp_path: Path) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16\n")
@@ -253,7 +264,8 @@ def test_cli_bf16_on_a_slow_cpu_prints_one_warning_with_the_measured_reason(
             assert lines == ["warning: --precision bf16 is slow here: bf16 is 5.3x slower than fp32 on this "
                              "CPU (a 3x3 convolution block takes 29.2 ms in bf16 vs 5.5 ms in fp32; "
                              + ("the CPU flags list bfloat16 instructions but the kernels in use do not run "
-                                "them (ONEDNN_MAX_CPU_ISA or a virtual machine may hide them)"
+                                "them (ONEDNN_MAX_CPU_ISA or a virtual machine may hide them), or other work "
+                                "held the CPU then"
                                 if cpu_supports_fast_bf16() else "this CPU has no AMX / AVX-512-BF16")
                              + "); --precision fp32 (or auto) is faster"], name
         else:
