@@ -13,13 +13,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _quick_rows(script: str, tmp_path: Path) -> list[dict[str, object]]:
+    """Run ``benchmarks/<script> --quick --json`` and return its rows."""
+    out = tmp_path / "rows.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows: list[dict[str, object]] = json.loads(out.read_text())["rows"]
+    return rows
+
+
 @pytest.mark.slow
 def test_correction_loop_quick_run_reports_every_row(tmp_path: Path) -> None:
-    out = tmp_path / "loop.json"
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_correction_loop.py"), "--quick",
-                          "--json", str(out)], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = _quick_rows("bench_correction_loop.py", tmp_path)
     whats = [(r["area"], r["what"]) for r in rows]
     assert ("before", "cross AP50") in whats and ("before", "corrections per image (review set)") in whats
     assert [w for a, w in whats if a == "N=4"] == [
@@ -36,11 +42,7 @@ def test_correction_loop_quick_run_reports_every_row(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_generalisation_quick_run_scores_three_sets(tmp_path: Path) -> None:
-    out = tmp_path / "gen.json"
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_generalisation.py"), "--quick",
-                          "--json", str(out)], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = _quick_rows("bench_generalisation.py", tmp_path)
     assert [r["what"] for r in rows] == ["v1 holdout: AP / AP50", "wide holdout: AP / AP50",
                                          "foreign shapes: AP / AP50"]
     for r in rows:
@@ -50,11 +52,7 @@ def test_generalisation_quick_run_scores_three_sets(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_backbones_quick_run_times_every_design_against_the_reference(tmp_path: Path) -> None:
-    out = tmp_path / "bb.json"
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_backbones.py"), "--quick",
-                          "--json", str(out)], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    rows = _quick_rows("bench_backbones.py", tmp_path)
     assert rows[0]["what"].endswith("(reference)") and rows[0]["value"].endswith("(1.00x)")
     assert len(rows) == 7 and all(r["note"].endswith("M parameters") for r in rows)
     params = {r["what"]: float(r["note"].split()[0]) for r in rows}

@@ -193,6 +193,21 @@ def build_paper(cfg: ModelConfig) -> FasterRCNN:
     )
 
 
+def _with_small_heads(backbone: nn.Module, channels: int, cfg: ModelConfig) -> FasterRCNN:
+    """The ``small`` / ``lite`` detector on ``backbone`` (one ``channels``-channel map
+    ``"0"``): 3 x 3 anchors, RoIAlign 7x7, a two-layer head, sibling class and box layers."""
+    rep = int(_pick(cfg, SMALL_DEFAULTS, "representation_size"))
+    return FasterRCNN(
+        backbone,
+        num_classes=None,
+        rpn_anchor_generator=_anchor_generator(cfg, SMALL_DEFAULTS),
+        box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2),
+        box_head=TwoMLPHead(channels * 7 * 7, rep),
+        box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
+        **_common_kwargs(cfg, SMALL_DEFAULTS),
+    )
+
+
 def _norm_layer(kind: str) -> Callable[[int], nn.Module]:
     """``"group"``: GroupNorm with 32 groups; ``"batch"``: BatchNorm2d."""
     if kind == "group":
@@ -229,16 +244,7 @@ def build_small(cfg: ModelConfig) -> FasterRCNN:
     else:
         raise ConfigError(f"the small builder's extra stride must be 16 or 8, got {stride}")
     backbone = _SingleMap(body, out_channels=channels)
-    rep = int(_pick(cfg, SMALL_DEFAULTS, "representation_size"))
-    return FasterRCNN(
-        backbone,
-        num_classes=None,
-        rpn_anchor_generator=_anchor_generator(cfg, SMALL_DEFAULTS),
-        box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2),
-        box_head=TwoMLPHead(channels * 7 * 7, rep),
-        box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
-        **_common_kwargs(cfg, SMALL_DEFAULTS),
-    )
+    return _with_small_heads(backbone, channels, cfg)
 
 
 def _three_ints(cfg: ModelConfig, key: str, default: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -263,16 +269,7 @@ def build_lite(cfg: ModelConfig) -> FasterRCNN:
         raise ConfigError(f"the lite builder's extra 'channels' must be 1..2048, got {channels}")
     body = LiteResNet(_three_ints(cfg, "widths", (32, 64, 128)), _three_ints(cfg, "blocks", (2, 2, 2)),
                       channels, lite_norm(str(cfg.extra.get("norm", "group"))))
-    rep = int(_pick(cfg, SMALL_DEFAULTS, "representation_size"))
-    return FasterRCNN(
-        body,
-        num_classes=None,
-        rpn_anchor_generator=_anchor_generator(cfg, SMALL_DEFAULTS),
-        box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2),
-        box_head=TwoMLPHead(channels * 7 * 7, rep),
-        box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
-        **_common_kwargs(cfg, SMALL_DEFAULTS),
-    )
+    return _with_small_heads(body, channels, cfg)
 
 
 def _replace_anchors(model: FasterRCNN, cfg: ModelConfig) -> None:
