@@ -46,9 +46,9 @@ from detector_app.detection.synthetic_shapes import (
     SHAPES,
     SynthError,
     SynthObject,
+    paint_texture,
     random_background,
     random_colour,
-    random_texture,
     shape_mask,
     visible_box,
     visible_objects,
@@ -106,13 +106,10 @@ def compose(rng: np.random.Generator, h: int, w: int,
             continue
         box = visible_box(mask)
         assert box is not None
-        x1, y1, x2, y2 = (int(v) for v in box)
-        avoid = img[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0)
-        tex, fill = random_texture(rng, y2 - y1, x2 - x1, avoid)
-        region = img[y1:y2, x1:x2]
-        sub = mask[y1:y2, x1:x2]
-        region[sub] = tex[sub]
+        fill = paint_texture(rng, img, mask, box)
         if rng.random() < 0.3:  # outline in another colour, drawn inside the mask
+            x1, y1, x2, y2 = (int(v) for v in box)
+            region, sub = img[y1:y2, x1:x2], mask[y1:y2, x1:x2]
             edge = sub & ~cv2.erode(sub.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
             region[edge] = random_colour(rng)
         layers.append((cls, mask, fill))
@@ -144,6 +141,11 @@ def shape_indices(classes: Sequence[str]) -> tuple[int, ...]:
 STYLES: tuple[str, ...] = ("v1", "wide", "mixed")
 
 
+def _check_style(style: str) -> None:
+    if style not in STYLES:
+        raise SynthError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
+
+
 def generate_image(seed: int, index: int, size: int = 512,
                    min_obj: float | None = None, max_obj: float | None = None,
                    max_objects: int = 12, classes: Sequence[str] = CLASS_NAMES, style: str = "v1") -> SynthImage:
@@ -152,8 +154,7 @@ def generate_image(seed: int, index: int, size: int = 512,
     Object sizes are log-uniform in ``[min_obj, max_obj]`` (default 16 .. size/2 px);
     classes are uniform over ``classes`` (names from ``SHAPES``).
     """
-    if style not in STYLES:
-        raise SynthError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
+    _check_style(style)
     rng = np.random.default_rng([int(seed), int(index)])
     lo = 16.0 * size / 512 if min_obj is None else min_obj
     hi = size / 2.0 if max_obj is None else max_obj
@@ -188,8 +189,7 @@ def write_dataset(out: str | Path, images: int, seed: int, size: int = 512, fmt:
         raise SynthError(f"--size must be >= 64 pixels, got {size}")
     if fmt not in ("jpg", "png"):
         raise SynthError(f"image format must be jpg or png, got {fmt!r}")
-    if style not in STYLES:
-        raise SynthError(f"unknown style {style!r}; use one of {', '.join(STYLES)}")
+    _check_style(style)
     category = {shape: i + 1 for i, shape in zip(range(len(classes)), shape_indices(classes))}
     out = Path(out)
     img_dir = out / "images"

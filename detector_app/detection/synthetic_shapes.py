@@ -182,6 +182,17 @@ def random_texture(rng: np.random.Generator, h: int, w: int, avoid: np.ndarray) 
     return c1 * (1 - t) + c2 * t, FILLS[kind]
 
 
+def paint_texture(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray,
+                  box: tuple[float, float, float, float]) -> str:
+    """Fill ``mask`` (bool[H, W], tight box ``box``) of ``img`` float32[H, W, 3] in place with
+    a random texture whose colour differs from what lies under the box; returns its kind."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    region, sub = img[y1:y2, x1:x2], mask[y1:y2, x1:x2]
+    tex, fill = random_texture(rng, y2 - y1, x2 - x1, region.reshape(-1, 3).mean(axis=0))
+    region[sub] = tex[sub]
+    return fill
+
+
 # ---------------------------------------------------------------- images
 def visible_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     ys = np.flatnonzero(mask.any(axis=1))
@@ -214,6 +225,6 @@ def visible_objects(layers: Sequence[tuple[int, np.ndarray, str]], h: int, w: in
 
 __all__ = [
     "BACKGROUNDS", "CLASS_NAMES", "FILLS", "MIN_VISIBLE_FRACTION", "MIN_VISIBLE_SIDE", "NEW_SHAPES", "SHAPES",
-    "SynthError", "SynthObject", "random_background", "random_colour", "random_texture", "shape_mask", "visible_box",
-    "visible_objects",
+    "SynthError", "SynthObject", "paint_texture", "random_background", "random_colour", "random_texture",
+    "shape_mask", "visible_box", "visible_objects",
 ]

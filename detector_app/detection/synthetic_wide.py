@@ -31,9 +31,9 @@ import numpy as np
 from detector_app.detection.synthetic_shapes import (
     BACKGROUNDS,
     SynthObject,
+    paint_texture,
     random_background,
     random_colour,
-    random_texture,
     shape_mask,
     visible_box,
     visible_objects,
@@ -116,16 +116,9 @@ def clutter_mask(rng: np.random.Generator, h: int, w: int, scale: float) -> np.n
 
 
 def _paint(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> str:
-    """Fill ``mask`` of ``img`` (in place) with a random texture; returns its kind."""
+    """Fill ``mask`` of ``img`` (in place) with a random texture; returns its kind ("" for an empty mask)."""
     box = visible_box(mask)
-    if box is None:
-        return ""
-    x1, y1, x2, y2 = (int(v) for v in box)
-    region, sub = img[y1:y2, x1:x2], mask[y1:y2, x1:x2]
-    avoid = region.reshape(-1, 3).mean(axis=0)
-    tex, fill = random_texture(rng, y2 - y1, x2 - x1, avoid)
-    region[sub] = tex[sub]
-    return fill
+    return "" if box is None else paint_texture(rng, img, mask, box)
 
 
 def camera(rng: np.random.Generator, img: np.ndarray) -> tuple[np.ndarray, float, int]:
