@@ -23,11 +23,17 @@ class TextProgressBar:
         self.interval = interval
         self.start = time.monotonic()
         self._last = 0.0
+        # where this bar started counting: a resumed job starts part-way, and
+        # its rate is measured over the work done since, not the work done before
+        self._first_done: int | None = None
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
     def __call__(self, p: Progress) -> None:
         now = time.monotonic()
         finished = p.total > 0 and p.done >= p.total
+        if self._first_done is None:
+            # the first report follows one unit of work (or none, at done 0)
+            self._first_done = max(p.done - 1, 0)
         if not self._tty and not finished and now - self._last < self.interval:
             return
         self._last = now
@@ -35,8 +41,7 @@ class TextProgressBar:
         if p.fraction is not None:
             filled = int(round(self.width * p.fraction))
             bar = "#" * filled + "-" * (self.width - filled)
-            eta = elapsed / max(p.fraction, 1e-9) - elapsed if p.fraction > 0 else 0.0
-            head = f"{self.label} [{bar}] {p.done}/{p.total} {elapsed:5.1f}s eta {eta:5.1f}s"
+            head = f"{self.label} [{bar}] {p.done}/{p.total} {elapsed:5.1f}s eta {self._eta(p, elapsed):5.1f}s"
         else:
             head = f"{self.label} {p.done} {elapsed:5.1f}s"
         metrics = " ".join(f"{k}={v:.4g}" for k, v in p.metrics.items())
@@ -48,3 +53,10 @@ class TextProgressBar:
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+    def _eta(self, p: Progress, elapsed: float) -> float:
+        """Seconds left at the rate of the work done since this bar began."""
+        done_here = p.done - (self._first_done or 0)
+        if done_here <= 0 or p.total <= p.done:
+            return 0.0
+        return elapsed / done_here * (p.total - p.done)
