@@ -54,7 +54,8 @@ def main() -> None:
                 f"< {GROWTH_TARGET_KB} kB", growth < GROWTH_TARGET_KB,
                 "one trace in memory at a time: a 10,000-image folder needs the same"),
             Row("detect all", "disk per stored trace (512 px, bundled model)", f"{disk / 1e6:.2f} MB",
-                note="36,864 anchors with objectness and deltas are most of it; 2 GB default bound per model"),
+                note="compact form (anchors recomputed, deltas of candidates only): objectness of the 36,864 anchors "
+                     "is most of it; 3 GB default bound per model"),
             Row("detect all", "seconds per image", f"{result.seconds / max(len(result.detected), 1):.2f} s",
                 note=f"{info.device}; tracing + writing the trace"),
         ]
