@@ -255,15 +255,25 @@ class Editor:
             return
         if rec.state is ItemState.VERIFIED:
             state = ItemState.EDITED if rec.annotations else ItemState.DETECTED
+            self._push(lambda key: SetState(key, state))
         else:
-            state = ItemState.VERIFIED
-        self._push(lambda key: SetState(key, state))
+            self.mark_verified()
 
     def mark_verified(self) -> None:
-        """Mark the current item (frame) verified, if it is not yet."""
+        """Mark the current item (frame) verified, if it is not yet; the status line says
+        when detections on screen were left unaccepted (a verified image without boxes is
+        exported as one with no objects)."""
         rec = self._nav.record
-        if rec is not None and rec.state is not ItemState.VERIFIED:
-            self._push(lambda key: SetState(key, ItemState.VERIFIED))
+        if rec is None or rec.state is ItemState.VERIFIED:
+            return
+        if self._push(lambda key: SetState(key, ItemState.VERIFIED)) is None:
+            return
+        accepted = self.accepted_detections()
+        left = 0 if accepted is None else int((~accepted).sum())
+        if left:
+            boxes = len(rec.annotations)
+            self._bus.status(f"verified {display_key(rec.key)} with {boxes} box(es); {left} detection(s) on screen "
+                             "not accepted (Shift+Enter accepts them, Space takes the mark back)")
 
     def previous_record(self) -> ImageRecord | None:
         """The record to copy from: the previous annotated frame of this video,

@@ -502,3 +502,25 @@ def test_locked_boxes_refuse_edits_and_hidden_boxes_leave_the_canvas_list(sessio
     assert session.record.annotations == []
     session.close()
     assert not session.box_flags.hidden
+
+
+def test_verifying_with_detections_left_unaccepted_says_so(session, folder):
+    """Space on an image whose detections were not accepted marks it "no objects": the
+    status line names what was left, and accepting them first leaves nothing to say."""
+    session.open_paths([folder])
+    session.on_trace("a.png", make_fake_trace())
+    shown = len(session.result.scores)
+    assert shown > 0
+    statuses: list[str] = []
+    session.subscribe(Event.STATUS, statuses.append)
+    session.toggle_verified()
+    assert session.item_state(0) is ItemState.VERIFIED
+    assert statuses[-1] == (f"verified a.png with 0 box(es); {shown} detection(s) on screen not accepted "
+                            "(Shift+Enter accepts them, Space takes the mark back)")
+    before = len(statuses)
+    session.toggle_verified()  # taking the mark back says nothing of the kind
+    assert not any("not accepted" in s for s in statuses[before:])
+    assert session.accept_all() == shown
+    statuses.clear()
+    session.verify_and_next()
+    assert session.item_state(0) is ItemState.VERIFIED and not any("not accepted" in s for s in statuses)
