@@ -399,6 +399,8 @@ def test_before_and_after_compares_two_models_and_keeps_the_new_one(real_window,
     rows = c.per_class()
     assert [r[:2] for r in rows] == [(ss.labels.names[0], 1)]
     assert dialog.table.rowCount() == 2 and dialog.table.item(1, 0).text() == "all classes"
+    title = dialog.plot.getPlotItem().titleLabel.text  # the key is above the bars, not over them
+    assert "before" in title and "after" in title and dialog.plot.getPlotItem().legend is None
     assert dialog.keep_button.isEnabled() and "verified image(s): AP50" in dialog.message.text()
     with qtbot.waitSignal(dialog.accepted):
         dialog.keep_button.click()
