@@ -10,11 +10,15 @@ This test regenerates the same holdout (the generator writes the same bytes for
 a seed), evaluates the model the same way (``detector-app evaluate``, batch 4)
 and compares AP@[.5:.95], AP50 and AP75 in float32; where CPU bf16 is measured
 fast, the same with ``--precision bf16`` against ``models/default.eval.bf16.json``.
+The card's two generalisation sets are reproduced the same way: the wide style's
+holdout (``models/default.eval.wide.json``) and the five classes drawn by
+independent code (``benchmarks/foreign_shapes.py``, ``models/default.eval.foreign.json``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,7 @@ from detector_app.detection.checkpoints import load_checkpoint
 from detector_app.detection.hub import bundled_model_path
 from detector_app.detection.synthetic import CLASS_NAMES
 
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_PATH = bundled_model_path()
 EVAL_JSON = MODEL_PATH.with_name("default.eval.json")
 #: The same holdout scored with ``--precision bf16`` (what ``auto`` runs on CPUs with AMX / AVX-512-BF16).
@@ -51,7 +56,7 @@ def test_bundled_model_is_small_and_loads_weights_only() -> None:
     loaded = load_checkpoint(MODEL_PATH)
     assert loaded.kind == "checkpoint"
     assert loaded.class_names == ["__background__", *CLASS_NAMES]
-    assert loaded.config.num_classes == 6 and loaded.config.builder == "small"
+    assert loaded.config.num_classes == 6 and loaded.config.builder == "lite"
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())  # fp16 on disk, fp32 in use
     assert not loaded.model.training
 
@@ -110,3 +115,33 @@ def test_bf16_holdout_reproduces_its_card_and_stays_within_0_01_of_fp32(
     for key in ("AP", "AP50", "AP75"):
         assert abs(got16[key] - card16[key]) <= TOLERANCE, f"bf16 {key}: {got16[key]:.4f} vs {card16[key]:.4f}"
         assert abs(got16[key] - card32[key]) <= 0.01, f"bf16 {key} {got16[key]:.4f} vs fp32 {card32[key]:.4f}"
+
+
+#: The card's generalisation sets: (eval JSON, how the set is written).
+GENERALISATION = {
+    "wide": (MODEL_PATH.with_name("default.eval.wide.json"),
+             f"detector-app synth --out data/wide --images {HOLDOUT_IMAGES} --seed {HOLDOUT_SEED} --style wide"),
+    "foreign": (MODEL_PATH.with_name("default.eval.foreign.json"),
+                f"python benchmarks/foreign_shapes.py data/foreign --images {HOLDOUT_IMAGES} --seed 0"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(GENERALISATION))
+def test_generalisation_sets_reproduce_the_cards_numbers(name: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The wide style's holdout and the independently drawn shapes score as the card says."""
+    card_path, command = GENERALISATION[name]
+    out = tmp_path / name
+    if name == "wide":
+        assert main(["synth", "--out", str(out), "--images", str(HOLDOUT_IMAGES), "--seed", str(HOLDOUT_SEED),
+                     "--style", "wide"]) == 0
+    else:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from foreign_shapes import write_foreign
+
+        write_foreign(out, HOLDOUT_IMAGES, seed=0)
+    card = _card(card_path, command + f" && detector-app evaluate --data data/{name} ... --json {card_path.name}")
+    got = _evaluate(out, tmp_path / "eval.json", "fp32", capsys)
+    for key in ("AP", "AP50", "AP75"):
+        assert abs(got[key] - card[key]) <= TOLERANCE, f"{name} {key}: {got[key]:.4f} vs the card's {card[key]:.4f}"
