@@ -1,7 +1,8 @@
 """The ``lite`` builder: a narrow ResNet for CPUs without fast bfloat16.
 
-The ``small`` builder's ResNet-18 (widths 64/128/256 to layer3) spends about
-four fifths of the bundled model's CPU time in its backbone. ``lite`` keeps its
+The ``small`` builder's ResNet-18 (widths 64/128/256 to layer3) spent about
+four fifths of the previous bundled model's CPU time in its backbone; ``lite`` is
+the bundled model's builder now (models/README.md). ``lite`` keeps its
 shape (a 7x7 stem, a max pool, two torchvision ``BasicBlock`` per stage, one
 top-down step to stride 8) at a quarter of the width by default, 32/64/128, which
 cuts the backbone's multiply-adds by 3.7x (2.2 G against 8.0 G at 512 x 512) and
@@ -10,7 +11,7 @@ the feature map to 64 channels, which cuts the RPN head and the RoI head too.
 Normalisation is GroupNorm (``min(32, channels // 4)`` groups): batch-independent,
 so a backbone trained from scratch on 4 very different synthetic images per
 batch behaves the same in training and inference (BatchNorm did not, see
-models/README.md). On this network GroupNorm costs no measurable time against a
+models/previous/README.md). On this network GroupNorm costs no measurable time against a
 folded BatchNorm (docs/benchmarks.md).
 
 Config ``extra``: ``widths`` (three ints, default ``[32, 64, 128]``), ``blocks``

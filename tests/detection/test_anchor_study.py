@@ -185,7 +185,7 @@ def test_init_with_other_anchor_count_reinitialises_rpn_outputs(tiny_coco: Path,
 def test_cli_ablation_takes_the_init_checkpoints_network(tiny_coco: Path, tiny_config, tmp_path: Path,
                                                          capsys) -> None:  # type: ignore[no-untyped-def]
     """``ablate-anchors --init M`` without ``--config`` ablates M's own network
-    (the bundled model is the stride-8 ``small``; plain ``small`` lacks its layers)."""
+    (e.g. the stride-8 ``small`` of models/previous/; plain ``small`` lacks its layers)."""
     from detector_app.detection.training import TrainConfig, train
 
     s8 = tiny_config()

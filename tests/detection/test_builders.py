@@ -126,12 +126,19 @@ def test_lite_residual_blocks_start_as_the_identity_and_config_sets_the_widths()
             build_model(ModelConfig(builder="lite", num_classes=3, extra=extra))
 
 
-def test_the_documented_lite_config_builds_the_lite_model() -> None:
-    """docs/lite_config.json, the lite model's training config (docs/training.md)."""
+def test_the_bundled_config_builds_the_bundled_models_network() -> None:
+    """models/default_config.json (what the model card trains from and what "untrained"
+    builds) is the configuration the bundled checkpoint carries."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "docs" / "lite_config.json"
+    from detector_app.detection.checkpoints import load_checkpoint
+    from detector_app.detection.hub import bundled_model_path
+
+    path = Path(__file__).resolve().parents[2] / "models" / "default_config.json"
     cfg = ModelConfig.from_json(path.read_text(encoding="utf-8"))
     model = build_model(cfg)
     assert cfg.builder == "lite" and model.rpn._pre_nms_top_n["testing"] == 1500
     assert model.backbone.out_channels == 64 and model.rpn.anchor_generator.num_anchors_per_location() == [9]
+    bundled = load_checkpoint(bundled_model_path())
+    assert bundled.config.to_dict() == cfg.to_dict()
+    assert list(bundled.model.state_dict()) == list(model.state_dict())
