@@ -61,8 +61,9 @@ def finetune_records(store: ProjectStore, verified_only: bool) -> list[ImageReco
 
 
 def finetune_images(store: ProjectStore, verified_only: bool) -> int:
-    """How many images (frames) with boxes a fine-tune would train on."""
-    return sum(1 for r in finetune_records(store, verified_only) if r.annotations)
+    """How many images (frames) a fine-tune would train on: those without boxes too, which
+    it exports and trains on as images with no objects."""
+    return len(finetune_records(store, verified_only))
 
 
 def run_finetune(store: ProjectStore, base: ModelInfo | None, settings: FinetuneSettings, out: Path,

@@ -55,3 +55,36 @@ def test_a_model_without_trained_weights_trains_every_layer(session: Session, tm
                                tmp_path / "ft.pt", lambda p: messages.append(p.message), threading.Event())
     assert result.iterations == 1
     assert not any(m.startswith("training the RPN") for m in messages)  # no scope narrower than all
+
+
+
+def test_an_image_verified_as_empty_is_counted_and_trained_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person who verifies an image with no boxes says "no objects here": the fine-tune
+    counts it and its dataset holds it, with no boxes (a negative)."""
+    from detector_app.detection import training
+    from detector_app.detection.datasets import load_detection_data
+
+    s = Session(detect_on_open=False)
+    s.open_paths([noise_pngs(tmp_path / "proj", 3, 128, 96)])
+    for label, box in (("cat", Box(10, 12, 50, 60)), ("dog", Box(60, 20, 120, 90))):
+        s.choose_label(label)
+        s.add_box(box)
+        s.verify_and_next()
+    store = s.require_store()
+    assert jobs.finetune_images(store, True) == 2
+    s.toggle_verified()  # the third image: verified with no boxes
+    assert jobs.finetune_images(store, True) == 3
+    seen: dict[str, list[int]] = {}
+
+    def fake_train(cfg, progress=None, cancel=None):  # type: ignore[no-untyped-def]
+        seen["boxes"] = sorted(len(sample.boxes) for sample in load_detection_data(cfg.data).samples)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(training, "train", fake_train)
+    base = jobs.ModelInfo("base.pt", ["__background__", "cat", "dog"], "cpu", None, "small")
+    try:
+        with pytest.raises(RuntimeError, match="stop here"):
+            jobs.run_finetune(store, base, jobs.FinetuneSettings(iters=1, batch=1, device="cpu"), tmp_path / "ft.pt")
+    finally:
+        s.close()
+    assert seen["boxes"] == [0, 1, 1]
