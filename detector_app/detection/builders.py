@@ -181,31 +181,31 @@ def build_paper(cfg: ModelConfig) -> FasterRCNN:
     features = vgg16(weights=None).features
     body = nn.Sequential(*list(features.children())[:30])  # through conv5_3 + ReLU, stride 16
     backbone = _SingleMap(body, out_channels=512)
-    rep = int(_pick(cfg, PAPER_DEFAULTS, "representation_size"))
+    pool = RoIMaxPool(featmap_names=["0"], output_size=7, sampling_ratio=0)
+    return _single_map_detector(backbone, 512, cfg, PAPER_DEFAULTS, pool)
+
+
+def _single_map_detector(backbone: nn.Module, channels: int, cfg: ModelConfig, defaults: dict[str, Any],
+                         roi_pool: nn.Module) -> FasterRCNN:
+    """A detector on ``backbone``'s one ``channels``-channel map ``"0"``: 3 x 3 anchors,
+    ``roi_pool`` to 7x7, a two-layer head, sibling class and box layers (``defaults`` fill
+    what ``cfg`` leaves unset)."""
+    rep = int(_pick(cfg, defaults, "representation_size"))
     return FasterRCNN(
         backbone,
         num_classes=None,
-        rpn_anchor_generator=_anchor_generator(cfg, PAPER_DEFAULTS),
-        box_roi_pool=RoIMaxPool(featmap_names=["0"], output_size=7, sampling_ratio=0),
-        box_head=TwoMLPHead(512 * 7 * 7, rep),
+        rpn_anchor_generator=_anchor_generator(cfg, defaults),
+        box_roi_pool=roi_pool,
+        box_head=TwoMLPHead(channels * 7 * 7, rep),
         box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
-        **_common_kwargs(cfg, PAPER_DEFAULTS),
+        **_common_kwargs(cfg, defaults),
     )
 
 
 def _with_small_heads(backbone: nn.Module, channels: int, cfg: ModelConfig) -> FasterRCNN:
-    """The ``small`` / ``lite`` detector on ``backbone`` (one ``channels``-channel map
-    ``"0"``): 3 x 3 anchors, RoIAlign 7x7, a two-layer head, sibling class and box layers."""
-    rep = int(_pick(cfg, SMALL_DEFAULTS, "representation_size"))
-    return FasterRCNN(
-        backbone,
-        num_classes=None,
-        rpn_anchor_generator=_anchor_generator(cfg, SMALL_DEFAULTS),
-        box_roi_pool=MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2),
-        box_head=TwoMLPHead(channels * 7 * 7, rep),
-        box_predictor=FastRCNNPredictor(rep, cfg.num_classes),
-        **_common_kwargs(cfg, SMALL_DEFAULTS),
-    )
+    """The ``small`` / ``lite`` detector: RoIAlign 7x7 and the small builder's defaults."""
+    pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)
+    return _single_map_detector(backbone, channels, cfg, SMALL_DEFAULTS, pool)
 
 
 def _norm_layer(kind: str) -> Callable[[int], nn.Module]:
