@@ -19,14 +19,20 @@ from tests.helpers.models import make_tiny_checkpoint
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def session(tmp_path: Path):  # type: ignore[no-untyped-def]
+def _annotated_session(root: Path, images: int) -> Session:
+    """A session on ``images`` noise images, the first two with one verified box each (cat, dog)."""
     s = Session(detect_on_open=False)
-    s.open_paths([noise_pngs(tmp_path / "proj", 2, 128, 96)])
+    s.open_paths([noise_pngs(root, images, 128, 96)])
     for label, box in (("cat", Box(10, 12, 50, 60)), ("dog", Box(60, 20, 120, 90))):
         s.choose_label(label)
         s.add_box(box)
         s.verify_and_next()
+    return s
+
+
+@pytest.fixture
+def session(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = _annotated_session(tmp_path / "proj", 2)
     yield s
     s.close()
 
@@ -64,12 +70,7 @@ def test_an_image_verified_as_empty_is_counted_and_trained_on(tmp_path: Path, mo
     from detector_app.detection import training
     from detector_app.detection.datasets import load_detection_data
 
-    s = Session(detect_on_open=False)
-    s.open_paths([noise_pngs(tmp_path / "proj", 3, 128, 96)])
-    for label, box in (("cat", Box(10, 12, 50, 60)), ("dog", Box(60, 20, 120, 90))):
-        s.choose_label(label)
-        s.add_box(box)
-        s.verify_and_next()
+    s = _annotated_session(tmp_path / "proj", 3)
     store = s.require_store()
     assert jobs.finetune_images(store, True) == 2
     s.toggle_verified()  # the third image: verified with no boxes
