@@ -11,10 +11,10 @@ import torch
 
 from detector_app.app.trace_store import TraceStore
 from detector_app.detection.builders import BUILDERS, build_model
-from detector_app.detection.config import ModelConfig
 from detector_app.detection.tracing import trace
 from detector_app.domain.trace import DetectionTrace
 from detector_app.domain.trace_compact import compact, expand, grid_anchors
+from tests.helpers.models import tiny_builder_config
 from tests.helpers.traces import make_fake_trace
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,9 +24,8 @@ SIZES = [(75, 110), (131, 64), (64, 64), (40, 150)]
 
 
 def _traces(builder: str) -> list[DetectionTrace]:
-    small = {"paper": (96, 128), "small": (96, 128)}.get(builder, (64, 96))
     torch.manual_seed(3)
-    model = build_model(ModelConfig(builder=builder, num_classes=3, min_size=small[0], max_size=small[1])).eval()
+    model = build_model(tiny_builder_config(builder)).eval()
     rng = np.random.default_rng(0)
     return [trace(model, rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in SIZES]
 

@@ -16,6 +16,7 @@ from detector_app.detection.config import ModelConfig
 from detector_app.detection.tracing import compute_fates, image_to_tensor, trace
 from detector_app.domain.errors import UserError
 from detector_app.domain.trace import DetectionTrace, Fate
+from tests.helpers.models import tiny_builder_config
 
 #: Seed per builder for random weights (chosen so no two detection scores tie).
 SEED = 3
@@ -29,19 +30,13 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def _config(builder: str) -> ModelConfig:
-    """Tiny inputs so every builder runs in well under a second."""
-    small = {"paper": (96, 128), "small": (96, 128)}.get(builder, (64, 96))
-    return ModelConfig(builder=builder, num_classes=3, min_size=small[0], max_size=small[1])
-
-
 _MODELS: dict[str, torch.nn.Module] = {}
 
 
 def _model(builder: str) -> torch.nn.Module:
     if builder not in _MODELS:
         torch.manual_seed(SEED)
-        _MODELS[builder] = build_model(_config(builder))
+        _MODELS[builder] = build_model(tiny_builder_config(builder))
     return _MODELS[builder]
 
 
